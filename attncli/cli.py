@@ -1,0 +1,40 @@
+"""The Typer app: joins the commands. Imports no torch (attncli --help stays fast)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from attncli import __version__
+from attncli.commands import run
+
+app = typer.Typer(
+    name="attncli",
+    help="Inspect self-attention in the terminal: weights, context vectors, and how they change with context.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(run.app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Inspect self-attention in the terminal: weights, context vectors, and how they change with context.
+
+    Exit codes: 0 success, 1 runtime failure (non-finite result, out of memory), 2 bad input or usage.
+    """
+
+
+def main() -> None:
+    app()

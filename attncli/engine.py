@@ -1,0 +1,207 @@
+"""The pipeline: settings -> model (weights on a device) -> text -> tokens -> embeddings -> attention -> Result.
+
+``Model`` is built once per invocation (and once for a whole ``--file`` batch):
+it resolves the device and dtype and puts the embedding table and projection
+matrices there. ``Model.run(text)`` then does one text.
+
+torch is imported here, lazily, by the commands that need tensors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from attncli.config import Settings
+from attncli.errors import AttnError, ExitCode, numeric_error
+from attncli.result import Result
+from attncli.tokens import check_text, embed, strict_check
+
+#: Default budget for the full (H, N, N) weight tensor, in MiB (``--max-weights-mb``).
+DEFAULT_MAX_WEIGHTS_MB = 256.0
+
+
+def import_torch():
+    """Import torch without its 'Failed to initialize NumPy' warning (numpy is not needed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import torch
+    return torch
+
+
+def resolve_dtype(name: str, where: str = "--dtype"):
+    torch = import_torch()
+    table = {"float32": torch.float32, "float64": torch.float64,
+             "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if name not in table:  # validated by config already; kept for direct callers
+        raise AttnError(f"unknown dtype {name!r}", where=where,
+                        hint="expected float32, float64, float16 or bfloat16")
+    return table[name]
+
+
+def resolve_device(name: str, where: str = "--device"):
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps' -> torch.device, or a clear AttnError."""
+    torch = import_torch()
+    name = name.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise AttnError(f"no usable CUDA GPU for device {name!r}", where=where, kind="device",
+                            hint="this torch build or machine has no CUDA GPU; use --device cpu or auto")
+        index = int(name.split(":", 1)[1]) if ":" in name else 0
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise AttnError(f"no CUDA device {index}: this machine has {count}", where=where, kind="device",
+                            hint=f"use cuda:0 to cuda:{count - 1}" if count > 1 else "use cuda or cuda:0")
+        return torch.device(f"cuda:{index}")
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise AttnError("Apple MPS is not available here", where=where, kind="device",
+                            hint="use --device cpu or auto")
+        return torch.device("mps")
+    raise AttnError(f"unknown device {name!r}", where=where, kind="device",
+                    hint="expected auto, cpu, cuda, cuda:N or mps")
+
+
+def device_label(device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0}"
+    return device.type
+
+
+class Model:
+    """Settings made concrete on one device and dtype."""
+
+    def __init__(self, settings: Settings, *, strict: bool = False,
+                 max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB,
+                 device_where: str = "--device", dtype_where: str = "--dtype") -> None:
+        torch = import_torch()
+        from attncli import attention
+
+        self.torch = torch
+        self.settings = settings
+        self.strict = strict
+        self.max_weights_mb = max_weights_mb
+        self.device = resolve_device(settings.device, device_where)
+        self.dtype = resolve_dtype(settings.dtype, dtype_where)
+        a = settings.attention
+        self.w_query = self.w_key = self.w_value = self.w_output = None
+        if a.projections == "random":
+            wq, wk, wv = attention.random_projections(settings.d_model, settings.d_k, settings.d_v, a.seed)
+            self.w_query, self.w_key, self.w_value = (self._tensor(w, "projection") for w in (wq, wk, wv))
+        elif a.projections == "explicit" and a.matrices:
+            m = a.matrices
+            self.w_query = self._tensor(m["query"], "attention.projections.query")
+            self.w_key = self._tensor(m["key"], "attention.projections.key")
+            self.w_value = self._tensor(m["value"], "attention.projections.value")
+            if "output" in m:
+                self.w_output = self._tensor(m["output"], "attention.projections.output")
+
+    # -- helpers
+    def _tensor(self, data, where: str):
+        torch = self.torch
+        t = data if isinstance(data, torch.Tensor) else torch.tensor(data, dtype=torch.float64)
+        t = t.to(device=self.device, dtype=self.dtype)
+        if not bool(torch.isfinite(t).all()):
+            raise numeric_error(f"values do not fit in {self.settings.dtype}", where=where,
+                                hint="use --dtype float32 or float64")
+        return t
+
+    def check_budget(self, n: int) -> None:
+        """Refuse a run whose full weight tensor would exceed the budget (never an OOM crash)."""
+        h = self.settings.attention.heads
+        element = self.torch.empty((), dtype=self.dtype).element_size()
+        need_mb = 3 * h * n * n * element / 2**20  # raw scores, scores and weights
+        if need_mb > self.max_weights_mb:
+            raise AttnError(
+                f"{n:,} tokens x {h} head(s) need {need_mb:,.0f} MiB for the full attention matrices; "
+                f"the budget is {self.max_weights_mb:,.0f} MiB",
+                where="--max-weights-mb", kind="budget",
+                hint="raise --max-weights-mb or give a shorter text",
+            )
+
+    # -- one pass
+    def run(self, text: str, *, where: str = "TEXT") -> Result:
+        settings = self.settings
+        if settings.tensors is not None:
+            raise AttnError("this config gives tensors directly; do not give a TEXT as well",
+                            where=where, kind="text", hint="drop the TEXT argument")
+        tokens = check_text(text, where)
+        embedded = embed(tokens, settings.embeddings, settings.d_model)
+        if self.strict:
+            strict_check(embedded, where)
+        self.check_budget(len(tokens))
+        x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
+        return self._finish(self._forward(x), embedded.tokens, embedded.oov, text)
+
+    def run_tensors(self) -> Result:
+        spec = self.settings.tensors
+        if spec is None:
+            raise AttnError("no TEXT given", where="TEXT", kind="text",
+                            hint='give a text, e.g. attncli run "She ate the apple", or a tensors config')
+        from attncli import attention
+
+        a = self.settings.attention
+        self.check_budget(len(spec.tokens))
+        query = self._tensor(spec.query, "tensors.query")  # (N, D_k)
+        key = self._tensor(spec.key, "tensors.key")  # (N, D_k)
+        value = self._tensor(spec.value, "tensors.value")  # (N, D_v)
+        trace = attention.attend_projected(query, key, value, heads=a.heads, divisor=self.settings.divisor,
+                                           causal=a.causal, use_layer_norm=a.layer_norm)
+        return self._finish(trace, list(spec.tokens), [False] * len(spec.tokens), None)
+
+    def _forward(self, x):
+        from attncli import attention
+
+        a = self.settings.attention
+        return attention.forward(
+            x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
+            heads=a.heads, divisor=self.settings.divisor, causal=a.causal, positional=a.positional,
+            residual=a.residual, use_layer_norm=a.layer_norm,
+        )
+
+    def _finish(self, trace, tokens, oov, text) -> Result:
+        self._check_finite(trace)
+        return Result(tokens=tokens, oov=oov, settings=self.settings, device=device_label(self.device),
+                      dtype=self.settings.dtype, trace=trace, text=text)
+
+    def _check_finite(self, trace) -> None:
+        torch = self.torch
+        half = self.dtype in (torch.float16, torch.bfloat16)
+        hint = "use --dtype float32 or float64" if half else "check the magnitudes of the inputs"
+        for name in ("inputs", "queries", "keys", "values", "raw_scores"):
+            t = getattr(trace, name)
+            if t is not None and not bool(torch.isfinite(t).all()):
+                what = "overflow" if half else "non-finite values"
+                raise numeric_error(f"{settings_dtype(self)} {what} in the {name.replace('_', ' ')}",
+                                    where="attention", hint=hint)
+        scores = trace.scores
+        bad = torch.isnan(scores) | torch.isposinf(scores)
+        if bool(bad.any()):
+            raise numeric_error(f"{settings_dtype(self)} overflow in the scores", where="attention", hint=hint)
+        for name in ("weights", "head_context", "context"):
+            if not bool(torch.isfinite(getattr(trace, name)).all()):
+                raise numeric_error(f"non-finite values in the {name.replace('_', ' ')}",
+                                    where="attention", hint=hint)
+
+
+def settings_dtype(model: Model) -> str:
+    return model.settings.dtype
+
+
+def build_model(settings: Settings, **kwargs) -> Model:
+    """Build a model, turning an out-of-memory or driver failure into a runtime error."""
+    try:
+        return Model(settings, **kwargs)
+    except AttnError:
+        raise
+    except RuntimeError as exc:  # CUDA initialisation failures, out of memory
+        raise AttnError(f"could not set up the device: {str(exc).splitlines()[0]}", kind="device",
+                        code=ExitCode.FAILURE) from exc

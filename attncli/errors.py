@@ -1,0 +1,73 @@
+"""Exit statuses and the one exception type that carries a user-facing message.
+
+Nothing here imports torch, Rich or Typer: the core raises ``AttnError`` and the
+CLI layer (``attncli.commands._common``) turns it into one line on stderr.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit statuses (README, "Exit codes")."""
+
+    OK = 0
+    #: A runtime failure: non-finite results, numeric overflow, out of memory.
+    FAILURE = 1
+    #: Bad input or usage: config, text, option values, unavailable device.
+    USAGE = 2
+
+
+class AttnError(Exception):
+    """An error the user can act on.
+
+    ``where`` names the place (``file:line:col``, a key path, an option, a token),
+    ``hint`` says how to fix it when that is obvious, ``kind`` is a short machine
+    readable category used in the JSON error line.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        hint: str | None = None,
+        kind: str = "input",
+        code: ExitCode = ExitCode.USAGE,
+        details: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+        self.kind = kind
+        self.code = code
+        #: Further problems found at the same time (e.g. every config problem).
+        self.details = details or []
+
+    def line(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict:
+        doc = {
+            "kind": self.kind,
+            "message": self.message,
+            "where": self.where,
+            "hint": self.hint,
+            "exit_code": int(self.code),
+        }
+        if self.details:
+            doc["problems"] = list(self.details)
+        return doc
+
+    def __str__(self) -> str:  # pragma: no cover - convenience for debugging
+        return self.line()
+
+
+def numeric_error(message: str, hint: str | None = None, where: str | None = None) -> AttnError:
+    """A result that is not finite: a runtime failure, exit status 1."""
+    return AttnError(message, where=where, hint=hint, kind="numeric", code=ExitCode.FAILURE)

@@ -1,0 +1,1 @@
+"""Rich views of results. Nothing here computes attention; it only draws numbers it is given."""

@@ -1,0 +1,50 @@
+"""``--save PATH``: the same view written to a file, the format chosen by the extension."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console, RenderableType
+
+from attncli.errors import AttnError
+
+FORMATS = (".svg", ".html", ".txt", ".json")
+
+
+def check_path(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise AttnError(f"cannot tell the format of {str(path)!r}", where="--save",
+                        hint="use a name ending in " + ", ".join(FORMATS))
+    if path.parent and not path.parent.exists():
+        raise AttnError(f"folder {str(path.parent)!r} does not exist", where="--save")
+    return suffix
+
+
+def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, width: int = 100,
+              title: str = "attncli") -> None:
+    """Write atomically: a temporary file renamed into place, never a half-written one."""
+    suffix = check_path(path)
+    if suffix == ".json":
+        content = json_text + "\n"
+    else:
+        console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
+                          color_system="truecolor", highlight=False)
+        console.print(renderable)
+        if suffix == ".svg":
+            content = console.export_svg(title=title)
+        elif suffix == ".html":
+            content = console.export_html()
+        else:
+            content = console.export_text()
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=suffix)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
