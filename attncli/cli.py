@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.commands import run
+from attncli.commands import compare, run
 
 app = typer.Typer(
     name="attncli",
@@ -17,6 +17,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(run.app)
+app.add_typer(compare.app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,79 @@
+"""attncli compare: one word's attention and output across several contexts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.commands._common import (
+    AttentionOptions, OutputOptions, attention_options, guarded, output_options, stdout_console, warn,
+    write_json,
+)
+
+app = typer.Typer()
+
+
+@app.command("compare")
+@output_options
+@attention_options
+def compare(
+    texts: Annotated[list[str], typer.Argument(help="Two or more texts (contexts) to compare.",
+                                               show_default=False)],
+    focus: Annotated[Optional[str], typer.Option(
+        "--focus", "-f", metavar="TOKEN[@K]", rich_help_panel="Output",
+        help="The token to follow (K-th occurrence with TOKEN@K, 1-based). Default: every shared token.")] = None,
+    *,
+    attn: AttentionOptions,
+    out: OutputOptions,
+) -> None:
+    """Show how one word's attention and context vector change from one context to another.
+
+    Examples:
+
+      attncli compare -c bank "stream bank mud" "money bank loan" --focus bank
+
+      attncli compare "the cat sat" "a cat ran" --json
+    """
+    guarded(out, lambda: _compare(texts, focus, attn, out))
+
+
+def _compare(texts, focus, attn: AttentionOptions, out: OutputOptions) -> None:
+    from attncli import comparison
+    from attncli.errors import AttnError
+    from attncli.result import dumps, to_document
+
+    if len(texts) < 2:
+        raise AttnError(f"compare needs at least two texts, got {len(texts)}", where="TEXTS",
+                        hint='e.g. attncli compare "stream bank mud" "money bank loan" --focus bank')
+    if out.save is not None:
+        from attncli.render.export import check_path
+
+        check_path(out.save)
+    specs = [comparison.parse_focus(focus)] if focus is not None else None
+    settings = attn.settings()
+    if settings.tensors is not None:
+        raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
+                        hint="use a config without tensors:")
+    model = attn.model(settings)
+    results = [model.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
+    unknown = list(dict.fromkeys(t for r in results for t, m in zip(r.tokens, r.oov) if m))
+    if unknown:
+        warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
+    specs = specs or comparison.common_tokens(results)
+    docs = [to_document(r, precision=out.precision) for r in results]
+    doc = comparison.compare_document(results, specs, docs, out.precision)
+    text = dumps(doc)
+    renderable = None
+    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+        from attncli.render.compare_view import compare_view
+
+        renderable = compare_view(doc, precision=out.precision)
+    if out.json:
+        write_json(text)
+    else:
+        stdout_console().print(renderable)
+    if out.save is not None:
+        from attncli.render.export import render_to
+
+        render_to(out.save, renderable, text)

@@ -1,0 +1,129 @@
+"""One word, several contexts: the figures behind ``attncli compare``.
+
+Given K results computed with the same model, find the focus token in each and
+measure how far apart its context vectors (and each head's output) are, next to
+the same figures for its input embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from attncli.errors import AttnError
+from attncli.result import Result, to_list
+
+
+@dataclass
+class FocusSpec:
+    token: str
+    occurrence: int  # 1-based
+
+
+def parse_focus(value: str) -> FocusSpec:
+    """``TOKEN`` or ``TOKEN@K`` (K-th occurrence, 1-based)."""
+    token, occurrence = value, 1
+    if "@" in value:
+        token, _, count = value.rpartition("@")
+        if not count.isdigit() or int(count) < 1:
+            raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where="--focus")
+        occurrence = int(count)
+    token = token.strip()
+    if not token:
+        raise AttnError("empty focus token", where="--focus")
+    return FocusSpec(token, occurrence)
+
+
+def context_label(i: int, result: Result) -> str:
+    text = " ".join(result.tokens)
+    if len(text) > 40:
+        text = text[:39] + "…"
+    return f"context {i + 1} ({text!r})"
+
+
+def locate(spec: FocusSpec, results: list[Result]) -> list[int]:
+    indices = []
+    for i, result in enumerate(results):
+        hits = [j for j, t in enumerate(result.tokens) if t.lower() == spec.token.lower()]
+        if not hits:
+            raise AttnError(f"focus token {spec.token!r} is not in {context_label(i, result)}",
+                            where="--focus", hint="tokens: " + ", ".join(result.tokens), kind="text")
+        if len(hits) < spec.occurrence:
+            raise AttnError(
+                f"{context_label(i, result)} has {len(hits)} occurrence(s) of {spec.token!r}, "
+                f"not {spec.occurrence}", where="--focus", kind="text")
+        indices.append(hits[spec.occurrence - 1])
+    return indices
+
+
+def common_tokens(results: list[Result]) -> list[FocusSpec]:
+    """Every token (case-insensitive) that occurs in all contexts, in the order of the first."""
+    seen: list[str] = []
+    for token in results[0].tokens:
+        key = token.lower()
+        if key in seen:
+            continue
+        if all(key in (t.lower() for t in r.tokens) for r in results[1:]):
+            seen.append(key)
+    if not seen:
+        raise AttnError("no token occurs in every context", where="compare",
+                        hint="name one with --focus TOKEN", kind="text")
+    return [FocusSpec(token, 1) for token in seen]
+
+
+def _cosine(a: list[float], b: list[float]) -> float | None:
+    na = math.sqrt(math.fsum(x * x for x in a))
+    nb = math.sqrt(math.fsum(x * x for x in b))
+    if na == 0.0 or nb == 0.0:
+        return None
+    return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(a, b)) / (na * nb)))
+
+
+def _l2(a: list[float], b: list[float]) -> float:
+    return math.sqrt(math.fsum((x - y) ** 2 for x, y in zip(a, b)))
+
+
+def pairwise(vectors: list[list[float]], fn) -> list[list[float | None]]:
+    return [[fn(a, b) for b in vectors] for a in vectors]
+
+
+def focus_entry(spec: FocusSpec, results: list[Result], precision: int | None = None) -> dict:
+    indices = locate(spec, results)
+    weights, context, inputs, heads = [], [], [], []
+    for result, index in zip(results, indices):
+        t = result.trace
+        weights.append(to_list(t.weights[:, index, :], precision))  # (H, N_k)
+        context.append(to_list(t.context[index], precision))  # (d_out,)
+        inputs.append(to_list(t.embeddings[index]))  # (d_model,) as looked up, before positional encoding
+        heads.append(to_list(t.head_context[:, index, :]))  # (H, dv)
+    n_heads = len(heads[0])
+    exact_context = [to_list(r.trace.context[i]) for r, i in zip(results, indices)]
+
+    def rounded(matrix):
+        if precision is None:
+            return matrix
+        return [[None if v is None else round(v, precision) for v in row] for row in matrix]
+
+    return {
+        "token": spec.token,
+        "occurrence": spec.occurrence,
+        "indices": indices,
+        "weights": weights,
+        "context": context,
+        "cosine": rounded(pairwise(exact_context, _cosine)),
+        "l2": rounded(pairwise(exact_context, _l2)),
+        "input_cosine": rounded(pairwise(inputs, _cosine)),
+        "head_cosine": [rounded(pairwise([h[k] for h in heads], _cosine)) for k in range(n_heads)],
+    }
+
+
+def compare_document(results: list[Result], focus: list[FocusSpec], run_docs: list[dict],
+                     precision: int | None = None) -> dict:
+    from attncli import SCHEMA_VERSION, __version__
+
+    return {
+        "schema": SCHEMA_VERSION,
+        "version": __version__,
+        "contexts": run_docs,
+        "focus": [focus_entry(spec, results, precision) for spec in focus],
+    }
