@@ -25,9 +25,9 @@ from typing import Any
 from attncli.errors import AttnError, ExitCode
 
 #: A config file larger than this is refused before it is parsed.
-MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
 #: Nodes visited while reading one config (defends against YAML alias bombs).
-MAX_CONFIG_NODES = 2_000_000
+MAX_CONFIG_NODES = 500_000
 
 POSITIONAL_KINDS = ("none", "sinusoidal", "rope")
 PROJECTION_KINDS = ("identity", "random")
@@ -218,11 +218,47 @@ def parse_yaml(text: str, filename: str | None = None) -> Document:
         marks: dict[Path_, tuple[int, int]] = {}
         if node is None:
             return Document(None, marks, filename)
+        if _expanded_size(node, {}, set()) > MAX_CONFIG_NODES:
+            raise AttnError(
+                f"config is too large: more than {MAX_CONFIG_NODES:,} values after expanding aliases",
+                where=label, hint="is it a YAML alias bomb?", kind="config",
+            )
         budget = _Budget(MAX_CONFIG_NODES)
         data = _walk(loader, node, (), marks, budget, label, set())
         return Document(data, marks, filename)
     finally:
         loader.dispose()
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
+_PLAIN_FLOAT = re.compile(r"^[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?$")
+
+
+def _expanded_size(node, memo: dict, active: set) -> int:
+    """How many nodes the document has once every alias is expanded (computed without expanding)."""
+    import yaml
+
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if isinstance(node, yaml.ScalarNode):
+        return 1
+    if key in active:  # a recursive alias: reported while walking
+        return 1
+    active.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = [part for pair in node.value for part in pair]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo, active)
+        if total > MAX_CONFIG_NODES:
+            break
+    active.discard(key)
+    memo[key] = total
+    return total
 
 
 def _walk(loader, node, path, marks, budget, label, active) -> Any:
@@ -238,6 +274,10 @@ def _walk(loader, node, path, marks, budget, label, active) -> Any:
         )
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.ScalarNode):
+        if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
+            return float(node.value)  # fast path for the bulk of a config: plain numbers
+        if node.tag == _INT_TAG and node.value.isdigit():
+            return int(node.value)
         return loader.construct_object(node, deep=True)
     if id(node) in active:
         raise AttnError("recursive YAML alias", where=_fmt(label, marks, path), kind="config")
@@ -432,7 +472,14 @@ class Validator:
 
     def number(self, value: Any, path: Path_, *, positive: bool = False) -> float | None:
         if not _is_number(value):
-            self.problem(path, f"expected a number, got {_type_name(value)} ({value!r})")
+            hint = None
+            if isinstance(value, str):
+                try:
+                    float(value)
+                    hint = "YAML reads this as text: write 1.0e+3 rather than 1e3"
+                except ValueError:
+                    pass
+            self.problem(path, f"expected a number, got {_type_name(value)} ({value!r})", hint)
             return None
         value = float(value)
         if not math.isfinite(value):

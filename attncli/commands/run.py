@@ -61,7 +61,8 @@ def _run(text, head, include, view, attn: AttentionOptions, out: OutputOptions) 
     settings = attn.settings()
     if head is not None and not 0 <= head < settings.attention.heads:
         raise AttnError(f"head {head} is out of range: this run has {settings.attention.heads} head(s)",
-                        where="--head", hint=f"use 0 to {settings.attention.heads - 1}")
+                        where="--head", hint=f"use 0 to {settings.attention.heads - 1}"
+                        if settings.attention.heads > 1 else "this run has only head 0")
     model = attn.model(settings)
     result = model.run(text) if text is not None else model.run_tensors()
     emit_run(result, model, head=head, include=wanted, view=view, out=out)

@@ -1,0 +1,246 @@
+"""The error catalogue: every user mistake ends in one clear line and a documented exit code.
+
+Each case checks: the exit code, an empty stdout (with --json), the message on
+stderr naming the place, a JSON error object on stderr, and no traceback.
+The README's "Errors" table is this list.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import cli
+
+BOMB = "\n".join(
+    [f'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
+)
+
+# name, config text (or None), args, exit code, text expected in the first stderr line
+CATALOGUE = [
+    ("empty text", None, ["run", ""], 2, "TEXT: empty text"),
+    ("whitespace-only text", None, ["run", "   \t "], 2, "TEXT: text holds only whitespace"),
+    ("punctuation-only text", None, ["run", "?!..."], 2, "TEXT: text has no word tokens"),
+    ("only unknown tokens under --strict", None, ["run", "zzqx wvvy", "--strict"], 2,
+     "TEXT: no token is in the vocabulary: zzqx, wvvy"),
+    ("some unknown tokens under --strict", None, ["run", "the zzqx", "--strict"], 2, "unknown tokens: zzqx"),
+    ("missing config file", None, ["run", "a", "-c", "missing/config.yaml"], 2,
+     "--config: no config file or bundled config named 'missing/config.yaml'"),
+    ("misspelt bundled config", None, ["run", "a", "-c", "bnak"], 2, "did you mean 'bank'?"),
+    ("directory as config", None, ["run", "a", "-c", "."], 2, "is a directory, not a config file"),
+    ("invalid YAML syntax", "attention:\n  heads: [1, 2\n", ["run", "a"], 2, "config.yaml:3:1: invalid YAML"),
+    ("YAML that is a list", "- 1\n- 2\n", ["run", "a"], 2, "a config must be a mapping"),
+    ("YAML that is a scalar", "42\n", ["run", "a"], 2, "a config must be a mapping"),
+    ("unknown top-level key", "atention:\n  heads: 2\n", ["run", "a"], 2,
+     "config.yaml:1:1: atention: unknown key 'atention' (did you mean 'attention'?)"),
+    ("unknown nested key", "attention:\n  heds: 2\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.heds: unknown key 'heds' (did you mean 'heads'?)"),
+    ("wrong type", "attention:\n  heads: two\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.heads: expected a whole number, got a string ('two')"),
+    ("boolean expected", "attention:\n  causal: maybe\n", ["run", "a"], 2, "attention.causal: expected true or false"),
+    ("number written as 1e3", "attention:\n  temperature: 1e3\n", ["run", "a"], 2, "YAML reads this as text"),
+    ("ragged vectors", "embeddings:\n  a: [1, 2]\n  b: [1, 2, 3]\n", ["run", "a b"], 2,
+     "config.yaml:3:3: embeddings.b: expected 2 numbers, got 3"),
+    ("empty vector", "embeddings:\n  a: []\n", ["run", "a"], 2, "embeddings.a: empty vector"),
+    ("empty embeddings", "embeddings: {}\n", ["run", "a"], 2, "embeddings: no embeddings given"),
+    ("NaN in a vector", "embeddings:\n  a: [1, .nan]\n", ["run", "a"], 2,
+     "config.yaml:2:10: embeddings.a[1]: expected a finite number, got nan"),
+    ("infinity in a vector", "embeddings:\n  a: [.inf, 1]\n", ["run", "a"], 2, "expected a finite number, got inf"),
+    ("text in a vector", "embeddings:\n  a: [1, x]\n", ["run", "a"], 2, "embeddings.a[1]: expected a number"),
+    ("projection of the wrong shape",
+     "attention:\n  projections:\n    query: [[1, 0], [0, 1], [0, 0]]\n    key: [[1, 0], [0, 1], [0, 0], [0, 0]]\n"
+     "    value: [[1, 0], [0, 1], [0, 0], [0, 0]]\n", ["run", "a"], 2,
+     "config.yaml:3:5: attention.projections.query: expected 4 rows (d_model), got 3"),
+    ("key width differs from query width",
+     "attention:\n  projections:\n    query: [[1], [0], [0], [0]]\n    key: [[1, 0], [0, 1], [0, 0], [0, 0]]\n"
+     "    value: [[1, 0], [0, 1], [0, 0], [0, 0]]\n", ["run", "a"], 2,
+     "attention.projections.key[0]: expected 1 numbers, got 2"),
+    ("missing explicit projection", "attention:\n  projections:\n    query: [[1]]\n", ["run", "a"], 2,
+     "explicit projections need key, value"),
+    ("heads that do not divide the width", None, ["run", "a b", "--heads", "3"], 2,
+     "--heads: 3 heads do not divide the query/key width 4"),
+    ("heads in the config", "attention:\n  heads: 3\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.heads: 3 heads do not divide the query/key width 4"),
+    ("zero heads", None, ["run", "a", "--heads", "0"], 2, "--heads: must be at least 1, got 0"),
+    ("residual with mismatched widths", "attention:\n  projections: random\n  d_k: 2\n  residual: true\n",
+     ["run", "a"], 2, "residual needs the output width (2) to equal the embedding width (4)"),
+    ("non-positive temperature", None, ["run", "a", "--temperature", "0"], 2, "--temperature: must be greater than 0"),
+    ("negative temperature in config", "attention:\n  temperature: -1\n", ["run", "a"], 2,
+     "attention.temperature: must be greater than 0, got -1"),
+    ("non-positive scale", "attention:\n  scale: 0\n", ["run", "a"], 2, "attention.scale: must be greater than 0"),
+    ("unknown positional kind", None, ["run", "a", "--positional", "sinus"], 2,
+     "--positional: unknown value 'sinus'; expected one of none, sinusoidal, rope (did you mean 'sinusoidal'?)"),
+    ("unknown projection kind", "attention:\n  projections: randon\n", ["run", "a"], 2, "did you mean 'random'?"),
+    ("rope with an odd head width", "attention:\n  positional: rope\n  projections: random\n  d_k: 3\n",
+     ["run", "a"], 2, "rope needs an even per-head query/key width"),
+    ("d_k without random projections", "attention:\n  d_k: 3\n", ["run", "a"], 2,
+     "d_k applies only to projections: random"),
+    ("negative seed", None, ["run", "a", "--seed", "-1"], 2, "--seed: must be at least 0, got -1"),
+    ("unknown device", None, ["run", "a", "--device", "tpu"], 2, "--device: unknown device 'tpu'"),
+    ("unknown device in config", "device: gpu0\n", ["run", "a"], 2, "config.yaml:1:1: device: unknown device 'gpu0'"),
+    ("unknown dtype", None, ["run", "a", "--dtype", "float8"], 2, "--dtype: unknown value 'float8'"),
+    ("head out of range", None, ["run", "a b", "--head", "1"], 2, "--head: head 1 is out of range"),
+    ("unknown --include", None, ["run", "a", "--include", "qvk"], 2, "--include: unknown value 'qvk'"),
+    ("unknown --view", None, ["run", "a", "--view", "tiny"], 2, "--view: unknown view 'tiny'"),
+    ("bad --precision", None, ["run", "a", "--precision", "40"], 2, "--precision: must be between 0 and 17"),
+    ("bad --save extension", None, ["run", "a", "--save", "out.png"], 2, "--save: cannot tell the format"),
+    ("non-positive --max-weights-mb", None, ["run", "a", "--max-weights-mb", "0"], 2, "--max-weights-mb: must be greater"),
+    ("text and tensors together", "tensors:\n  query: [[1]]\n  key: [[1]]\n  value: [[1]]\n", ["run", "a"], 2,
+     "this config gives tensors directly"),
+    ("no text and no tensors", None, ["run"], 2, "TEXT: no TEXT given"),
+    ("tensors with projections",
+     "tensors:\n  query: [[1]]\n  key: [[1]]\n  value: [[1]]\nattention:\n  projections: random\n", ["run"], 2,
+     "attention.projections: projections does not apply to a tensors config"),
+    ("tensors with ragged rows", "tensors:\n  query: [[1, 2], [1]]\n  key: [[1, 2], [1, 2]]\n  value: [[1], [1]]\n",
+     ["run"], 2, "tensors.query[1]: expected 2 numbers, got 1"),
+    ("tensors with too few labels", "tensors:\n  tokens: [a]\n  query: [[1], [2]]\n  key: [[1], [2]]\n"
+     "  value: [[1], [1]]\n", ["run"], 2, "tensors.tokens: expected 2 labels"),
+    ("embeddings and tensors", "embeddings:\n  a: [1]\ntensors:\n  query: [[1]]\n  key: [[1]]\n  value: [[1]]\n",
+     ["run"], 2, "give either embeddings or tensors, not both"),
+    ("duplicate key", "attention:\n  heads: 1\n  heads: 2\n", ["run", "a"], 2, "duplicate key 'heads'"),
+    ("token given twice in another case", "embeddings:\n  Bank: [1]\n  bank: [2]\n", ["run", "bank"], 2,
+     "is given twice"),
+    ("YAML alias bomb", BOMB, ["run", "a"], 2, "config is too large"),
+    ("enormous text", None, ["run", " ".join(["cat"] * 30000)], 2,
+     "--max-weights-mb: 30,000 tokens x 1 head(s) need"),
+    ("focus token not present", None, ["compare", "the cat", "the dog", "--focus", "bird"], 2,
+     "--focus: focus token 'bird' is not in context 1"),
+    ("focus occurrence missing", None, ["compare", "the cat the", "the dog", "--focus", "the@2"], 2,
+     "context 2 ('the dog') has 1 occurrence(s) of 'the', not 2"),
+    ("bad focus occurrence", None, ["compare", "a b", "a c", "--focus", "a@0"], 2, "expected TOKEN@K"),
+    ("one context only", None, ["compare", "the cat"], 2, "compare needs at least two texts, got 1"),
+    ("no shared token", None, ["compare", "the cat", "a dog"], 2, "no token occurs in every context"),
+    ("empty context", None, ["compare", "the cat", " "], 2, "context 2: text holds only whitespace"),
+]
+
+
+@pytest.mark.parametrize("name, config, args, code, expected", CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_error_catalogue(tmp_path, monkeypatch, name, config, args, code, expected):
+    monkeypatch.chdir(tmp_path)
+    if config is not None:
+        (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+        args = [args[0], "-c", "config.yaml", *args[1:]]
+    out = cli(*args, "--json")
+    assert out.code == code, out
+    assert out.stdout == "", out
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert expected in lines[0], out
+    payload = json.loads(lines[-1])["error"]
+    assert payload["exit_code"] == code and payload["message"]
+
+
+def test_binary_garbage_as_config(tmp_path):
+    path = tmp_path / "garbage.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    out = cli("run", "a", "-c", str(path), "--json")
+    assert out.code == 2 and out.stdout == ""
+    assert "not a text file" in out.stderr
+
+
+def test_invalid_utf8_as_config(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("description: caf\xe9\n".encode("latin-1"))
+    out = cli("run", "a", "-c", str(path))
+    assert out.code == 2 and "not a UTF-8 text file" in out.stderr
+
+
+def test_control_characters_in_config(tmp_path):
+    path = tmp_path / "ctrl.yaml"
+    path.write_text("description: a\x07b\n")
+    out = cli("run", "a", "-c", str(path))
+    assert out.code == 2 and "not a readable YAML text file" in out.stderr
+
+
+def test_oversized_config_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "huge.yaml"
+    row = "[" + ", ".join(["0.5"] * 10000) + "]"
+    with open(path, "w") as f:
+        f.write("tensors:\n  query: [")
+        for _ in range(60):
+            f.write(row + ",")
+        f.write(row + "]\n")
+    out = cli("run", "-c", str(path))
+    assert out.code == 2 and "config file is too large" in out.stderr
+
+
+def test_unreadable_config(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = tmp_path / "secret.yaml"
+    path.write_text("attention: {}\n")
+    path.chmod(0)
+    out = cli("run", "a", "-c", str(path))
+    assert out.code == 2 and "cannot read config" in out.stderr
+
+
+def test_every_config_problem_is_listed(tmp_config):
+    path = tmp_config("attention:\n  heds: 2\n  scale: 0\n  causal: 3\n")
+    out = cli("run", "a", "-c", path)
+    assert out.code == 2
+    lines = out.stderr.splitlines()
+    assert len(lines) == 3 and "heds" in lines[0] and "scale" in lines[1] and "causal" in lines[2]
+
+
+def test_recursive_alias(tmp_config):
+    path = tmp_config("a: &x\n  b: *x\n")
+    out = cli("run", "a", "-c", path)
+    assert out.code == 2 and "Traceback" not in out.stderr
+
+
+def test_float16_overflow_is_reported_not_printed(tmp_config):
+    path = tmp_config("embeddings:\n  big: [300.0, 300.0]\n")
+    out = cli("run", "big big", "-c", path, "--dtype", "float16", "--no-scale", "--json")
+    assert out.code == 1 and out.stdout == ""
+    assert "float16 overflow in the raw scores" in out.stderr
+    assert "--dtype float32" in out.stderr
+
+
+def test_float16_value_out_of_range(tmp_config):
+    path = tmp_config("embeddings:\n  big: [1.0e+6, 1.0]\n")
+    out = cli("run", "big", "-c", path, "--dtype", "float16", "--json")
+    assert out.code == 1 and out.stdout == ""
+    assert "embeddings: values do not fit in float16" in out.stderr
+
+
+def test_bfloat16_keeps_range_and_gives_finite_results(tmp_config):
+    path = tmp_config("embeddings:\n  big: [300.0, 300.0]\n")
+    out = cli("run", "big big", "-c", path, "--dtype", "bfloat16", "--no-scale", "--json")
+    assert out.code == 0, out
+    assert out.json["weights"] == [[[0.5, 0.5], [0.5, 0.5]]]
+
+
+def test_huge_scores_are_fine_in_float32(tmp_config):
+    path = tmp_config("embeddings:\n  a: [100.0, 0.0]\n  b: [0.0, 100.0]\n")
+    out = cli("run", "a b a", "-c", path, "--no-scale", "--json")
+    assert out.code == 0
+    for row in out.json["weights"][0]:
+        assert abs(sum(row) - 1) < 1e-6
+
+
+def test_internal_errors_are_one_line_without_debug(monkeypatch):
+    import attncli.engine as engine
+
+    def boom(*args, **kwargs):
+        raise ValueError("synthetic failure")
+
+    monkeypatch.setattr(engine, "build_model", boom)
+    out = cli("run", "a", "--json")
+    assert out.code == 1 and out.stdout == ""
+    assert "internal error: ValueError: synthetic failure" in out.stderr and "Traceback" not in out.stderr
+    debug = cli("run", "a", "--debug")
+    assert debug.code == 1 and "Traceback" in debug.stderr
+
+
+def test_debug_shows_traceback_for_user_errors_too():
+    out = cli("run", "", "--debug")
+    assert out.code == 2 and "Traceback" in out.stderr and "empty text" in out.stderr
+
+
+def test_parser_errors_keep_exit_code_2():
+    out = cli("run", "a", "--heads", "two")
+    assert out.code == 2 and out.stdout == ""
