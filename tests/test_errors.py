@@ -166,16 +166,21 @@ def test_oversized_config_is_refused_before_parsing(tmp_path):
     assert out.code == 2 and "config file is too large" in out.stderr
 
 
-def test_unreadable_config(tmp_path):
-    import os
+def test_unreadable_config(tmp_path, monkeypatch):
+    from pathlib import Path
 
-    if os.geteuid() == 0:
-        pytest.skip("root can read any file")
     path = tmp_path / "secret.yaml"
     path.write_text("attention: {}\n")
-    path.chmod(0)
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self.name == "secret.yaml":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)  # as for chmod 0, which root ignores
     out = cli("run", "a", "-c", str(path))
-    assert out.code == 2 and "cannot read config" in out.stderr
+    assert out.code == 2 and "secret.yaml: cannot read config: Permission denied" in out.stderr
 
 
 def test_every_config_problem_is_listed(tmp_config):
