@@ -59,33 +59,11 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1).reshape(n, heads * d)  # (N, H*d)
 
 
-def causal_mask(n_query: int, n_key: int, *, device, query_offset: int = 0) -> torch.Tensor:
-    """True where query i (at position query_offset + i) may NOT see key j (j > position)."""
-    rows = torch.arange(query_offset, query_offset + n_query, device=device).unsqueeze(1)  # (Nq, 1)
-    cols = torch.arange(n_key, device=device).unsqueeze(0)  # (1, Nk)
-    return cols > rows  # (Nq, Nk)
-
-
 def softmax(scores: torch.Tensor) -> torch.Tensor:
     """Softmax over keys; float16/bfloat16 are computed in float32 and cast back."""
     if scores.dtype in HALF_DTYPES:
         return torch.softmax(scores.float(), dim=-1).to(scores.dtype)
     return torch.softmax(scores, dim=-1)
-
-
-def attention_scores(
-    query: torch.Tensor, key: torch.Tensor, *, divisor: float, causal: bool, query_offset: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw scores Q K^T and what enters the softmax: divided, and masked with -inf.
-
-    query (H, Nq, dk), key (H, Nk, dk) -> raw (H, Nq, Nk), scaled (H, Nq, Nk).
-    """
-    raw = query @ key.transpose(-2, -1)  # (H, Nq, Nk)
-    scaled = raw / divisor if divisor != 1.0 else raw.clone()  # (H, Nq, Nk)
-    if causal:
-        mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device, query_offset=query_offset)  # (Nq, Nk)
-        scaled = scaled.masked_fill(mask, float("-inf"))  # (H, Nq, Nk)
-    return raw, scaled
 
 
 def layer_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -95,46 +73,90 @@ def layer_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 
 @dataclass
 class Trace:
-    """Every intermediate tensor of one self-attention pass (CPU or GPU, one dtype)."""
+    """Every intermediate tensor of one self-attention pass (CPU or GPU, one dtype).
+
+    ``rows`` lists the query positions computed (None: all N, in order); every per-query tensor
+    below holds R = len(rows) rows. ``scores``, ``raw_scores`` and ``weights`` are None when they
+    were not kept (a long input viewed through ``top_k`` only).
+    """
 
     embeddings: torch.Tensor | None  # (N, d_model) as looked up, or None for tensors configs
     positional: torch.Tensor | None  # (N, d_model) the encoding added, sinusoidal only
     inputs: torch.Tensor | None  # (N, d_model) embeddings after positional encoding
-    queries: torch.Tensor  # (H, N, dk) after rope when used
+    queries: torch.Tensor  # (H, N, dk) every query, after rope when used
     keys: torch.Tensor  # (H, N, dk)
     values: torch.Tensor  # (H, N, dv)
-    raw_scores: torch.Tensor  # (H, N, N) Q K^T
-    scores: torch.Tensor  # (H, N, N) scaled, tempered and masked (-inf): what enters the softmax
-    weights: torch.Tensor  # (H, N, N)
-    head_context: torch.Tensor  # (H, N, dv) weights @ values, per head
-    concat: torch.Tensor  # (N, H*dv) heads side by side
-    output: torch.Tensor | None  # (N, d_out) after the output projection, when one is given
-    residual: torch.Tensor | None  # (N, d_out) after adding the inputs, when configured
-    normed: torch.Tensor | None  # (N, d_out) after layer norm, when configured
-    context: torch.Tensor  # (N, d_out) the final output vectors
+    raw_scores: torch.Tensor | None  # (H, R, N) Q K^T
+    scores: torch.Tensor | None  # (H, R, N) scaled, tempered and masked (-inf): what enters the softmax
+    weights: torch.Tensor | None  # (H, R, N)
+    head_context: torch.Tensor  # (H, R, dv) weights @ values, per head
+    concat: torch.Tensor  # (R, H*dv) heads side by side
+    output: torch.Tensor | None  # (R, d_out) after the output projection, when one is given
+    residual: torch.Tensor | None  # (R, d_out) after adding the inputs, when configured
+    normed: torch.Tensor | None  # (R, d_out) after layer norm, when configured
+    context: torch.Tensor  # (R, d_out) the final output vectors
+    rows: list[int] | None = None
+    top_indices: torch.Tensor | None = None  # (H, R, K) the K most-attended keys of each query
+    top_weights: torch.Tensor | None = None  # (H, R, K) their weights, largest first
 
 
-def self_attention(
+#: Scores of one chunk of query rows are kept under this many bytes (per intermediate).
+CHUNK_BYTES = 32 * 2**20
+
+
+def chunk_rows(heads: int, n_keys: int, element_size: int, budget: int = CHUNK_BYTES) -> int:
+    """How many query rows to score at once so that one (H, C, N) tensor stays under budget."""
+    return max(1, budget // max(1, heads * n_keys * element_size))
+
+
+def attend(
     queries: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
     *,
     divisor: float,
     causal: bool,
-    rope_positions: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scaled dot-product attention over heads, returning every intermediate.
+    rows: torch.Tensor | None = None,
+    top_k: int | None = None,
+    keep: bool = True,
+    chunk: int | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor,
+           torch.Tensor | None, torch.Tensor | None]:
+    """Scaled dot-product attention for some or all query rows, in chunks of rows.
 
-    queries (H, N, dk), keys (H, N, dk), values (H, N, dv) ->
-    (queries, keys, raw scores, scores, weights, head context) with queries/keys rotated by rope.
+    queries (H, N, dk), keys (H, N, dk), values (H, N, dv); rows (R,) query positions or None.
+    Returns raw scores (H, R, N), scores (H, R, N), weights (H, R, N) (each None unless ``keep``),
+    head context (H, R, dv), and with ``top_k`` the top indices and weights (H, R, K).
+    Rows are independent, so chunking changes memory, never the result.
     """
-    if rope_positions:
-        queries = rope(queries)  # (H, N, dk)
-        keys = rope(keys)  # (H, N, dk)
-    raw, scores = attention_scores(queries, keys, divisor=divisor, causal=causal)  # (H, N, N) x2
-    weights = softmax(scores)  # (H, N, N)
-    head_context = weights @ values  # (H, N, dv)
-    return queries, keys, raw, scores, weights, head_context
+    heads, n, _ = queries.shape  # (H, N, dk)
+    positions = rows if rows is not None else torch.arange(n, device=queries.device)  # (R,)
+    size = chunk or chunk_rows(heads, keys.shape[-2], queries.element_size())
+    raws, scaleds, weights_all, contexts, top_i, top_w = [], [], [], [], [], []
+    for start in range(0, positions.numel(), size):
+        index = positions[start:start + size]  # (C,)
+        query = queries.index_select(1, index)  # (H, C, dk)
+        raw = query @ keys.transpose(-2, -1)  # (H, C, N)
+        scores = raw / divisor if divisor != 1.0 else raw.clone()  # (H, C, N)
+        if causal:
+            mask = torch.arange(keys.shape[-2], device=keys.device)[None, :] > index[:, None]  # (C, N)
+            scores = scores.masked_fill(mask, float("-inf"))  # (H, C, N)
+        weights = softmax(scores)  # (H, C, N)
+        contexts.append(weights @ values)  # (H, C, dv)
+        if top_k:
+            w, i = weights.topk(min(top_k, weights.shape[-1]), dim=-1)  # (H, C, K) x2
+            top_w.append(w)
+            top_i.append(i)
+        if keep:
+            raws.append(raw)
+            scaleds.append(scores)
+            weights_all.append(weights)
+    cat = (lambda parts: torch.cat(parts, dim=1)) if len(contexts) > 1 else (lambda parts: parts[0])
+    if not contexts:  # no rows asked for
+        empty = queries.new_zeros(heads, 0, values.shape[-1])  # (H, 0, dv)
+        return None, None, None, empty, None, None
+    return (cat(raws) if keep else None, cat(scaleds) if keep else None, cat(weights_all) if keep else None,
+            cat(contexts), cat(top_i) if top_k else None, cat(top_w) if top_k else None)
 
 
 def forward(
@@ -150,6 +172,9 @@ def forward(
     positional: str,
     residual: bool,
     use_layer_norm: bool,
+    rows: list[int] | None = None,
+    top_k: int | None = None,
+    keep: bool = True,
 ) -> Trace:
     """Embeddings -> one self-attention layer. ``w_*`` None means identity."""
     embeddings = x  # (N, d_model)
@@ -162,7 +187,8 @@ def forward(
     value = x if w_value is None else x @ w_value  # (N, D_v)
     trace = attend_projected(query, key, value, heads=heads, divisor=divisor, causal=causal,
                              rope_positions=positional == "rope", w_output=w_output,
-                             residual_input=x if residual else None, use_layer_norm=use_layer_norm)
+                             residual_input=x if residual else None, use_layer_norm=use_layer_norm,
+                             rows=rows, top_k=top_k, keep=keep)
     trace.embeddings, trace.positional, trace.inputs = embeddings, encoding, x
     return trace
 
@@ -179,26 +205,35 @@ def attend_projected(
     w_output: torch.Tensor | None = None,
     residual_input: torch.Tensor | None = None,
     use_layer_norm: bool = False,
+    rows: list[int] | None = None,
+    top_k: int | None = None,
+    keep: bool = True,
 ) -> Trace:
-    """Projected query (N, D_k), key (N, D_k), value (N, D_v) -> a full Trace."""
+    """Projected query (N, D_k), key (N, D_k), value (N, D_v) -> a Trace for ``rows`` (default all)."""
     q = split_heads(query, heads)  # (H, N, dk)
     k = split_heads(key, heads)  # (H, N, dk)
     v = split_heads(value, heads)  # (H, N, dv)
-    q, k, raw, scores, weights, head_context = self_attention(
-        q, k, v, divisor=divisor, causal=causal, rope_positions=rope_positions)
-    concat = merge_heads(head_context)  # (N, D_v)
+    if rope_positions:
+        q = rope(q)  # (H, N, dk)
+        k = rope(k)  # (H, N, dk)
+    index = None if rows is None else torch.tensor(rows, dtype=torch.long, device=query.device)  # (R,)
+    raw, scores, weights, head_context, top_i, top_w = attend(
+        q, k, v, divisor=divisor, causal=causal, rows=index, top_k=top_k, keep=keep)
+    concat = merge_heads(head_context)  # (R, D_v)
     out = concat
     output = residual = normed = None
     if w_output is not None:
-        output = out = concat @ w_output  # (N, d_out)
+        output = out = concat @ w_output  # (R, d_out)
     if residual_input is not None:
-        residual = out = out + residual_input  # (N, d_out)
+        base = residual_input if index is None else residual_input.index_select(0, index)  # (R, d_model)
+        residual = out = out + base  # (R, d_out)
     if use_layer_norm:
-        normed = out = layer_norm(out)  # (N, d_out)
+        normed = out = layer_norm(out)  # (R, d_out)
     return Trace(
         embeddings=None, positional=None, inputs=None, queries=q, keys=k, values=v,
         raw_scores=raw, scores=scores, weights=weights, head_context=head_context, concat=concat,
         output=output, residual=residual, normed=normed, context=out,
+        rows=rows, top_indices=top_i, top_weights=top_w,
     )
 
 

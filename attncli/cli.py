@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.commands import compare, run
+from attncli.commands import compare, config_cmd, explain, run, vocab
 
 app = typer.Typer(
     name="attncli",
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(run.app)
 app.add_typer(compare.app)
+app.add_typer(explain.app)
+app.add_typer(vocab.app)
+app.add_typer(config_cmd.app, name="config")
 
 
 def _version(value: bool) -> None:

@@ -126,6 +126,34 @@ class Settings:
             scale = float(a.scale)
         return scale * a.temperature
 
+    def to_config(self) -> dict[str, Any]:
+        """A config document with every default written out: feeding it back gives the same settings."""
+        a = self.attention
+        if a.projections == "explicit" and a.matrices:
+            projections: Any = {k: v for k, v in a.matrices.items()}
+        else:
+            projections = a.projections
+        doc: dict[str, Any] = {"description": self.description}
+        if self.tensors is not None:
+            doc["tensors"] = {"tokens": list(self.tensors.tokens), "query": self.tensors.query,
+                              "key": self.tensors.key, "value": self.tensors.value}
+        else:
+            doc["embeddings"] = self.embeddings
+        doc["attention"] = {
+            "scale": a.scale, "temperature": a.temperature, "heads": a.heads, "causal": a.causal,
+            "positional": a.positional, "projections": projections, "seed": a.seed,
+            "d_k": self.d_k if a.projections == "random" else None,
+            "d_v": self.d_v if a.projections == "random" else None,
+            "residual": a.residual, "layer_norm": a.layer_norm,
+        }
+        if self.tensors is not None:
+            for key in ("projections", "d_k", "d_v", "residual", "seed"):
+                doc["attention"].pop(key)
+            doc["attention"].pop("positional")
+        doc["device"] = self.device
+        doc["dtype"] = self.dtype
+        return doc
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings, every default filled in (the JSON ``config``)."""
         a = self.attention

@@ -17,6 +17,8 @@ from attncli.tokens import check_text, embed, strict_check
 
 #: Default budget for the full (H, N, N) weight tensor, in MiB (``--max-weights-mb``).
 DEFAULT_MAX_WEIGHTS_MB = 256.0
+#: Texts with more tokens than this are refused outright (the work grows as N^2).
+MAX_TOKENS = 262_144
 
 
 def import_torch():
@@ -89,6 +91,7 @@ class Model:
         self.settings = settings
         self.strict = strict
         self.max_weights_mb = max_weights_mb
+        self.notes: list[str] = []  # warnings of the last run, for the command to print
         self.device = resolve_device(settings.device, device_where)
         self.dtype = resolve_dtype(settings.dtype, dtype_where)
         a = settings.attention
@@ -114,58 +117,74 @@ class Model:
                                 hint="use --dtype float32 or float64")
         return t
 
-    def check_budget(self, n: int) -> None:
-        """Refuse a run whose full weight tensor would exceed the budget (never an OOM crash)."""
+    def plan(self, n: int, rows: list[int] | None, top_k: int | None) -> bool:
+        """Whether the (H, R, N) matrices can be kept within the budget (never an OOM crash).
+
+        Returns True to keep them, False to drop them (with a warning) when --top-k gives
+        another view; refuses the run otherwise.
+        """
+        if n > MAX_TOKENS:
+            raise AttnError(f"{n:,} tokens is more than attncli handles ({MAX_TOKENS:,})", where="TEXT",
+                            kind="budget", hint="split the text")
         h = self.settings.attention.heads
+        r = n if rows is None else len(rows)
         element = self.torch.empty((), dtype=self.dtype).element_size()
-        need_mb = 3 * h * n * n * element / 2**20  # raw scores, scores and weights
-        if need_mb > self.max_weights_mb:
-            raise AttnError(
-                f"{n:,} tokens x {h} head(s) need {need_mb:,.0f} MiB for the full attention matrices; "
-                f"the budget is {self.max_weights_mb:,.0f} MiB",
-                where="--max-weights-mb", kind="budget",
-                hint="raise --max-weights-mb or give a shorter text",
-            )
+        need_mb = 3 * h * r * n * element / 2**20  # raw scores, scores and weights
+        if need_mb <= self.max_weights_mb:
+            return True
+        what = f"{r:,} x {n:,} tokens x {h} head(s) need {need_mb:,.0f} MiB for the attention matrices; " \
+               f"the budget is {self.max_weights_mb:,.0f} MiB"
+        if top_k and rows is None:
+            self.notes.append(f"{what}: scores and weights are left out (null); --top-k shows the strongest links")
+            return False
+        raise AttnError(what, where="--max-weights-mb", kind="budget",
+                        hint="view a few rows with --focus, or the strongest links with --top-k, "
+                             "or raise --max-weights-mb")
 
     # -- one pass
-    def run(self, text: str, *, where: str = "TEXT") -> Result:
+    def run(self, text: str, *, where: str = "TEXT", focus: list[str] | None = None,
+            top_k: int | None = None) -> Result:
+        """One text. ``focus``: query rows to compute (tokens, TOKEN@K or 0-based indices)."""
+        from attncli import attention
+
         settings = self.settings
         if settings.tensors is not None:
             raise AttnError("this config gives tensors directly; do not give a TEXT as well",
                             where=where, kind="text", hint="drop the TEXT argument")
+        self.notes = []
         tokens = check_text(text, where)
         embedded = embed(tokens, settings.embeddings, settings.d_model)
         if self.strict:
             strict_check(embedded, where)
-        self.check_budget(len(tokens))
+        rows = resolve_focus(embedded.tokens, focus)
+        keep = self.plan(len(tokens), rows, top_k)
         x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
-        return self._finish(self._forward(x), embedded.tokens, embedded.oov, text)
+        a = settings.attention
+        trace = attention.forward(
+            x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
+            heads=a.heads, divisor=settings.divisor, causal=a.causal, positional=a.positional,
+            residual=a.residual, use_layer_norm=a.layer_norm, rows=rows, top_k=top_k, keep=keep,
+        )
+        return self._finish(trace, embedded.tokens, embedded.oov, text)
 
-    def run_tensors(self) -> Result:
+    def run_tensors(self, *, focus: list[str] | None = None, top_k: int | None = None) -> Result:
         spec = self.settings.tensors
         if spec is None:
             raise AttnError("no TEXT given", where="TEXT", kind="text",
                             hint='give a text, e.g. attncli run "She ate the apple", or a tensors config')
         from attncli import attention
 
+        self.notes = []
         a = self.settings.attention
-        self.check_budget(len(spec.tokens))
+        rows = resolve_focus(spec.tokens, focus)
+        keep = self.plan(len(spec.tokens), rows, top_k)
         query = self._tensor(spec.query, "tensors.query")  # (N, D_k)
         key = self._tensor(spec.key, "tensors.key")  # (N, D_k)
         value = self._tensor(spec.value, "tensors.value")  # (N, D_v)
         trace = attention.attend_projected(query, key, value, heads=a.heads, divisor=self.settings.divisor,
-                                           causal=a.causal, use_layer_norm=a.layer_norm)
+                                           causal=a.causal, use_layer_norm=a.layer_norm, rows=rows,
+                                           top_k=top_k, keep=keep)
         return self._finish(trace, list(spec.tokens), [False] * len(spec.tokens), None)
-
-    def _forward(self, x):
-        from attncli import attention
-
-        a = self.settings.attention
-        return attention.forward(
-            x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
-            heads=a.heads, divisor=self.settings.divisor, causal=a.causal, positional=a.positional,
-            residual=a.residual, use_layer_norm=a.layer_norm,
-        )
 
     def _finish(self, trace, tokens, oov, text) -> Result:
         self._check_finite(trace)
@@ -176,24 +195,57 @@ class Model:
         torch = self.torch
         half = self.dtype in (torch.float16, torch.bfloat16)
         hint = "use --dtype float32 or float64" if half else "check the magnitudes of the inputs"
-        for name in ("inputs", "queries", "keys", "values", "raw_scores"):
+        for name in ("inputs", "queries", "keys", "values", "raw_scores", "scores"):
             t = getattr(trace, name)
             if t is not None and not bool(torch.isfinite(t).all()):
                 what = "overflow" if half else "non-finite values"
-                raise numeric_error(f"{settings_dtype(self)} {what} in the {name.replace('_', ' ')}",
+                if name == "scores":  # masked entries are -inf by design; only NaN and +inf are wrong
+                    if not bool((torch.isnan(t) | torch.isposinf(t)).any()):
+                        continue
+                raise numeric_error(f"{self.settings.dtype} {what} in the {name.replace('_', ' ')}",
                                     where="attention", hint=hint)
-        scores = trace.scores
-        bad = torch.isnan(scores) | torch.isposinf(scores)
-        if bool(bad.any()):
-            raise numeric_error(f"{settings_dtype(self)} overflow in the scores", where="attention", hint=hint)
-        for name in ("weights", "head_context", "context"):
-            if not bool(torch.isfinite(getattr(trace, name)).all()):
+        for name in ("weights", "head_context", "context", "top_weights"):
+            t = getattr(trace, name)
+            if t is not None and not bool(torch.isfinite(t).all()):
                 raise numeric_error(f"non-finite values in the {name.replace('_', ' ')}",
                                     where="attention", hint=hint)
 
 
-def settings_dtype(model: Model) -> str:
-    return model.settings.dtype
+def resolve_focus(tokens: list[str], focus: list[str] | None) -> list[int] | None:
+    """``--focus`` values -> 0-based query rows, in the order given.
+
+    All digits: an index. ``TOKEN@K``: the K-th occurrence (1-based). ``TOKEN``: every occurrence.
+    """
+    if not focus:
+        return None
+    rows: list[int] = []
+    for value in focus:
+        text = value.strip()
+        if text.isdigit():
+            index = int(text)
+            if index >= len(tokens):
+                raise AttnError(f"index {index} is out of range: the text has {len(tokens)} tokens",
+                                where="--focus", hint=f"use 0 to {len(tokens) - 1}", kind="text")
+            rows.append(index)
+            continue
+        name, occurrence = text, None
+        if "@" in text[1:]:
+            name, _, count = text.rpartition("@")
+            if not count.isdigit() or int(count) < 1:
+                raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where="--focus")
+            occurrence = int(count)
+        hits = [i for i, token in enumerate(tokens) if token.lower() == name.lower()]
+        if not hits:
+            shown = ", ".join(tokens[:12]) + (", ..." if len(tokens) > 12 else "")
+            raise AttnError(f"focus token {name!r} is not in the text", where="--focus",
+                            hint=f"tokens: {shown}", kind="text")
+        if occurrence is not None:
+            if occurrence > len(hits):
+                raise AttnError(f"{name!r} occurs {len(hits)} time(s), not {occurrence}", where="--focus",
+                                kind="text")
+            hits = [hits[occurrence - 1]]
+        rows.extend(hits)
+    return rows
 
 
 def build_model(settings: Settings, **kwargs) -> Model:

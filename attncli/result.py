@@ -70,20 +70,40 @@ def resolved_config(result: Result) -> dict:
     return cfg
 
 
+def _config(result: Result, cache: dict | None) -> dict:
+    if cache is None:
+        return resolved_config(result)
+    key = (id(result.settings), result.device, result.dtype)
+    if key not in cache:
+        cache[key] = resolved_config(result)
+    return cache[key]
+
+
 def to_document(
     result: Result,
     *,
     include: set[str] | frozenset[str] = frozenset(),
     precision: int | None = None,
     model_weights: dict | None = None,
+    config_cache: dict | None = None,
 ) -> dict:
-    """The run document (``attncli run --json``)."""
+    """The run document (``attncli run --json``).
+
+    ``config_cache`` (a dict kept across calls) reuses the resolved config of earlier results
+    with the same settings: a batch computes it once.
+    """
     if "all" in include:
         include = set(INCLUDE_CHOICES)
     t = result.trace
-    scores = to_list(t.scores, precision)
-    if result.settings.attention.causal:
-        scores = _masked_to_null(scores)
+    scores = None
+    if t.scores is not None:
+        scores = to_list(t.scores, precision)
+        if result.settings.attention.causal:
+            scores = _masked_to_null(scores)
+    top_k = None
+    if t.top_indices is not None:
+        top_k = {"k": int(t.top_indices.shape[-1]), "indices": t.top_indices.tolist(),
+                 "weights": to_list(t.top_weights, precision)}
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "version": __version__,
@@ -91,16 +111,19 @@ def to_document(
         "oov": list(result.oov),
         "embeddings": to_list(t.inputs, precision) if t.inputs is not None else None,
         "scores": scores,
-        "weights": to_list(t.weights, precision),
+        "weights": to_list(t.weights, precision) if t.weights is not None else None,
         "context": to_list(t.context, precision),
-        "config": resolved_config(result),
+        "focus": list(t.rows) if t.rows is not None else None,
+        "top_k": top_k,
+        "config": _config(result, config_cache),
     }
     if "qkv" in include:
-        doc["queries"] = to_list(t.queries, precision)
+        queries = t.queries if t.rows is None else t.queries[:, t.rows]
+        doc["queries"] = to_list(queries, precision)
         doc["keys"] = to_list(t.keys, precision)
         doc["values"] = to_list(t.values, precision)
     if "raw_scores" in include:
-        doc["raw_scores"] = to_list(t.raw_scores, precision)
+        doc["raw_scores"] = to_list(t.raw_scores, precision) if t.raw_scores is not None else None
     if "head_context" in include:
         doc["head_context"] = to_list(t.head_context, precision)
     if "projections" in include:

@@ -104,7 +104,7 @@ CATALOGUE = [
      "is given twice"),
     ("YAML alias bomb", BOMB, ["run", "a"], 2, "config is too large"),
     ("enormous text", None, ["run", " ".join(["cat"] * 30000)], 2,
-     "--max-weights-mb: 30,000 tokens x 1 head(s) need"),
+     "--max-weights-mb: 30,000 x 30,000 tokens x 1 head(s) need"),
     ("focus token not present", None, ["compare", "the cat", "the dog", "--focus", "bird"], 2,
      "--focus: focus token 'bird' is not in context 1"),
     ("focus occurrence missing", None, ["compare", "the cat the", "the dog", "--focus", "the@2"], 2,

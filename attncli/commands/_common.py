@@ -155,6 +155,19 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
 }
 
 
+@dataclass
+class BasicOutputOptions:
+    """--json and --debug, for commands whose output is not a view (config init/validate/list)."""
+
+    json: bool = False
+    debug: bool = False
+    save = None
+    precision = None
+
+    def check(self) -> None:
+        pass
+
+
 def _option_group(target: str, cls: type, params: dict[str, tuple[Any, Any]]) -> Callable:
     names = [f.name for f in fields(cls)]
 
@@ -187,6 +200,8 @@ def _option_group(target: str, cls: type, params: dict[str, tuple[Any, Any]]) ->
 
 attention_options = _option_group("attn", AttentionOptions, ATTENTION_PARAMS)
 output_options = _option_group("out", OutputOptions, OUTPUT_PARAMS)
+basic_output_options = _option_group("out", BasicOutputOptions,
+                                     {k: OUTPUT_PARAMS[k] for k in ("json", "debug")})
 
 
 # --------------------------------------------------------------------------- consoles and errors

@@ -1,17 +1,22 @@
-"""attncli run: one text (or one tensors config) through self-attention."""
+"""attncli run: one text, a file of texts, or one tensors config, through self-attention."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, OutputOptions, attention_options, guarded, output_options, parse_include,
-    stdout_console, warn, write_json,
+    AttentionOptions, OutputOptions, attention_options, guarded, output_options, parse_include, report,
+    stderr_console, stdout_console, warn, write_json,
 )
+from attncli.errors import AttnError, ExitCode
 
 app = typer.Typer()
+
+VIEW_HELP = "full: every weight printed; compact: one glyph per cell; auto: by length and width."
 
 
 @app.command("run")
@@ -19,16 +24,28 @@ app = typer.Typer()
 @attention_options
 def run(
     text: Annotated[Optional[str], typer.Argument(
-        help="The text to inspect. Leave it out for a config that gives tensors directly.",
+        help="The text to inspect. Leave it out with --file, or for a config that gives tensors directly.",
         show_default=False)] = None,
+    file: Annotated[Optional[str], typer.Option(
+        "--file", "-f", metavar="PATH", rich_help_panel="Input",
+        help="Read texts from a file ('-' for stdin): one text per non-empty line. "
+             "With --json, prints JSON Lines.")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
+    focus: Annotated[list[str], typer.Option(
+        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
+        help="Only these query rows (repeatable): a token (every occurrence), TOKEN@K (K-th, 1-based) "
+             "or a 0-based index.")] = [],
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", metavar="K", rich_help_panel="Output",
+        help="List each query's K most-attended tokens (per head).")] = None,
     head: Annotated[Optional[int], typer.Option(
         "--head", help="Show only this head (0-based).", rich_help_panel="Output")] = None,
     include: Annotated[list[str], typer.Option(
         "--include", metavar="WHAT", rich_help_panel="Output",
         help="Add to the JSON: qkv, raw_scores, head_context, projections or all (repeat or comma-separate).")] = [],
     view: Annotated[str, typer.Option(
-        "--view", metavar="auto|full|compact", rich_help_panel="Output",
-        help="full: every weight printed; compact: one glyph per cell; auto: by length and width.")] = "auto",
+        "--view", metavar="auto|full|compact", rich_help_panel="Output", help=VIEW_HELP)] = "auto",
     *,
     attn: AttentionOptions,
     out: OutputOptions,
@@ -42,18 +59,25 @@ def run(
       attncli run -c bank "stream bank mud"
 
       attncli run "the cat sat on the mat" --json | jq '.weights[0][1]'
+
+      attncli run --file sentences.txt --json > runs.jsonl
     """
-    guarded(out, lambda: _run(text, head, include, view, attn, out))
+    guarded(out, lambda: _run(text, file, join, focus, top_k, head, include, view, attn, out))
 
 
-def _run(text, head, include, view, attn: AttentionOptions, out: OutputOptions) -> None:
-    from attncli.errors import AttnError
+def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOptions, out: OutputOptions) -> None:
     from attncli.render.run_view import VIEWS
     from attncli.result import INCLUDE_CHOICES
 
     wanted = parse_include(include, INCLUDE_CHOICES)
     if view not in VIEWS:
         raise AttnError(f"unknown view {view!r}", where="--view", hint="expected auto, full or compact")
+    if top_k is not None and top_k < 1:
+        raise AttnError(f"must be at least 1, got {top_k}", where="--top-k")
+    if text is not None and file is not None:
+        raise AttnError("give a TEXT or --file, not both", where="--file")
+    if join and file is None:
+        raise AttnError("--join goes with --file", where="--join")
     if out.save is not None:
         from attncli.render.export import check_path
 
@@ -63,21 +87,65 @@ def _run(text, head, include, view, attn: AttentionOptions, out: OutputOptions) 
         raise AttnError(f"head {head} is out of range: this run has {settings.attention.heads} head(s)",
                         where="--head", hint=f"use 0 to {settings.attention.heads - 1}"
                         if settings.attention.heads > 1 else "this run has only head 0")
+    if file is not None:
+        texts = read_texts(file)
+        if join:
+            text = " ".join(line for _, line in texts)
+            if not text.strip():
+                raise AttnError("the file holds no text", where=file, kind="text")
+        else:
+            if settings.tensors is not None:
+                raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
+            model = attn.model(settings)
+            raise typer.Exit(run_batch(model, texts, file, focus=focus, top_k=top_k, head=head, include=wanted,
+                                       view=view, out=out))
     model = attn.model(settings)
-    result = model.run(text) if text is not None else model.run_tensors()
+    if text is not None:
+        result = model.run(text, focus=focus or None, top_k=top_k)
+    else:
+        result = model.run_tensors(focus=focus or None, top_k=top_k)
     emit_run(result, model, head=head, include=wanted, view=view, out=out)
+
+
+def read_texts(source: str) -> list[tuple[int, str]]:
+    """(1-based line number, text) for every non-empty line of a file or of stdin ('-')."""
+    if source == "-":
+        raw = sys.stdin.read()
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise AttnError("is a directory", where=f"--file {source}")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AttnError("no such file", where=f"--file {source}") from None
+        except UnicodeDecodeError as exc:
+            raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=f"--file {source}") from None
+        except OSError as exc:
+            raise AttnError(f"cannot read: {exc.strerror or exc}", where=f"--file {source}") from None
+    return [(i, line) for i, line in enumerate(raw.splitlines(), start=1) if line.strip()]
+
+
+def _warn_oov(result, as_json: bool, where: str | None = None) -> None:
+    unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
+    if unknown:
+        names = ", ".join(dict.fromkeys(unknown))
+        prefix = f"{where}: " if where else ""
+        warn(f"{prefix}not in the vocabulary, given stable hashed vectors: {names}", as_json=False)
+
+
+def _weights_of(model) -> dict:
+    return {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
 
 
 def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
     """Warnings to stderr, then the JSON document or the terminal view (and --save)."""
     from attncli.result import dumps, to_document
 
-    unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
-    if unknown:
-        names = ", ".join(dict.fromkeys(unknown))
-        warn(f"not in the vocabulary, given stable hashed vectors: {names}", as_json=False)
-    weights = {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
-    doc = to_document(result, include=include, precision=out.precision, model_weights=weights)
+    _warn_oov(result, out.json)
+    for note in model.notes:
+        warn(note, as_json=out.json)
+    doc = to_document(result, include=include, precision=out.precision, model_weights=_weights_of(model))
     text = dumps(doc)
     renderable = None
     if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
@@ -93,3 +161,72 @@ def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
         from attncli.render.export import render_to
 
         render_to(out.save, renderable, text)
+
+
+def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: OutputOptions) -> int:
+    """Every line through one model; JSON Lines (flushed per record) or one view per line.
+
+    A bad line becomes a record with ``line`` and ``error`` and the run goes on; the exit
+    status is 2 if any line failed.
+    """
+    from attncli.result import dumps, to_document
+
+    console = stdout_console()
+    errors = stderr_console()
+    saved_views, saved_lines = [], []
+    failed = 0
+    label = "stdin" if source == "-" else source
+    progress = None
+    if errors.is_terminal and len(texts) > 1:
+        from rich.progress import Progress
+
+        progress = Progress(console=errors, transient=True)
+        progress.start()
+        task = progress.add_task("running", total=len(texts))
+    weights = _weights_of(model)
+    config_cache: dict = {}
+    try:
+        for number, line in texts:
+            where = f"{label}:{number}"
+            try:
+                result = model.run(line, where=where, focus=focus or None, top_k=top_k)
+                _warn_oov(result, out.json, where)
+                for note in model.notes:
+                    warn(f"{where}: {note}", as_json=out.json)
+                doc = {"line": number, **to_document(result, include=include, precision=out.precision,
+                                                     model_weights=weights, config_cache=config_cache)}
+                record = dumps(doc, indent=None)
+            except AttnError as error:
+                failed += 1
+                report(error, as_json=False)
+                doc = None
+                record = dumps({"line": number, "error": error.to_dict()}, indent=None)
+            if out.json:
+                write_json(record)
+            else:
+                if doc is not None:
+                    from rich.rule import Rule
+
+                    from attncli.render.run_view import run_view
+
+                    renderable = run_view(doc, head=head, precision=out.precision, view=view, width=console.width)
+                    console.print(Rule(f"line {number}", align="left"))
+                    console.print(renderable)
+                    if out.save is not None:
+                        saved_views += [Rule(f"line {number}", align="left"), renderable]
+            saved_lines.append(record)
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if out.save is not None:
+        from rich.console import Group
+
+        from attncli.render.export import render_to
+
+        render_to(out.save, Group(*saved_views), "\n".join(saved_lines))
+    if failed:
+        stderr_console().print(f"attncli: {failed} of {len(texts)} line(s) failed")
+        return int(ExitCode.USAGE)
+    return int(ExitCode.OK)

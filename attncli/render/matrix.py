@@ -76,6 +76,7 @@ def compact_heatmap(
     title: str | None = None,
     query_rows: list[int] | None = None,
     masked: list[list[bool]] | None = None,
+    width: int = 80,
 ) -> RenderableType:
     """One glyph per cell, a legend, and token indices: readable at 40+ tokens in 80 columns."""
     rows = query_rows if query_rows is not None else list(range(len(tokens)))
@@ -99,8 +100,9 @@ def compact_heatmap(
                 line.append("×", style=MASKED)
             else:
                 line.append(glyph_for(w / top), style=weight_style(w / top, bold=w == best))
-        if best is not None:
-            line.append(f"  max {best:.2f} @ {row.index(best)}", style="dim")
+        suffix = f"  max {best:.2f} @ {row.index(best)}" if best is not None else ""
+        if suffix and len(line) + len(suffix) <= width:
+            line.append(suffix, style="dim")
         lines.append(line)
     legend = Text("legend: ")
     step = top / len(GLYPHS)
@@ -122,19 +124,25 @@ def vector_table(
     title: str | None = None,
     marks: list[str] | None = None,
     max_columns: int = MAX_COLUMNS,
+    columns: list[str] | None = None,
+    corner: str = "token",
 ) -> RenderableType:
-    """One row per token, one column per component, diverging color for the sign."""
+    """One row per token, one column per component, diverging color for the sign.
+
+    ``columns`` labels the columns (default: 0, 1, ...); a ``None`` value is drawn as '-'.
+    """
     width = len(vectors[0]) if vectors else 0
     shown = min(width, max_columns)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("token", no_wrap=True, style="bold")
+    table.add_column(corner, no_wrap=True, style="bold")
     for j in range(shown):
-        table.add_column(str(j), justify="right", no_wrap=True)
+        table.add_column(columns[j] if columns else str(j), justify="right", no_wrap=True)
     if shown < width:
         table.add_column(f"... +{width - shown}", justify="left", style="dim")
-    max_abs = max((abs(v) for row in vectors for v in row), default=0.0)
+    max_abs = max((abs(v) for row in vectors for v in row if v is not None), default=0.0)
     for i, (label, row) in enumerate(zip(labels, vectors)):
-        cells = [Text(f"{v:.{precision}f}", style=signed_style(v, max_abs)) for v in row[:shown]]
+        cells = [Text("-", style=MASKED, justify="right") if v is None
+                 else Text(f"{v:.{precision}f}", style=signed_style(v, max_abs)) for v in row[:shown]]
         if shown < width:
             cells.append(Text(""))
         name = label + (marks[i] if marks else "")

@@ -17,12 +17,17 @@ def describe(doc: dict) -> Text:
     cfg = doc["config"]
     a = cfg["attention"]
     line = Text()
-    for token, oov in zip(doc["tokens"], doc["oov"]):
+    shown = list(zip(doc["tokens"], doc["oov"]))
+    if len(shown) > 16:
+        shown = shown[:12]
+    for token, oov in shown:
         line.append(token, style="bold" if not oov else "bold yellow")
         if oov:
             line.append("(oov)", style="yellow")
         line.append(" ")
     n = len(doc["tokens"])
+    if n > len(shown):
+        line.append("… ", style="dim")
     if a["scale"] is True:
         scale = f"scaled by sqrt({a['d_head_k']})"
     elif a["scale"] is False:
@@ -51,10 +56,28 @@ def choose_view(tokens: list[str], precision: int, width: int, view: str) -> str
     return "compact"
 
 
+def _top_from_weights(doc: dict, k: int) -> dict:
+    top = {"k": min(k, len(doc["tokens"])), "indices": [], "weights": []}
+    for head in doc["weights"]:
+        order = [sorted(range(len(row)), key=lambda j: -row[j])[: top["k"]] for row in head]
+        top["indices"].append(order)
+        top["weights"].append([[row[j] for j in o] for row, o in zip(head, order)])
+    return {**doc, "top_k": top}
+
+
 def weight_views(doc: dict, *, heads: list[int], precision: int, view: str,
-                 query_rows: list[int] | None = None) -> list[RenderableType]:
+                 query_rows: list[int] | None = None, width: int = 80) -> list[RenderableType]:
     tokens = doc["tokens"]
     parts: list[RenderableType] = []
+    if doc["weights"] is None:
+        return [Text("attention weights left out (too large for --max-weights-mb); see the top-k table",
+                     style="dim")]
+    label = min(max(len(t) for t in tokens), 12)
+    if view == "compact" and 6 + label + len(tokens) > width:
+        # Too many keys for one glyph each: show each row's strongest links instead.
+        return [Text(f"{len(tokens)} keys are too many to draw in {width} columns; "
+                     "the 5 strongest links of each query (--top-k K for more, --json for all):", style="dim"),
+                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision)]
     many = len(doc["weights"]) > 1
     for h in heads:
         masked = [[s is None for s in row] for row in doc["scores"][h]] if doc["scores"] is not None else None
@@ -65,7 +88,7 @@ def weight_views(doc: dict, *, heads: list[int], precision: int, view: str,
                                  masked=masked))
         else:
             parts.append(compact_heatmap(tokens, doc["weights"][h], title=title, query_rows=query_rows,
-                                         masked=masked))
+                                         masked=masked, width=width))
         parts.append(Text(""))
     if view == "full":
         note = f"{MAX_MARK} largest weight in each row"
@@ -75,16 +98,48 @@ def weight_views(doc: dict, *, heads: list[int], precision: int, view: str,
     return parts
 
 
+def top_k_table(doc: dict, *, heads: list[int], precision: int) -> RenderableType:
+    """Each query's K most-attended keys, per head: ``token#index weight``."""
+    from rich import box
+    from rich.table import Table
+
+    tokens = doc["tokens"]
+    top = doc["top_k"]
+    rows = doc["focus"] if doc["focus"] is not None else list(range(len(tokens)))
+    parts: list[RenderableType] = []
+    many = len(top["indices"]) > 1
+    for h in heads:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+        table.add_column("query", no_wrap=True, style="bold")
+        for k in range(top["k"]):
+            table.add_column(f"#{k + 1}", no_wrap=True)
+        for r, query in enumerate(rows):
+            cells = []
+            for j, w in zip(top["indices"][h][r], top["weights"][h][r]):
+                cells.append(Text.assemble((f"{tokens[j]}", "bold"), (f"@{j} ", "dim"), f"{w:.{precision}f}"))
+            table.add_row(f"{query} {tokens[query]}", *cells)
+        title = f"top {top['k']} keys per query" + (f", head {h}" if many else "")
+        parts += [Text(title, style="bold"), table, Text("")]
+    return Group(*parts)
+
+
 def run_view(doc: dict, *, head: int | None = None, precision: int | None = None,
              view: str = "auto", width: int = 80) -> Group:
     tokens = doc["tokens"]
     p = 2 if precision is None else precision
+    rows = doc.get("focus")
     chosen = choose_view(tokens, p, width, view)
-    heads = [head] if head is not None else list(range(len(doc["weights"])))
+    n_heads = doc["config"]["attention"]["heads"]
+    heads = [head] if head is not None else list(range(n_heads))
     parts: list[RenderableType] = [describe(doc), Text("")]
-    parts += weight_views(doc, heads=heads, precision=p, view=chosen)
-    d_out = len(doc["context"][0])
+    if doc.get("top_k") is None or doc["weights"] is not None:
+        parts += weight_views(doc, heads=heads, precision=p, view=chosen, query_rows=rows, width=width)
+    if doc.get("top_k") is not None:
+        parts.append(Text(""))
+        parts.append(top_k_table(doc, heads=heads, precision=p))
+    labels = tokens if rows is None else [f"{tokens[i]}@{i}" for i in rows]
+    d_out = len(doc["context"][0]) if doc["context"] else 0
     parts.append(Text(""))
-    parts.append(vector_table(tokens, doc["context"], precision=3 if precision is None else precision,
+    parts.append(vector_table(labels, doc["context"], precision=3 if precision is None else precision,
                               title=f"context vectors (d_out = {d_out})"))
     return Group(*parts)

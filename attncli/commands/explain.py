@@ -1,0 +1,76 @@
+"""attncli explain: the steps of self-attention on your own input, one by one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.commands._common import (
+    AttentionOptions, OutputOptions, attention_options, guarded, output_options, stdout_console, warn,
+    write_json,
+)
+
+app = typer.Typer()
+
+
+@app.command("explain")
+@output_options
+@attention_options
+def explain(
+    text: Annotated[Optional[str], typer.Argument(
+        help="The text to explain. Leave it out for a config that gives tensors directly.",
+        show_default=False)] = None,
+    step: Annotated[Optional[str], typer.Option(
+        "--step", metavar="NAME", rich_help_panel="Output",
+        help="Show one step: embeddings, positional, queries, keys, values, scores, scaled_scores, weights, "
+             "weighted_values, output, residual, layer_norm or context.")] = None,
+    *,
+    attn: AttentionOptions,
+    out: OutputOptions,
+) -> None:
+    """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
+
+    Examples:
+
+      attncli explain "She ate the apple" --no-scale
+
+      attncli explain -c bank-projections "stream bank mud" --step queries
+
+      attncli explain "the cat sat" --json | jq '.steps[] | .name'
+    """
+    guarded(out, lambda: _explain(text, step, attn, out))
+
+
+def _explain(text, step, attn: AttentionOptions, out: OutputOptions) -> None:
+    from attncli import SCHEMA_VERSION, __version__
+    from attncli.explain import select, build_steps
+    from attncli.result import dumps, resolved_config
+
+    if out.save is not None:
+        from attncli.render.export import check_path
+
+        check_path(out.save)
+    model = attn.model()
+    result = model.run(text) if text is not None else model.run_tensors()
+    unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
+    if unknown:
+        warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(dict.fromkeys(unknown)))
+    weights = {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
+    steps = select(build_steps(result, weights, out.precision), step)
+    doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": result.tokens, "oov": result.oov,
+           "config": resolved_config(result), "steps": steps}
+    text_out = dumps(doc)
+    renderable = None
+    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+        from attncli.render.explain_view import explain_view
+
+        renderable = explain_view(doc, precision=out.precision)
+    if out.json:
+        write_json(text_out)
+    else:
+        stdout_console().print(renderable)
+    if out.save is not None:
+        from attncli.render.export import render_to
+
+        render_to(out.save, renderable, text_out)

@@ -1,0 +1,58 @@
+"""The terminal view of ``attncli explain``: one section per step, caption first, then its numbers."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.rule import Rule
+from rich.text import Text
+
+from attncli.render.matrix import heatmap, vector_table
+
+SQUARE_STEPS = ("scores", "scaled_scores", "weights")
+
+
+def _step_body(step: dict, tokens: list[str], precision: int) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    tensor, shape = step["tensor"], step["shape"]
+    if step.get("projection") is not None:
+        w = step["projection"]
+        parts.append(vector_table([str(i) for i in range(len(w))], w, precision=precision, corner="row",
+                                  title=f"projection matrix ({len(w)} x {len(w[0])})"))
+    if step.get("encoding") is not None:
+        parts.append(vector_table(tokens, step["encoding"], precision=precision, title="position encodings"))
+    if len(shape) == 2:
+        parts.append(vector_table(tokens, tensor, precision=precision))
+        return parts
+    many = shape[0] > 1
+    for h, matrix in enumerate(tensor):
+        title = f"head {h}" if many else None
+        if step["name"] == "weights":
+            masked = None
+            parts.append(heatmap(tokens, matrix, precision=precision, title=title, masked=masked))
+        elif step["name"] in SQUARE_STEPS:
+            parts.append(vector_table(tokens, matrix, precision=precision, columns=tokens, corner="q \\ k",
+                                      title=title))
+        else:
+            parts.append(vector_table(tokens, matrix, precision=precision, title=title))
+    return parts
+
+
+def explain_view(doc: dict, *, precision: int | None = None) -> Group:
+    p = 2 if precision is None else precision
+    tokens = doc["tokens"]
+    parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(tokens))]
+    masked_rows = None
+    for step in doc["steps"]:
+        if step["name"] == "scaled_scores" and doc["config"]["attention"]["causal"]:
+            masked_rows = [[[v is None for v in row] for row in head] for head in step["tensor"]]
+    for number, step in enumerate(doc["steps"], start=1):
+        shape = " x ".join(str(d) for d in step["shape"])
+        parts.append(Text(""))
+        parts.append(Rule(f"{number}. {step['name']}  ({shape})", align="left"))
+        parts.append(Text(step["caption"]))
+        body = _step_body(step, tokens, p)
+        if step["name"] == "weights" and masked_rows is not None:
+            body = [heatmap(tokens, m, precision=p, title=f"head {h}" if len(step["tensor"]) > 1 else None,
+                            masked=masked_rows[h]) for h, m in enumerate(step["tensor"])]
+        parts += body
+    return Group(*parts)
