@@ -6,12 +6,14 @@ shape (d_in, d_out). Heads split the projected width into equal contiguous
 chunks, as ``torch.nn.MultiheadAttention`` does.
 
 Shapes: N tokens, H heads, dk / dv per-head key / value widths, D widths of all
-heads together.
+heads together. Every function also takes leading batch dimensions (B, ...): a batch of
+sequences of one length is computed in one go by ``attncli run --file``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -48,15 +50,15 @@ def rope(x: torch.Tensor, offset: int = 0) -> torch.Tensor:
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(N, D) -> (H, N, D/H): contiguous chunks of the feature axis."""
-    n, width = x.shape  # (N, D)
-    return x.view(n, heads, width // heads).transpose(0, 1)  # (H, N, D/H)
+    """(..., N, D) -> (..., H, N, D/H): contiguous chunks of the feature axis."""
+    *lead, n, width = x.shape  # (..., N, D)
+    return x.view(*lead, n, heads, width // heads).transpose(-3, -2)  # (..., H, N, D/H)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(H, N, d) -> (N, H*d): the heads concatenated in order."""
-    heads, n, d = x.shape  # (H, N, d)
-    return x.transpose(0, 1).reshape(n, heads * d)  # (N, H*d)
+    """(..., H, N, d) -> (..., N, H*d): the heads concatenated in order."""
+    *lead, heads, n, d = x.shape  # (..., H, N, d)
+    return x.transpose(-3, -2).reshape(*lead, n, heads * d)  # (..., N, H*d)
 
 
 def softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -98,6 +100,7 @@ class Trace:
     rows: list[int] | None = None
     top_indices: torch.Tensor | None = None  # (H, R, K) the K most-attended keys of each query
     top_weights: torch.Tensor | None = None  # (H, R, K) their weights, largest first
+    finite_scores: torch.Tensor | None = None  # () bool: no raw score overflowed
 
 
 #: Scores of one chunk of query rows are kept under this many bytes (per intermediate).
@@ -107,6 +110,18 @@ CHUNK_BYTES = 32 * 2**20
 def chunk_rows(heads: int, n_keys: int, element_size: int, budget: int = CHUNK_BYTES) -> int:
     """How many query rows to score at once so that one (H, C, N) tensor stays under budget."""
     return max(1, budget // max(1, heads * n_keys * element_size))
+
+
+class Attended(NamedTuple):
+    """What :func:`attend` computes for R query rows."""
+
+    raw: torch.Tensor | None  # (H, R, N) Q K^T, when kept
+    scores: torch.Tensor | None  # (H, R, N) divided and masked, when kept
+    weights: torch.Tensor | None  # (H, R, N) when kept
+    context: torch.Tensor  # (H, R, dv)
+    top_indices: torch.Tensor | None  # (H, R, K) with top_k
+    top_weights: torch.Tensor | None  # (H, R, K) with top_k
+    finite: torch.Tensor  # () bool: every raw score was finite (no overflow), checked chunk by chunk
 
 
 def attend(
@@ -120,43 +135,53 @@ def attend(
     top_k: int | None = None,
     keep: bool = True,
     chunk: int | None = None,
-) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor,
-           torch.Tensor | None, torch.Tensor | None]:
+) -> Attended:
     """Scaled dot-product attention for some or all query rows, in chunks of rows.
 
-    queries (H, N, dk), keys (H, N, dk), values (H, N, dv); rows (R,) query positions or None.
-    Returns raw scores (H, R, N), scores (H, R, N), weights (H, R, N) (each None unless ``keep``),
-    head context (H, R, dv), and with ``top_k`` the top indices and weights (H, R, K).
-    Rows are independent, so chunking changes memory, never the result.
+    queries (H, N, dk), keys (H, N, dk), values (H, N, dv); rows (R,) query positions or None
+    for all. Rows are independent, so chunking changes the memory used, never the result.
     """
-    heads, n, _ = queries.shape  # (H, N, dk)
-    positions = rows if rows is not None else torch.arange(n, device=queries.device)  # (R,)
-    size = chunk or chunk_rows(heads, keys.shape[-2], queries.element_size())
+    heads, n = queries.shape[-3], queries.shape[-2]  # (..., H, N, dk)
+    n_keys = keys.shape[-2]
+    count = n if rows is None else rows.numel()
+    size = chunk or chunk_rows(heads, n_keys, queries.element_size())
+    key_t = keys.transpose(-2, -1)  # (..., H, dk, N)
     raws, scaleds, weights_all, contexts, top_i, top_w = [], [], [], [], [], []
-    for start in range(0, positions.numel(), size):
-        index = positions[start:start + size]  # (C,)
-        query = queries.index_select(1, index)  # (H, C, dk)
-        raw = query @ keys.transpose(-2, -1)  # (H, C, N)
-        scores = raw / divisor if divisor != 1.0 else raw.clone()  # (H, C, N)
+    finite = torch.ones((), dtype=torch.bool, device=queries.device)  # ()
+    for start in range(0, count, size):
+        if rows is None and size >= n:  # everything at once: no gather
+            index = None
+            query = queries  # (H, C, dk)
+        else:
+            index = (torch.arange(start, min(start + size, n), device=queries.device) if rows is None
+                     else rows[start:start + size])  # (C,)
+            query = queries.index_select(-2, index)  # (..., H, C, dk)
+        raw = query @ key_t  # (H, C, N)
+        finite = finite & torch.isfinite(raw).all()  # ()
+        scores = raw / divisor if divisor != 1.0 else raw  # (H, C, N)
         if causal:
-            mask = torch.arange(keys.shape[-2], device=keys.device)[None, :] > index[:, None]  # (C, N)
+            position = (torch.arange(query.shape[-2], device=keys.device) if index is None else index)  # (C,)
+            mask = torch.arange(n_keys, device=keys.device)[None, :] > position[:, None]  # (C, N)
             scores = scores.masked_fill(mask, float("-inf"))  # (H, C, N)
         weights = softmax(scores)  # (H, C, N)
         contexts.append(weights @ values)  # (H, C, dv)
         if top_k:
-            w, i = weights.topk(min(top_k, weights.shape[-1]), dim=-1)  # (H, C, K) x2
+            w, i = weights.topk(min(top_k, n_keys), dim=-1)  # (H, C, K) x2
             top_w.append(w)
             top_i.append(i)
         if keep:
             raws.append(raw)
             scaleds.append(scores)
             weights_all.append(weights)
-    cat = (lambda parts: torch.cat(parts, dim=1)) if len(contexts) > 1 else (lambda parts: parts[0])
+
+    def cat(parts: list) -> torch.Tensor | None:
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)  # (..., H, R, *)
+
     if not contexts:  # no rows asked for
-        empty = queries.new_zeros(heads, 0, values.shape[-1])  # (H, 0, dv)
-        return None, None, None, empty, None, None
-    return (cat(raws) if keep else None, cat(scaleds) if keep else None, cat(weights_all) if keep else None,
-            cat(contexts), cat(top_i) if top_k else None, cat(top_w) if top_k else None)
+        contexts = [queries.new_zeros(*queries.shape[:-2], 0, values.shape[-1])]  # (..., H, 0, dv)
+    return Attended(cat(raws), cat(scaleds), cat(weights_all), cat(contexts), cat(top_i), cat(top_w), finite)
 
 
 def forward(
@@ -180,7 +205,7 @@ def forward(
     embeddings = x  # (N, d_model)
     encoding = None
     if positional == "sinusoidal":
-        encoding = sinusoidal_encoding(x.shape[0], x.shape[1], dtype=x.dtype, device=x.device)  # (N, d_model)
+        encoding = sinusoidal_encoding(x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device)  # (N, d_model)
         x = x + encoding  # (N, d_model)
     query = x if w_query is None else x @ w_query  # (N, D_k)
     key = x if w_key is None else x @ w_key  # (N, D_k)
@@ -217,23 +242,24 @@ def attend_projected(
         q = rope(q)  # (H, N, dk)
         k = rope(k)  # (H, N, dk)
     index = None if rows is None else torch.tensor(rows, dtype=torch.long, device=query.device)  # (R,)
-    raw, scores, weights, head_context, top_i, top_w = attend(
-        q, k, v, divisor=divisor, causal=causal, rows=index, top_k=top_k, keep=keep)
+    attended = attend(q, k, v, divisor=divisor, causal=causal, rows=index, top_k=top_k, keep=keep)
+    head_context = attended.context  # (H, R, dv)
     concat = merge_heads(head_context)  # (R, D_v)
     out = concat
     output = residual = normed = None
     if w_output is not None:
         output = out = concat @ w_output  # (R, d_out)
     if residual_input is not None:
-        base = residual_input if index is None else residual_input.index_select(0, index)  # (R, d_model)
+        base = residual_input if index is None else residual_input.index_select(-2, index)  # (R, d_model)
         residual = out = out + base  # (R, d_out)
     if use_layer_norm:
         normed = out = layer_norm(out)  # (R, d_out)
     return Trace(
         embeddings=None, positional=None, inputs=None, queries=q, keys=k, values=v,
-        raw_scores=raw, scores=scores, weights=weights, head_context=head_context, concat=concat,
-        output=output, residual=residual, normed=normed, context=out,
-        rows=rows, top_indices=top_i, top_weights=top_w,
+        raw_scores=attended.raw, scores=attended.scores, weights=attended.weights, head_context=head_context,
+        concat=concat, output=output, residual=residual, normed=normed, context=out,
+        rows=rows, top_indices=attended.top_indices, top_weights=attended.top_weights,
+        finite_scores=attended.finite,
     )
 
 

@@ -94,6 +94,7 @@ class Model:
         self.notes: list[str] = []  # warnings of the last run, for the command to print
         self.device = resolve_device(settings.device, device_where)
         self.dtype = resolve_dtype(settings.dtype, dtype_where)
+        self.element_size = torch.empty((), dtype=self.dtype).element_size()
         a = settings.attention
         self.w_query = self.w_key = self.w_value = self.w_output = None
         if a.projections == "random":
@@ -110,9 +111,14 @@ class Model:
     # -- helpers
     def _tensor(self, data, where: str):
         torch = self.torch
-        t = data if isinstance(data, torch.Tensor) else torch.tensor(data, dtype=torch.float64)
-        t = t.to(device=self.device, dtype=self.dtype)
-        if not bool(torch.isfinite(t).all()):
+        if isinstance(data, torch.Tensor):
+            t = data.to(device=self.device, dtype=self.dtype)
+        elif self.dtype in (torch.float32, torch.float64) and self.device.type == "cpu":
+            t = torch.tensor(data, dtype=self.dtype)  # one step on the common path
+        else:
+            t = torch.tensor(data, dtype=torch.float64).to(device=self.device, dtype=self.dtype)
+        # Config values are finite (validated); only a cast to a half type can overflow.
+        if self.dtype in (torch.float16, torch.bfloat16) and not bool(torch.isfinite(t).all()):
             raise numeric_error(f"values do not fit in {self.settings.dtype}", where=where,
                                 hint="use --dtype float32 or float64")
         return t
@@ -128,7 +134,7 @@ class Model:
                             kind="budget", hint="split the text")
         h = self.settings.attention.heads
         r = n if rows is None else len(rows)
-        element = self.torch.empty((), dtype=self.dtype).element_size()
+        element = self.element_size
         need_mb = 3 * h * r * n * element / 2**20  # raw scores, scores and weights
         if need_mb <= self.max_weights_mb:
             return True
@@ -186,29 +192,109 @@ class Model:
                                            top_k=top_k, keep=keep)
         return self._finish(trace, list(spec.tokens), [False] * len(spec.tokens), None)
 
+    def run_many(self, items: list[tuple[str, str]]) -> list:
+        """Many texts at once: ``items`` are (where, text); returns a Result or an AttnError for each.
+
+        Texts with the same number of tokens are stacked and computed as one batch (the math is
+        row-wise, so each result equals what ``run`` gives for that text alone).
+        """
+        from attncli import attention
+
+        settings = self.settings
+        a = settings.attention
+        out: list = [None] * len(items)
+        buckets: dict[int, list] = {}
+        for i, (where, text) in enumerate(items):
+            try:
+                if settings.tensors is not None:
+                    raise AttnError("this config gives tensors directly; it takes no text", where=where)
+                tokens = check_text(text, where)
+                embedded = embed(tokens, settings.embeddings, settings.d_model)
+                if self.strict:
+                    strict_check(embedded, where)
+                self.plan(len(tokens), None, None)
+            except AttnError as error:
+                out[i] = error
+                continue
+            buckets.setdefault(len(tokens), []).append((i, embedded))
+        for members in buckets.values():
+            try:
+                x = self._tensor([e.vectors for _, e in members], "embeddings")  # (B, N, d_model)
+            except AttnError as error:
+                for i, _ in members:
+                    out[i] = error
+                continue
+            trace = attention.forward(
+                x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
+                heads=a.heads, divisor=settings.divisor, causal=a.causal, positional=a.positional,
+                residual=a.residual, use_layer_norm=a.layer_norm)
+            all_finite = bool(self.torch.isfinite(trace.context).all() & trace.finite_scores)
+            for one, (i, embedded) in zip(_split(trace, len(members), self.torch, all_finite), members):
+                text = items[i][1]
+                if all_finite:
+                    out[i] = Result(tokens=embedded.tokens, oov=embedded.oov, settings=settings,
+                                    device=device_label(self.device), dtype=settings.dtype, trace=one, text=text)
+                    continue
+                try:
+                    out[i] = self._finish(one, embedded.tokens, embedded.oov, text)
+                except AttnError as error:
+                    out[i] = error
+        return out
+
     def _finish(self, trace, tokens, oov, text) -> Result:
         self._check_finite(trace)
         return Result(tokens=tokens, oov=oov, settings=self.settings, device=device_label(self.device),
                       dtype=self.settings.dtype, trace=trace, text=text)
 
     def _check_finite(self, trace) -> None:
+        """One cheap check on the common path; a closer look only to name what went wrong."""
         torch = self.torch
+        ok = torch.isfinite(trace.context).all()
+        if trace.finite_scores is not None:
+            ok = ok & trace.finite_scores
+        if trace.top_weights is not None:
+            ok = ok & torch.isfinite(trace.top_weights).all()
+        if bool(ok):
+            return
         half = self.dtype in (torch.float16, torch.bfloat16)
         hint = "use --dtype float32 or float64" if half else "check the magnitudes of the inputs"
-        for name in ("inputs", "queries", "keys", "values", "raw_scores", "scores"):
+        what = "overflow" if half else "non-finite values"
+        for name in ("inputs", "queries", "keys", "values", "raw_scores"):
             t = getattr(trace, name)
             if t is not None and not bool(torch.isfinite(t).all()):
-                what = "overflow" if half else "non-finite values"
-                if name == "scores":  # masked entries are -inf by design; only NaN and +inf are wrong
-                    if not bool((torch.isnan(t) | torch.isposinf(t)).any()):
-                        continue
                 raise numeric_error(f"{self.settings.dtype} {what} in the {name.replace('_', ' ')}",
                                     where="attention", hint=hint)
-        for name in ("weights", "head_context", "context", "top_weights"):
-            t = getattr(trace, name)
-            if t is not None and not bool(torch.isfinite(t).all()):
-                raise numeric_error(f"non-finite values in the {name.replace('_', ' ')}",
-                                    where="attention", hint=hint)
+        if trace.finite_scores is not None and not bool(trace.finite_scores):
+            raise numeric_error(f"{self.settings.dtype} {what} in the raw scores", where="attention", hint=hint)
+        raise numeric_error(f"{self.settings.dtype} {what} in the context vectors", where="attention", hint=hint)
+
+
+_BATCHED = ("embeddings", "inputs", "queries", "keys", "values", "raw_scores", "scores", "weights", "head_context",
+            "concat", "output", "residual", "normed", "context", "top_indices", "top_weights")
+
+
+def _split(trace, count: int, torch, all_finite: bool) -> list:
+    """A batched Trace as one Trace per sequence (views; one unbind per tensor)."""
+    from dataclasses import fields
+
+    columns = {}
+    shared = {}
+    for f in fields(trace):
+        value = getattr(trace, f.name)
+        if f.name in _BATCHED and value is not None:
+            columns[f.name] = value.unbind(0)
+        else:
+            shared[f.name] = value
+    ok = torch.ones((), dtype=torch.bool)
+    out = []
+    for b in range(count):
+        kwargs = {**shared, **{name: parts[b] for name, parts in columns.items()}}
+        if all_finite:
+            kwargs["finite_scores"] = ok
+        elif "raw_scores" in columns:
+            kwargs["finite_scores"] = torch.isfinite(columns["raw_scores"][b]).all()
+        out.append(type(trace)(**kwargs))
+    return out
 
 
 def resolve_focus(tokens: list[str], focus: list[str] | None) -> list[int] | None:

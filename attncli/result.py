@@ -43,7 +43,9 @@ class Result:
 
 def to_list(tensor, precision: int | None = None) -> list:
     """A tensor as nested Python floats (float64 on the CPU), optionally rounded."""
-    values = tensor.detach().to("cpu").double().tolist()
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    values = tensor.tolist()  # exact: every float32/16 value is a Python float
     if precision is not None:
         values = _round(values, precision)
     return values

@@ -220,10 +220,28 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
-def write_json(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+def write_json(text: str, *, flush: bool = True) -> None:
+    sys.stdout.write(text + "\n")
+    if flush:
+        sys.stdout.flush()
+
+
+class Flusher:
+    """Flush the first record at once, then at most every ``interval`` seconds (JSON Lines)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.interval = interval
+        self.last: float | None = None
+
+    def __call__(self) -> bool:
+        now = self.clock()
+        if self.last is None or now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
 
 
 def report(error: AttnError, *, as_json: bool) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, OutputOptions, attention_options, guarded, output_options, parse_include, report,
+    AttentionOptions, Flusher, OutputOptions, attention_options, guarded, output_options, parse_include, report,
     stderr_console, stdout_console, warn, write_json,
 )
 from attncli.errors import AttnError, ExitCode
@@ -66,7 +66,7 @@ def run(
 
 
 def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOptions, out: OutputOptions) -> None:
-    from attncli.render.run_view import VIEWS
+    from attncli.render.views import VIEWS
     from attncli.result import INCLUDE_CHOICES
 
     wanted = parse_include(include, INCLUDE_CHOICES)
@@ -164,10 +164,11 @@ def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
 
 
 def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: OutputOptions) -> int:
-    """Every line through one model; JSON Lines (flushed per record) or one view per line.
+    """Every line through one model; JSON Lines (flushed as they come) or one view per line.
 
-    A bad line becomes a record with ``line`` and ``error`` and the run goes on; the exit
-    status is 2 if any line failed.
+    Lines are computed in windows (the first of one line, so that the first record comes at
+    once), each window batched by length. A bad line becomes a record with ``line`` and
+    ``error`` and the run goes on; the exit status is 2 if any line failed.
     """
     from attncli.result import dumps, to_document
 
@@ -185,26 +186,48 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
         task = progress.add_task("running", total=len(texts))
     weights = _weights_of(model)
     config_cache: dict = {}
-    try:
-        for number, line in texts:
-            where = f"{label}:{number}"
+    config_json: dict = {}  # the config is the same on every line: encode it once
+    flush_now = Flusher()
+    plain = not focus and top_k is None  # plain runs are batched; focus/top-k go line by line
+
+    def compute(window):
+        items = [(f"{label}:{number}", line) for number, line in window]
+        if plain:
+            return model.run_many(items)
+        results = []
+        for where, line in items:
             try:
-                result = model.run(line, where=where, focus=focus or None, top_k=top_k)
-                _warn_oov(result, out.json, where)
+                results.append(model.run(line, where=where, focus=focus or None, top_k=top_k))
                 for note in model.notes:
                     warn(f"{where}: {note}", as_json=out.json)
-                doc = {"line": number, **to_document(result, include=include, precision=out.precision,
-                                                     model_weights=weights, config_cache=config_cache)}
-                record = dumps(doc, indent=None)
             except AttnError as error:
-                failed += 1
-                report(error, as_json=False)
-                doc = None
-                record = dumps({"line": number, "error": error.to_dict()}, indent=None)
-            if out.json:
-                write_json(record)
-            else:
-                if doc is not None:
+                results.append(error)
+        return results
+
+    try:
+        start, size = 0, 1
+        while start < len(texts):
+            window = texts[start:start + size]
+            start, size = start + size, 512
+            for (number, line), result in zip(window, compute(window)):
+                where = f"{label}:{number}"
+                if isinstance(result, AttnError):
+                    failed += 1
+                    report(result, as_json=False)
+                    doc = None
+                    record = dumps({"line": number, "error": result.to_dict()}, indent=None)
+                else:
+                    _warn_oov(result, out.json, where)
+                    doc = {"line": number, **to_document(result, include=include, precision=out.precision,
+                                                         model_weights=weights, config_cache=config_cache)}
+                    config = doc.pop("config")
+                    if id(config) not in config_json:
+                        config_json[id(config)] = dumps(config, indent=None)
+                    record = dumps(doc, indent=None)[:-1] + ', "config": ' + config_json[id(config)] + "}"
+                    doc["config"] = config
+                if out.json:
+                    write_json(record, flush=flush_now())
+                elif doc is not None:
                     from rich.rule import Rule
 
                     from attncli.render.run_view import run_view
@@ -214,10 +237,12 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
                     console.print(renderable)
                     if out.save is not None:
                         saved_views += [Rule(f"line {number}", align="left"), renderable]
-            saved_lines.append(record)
-            if progress is not None:
-                progress.advance(task)
+                if out.save is not None:
+                    saved_lines.append(record)
+                if progress is not None:
+                    progress.advance(task)
     finally:
+        sys.stdout.flush()
         if progress is not None:
             progress.stop()
     if out.save is not None:

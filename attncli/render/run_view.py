@@ -9,7 +9,7 @@ from attncli.render.matrix import MAX_MARK, compact_heatmap, full_heatmap_width,
 
 #: Inputs up to this many tokens get the full table with every weight printed.
 FULL_VIEW_TOKENS = 10
-VIEWS = ("auto", "full", "compact")
+from attncli.render.views import VIEWS  # noqa: F401  (re-exported)
 
 
 def describe(doc: dict) -> Text:
