@@ -104,7 +104,7 @@ class Trace:
 
 
 #: Scores of one chunk of query rows are kept under this many bytes (per intermediate).
-CHUNK_BYTES = 32 * 2**20
+CHUNK_BYTES = 64 * 2**20
 
 
 def chunk_rows(heads: int, n_keys: int, element_size: int, budget: int = CHUNK_BYTES) -> int:
@@ -148,6 +148,12 @@ def attend(
     key_t = keys.transpose(-2, -1)  # (..., H, dk, N)
     raws, scaleds, weights_all, contexts, top_i, top_w = [], [], [], [], [], []
     finite = torch.ones((), dtype=torch.bool, device=queries.device)  # ()
+    check = True
+    if queries.shape[-2] * n_keys > 1 << 20:
+        # Large inputs: |q . k| <= |q| |k| bounds every score; when the bound fits the dtype no
+        # score can overflow, and the pass over each chunk's scores is saved.
+        bound = queries.norm(dim=-1).amax().double() * keys.norm(dim=-1).amax().double()  # ()
+        check = not bool(bound < torch.finfo(queries.dtype).max / 4)
     for start in range(0, count, size):
         if rows is None and size >= n:  # everything at once: no gather
             index = None
@@ -156,13 +162,17 @@ def attend(
             index = (torch.arange(start, min(start + size, n), device=queries.device) if rows is None
                      else rows[start:start + size])  # (C,)
             query = queries.index_select(-2, index)  # (..., H, C, dk)
-        raw = query @ key_t  # (H, C, N)
-        finite = finite & torch.isfinite(raw).all()  # ()
-        scores = raw / divisor if divisor != 1.0 else raw  # (H, C, N)
+        if keep:
+            raw = query @ key_t  # (H, C, N)
+            scores = raw / divisor if divisor != 1.0 else raw  # (H, C, N)
+        else:  # raw scores are not kept: scale the (small) queries instead of the (large) scores
+            raw = scores = (query / divisor if divisor != 1.0 else query) @ key_t  # (H, C, N)
+        if check:
+            finite = finite & torch.isfinite(raw).all()  # ()
         if causal:
             position = (torch.arange(query.shape[-2], device=keys.device) if index is None else index)  # (C,)
             mask = torch.arange(n_keys, device=keys.device)[None, :] > position[:, None]  # (C, N)
-            scores = scores.masked_fill(mask, float("-inf"))  # (H, C, N)
+            scores = scores.masked_fill(mask, float("-inf")) if keep else scores.masked_fill_(mask, float("-inf"))
         weights = softmax(scores)  # (H, C, N)
         contexts.append(weights @ values)  # (H, C, dv)
         if top_k:

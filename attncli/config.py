@@ -306,7 +306,12 @@ def _walk(loader, node, path, marks, budget, label, active) -> Any:
             return float(node.value)  # fast path for the bulk of a config: plain numbers
         if node.tag == _INT_TAG and node.value.isdigit():
             return int(node.value)
-        return loader.construct_object(node, deep=True)
+        try:
+            return loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # unknown tags (!!python/object, '=') and malformed values
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise AttnError(f"unsupported YAML value: {problem}", where=_fmt(label, marks, path),
+                            hint="only plain values, lists and mappings are allowed", kind="config") from None
     if id(node) in active:
         raise AttnError("recursive YAML alias", where=_fmt(label, marks, path), kind="config")
     active.add(id(node))

@@ -41,6 +41,10 @@ class Result:
         return len(self.tokens)
 
 
+def _eager(tensor, precision: int | None = None) -> list:
+    return to_list(tensor, precision)
+
+
 def to_list(tensor, precision: int | None = None) -> list:
     """A tensor as nested Python floats (float64 on the CPU), optionally rounded."""
     if tensor.device.type != "cpu":
@@ -49,6 +53,66 @@ def to_list(tensor, precision: int | None = None) -> list:
     if precision is not None:
         values = _round(values, precision)
     return values
+
+
+class LazyArray:
+    """A tensor that turns into JSON only when it is written, a block of rows at a time.
+
+    Long inputs produce arrays of millions of numbers; writing them this way never holds the
+    whole array as Python lists, nor the whole document as one string.
+    """
+
+    #: Numbers converted per block while streaming.
+    BLOCK = 1 << 16
+
+    def __init__(self, tensor, precision: int | None = None, masked: bool = False) -> None:
+        self.tensor = tensor
+        self.precision = precision
+        self.masked = masked
+
+    def _convert(self, values):
+        if self.precision is not None:
+            values = _round(values, self.precision)
+        if self.masked:
+            values = _masked_to_null(values)
+        return values
+
+    def tolist(self) -> list:
+        return self._convert(to_list(self.tensor))
+
+    def write(self, write) -> None:
+        t = self.tensor
+        if t.dim() <= 1 or t.numel() <= self.BLOCK:
+            write(json.dumps(self.tolist(), allow_nan=False))
+            return
+        rows = max(1, self.BLOCK // max(1, t[0].numel()))
+        write("[")
+        for start in range(0, t.shape[0], rows):
+            block = self._convert(to_list(t[start:start + rows]))
+            text = json.dumps(block, allow_nan=False)
+            write(("," if start else "") + text[1:-1])
+        write("]")
+
+
+def stream_json(doc: Any, write) -> None:
+    """Write a document made of dicts, lists, scalars and LazyArrays as one line of JSON."""
+    if isinstance(doc, LazyArray):
+        doc.write(write)
+    elif isinstance(doc, dict):
+        write("{")
+        for i, (key, value) in enumerate(doc.items()):
+            write(("," if i else "") + json.dumps(key, ensure_ascii=False) + ":")
+            stream_json(value, write)
+        write("}")
+    elif isinstance(doc, list) and any(isinstance(v, (LazyArray, dict, list)) for v in doc):
+        write("[")
+        for i, value in enumerate(doc):
+            if i:
+                write(",")
+            stream_json(value, write)
+        write("]")
+    else:
+        write(json.dumps(doc, allow_nan=False, ensure_ascii=False))
 
 
 def _round(values, precision: int):
@@ -88,23 +152,30 @@ def to_document(
     precision: int | None = None,
     model_weights: dict | None = None,
     config_cache: dict | None = None,
+    lazy: bool = False,
 ) -> dict:
     """The run document (``attncli run --json``).
 
     ``config_cache`` (a dict kept across calls) reuses the resolved config of earlier results
-    with the same settings: a batch computes it once.
+    with the same settings: a batch computes it once. ``lazy`` leaves the arrays as
+    :class:`LazyArray` for :func:`stream_json` (the --json output of long inputs).
     """
+    if lazy:
+        def to_list(tensor, precision=None, masked=False):  # noqa: F811 - the lazy variant
+            return LazyArray(tensor, precision, masked)
+    else:
+        def to_list(tensor, precision=None, masked=False):  # noqa: F811
+            values = _eager(tensor, precision)
+            return _masked_to_null(values) if masked else values
     if "all" in include:
         include = set(INCLUDE_CHOICES)
     t = result.trace
     scores = None
     if t.scores is not None:
-        scores = to_list(t.scores, precision)
-        if result.settings.attention.causal:
-            scores = _masked_to_null(scores)
+        scores = to_list(t.scores, precision, masked=result.settings.attention.causal)
     top_k = None
     if t.top_indices is not None:
-        top_k = {"k": int(t.top_indices.shape[-1]), "indices": t.top_indices.tolist(),
+        top_k = {"k": int(t.top_indices.shape[-1]), "indices": to_list(t.top_indices),
                  "weights": to_list(t.top_weights, precision)}
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -136,6 +207,6 @@ def to_document(
     return doc
 
 
-def dumps(doc: Any, *, indent: int | None = 2) -> str:
-    """Serialize a document; refuses NaN and Infinity (they are caught earlier as errors)."""
+def dumps(doc: Any, *, indent: int | None = None) -> str:
+    """Serialize a document on one line (pipe it to ``jq`` to read it); refuses NaN and Infinity."""
     return json.dumps(doc, indent=indent, allow_nan=False, ensure_ascii=False)

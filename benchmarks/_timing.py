@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -30,13 +30,14 @@ def time_commands(commands: dict[str, list[str]], repeat: int = 15, warmup: int 
 def peak_rss_mb(argv: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, float]:
     """(peak resident memory in MiB, wall seconds) of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-    _, err = proc.communicate()
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=err, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest child's so far
     wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:6])}... failed ({proc.returncode}): {err.decode()[-500:]}")
-    _, _, rusage = os.wait4(proc.pid, 0) if False else (None, None, None)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        err.seek(0)
+        raise SystemExit(f"{' '.join(argv[:6])}... failed ({proc.returncode}): {err.read().decode()[-500:]}")
     return usage.ru_maxrss / 1024, wall
 
 

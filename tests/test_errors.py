@@ -103,6 +103,8 @@ CATALOGUE = [
     ("token given twice in another case", "embeddings:\n  Bank: [1]\n  bank: [2]\n", ["run", "bank"], 2,
      "is given twice"),
     ("YAML alias bomb", BOMB, ["run", "a"], 2, "config is too large"),
+    ("a Python object tag (never executed)", 'attention:\n  heads: !!python/object:os.system "echo hi"\n',
+     ["run", "a"], 2, "config.yaml:2:3: attention.heads: unsupported YAML value"),
     ("enormous text", None, ["run", " ".join(["cat"] * 30000)], 2,
      "--max-weights-mb: 30,000 x 30,000 tokens x 1 head(s) need"),
     ("focus token not present", None, ["compare", "the cat", "the dog", "--focus", "bird"], 2,

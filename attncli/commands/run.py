@@ -140,11 +140,23 @@ def _weights_of(model) -> dict:
 
 def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
     """Warnings to stderr, then the JSON document or the terminal view (and --save)."""
-    from attncli.result import dumps, to_document
+    from attncli.result import dumps, stream_json, to_document
 
     _warn_oov(result, out.json)
     for note in model.notes:
         warn(note, as_json=out.json)
+    if out.json and (out.save is None or out.save.suffix.lower() == ".json"):
+        # Machine output only: stream the arrays, never holding the document as one string.
+        doc = to_document(result, include=include, precision=out.precision, model_weights=_weights_of(model),
+                          lazy=True)
+        stream_json(doc, sys.stdout.write)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        if out.save is not None:
+            from attncli.render.export import write_streamed
+
+            write_streamed(out.save, lambda write: stream_json(doc, write))
+        return
     doc = to_document(result, include=include, precision=out.precision, model_weights=_weights_of(model))
     text = dumps(doc)
     renderable = None

@@ -48,3 +48,17 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
         os.replace(tmp, path)
     except OSError as exc:
         raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
+
+
+def write_streamed(path: Path, produce) -> None:
+    """Write a document that ``produce(write)`` streams, atomically (temporary file, then rename)."""
+    check_path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=path.suffix)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            produce(handle.write)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
