@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.commands import compare, config_cmd, explain, run, vocab
+from attncli.commands import bench, compare, config_cmd, explain, run, vocab
 
 app = typer.Typer(
     name="attncli",
@@ -21,6 +21,7 @@ app.add_typer(compare.app)
 app.add_typer(explain.app)
 app.add_typer(vocab.app)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(bench.app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,140 @@
+"""attncli bench: time naive attention against scaled_dot_product_attention on this machine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from attncli.commands._common import OutputOptions, guarded, output_options, stderr_console, stdout_console, write_json
+
+app = typer.Typer()
+
+
+@app.command("bench")
+@output_options
+def bench(
+    lengths: Annotated[str, typer.Option("--lengths", metavar="N,N,...",
+                                         help="Sequence lengths to time.")] = "256,1024,4096",
+    heads: Annotated[int, typer.Option("--heads", help="Attention heads.")] = 8,
+    width: Annotated[int, typer.Option("--width", help="Per-head width (d_k = d_v).")] = 64,
+    batch: Annotated[int, typer.Option("--batch", help="Sequences per call.")] = 1,
+    device: Annotated[str, typer.Option("--device", metavar="DEVICE",
+                                        help="auto, cpu, cuda, cuda:N or mps.")] = "cpu",
+    dtype: Annotated[str, typer.Option("--dtype", metavar="DTYPE",
+                                       help="float32, float64, float16 or bfloat16.")] = "float32",
+    repeat: Annotated[int, typer.Option("--repeat", help="Timed calls per measurement (the median is kept).")] = 3,
+    memory_mb: Annotated[float, typer.Option(
+        "--memory-mb", metavar="MB",
+        help="Memory the benchmark may use (default: 80% of what is free).")] = 0.0,
+    *,
+    out: OutputOptions,
+) -> None:
+    """Show what attention costs here: naive (the full N x N matrix) against PyTorch's fused SDPA.
+
+    Prints time, peak memory, TFLOP/s and the speed-up per length. Lengths whose naive
+    attention would not fit in memory are reported as such, not run.
+
+    Example:
+
+      attncli bench --lengths 256,1024,4096,16384 --heads 8 --width 64
+    """
+    guarded(out, lambda: _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out))
+
+
+def _parse_lengths(text: str) -> list[int]:
+    from attncli.errors import AttnError
+
+    values = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if not part.isdigit() or int(part) < 1:
+            raise AttnError(f"expected positive whole numbers separated by commas, got {text!r}", where="--lengths")
+        values.append(int(part))
+    return values
+
+
+def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: OutputOptions) -> None:
+    from attncli import SCHEMA_VERSION, __version__
+    from attncli.config import DEVICE_PATTERN, DTYPE_ALIASES, DTYPES
+    from attncli.errors import AttnError
+
+    sizes = _parse_lengths(lengths)
+    for name, value in (("--heads", heads), ("--width", width), ("--batch", batch), ("--repeat", repeat)):
+        if value < 1:
+            raise AttnError(f"must be at least 1, got {value}", where=name)
+    dtype = DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
+    if dtype not in DTYPES:
+        raise AttnError(f"unknown value {dtype!r}; expected one of {', '.join(DTYPES)}", where="--dtype")
+    if not DEVICE_PATTERN.match(device.lower()):
+        raise AttnError(f"unknown device {device!r}", where="--device", hint="expected auto, cpu, cuda, cuda:N or mps")
+
+    from attncli import bench as core
+    from attncli.engine import device_label, resolve_device, resolve_dtype
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    budget = memory_mb if memory_mb > 0 else 0.8 * core.available_mb(torch_device)
+    rows = []
+    err = stderr_console()
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("timing", total=len(sizes))
+        for n in sizes:
+            progress.update(task, description=f"N = {n:,}")
+            rows += core.run_length(n, heads=heads, width=width, batch=batch, device=torch_device,
+                                    dtype=torch_dtype, repeat=repeat, budget_mb=budget)
+            progress.advance(task)
+    results = []
+    for n in sizes:
+        naive = next(r for r in rows if r.length == n and r.method == "naive")
+        sdpa = next(r for r in rows if r.length == n and r.method == "sdpa")
+        speedup = naive.seconds / sdpa.seconds if naive.seconds and sdpa.seconds else None
+        results.append({"length": n, "naive": _row(naive), "sdpa": _row(sdpa), "speedup": speedup})
+    doc = {"schema": SCHEMA_VERSION, "version": __version__, "device": device_label(torch_device),
+           "dtype": dtype, "heads": heads, "width": width, "batch": batch, "repeat": repeat,
+           "memory_budget_mb": budget, "results": results}
+    from attncli.result import dumps
+
+    text = dumps(doc)
+    view = None if out.json and out.save is None else _view(doc)
+    if out.json:
+        write_json(text)
+    else:
+        stdout_console().print(view)
+    if out.save is not None:
+        from attncli.render.export import render_to
+
+        render_to(out.save, view, text)
+
+
+def _row(row) -> dict:
+    return {"seconds": row.seconds, "peak_mb": row.peak_mb, "peak_measured": row.measured_memory,
+            "tflops": row.tflops, "status": row.status}
+
+
+def _view(doc):
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in ("N", "naive", "memory", "TFLOP/s", "SDPA", "memory", "TFLOP/s", "speed-up"):
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def cells(r):
+        if r["status"] != "ok":
+            return [Text(r["status"], style="yellow"), f"~{r['peak_mb']:,.0f} MiB", ""]
+        memory = f"{r['peak_mb']:,.0f} MiB" if r["peak_measured"] else f"~{r['peak_mb']:,.0f} MiB"
+        ms = r["seconds"] * 1000
+        return [f"{ms:,.2f} ms" if ms < 100 else f"{ms:,.0f} ms", memory, f"{r['tflops']:.3f}"]
+
+    for r in doc["results"]:
+        speed = f"{r['speedup']:.1f}x" if r["speedup"] else ""
+        table.add_row(f"{r['length']:,}", *cells(r["naive"]), *cells(r["sdpa"]), speed)
+    note = (f"{doc['heads']} heads x width {doc['width']}, batch {doc['batch']}, {doc['dtype']} on {doc['device']}; "
+            f"median of {doc['repeat']} calls. Memory marked ~ is estimated from tensor sizes "
+            "(measured only on CUDA).")
+    return Group(table, Text(note, style="dim"))
