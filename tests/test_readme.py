@@ -19,7 +19,7 @@ def console_blocks():
         return []
     text = README.read_text(encoding="utf-8")
     blocks = re.findall(r"```console\n\$ (.+?)\n(.*?)```", text, re.S)
-    return [(command, output) for command, output in blocks if "|" not in command]
+    return [(command, output) for command, output in blocks if "|" not in command and " bench" not in command]
 
 
 @pytest.mark.skipif(not README.exists(), reason="README not beside the tests (installed elsewhere)")
@@ -44,3 +44,24 @@ def test_readme_error_table_covers_the_catalogue():
     for name, _config, _args, _code, expected in CATALOGUE:
         assert f"| {name} |" in text, name
         assert expected.replace("|", "\\|") in text, expected
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.mark.skipif(not (DOCS / "update.py").exists(), reason="docs not beside the tests")
+def test_committed_svg_views_are_current(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_update", DOCS / "update.py")
+    update = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update)
+    for name in update.IMAGES:
+        fresh = update.render(name, tmp_path).read_text(encoding="utf-8")
+        assert (DOCS / name).read_text(encoding="utf-8") == fresh, f"docs/{name} is stale: run python docs/update.py"
+
+
+def test_saved_files_are_not_private(tmp_path):
+    target = tmp_path / "view.txt"
+    assert cli("run", "the cat", "--save", str(target)).code == 0
+    assert target.stat().st_mode & 0o044  # readable by others under the usual umask

@@ -124,17 +124,25 @@ def _view(doc):
     for name in ("N", "naive", "memory", "TFLOP/s", "SDPA", "memory", "TFLOP/s", "speed-up"):
         table.add_column(name, justify="right", no_wrap=True)
 
-    def cells(r):
+    def size(mb):
+        return f"{mb / 1024:,.1f} GiB" if mb >= 10_000 else f"{mb:,.0f} MiB"
+
+    notes = []
+
+    def cells(r, length, method):
         if r["status"] != "ok":
-            return [Text(r["status"], style="yellow"), f"~{r['peak_mb']:,.0f} MiB", ""]
-        memory = f"{r['peak_mb']:,.0f} MiB" if r["peak_measured"] else f"~{r['peak_mb']:,.0f} MiB"
+            notes.append(f"N = {length:,}: {method} attention {r['status']} (needs ~{size(r['peak_mb'])}, "
+                         f"budget {size(doc['memory_budget_mb'])})")
+            return [Text("-", style="yellow"), Text("-", style="yellow"), ""]
+        memory = size(r["peak_mb"]) if r["peak_measured"] else "~" + size(r["peak_mb"])
         ms = r["seconds"] * 1000
         return [f"{ms:,.2f} ms" if ms < 100 else f"{ms:,.0f} ms", memory, f"{r['tflops']:.3f}"]
 
     for r in doc["results"]:
         speed = f"{r['speedup']:.1f}x" if r["speedup"] else ""
-        table.add_row(f"{r['length']:,}", *cells(r["naive"]), *cells(r["sdpa"]), speed)
+        table.add_row(f"{r['length']:,}", *cells(r["naive"], r["length"], "naive"),
+                      *cells(r["sdpa"], r["length"], "SDPA"), speed)
     note = (f"{doc['heads']} heads x width {doc['width']}, batch {doc['batch']}, {doc['dtype']} on {doc['device']}; "
             f"median of {doc['repeat']} calls. Memory marked ~ is estimated from tensor sizes "
             "(measured only on CUDA).")
-    return Group(table, Text(note, style="dim"))
+    return Group(table, *[Text(n, style="yellow") for n in notes], Text(note, style="dim"))

@@ -21,9 +21,9 @@ def _text_for(bg: ColorTriplet) -> Color:
 
 
 def weight_style(fraction: float, *, bold: bool = False) -> Style:
-    """Background from dark (0) to amber (1); ``fraction`` is a weight relative to the largest shown."""
+    """Background from dark (0) to amber (1); ``fraction`` places a weight between the smallest and largest shown."""
     fraction = min(max(fraction, 0.0), 1.0)
-    bg = blend_rgb(LOW, HIGH, fraction ** 0.75)
+    bg = blend_rgb(LOW, HIGH, fraction)
     return Style(bgcolor=Color.from_triplet(bg), color=_text_for(bg), bold=bold)
 
 
@@ -38,6 +38,6 @@ GLYPHS = ("·", "░", "▒", "▓", "█")
 
 
 def glyph_for(fraction: float) -> str:
-    """One of five glyphs for a weight relative to the largest shown (compact heatmap)."""
+    """One of five glyphs for a weight placed between the smallest and largest shown (compact heatmap)."""
     fraction = min(max(fraction, 0.0), 1.0)
     return GLYPHS[min(int(fraction * len(GLYPHS)), len(GLYPHS) - 1)]

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.render.colors import weight_style
-from attncli.render.matrix import vector_table
+from attncli.render.matrix import Scale, vector_table
 
 
 def _fmt(value: float | None, precision: int) -> str:
@@ -40,9 +40,10 @@ def focus_row(tokens: list[str], rows: list[list[float]], index: int, precision:
     table.add_column("head", justify="right", style="dim")
     for j, token in enumerate(tokens):
         table.add_column(token + ("◂" if j == index else ""), justify="right", no_wrap=True)
+    scale = Scale(rows)
     for h, row in enumerate(rows):
         best = max(row)
-        table.add_row(str(h), *[Text(f"{w:.{precision}f}", style=weight_style(w / (best or 1.0), bold=w == best))
+        table.add_row(str(h), *[Text(f"{w:.{precision}f}", style=weight_style(scale(w), bold=w == best))
                                 for w in row])
     return table
 

@@ -14,6 +14,13 @@ from attncli.errors import AttnError
 FORMATS = (".svg", ".html", ".txt", ".json")
 
 
+def _mode() -> int:
+    """rw for whom the umask allows, as open() would give (mkstemp makes files private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def check_path(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -45,6 +52,7 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=suffix)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
+        os.chmod(tmp, _mode())
         os.replace(tmp, path)
     except OSError as exc:
         raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
@@ -59,6 +67,7 @@ def write_streamed(path: Path, produce) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             produce(handle.write)
             handle.write("\n")
+        os.chmod(tmp, _mode())
         os.replace(tmp, path)
     except OSError as exc:
         raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None

@@ -26,6 +26,20 @@ def _apply_mask(weights: list[list[float]], masked: list[list[bool]] | None) -> 
     return [[None if m else w for w, m in zip(row, mrow)] for row, mrow in zip(weights, masked)]
 
 
+class Scale:
+    """Maps weights to [0, 1] between the smallest and largest weight shown, for contrast."""
+
+    def __init__(self, weights: list[list]) -> None:
+        live = [w for row in weights for w in row if w is not None]
+        self.low = min(live, default=0.0)
+        self.high = max(live, default=1.0)
+        if self.high - self.low < 1e-12:
+            self.low = 0.0 if self.high > 0 else self.high - 1.0
+
+    def __call__(self, w: float) -> float:
+        return (w - self.low) / (self.high - self.low)
+
+
 def full_heatmap_width(tokens: list[str], precision: int) -> int:
     """The width, in cells, that :func:`heatmap` needs."""
     cell = precision + 3  # "0." + digits + mark
@@ -53,7 +67,7 @@ def heatmap(
     table.add_column("q \\ k", justify="left", no_wrap=True, style="bold")
     for token in tokens:
         table.add_column(token, justify="right", no_wrap=True, min_width=precision + 3)
-    top = max((w for row in weights for w in row if w is not None), default=1.0) or 1.0
+    scale = Scale(weights)
     for index, row in zip(rows, weights):
         live = [w for w in row if w is not None]
         best = max(live) if live else None
@@ -64,7 +78,7 @@ def heatmap(
                 continue
             is_best = w == best
             label = f"{w:.{precision}f}" + (MAX_MARK if is_best else " ")
-            cells.append(Text(label, style=weight_style(w / top, bold=is_best)))
+            cells.append(Text(label, style=weight_style(scale(w), bold=is_best)))
         table.add_row(tokens[index], *cells)
     return Group(Text(title, style="bold"), table) if title else table
 
@@ -82,7 +96,7 @@ def compact_heatmap(
     rows = query_rows if query_rows is not None else list(range(len(tokens)))
     weights = _apply_mask(weights, masked)
     n = len(tokens)
-    top = max((w for row in weights for w in row if w is not None), default=1.0) or 1.0
+    scale = Scale(weights)
     label_width = min(max(len(t) for t in tokens), 12)
     lines: list[Text] = []
     if title:
@@ -99,16 +113,16 @@ def compact_heatmap(
             if w is None:
                 line.append("×", style=MASKED)
             else:
-                line.append(glyph_for(w / top), style=weight_style(w / top, bold=w == best))
+                line.append(glyph_for(scale(w)), style=weight_style(scale(w), bold=w == best))
         suffix = f"  max {best:.2f} @ {row.index(best)}" if best is not None else ""
         if suffix and len(line) + len(suffix) <= width:
             line.append(suffix, style="dim")
         lines.append(line)
     legend = Text("legend: ")
-    step = top / len(GLYPHS)
+    step = (scale.high - scale.low) / len(GLYPHS)
     for i, glyph in enumerate(GLYPHS):
         legend.append(glyph, style=weight_style((i + 0.5) / len(GLYPHS)))
-        legend.append(f" {i * step:.2f}-{(i + 1) * step:.2f}  ")
+        legend.append(f" {scale.low + i * step:.2f}-{scale.low + (i + 1) * step:.2f}  ")
     if any(w is None for row in weights for w in row):
         legend.append("×", style=MASKED)
         legend.append(" masked")

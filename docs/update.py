@@ -1,0 +1,67 @@
+"""Regenerate what the README shows: the exported SVG views, and the error catalogue table.
+
+    python docs/update.py            # rewrites docs/*.svg
+    python docs/update.py --errors   # prints the README's error table (from tests/test_errors.py)
+
+tests/test_readme.py fails when a committed SVG or README example is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: file name -> attncli arguments; the README embeds these images.
+IMAGES = {
+    "run.svg": ["run", "The cat sat on the mat because it was soft"],
+    "compare.svg": ["compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank"],
+}
+
+
+def render(name: str, folder: Path) -> Path:
+    target = folder / name
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("NO_COLOR", None)
+    subprocess.run([sys.executable, "-m", "attncli", *IMAGES[name], "--save", str(target)], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+    return target
+
+
+def error_table() -> str:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    os.environ["COLUMNS"] = "200"
+    from conftest import cli  # noqa: E402
+    from test_errors import CATALOGUE  # noqa: E402
+
+    lines = ["| case | exit | message (stderr) |", "| --- | --- | --- |"]
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        for name, config, args, _code, _expected in CATALOGUE:
+            if config is not None:
+                Path("config.yaml").write_text(config, encoding="utf-8")
+                args = [args[0], "-c", "config.yaml", *args[1:]]
+            out = cli(*args)
+            message = out.stderr.splitlines()[0].replace("attncli: error: ", "").replace("|", "\\|")
+            lines.append(f"| {name} | {out.code} | `{message}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--errors", action="store_true", help="print the error table instead")
+    args = parser.parse_args()
+    if args.errors:
+        print(error_table())
+        return
+    for name in IMAGES:
+        print("wrote", render(name, HERE))
+
+
+if __name__ == "__main__":
+    main()
