@@ -127,3 +127,63 @@ def compare_document(results: list[Result], focus: list[FocusSpec], run_docs: li
         "contexts": run_docs,
         "focus": [focus_entry(spec, results, precision) for spec in focus],
     }
+
+
+def _model_locate(spec: FocusSpec, runs) -> list[int]:
+    class _Tokens:  # what locate() needs of a result
+        def __init__(self, tokens):
+            self.tokens = tokens
+
+    return locate(spec, [_Tokens(r.tokens) for r in runs])
+
+
+def model_common_tokens(runs) -> list[FocusSpec]:
+    class _Tokens:
+        def __init__(self, tokens):
+            self.tokens = tokens
+
+    specs = common_tokens([_Tokens([t for t, s in zip(r.tokens, r.special) if not s]) for r in runs])
+    return specs
+
+
+def model_focus_entry(spec: FocusSpec, runs, *, layer: int, heads_mean: bool, precision: int | None) -> dict:
+    """compare --model: the toy entry's keys for the chosen layer, plus cosines layer by layer."""
+    indices = _model_locate(spec, runs)
+
+    def rounded(matrix):
+        if precision is None:
+            return matrix
+        return [[None if v is None else round(v, precision) for v in row] for row in matrix]
+
+    weights, context = [], []
+    for run, index in zip(runs, indices):
+        w = run.attentions[layer][:, index, :]  # (H, N_k)
+        if heads_mean:
+            w = w.float().mean(dim=0, keepdim=True)  # (1, N_k)
+        weights.append(to_list(w, precision))
+        context.append(to_list(run.attention_outputs[layer][index], precision))
+    exact = [to_list(r.attention_outputs[layer][i]) for r, i in zip(runs, indices)]
+    inputs = [to_list(r.hidden_states[0][i]) for r, i in zip(runs, indices)]
+    head_cosine = None
+    if all(r.head_outputs is not None for r in runs):
+        heads = [to_list(r.head_outputs[layer][:, i, :]) for r, i in zip(runs, indices)]  # K x (H, dh)
+        head_cosine = [rounded(pairwise([h[k] for h in heads], _cosine)) for k in range(len(heads[0]))]
+    layers = []
+    for number in range(runs[0].layers):
+        hidden = [to_list(r.hidden_states[number + 1][i]) for r, i in zip(runs, indices)]
+        attended = [to_list(r.attention_outputs[number][i]) for r, i in zip(runs, indices)]
+        layers.append({"layer": number, "hidden_cosine": rounded(pairwise(hidden, _cosine)),
+                       "context_cosine": rounded(pairwise(attended, _cosine))})
+    return {
+        "token": spec.token,
+        "occurrence": spec.occurrence,
+        "indices": indices,
+        "weights": weights,
+        "context": context,
+        "cosine": rounded(pairwise(exact, _cosine)),
+        "l2": rounded(pairwise(exact, _l2)),
+        "input_cosine": rounded(pairwise(inputs, _cosine)),
+        "head_cosine": head_cosine,
+        "layer": layer,
+        "layers": layers,
+    }

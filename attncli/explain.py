@@ -110,3 +110,24 @@ def select(steps: list[dict], name: str | None) -> list[dict]:
             message = f"unknown step {name!r}"
         raise AttnError(message, where="--step", hint=hint + "steps here: " + ", ".join(available))
     return [step for step in steps if step["name"] == name]
+
+
+def model_steps(run, layer: int, precision: int | None = None) -> list[dict]:
+    """explain --model: one layer of a real model, step by step."""
+    def step(name, caption, tensor):
+        return {"name": name, "caption": caption, "tensor": to_list(tensor, precision), "shape": _shape(tensor)}
+
+    h = run.heads
+    steps = [step("embeddings", f"The input to layer {layer}: "
+                  + ("token, position and segment embeddings (layer-normed)." if layer == 0
+                     else f"the output of layer {layer - 1}."), run.hidden_states[layer]),
+             step("weights", f"Softmax of the scaled scores, {h} heads: how much each token takes from each "
+                  "(transformers' own output_attentions).", run.attentions[layer])]
+    if run.head_outputs is not None:
+        steps.append(step("weighted_values", "Each head's weighted sum of its value vectors (weights @ V).",
+                          run.head_outputs[layer]))
+    steps.append(step("context", "The attention sublayer's output: the heads concatenated, projected, added to "
+                      "the input and layer-normed.", run.attention_outputs[layer]))
+    steps.append(step("hidden", f"The output of layer {layer}, after its feed-forward sublayer.",
+                      run.hidden_states[layer + 1]))
+    return steps

@@ -24,11 +24,15 @@ MINIMAL_APP = textwrap.dedent('''
     app = typer.Typer(no_args_is_help=True)
     config = typer.Typer(no_args_is_help=True)
     app.add_typer(config, name="config")
+    models = typer.Typer(no_args_is_help=True)
+    app.add_typer(models, name="models")
 
     for name in ("run", "compare", "explain", "vocab", "bench"):
         app.command(name)(lambda: None)
     for name in ("init", "show", "validate", "list"):
         config.command(name)(lambda: None)
+    for name in ("list", "install"):
+        models.command(name)(lambda: None)
 
     app()
 ''')

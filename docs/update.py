@@ -1,6 +1,6 @@
-"""Regenerate what the README shows: the exported SVG views, and the error catalogue table.
+"""Regenerate what the README shows: the exported SVG views, its example outputs, the error table.
 
-    python docs/update.py            # rewrites docs/*.svg
+    python docs/update.py            # rewrites docs/*.svg and the README's ```console examples
     python docs/update.py --errors   # prints the README's error table (from tests/test_errors.py)
 
 tests/test_readme.py fails when a committed SVG or README example is out of date.
@@ -33,6 +33,32 @@ def render(name: str, folder: Path) -> Path:
     return target
 
 
+def refresh_readme() -> int:
+    """Rerun every ```console example of the README whose command has no pipe, and paste its output."""
+    import re
+    import shlex
+
+    readme = HERE.parent / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    env = {**os.environ, "COLUMNS": "80"}
+    count = 0
+
+    def rerun(match):
+        nonlocal count
+        command = match.group(1)
+        if "|" in command:
+            return match.group(0)
+        args = shlex.split(command)
+        result = subprocess.run([sys.executable, "-m", "attncli", *args[1:]], capture_output=True, text=True,
+                                env=env, check=True)
+        count += 1
+        return f"```console\n$ {command}\n{result.stdout.rstrip()}\n```"
+
+    text = re.sub(r"```console\n\$ (.+?)\n.*?```", rerun, text, flags=re.S)
+    readme.write_text(text, encoding="utf-8")
+    return count
+
+
 def error_table() -> str:
     sys.path.insert(0, str(HERE.parent / "tests"))
     os.environ["COLUMNS"] = "200"
@@ -61,6 +87,7 @@ def main() -> None:
         return
     for name in IMAGES:
         print("wrote", render(name, HERE))
+    print(f"refreshed {refresh_readme()} examples in README.md")
 
 
 if __name__ == "__main__":

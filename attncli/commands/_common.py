@@ -129,6 +129,62 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
 }
 
 
+MODEL_PANEL = "Real models (pip install 'attncli[models]')"
+
+
+@dataclass
+class ModelOptions:
+    model: Optional[str] = None
+    layer: Optional[str] = None
+    heads_mean: bool = False
+    rollout: bool = False
+
+    def check(self, attn: "AttentionOptions") -> None:
+        """Toy-attention options make no sense with a real model; say so instead of ignoring them."""
+        if self.model is None:
+            for name, value in (("--layer", self.layer), ("--heads-mean", self.heads_mean or None),
+                                ("--rollout", self.rollout or None)):
+                if value is not None:
+                    raise AttnError(f"{name} goes with --model", where=name, hint="e.g. --model minilm")
+            return
+        for path, (value, option) in attn.overrides().items():
+            if value is not None and path not in (("device",), ("dtype",)):
+                raise AttnError(f"{option} does not apply to a real model", where=option,
+                                hint="a model has its own heads, scaling and projections")
+        for option, value in (("--config", attn.config), ("--strict", attn.strict or None)):
+            if value is not None:
+                raise AttnError(f"{option} does not apply to a real model", where=option)
+
+    def load(self, attn: "AttentionOptions"):
+        from attncli.engine import resolve_device, resolve_dtype
+        from attncli.models import Transformer
+
+        device = resolve_device(attn.device or "cpu")
+        dtype = resolve_dtype(attn.dtype or "float32")
+        return Transformer(self.model, device=device, dtype=dtype)
+
+
+def complete_model(incomplete: str) -> list[str]:
+    from attncli.models import PACKAGED
+
+    return [name for name in PACKAGED if name.startswith(incomplete)]
+
+
+MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
+    "model": (Optional[str], typer.Option(
+        "--model", "-m", metavar="NAME|PATH", rich_help_panel=MODEL_PANEL, autocompletion=complete_model,
+        help="A real model instead of toy attention: minilm (packaged), or a local Hugging Face model folder.")),
+    "layer": (Optional[str], typer.Option(
+        "--layer", "-l", metavar="L|all", rich_help_panel=MODEL_PANEL,
+        help="With --model: the layer (0-based, -1 the last; default the last), or all.")),
+    "heads_mean": (bool, typer.Option(
+        "--heads-mean", rich_help_panel=MODEL_PANEL, help="With --model: average the heads.")),
+    "rollout": (bool, typer.Option(
+        "--rollout", rich_help_panel=MODEL_PANEL,
+        help="With --model: attention rollout across all layers (Abnar and Zuidema, 2020).")),
+}
+
+
 @dataclass
 class OutputOptions:
     json: bool = False
@@ -199,6 +255,7 @@ def _option_group(target: str, cls: type, params: dict[str, tuple[Any, Any]]) ->
 
 
 attention_options = _option_group("attn", AttentionOptions, ATTENTION_PARAMS)
+model_options = _option_group("mdl", ModelOptions, MODEL_PARAMS)
 output_options = _option_group("out", OutputOptions, OUTPUT_PARAMS)
 basic_output_options = _option_group("out", BasicOutputOptions,
                                      {k: OUTPUT_PARAMS[k] for k in ("json", "debug")})

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, OutputOptions, attention_options, guarded, output_options, stdout_console, warn,
-    write_json,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, guarded, model_options, output_options,
+    stdout_console, warn, write_json,
 )
 
 app = typer.Typer()
@@ -16,6 +16,7 @@ app = typer.Typer()
 
 @app.command("explain")
 @output_options
+@model_options
 @attention_options
 def explain(
     text: Annotated[Optional[str], typer.Argument(
@@ -27,6 +28,7 @@ def explain(
              "weighted_values, output, residual, layer_norm or context.")] = None,
     *,
     attn: AttentionOptions,
+    mdl: ModelOptions,
     out: OutputOptions,
 ) -> None:
     """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
@@ -39,10 +41,10 @@ def explain(
 
       attncli explain "the cat sat" --json | jq '.steps[] | .name'
     """
-    guarded(out, lambda: _explain(text, step, attn, out))
+    guarded(out, lambda: _explain(text, step, attn, mdl, out))
 
 
-def _explain(text, step, attn: AttentionOptions, out: OutputOptions) -> None:
+def _explain(text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
     from attncli import SCHEMA_VERSION, __version__
     from attncli.explain import select, build_steps
     from attncli.result import dumps, resolved_config
@@ -51,21 +53,44 @@ def _explain(text, step, attn: AttentionOptions, out: OutputOptions) -> None:
         from attncli.render.export import check_path
 
         check_path(out.save)
-    model = attn.model()
-    result = model.run(text) if text is not None else model.run_tensors()
-    unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
-    if unknown:
-        warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(dict.fromkeys(unknown)))
-    weights = {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
-    steps = select(build_steps(result, weights, out.precision), step)
-    doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": result.tokens, "oov": result.oov,
-           "config": resolved_config(result), "steps": steps}
+    mdl.check(attn)
+    if mdl.model is not None:
+        from attncli.errors import AttnError
+        from attncli.explain import model_steps
+        from attncli.models import parse_layer
+
+        if mdl.rollout or mdl.heads_mean:
+            raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
+        if text is None:
+            raise AttnError("no TEXT given", where="TEXT", kind="text")
+        transformer = mdl.load(attn)
+        run = transformer.run(text)
+        chosen = parse_layer(mdl.layer, run.layers)
+        if chosen is None:
+            raise AttnError("explain shows one layer; give a layer number", where="--layer")
+        steps = select(model_steps(run, chosen[0], out.precision), step)
+        doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": run.tokens,
+               "oov": [False] * len(run.tokens), "special": run.special, "model": run.name, "layer": chosen[0],
+               "config": {"model": {"name": run.name, "architecture": run.architecture, "layers": run.layers,
+                                    "heads": run.heads},
+                          "attention": {"causal": False}, "device": run.device, "dtype": run.dtype},
+               "steps": steps}
+    else:
+        model = attn.model()
+        result = model.run(text) if text is not None else model.run_tensors()
+        unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
+        if unknown:
+            warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(dict.fromkeys(unknown)))
+        weights = {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
+        steps = select(build_steps(result, weights, out.precision), step)
+        doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": result.tokens, "oov": result.oov,
+               "config": resolved_config(result), "steps": steps}
     text_out = dumps(doc)
     renderable = None
     if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
         from attncli.render.explain_view import explain_view
 
-        renderable = explain_view(doc, precision=out.precision)
+        renderable = explain_view(doc, precision=out.precision, width=stdout_console().width)
     if out.json:
         write_json(text_out)
     else:

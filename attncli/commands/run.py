@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, Flusher, OutputOptions, attention_options, guarded, output_options, parse_include, report,
-    stderr_console, stdout_console, warn, write_json,
+    AttentionOptions, Flusher, ModelOptions, OutputOptions, attention_options, guarded, model_options,
+    output_options, parse_include, report, stderr_console, stdout_console, warn, write_json,
 )
 from attncli.errors import AttnError, ExitCode
 
@@ -21,6 +21,7 @@ VIEW_HELP = "full: every weight printed; compact: one glyph per cell; auto: by l
 
 @app.command("run")
 @output_options
+@model_options
 @attention_options
 def run(
     text: Annotated[Optional[str], typer.Argument(
@@ -48,6 +49,7 @@ def run(
         "--view", metavar="auto|full|compact", rich_help_panel="Output", help=VIEW_HELP)] = "auto",
     *,
     attn: AttentionOptions,
+    mdl: ModelOptions,
     out: OutputOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
@@ -61,11 +63,14 @@ def run(
       attncli run "the cat sat on the mat" --json | jq '.weights[0][1]'
 
       attncli run --file sentences.txt --json > runs.jsonl
+
+      attncli run --model minilm "The cat sat on the mat because it was soft"
     """
-    guarded(out, lambda: _run(text, file, join, focus, top_k, head, include, view, attn, out))
+    guarded(out, lambda: _run(text, file, join, focus, top_k, head, include, view, attn, mdl, out))
 
 
-def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOptions, out: OutputOptions) -> None:
+def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOptions, mdl: ModelOptions,
+         out: OutputOptions) -> None:
     from attncli.render.views import VIEWS
     from attncli.result import INCLUDE_CHOICES
 
@@ -82,6 +87,9 @@ def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOpt
         from attncli.render.export import check_path
 
         check_path(out.save)
+    mdl.check(attn)
+    if mdl.model is not None:
+        return run_model(text, file, join, focus, top_k, head, include, view, attn, mdl, out)
     settings = attn.settings()
     if head is not None and not 0 <= head < settings.attention.heads:
         raise AttnError(f"head {head} is out of range: this run has {settings.attention.heads} head(s)",
@@ -267,3 +275,76 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
         stderr_console().print(f"attncli: {failed} of {len(texts)} line(s) failed")
         return int(ExitCode.USAGE)
     return int(ExitCode.OK)
+
+
+def run_model(text, file, join, focus, top_k, head, include, view, attn: AttentionOptions, mdl: ModelOptions,
+              out: OutputOptions) -> None:
+    """``run --model``: a real model's attention, one text or a file of texts."""
+    from attncli.models import model_document
+    from attncli.result import dumps
+
+    if include:
+        raise AttnError("--include does not apply to a real model", where="--include")
+    if text is None and file is None:
+        raise AttnError("no TEXT given", where="TEXT", kind="text", hint='e.g. attncli run --model minilm "the cat"')
+    texts = [(0, text)] if file is None else read_texts(file)
+    if file is not None and join:
+        texts = [(0, " ".join(line for _, line in texts))]
+    transformer = mdl.load(attn)
+
+    def document(line: str, where: str) -> dict:
+        result = transformer.run(line, where=where)
+        for note in result.notes:
+            warn(note)
+        if head is not None and not 0 <= head < result.heads:
+            raise AttnError(f"head {head} is out of range: {result.name} has {result.heads} heads", where="--head",
+                            hint=f"use 0 to {result.heads - 1}")
+        return model_document(result, transformer, layer=mdl.layer, heads_mean=mdl.heads_mean,
+                              use_rollout=mdl.rollout, focus=focus or None, top_k=top_k, precision=out.precision)
+
+    if len(texts) == 1 and file is None or join:
+        doc = document(texts[0][1], "TEXT" if file is None else str(file))
+        _emit_doc(doc, head=head, view=view, out=out)
+        return
+    failed = 0
+    flush_now = Flusher()
+    label = "stdin" if file == "-" else file
+    for number, line in texts:
+        try:
+            doc = {"line": number, **document(line, f"{label}:{number}")}
+        except AttnError as error:
+            failed += 1
+            report(error, as_json=False)
+            if out.json:
+                write_json(dumps({"line": number, "error": error.to_dict()}), flush=flush_now())
+            continue
+        if out.json:
+            write_json(dumps(doc), flush=flush_now())
+        else:
+            from rich.rule import Rule
+
+            stdout_console().print(Rule(f"line {number}", align="left"))
+            _emit_doc(doc, head=head, view=view, out=out)
+    sys.stdout.flush()
+    if failed:
+        raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _emit_doc(doc, *, head, view, out: OutputOptions) -> None:
+    from attncli.result import dumps
+
+    text = dumps(doc)
+    renderable = None
+    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+        from attncli.render.run_view import run_view
+
+        console = stdout_console()
+        renderable = run_view(doc, head=head, precision=out.precision, view=view, width=console.width)
+    if out.json:
+        write_json(text)
+    else:
+        stdout_console().print(renderable)
+    if out.save is not None:
+        from attncli.render.export import render_to
+
+        render_to(out.save, renderable, text)

@@ -54,17 +54,36 @@ def similarity_table(entry: dict, precision: int) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
     for name in ("pair", "cosine", "L2", "input cosine"):
         table.add_column(name, justify="right")
-    if n_heads > 1:
+    if entry["head_cosine"] is None:
+        n_heads = 0
+    if 1 < n_heads <= 4:
         for h in range(n_heads):
             table.add_column(f"head {h} cos", justify="right")
     for i in range(k):
         for j in range(i + 1, k):
             cells = [f"{i + 1} vs {j + 1}", _fmt(entry["cosine"][i][j], precision),
                      _fmt(entry["l2"][i][j], precision), _fmt(entry["input_cosine"][i][j], precision)]
-            if n_heads > 1:
+            if 1 < n_heads <= 4:
                 cells += [_fmt(entry["head_cosine"][h][i][j], precision) for h in range(n_heads)]
             table.add_row(*cells)
     return table
+
+
+def layer_table(entry: dict, precision: int) -> RenderableType:
+    """compare --model: the token's cosines between contexts, layer by layer."""
+    k = len(entry["context"])
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    table.add_column("layer", justify="right")
+    for i, j in pairs:
+        table.add_column(f"hidden {i + 1} vs {j + 1}", justify="right")
+        table.add_column(f"attn out {i + 1} vs {j + 1}", justify="right")
+    for layer in entry["layers"]:
+        cells = []
+        for i, j in pairs:
+            cells += [_fmt(layer["hidden_cosine"][i][j], precision), _fmt(layer["context_cosine"][i][j], precision)]
+        table.add_row(str(layer["layer"]), *cells)
+    return Group(Text("layer by layer: cosine of the token's vectors between contexts", style="bold"), table)
 
 
 def compare_view(doc: dict, *, precision: int | None = None) -> Group:
@@ -77,13 +96,15 @@ def compare_view(doc: dict, *, precision: int | None = None) -> Group:
                 focus_row(ctx["tokens"], entry["weights"][i], index, p),
                 Text(""),
                 vector_table([entry["token"]], [entry["context"][i]], precision=3 if precision is None else p,
-                             title="context vector"),
+                             title="context vector", width_limit=max(40, 8 * len(ctx["tokens"]) + 14)),
             )
             panels.append(Panel(body, title=f"context {i + 1}: {' '.join(ctx['tokens'])}", title_align="left",
                                 expand=False, box=box.ROUNDED))
         parts.append(Text(f"{entry['token']!r} (token {entry['indices']} in each context)", style="bold"))
         parts.append(Columns(panels))
         parts.append(similarity_table(entry, 3 if precision is None else p))
+        if entry.get("layers"):
+            parts.append(layer_table(entry, 3 if precision is None else p))
         parts.append(summary(entry, 3 if precision is None else p))
         parts.append(Text(""))
     return Group(*parts)

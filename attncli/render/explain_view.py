@@ -11,17 +11,18 @@ from attncli.render.matrix import heatmap, vector_table
 SQUARE_STEPS = ("scores", "scaled_scores", "weights")
 
 
-def _step_body(step: dict, tokens: list[str], precision: int) -> list[RenderableType]:
+def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80) -> list[RenderableType]:
     parts: list[RenderableType] = []
     tensor, shape = step["tensor"], step["shape"]
     if step.get("projection") is not None:
         w = step["projection"]
         parts.append(vector_table([str(i) for i in range(len(w))], w, precision=precision, corner="row",
-                                  title=f"projection matrix ({len(w)} x {len(w[0])})"))
+                                  title=f"projection matrix ({len(w)} x {len(w[0])})", width_limit=width))
     if step.get("encoding") is not None:
-        parts.append(vector_table(tokens, step["encoding"], precision=precision, title="position encodings"))
+        parts.append(vector_table(tokens, step["encoding"], precision=precision, title="position encodings",
+                                  width_limit=width))
     if len(shape) == 2:
-        parts.append(vector_table(tokens, tensor, precision=precision))
+        parts.append(vector_table(tokens, tensor, precision=precision, width_limit=width))
         return parts
     many = shape[0] > 1
     for h, matrix in enumerate(tensor):
@@ -33,11 +34,11 @@ def _step_body(step: dict, tokens: list[str], precision: int) -> list[Renderable
             parts.append(vector_table(tokens, matrix, precision=precision, columns=tokens, corner="q \\ k",
                                       title=title))
         else:
-            parts.append(vector_table(tokens, matrix, precision=precision, title=title))
+            parts.append(vector_table(tokens, matrix, precision=precision, title=title, width_limit=width))
     return parts
 
 
-def explain_view(doc: dict, *, precision: int | None = None) -> Group:
+def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Group:
     p = 2 if precision is None else precision
     tokens = doc["tokens"]
     parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(tokens))]
@@ -50,7 +51,7 @@ def explain_view(doc: dict, *, precision: int | None = None) -> Group:
         parts.append(Text(""))
         parts.append(Rule(f"{number}. {step['name']}  ({shape})", align="left"))
         parts.append(Text(step["caption"]))
-        body = _step_body(step, tokens, p)
+        body = _step_body(step, tokens, p, width)
         if step["name"] == "weights" and masked_rows is not None:
             body = [heatmap(tokens, m, precision=p, title=f"head {h}" if len(step["tensor"]) > 1 else None,
                             masked=masked_rows[h]) for h, m in enumerate(step["tensor"])]

@@ -140,6 +140,7 @@ def vector_table(
     max_columns: int = MAX_COLUMNS,
     columns: list[str] | None = None,
     corner: str = "token",
+    width_limit: int | None = None,
 ) -> RenderableType:
     """One row per token, one column per component, diverging color for the sign.
 
@@ -147,6 +148,11 @@ def vector_table(
     """
     width = len(vectors[0]) if vectors else 0
     shown = min(width, max_columns)
+    if width_limit:
+        label = max([len(corner)] + [len(x) for x in labels])
+        cell = precision + 4 if any(v is not None and v < 0 for row in vectors for v in row) else precision + 3
+        fit = max(1, (width_limit - label - 12) // (cell + 1))
+        shown = min(shown, fit)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
     table.add_column(corner, no_wrap=True, style="bold")
     for j in range(shown):

@@ -12,22 +12,37 @@ FULL_VIEW_TOKENS = 10
 from attncli.render.views import VIEWS  # noqa: F401  (re-exported)
 
 
+def _token_line(doc: dict) -> Text:
+    line = Text()
+    special = doc.get("special") or [False] * len(doc["tokens"])
+    shown = list(zip(doc["tokens"], doc["oov"], special))
+    if len(shown) > 16:
+        shown = shown[:12]
+    for token, oov, is_special in shown:
+        line.append(token, style="dim" if is_special else ("bold" if not oov else "bold yellow"))
+        if oov:
+            line.append("(oov)", style="yellow")
+        line.append(" ")
+    if len(doc["tokens"]) > len(shown):
+        line.append("… ", style="dim")
+    return line
+
+
 def describe(doc: dict) -> Text:
     """One line: the tokens (out-of-vocabulary ones marked) and the settings that matter."""
     cfg = doc["config"]
     a = cfg["attention"]
-    line = Text()
-    shown = list(zip(doc["tokens"], doc["oov"]))
-    if len(shown) > 16:
-        shown = shown[:12]
-    for token, oov in shown:
-        line.append(token, style="bold" if not oov else "bold yellow")
-        if oov:
-            line.append("(oov)", style="yellow")
-        line.append(" ")
+    line = _token_line(doc)
     n = len(doc["tokens"])
-    if n > len(shown):
-        line.append("… ", style="dim")
+    if doc.get("model"):
+        m = cfg["model"]
+        what = "attention rollout over all layers" if doc.get("rollout") else (
+            f"layer {doc['layer']} of {m['layers']} (0-based)")
+        heads = "mean of heads" if doc.get("heads_mean") else f"{m['heads']} heads"
+        parts = [f"{n} tokens ({sum(doc['special'])} special)", f"model {m['name']} ({m['architecture']})", what,
+                 heads, f"{cfg['dtype']} on {cfg['device']}"]
+        line.append("· " + " · ".join(parts), style="dim")
+        return line
     if a["scale"] is True:
         scale = f"scaled by sqrt({a['d_head_k']})"
     elif a["scale"] is False:
@@ -82,6 +97,9 @@ def weight_views(doc: dict, *, heads: list[int], precision: int, view: str,
     for h in heads:
         masked = [[s is None for s in row] for row in doc["scores"][h]] if doc["scores"] is not None else None
         title = f"attention weights, head {h}" if many else "attention weights"
+        if doc.get("model"):
+            title = ("attention rollout" if doc.get("rollout") else f"layer {doc['layer']}, "
+                     + ("mean of heads" if doc.get("heads_mean") else f"head {h}"))
         title += " (rows: queries, columns: keys)"
         if view == "full":
             parts.append(heatmap(tokens, doc["weights"][h], precision=precision, title=title, query_rows=query_rows,
@@ -129,10 +147,28 @@ def run_view(doc: dict, *, head: int | None = None, precision: int | None = None
     p = 2 if precision is None else precision
     rows = doc.get("focus")
     chosen = choose_view(tokens, p, width, view)
-    n_heads = doc["config"]["attention"]["heads"]
+    n_heads = len(doc["weights"]) if doc["weights"] is not None else doc["config"]["attention"]["heads"]
     heads = [head] if head is not None else list(range(n_heads))
     parts: list[RenderableType] = [describe(doc), Text("")]
-    if doc.get("top_k") is None or doc["weights"] is not None:
+    if doc.get("layers"):
+        for entry in doc["layers"]:  # --layer all: one matrix per layer (a head, or the mean of heads)
+            if head is not None:
+                matrix = entry["weights"][head]
+            else:
+                count = len(entry["weights"])
+                matrix = [[sum(entry["weights"][h][i][j] for h in range(count)) / count
+                           for j in range(len(entry["weights"][0][i]))] for i in range(len(entry["weights"][0]))]
+            layer_doc = {**doc, "weights": [matrix], "layer": entry["layer"], "heads_mean": head is None,
+                         "layers": None}
+            parts += weight_views(layer_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width)
+    elif doc.get("model") and head is None and doc["weights"] is not None and len(doc["weights"]) > 1:
+        count = len(doc["weights"])  # a model's many heads: their mean (the JSON keeps every head)
+        matrix = [[sum(doc["weights"][h][i][j] for h in range(count)) / count for j in range(len(doc["weights"][0][i]))]
+                  for i in range(len(doc["weights"][0]))]
+        parts += weight_views({**doc, "weights": [matrix], "heads_mean": True}, heads=[0], precision=p, view=chosen,
+                              query_rows=rows, width=width)
+        parts.append(Text(f"the mean of {count} heads; --head K shows one", style="dim"))
+    elif doc.get("top_k") is None or doc["weights"] is not None:
         parts += weight_views(doc, heads=heads, precision=p, view=chosen, query_rows=rows, width=width)
     if doc.get("top_k") is not None:
         parts.append(Text(""))
@@ -141,5 +177,5 @@ def run_view(doc: dict, *, head: int | None = None, precision: int | None = None
     d_out = len(doc["context"][0]) if doc["context"] else 0
     parts.append(Text(""))
     parts.append(vector_table(labels, doc["context"], precision=3 if precision is None else precision,
-                              title=f"context vectors (d_out = {d_out})"))
+                              title=f"context vectors (d_out = {d_out})", width_limit=width))
     return Group(*parts)
