@@ -83,6 +83,15 @@ def _l2(a: list[float], b: list[float]) -> float:
     return math.sqrt(math.fsum((x - y) ** 2 for x, y in zip(a, b)))
 
 
+def _rounder(precision: int | None):
+    def rounded(matrix):
+        if precision is None:
+            return matrix
+        return [[None if v is None else round(v, precision) for v in row] for row in matrix]
+
+    return rounded
+
+
 def pairwise(vectors: list[list[float]], fn) -> list[list[float | None]]:
     return [[fn(a, b) for b in vectors] for a in vectors]
 
@@ -96,24 +105,26 @@ def focus_entry(spec: FocusSpec, results: list[Result], precision: int | None = 
         context.append(to_list(t.context[index], precision))  # (d_out,)
         inputs.append(to_list(t.embeddings[index]))  # (d_model,) as looked up, before positional encoding
         heads.append(to_list(t.head_context[:, index, :]))  # (H, dv)
-    n_heads = len(heads[0])
     exact_context = [to_list(r.trace.context[i]) for r, i in zip(results, indices)]
+    return _entry(spec, indices, weights, context, exact_context, inputs, heads, precision)
 
-    def rounded(matrix):
-        if precision is None:
-            return matrix
-        return [[None if v is None else round(v, precision) for v in row] for row in matrix]
 
+def _entry(spec, indices, weights, context, exact, inputs, heads, precision) -> dict:
+    """The figures of one focus token: ``exact`` unrounded outputs, ``heads`` K x (H, dh) or None."""
+    rounded = _rounder(precision)
+    head_cosine = None
+    if heads is not None:
+        head_cosine = [rounded(pairwise([h[k] for h in heads], _cosine)) for k in range(len(heads[0]))]
     return {
         "token": spec.token,
         "occurrence": spec.occurrence,
         "indices": indices,
         "weights": weights,
         "context": context,
-        "cosine": rounded(pairwise(exact_context, _cosine)),
-        "l2": rounded(pairwise(exact_context, _l2)),
+        "cosine": rounded(pairwise(exact, _cosine)),
+        "l2": rounded(pairwise(exact, _l2)),
         "input_cosine": rounded(pairwise(inputs, _cosine)),
-        "head_cosine": [rounded(pairwise([h[k] for h in heads], _cosine)) for k in range(n_heads)],
+        "head_cosine": head_cosine,
     }
 
 
@@ -129,31 +140,26 @@ def compare_document(results: list[Result], focus: list[FocusSpec], run_docs: li
     }
 
 
-def _model_locate(spec: FocusSpec, runs) -> list[int]:
-    class _Tokens:  # what locate() needs of a result
-        def __init__(self, tokens):
-            self.tokens = tokens
+class _Tokens:
+    """What locate() and common_tokens() need of a result: its tokens."""
 
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+
+
+def _model_locate(spec: FocusSpec, runs) -> list[int]:
     return locate(spec, [_Tokens(r.tokens) for r in runs])
 
 
 def model_common_tokens(runs) -> list[FocusSpec]:
-    class _Tokens:
-        def __init__(self, tokens):
-            self.tokens = tokens
-
-    specs = common_tokens([_Tokens([t for t, s in zip(r.tokens, r.special) if not s]) for r in runs])
-    return specs
+    """Shared tokens of model runs, special tokens ([CLS], [SEP]) left out."""
+    return common_tokens([_Tokens([t for t, s in zip(r.tokens, r.special) if not s]) for r in runs])
 
 
 def model_focus_entry(spec: FocusSpec, runs, *, layer: int, heads_mean: bool, precision: int | None) -> dict:
     """compare --model: the toy entry's keys for the chosen layer, plus cosines layer by layer."""
     indices = _model_locate(spec, runs)
-
-    def rounded(matrix):
-        if precision is None:
-            return matrix
-        return [[None if v is None else round(v, precision) for v in row] for row in matrix]
+    rounded = _rounder(precision)
 
     weights, context = [], []
     for run, index in zip(runs, indices):
@@ -164,26 +170,14 @@ def model_focus_entry(spec: FocusSpec, runs, *, layer: int, heads_mean: bool, pr
         context.append(to_list(run.attention_outputs[layer][index], precision))
     exact = [to_list(r.attention_outputs[layer][i]) for r, i in zip(runs, indices)]
     inputs = [to_list(r.hidden_states[0][i]) for r, i in zip(runs, indices)]
-    head_cosine = None
+    heads = None
     if all(r.head_outputs is not None for r in runs):
         heads = [to_list(r.head_outputs[layer][:, i, :]) for r, i in zip(runs, indices)]  # K x (H, dh)
-        head_cosine = [rounded(pairwise([h[k] for h in heads], _cosine)) for k in range(len(heads[0]))]
     layers = []
     for number in range(runs[0].layers):
         hidden = [to_list(r.hidden_states[number + 1][i]) for r, i in zip(runs, indices)]
         attended = [to_list(r.attention_outputs[number][i]) for r, i in zip(runs, indices)]
         layers.append({"layer": number, "hidden_cosine": rounded(pairwise(hidden, _cosine)),
                        "context_cosine": rounded(pairwise(attended, _cosine))})
-    return {
-        "token": spec.token,
-        "occurrence": spec.occurrence,
-        "indices": indices,
-        "weights": weights,
-        "context": context,
-        "cosine": rounded(pairwise(exact, _cosine)),
-        "l2": rounded(pairwise(exact, _l2)),
-        "input_cosine": rounded(pairwise(inputs, _cosine)),
-        "head_cosine": head_cosine,
-        "layer": layer,
-        "layers": layers,
-    }
+    return {**_entry(spec, indices, weights, context, exact, inputs, heads, precision),
+            "layer": layer, "layers": layers}

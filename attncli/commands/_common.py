@@ -301,6 +301,28 @@ class Flusher:
         return False
 
 
+def emit(doc: Any, out: "OutputOptions", make_view: Callable[[int], Any]) -> None:
+    """The one way every command prints: the JSON document, or the view; and ``--save``.
+
+    ``make_view(width)`` builds the Rich view; it is only called when the view is needed.
+    """
+    from attncli.result import dumps
+
+    text = dumps(doc)
+    renderable = None
+    console = stdout_console()
+    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+        renderable = make_view(console.width)
+    if out.json:
+        write_json(text)
+    else:
+        console.print(renderable)
+    if out.save is not None:
+        from attncli.render.export import render_to
+
+        render_to(out.save, renderable, text)
+
+
 def report(error: AttnError, *, as_json: bool) -> None:
     """One line (and any further problems) on stderr; with --json also a JSON object line."""
     from rich.markup import escape

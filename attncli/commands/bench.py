@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from attncli.commands._common import OutputOptions, guarded, output_options, stderr_console, stdout_console, write_json
+from attncli.commands._common import OutputOptions, emit, guarded, output_options, stderr_console
 
 app = typer.Typer()
 
@@ -95,18 +95,7 @@ def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: 
     doc = {"schema": SCHEMA_VERSION, "version": __version__, "device": device_label(torch_device),
            "dtype": dtype, "heads": heads, "width": width, "batch": batch, "repeat": repeat,
            "memory_budget_mb": budget, "results": results}
-    from attncli.result import dumps
-
-    text = dumps(doc)
-    view = None if out.json and out.save is None else _view(doc)
-    if out.json:
-        write_json(text)
-    else:
-        stdout_console().print(view)
-    if out.save is not None:
-        from attncli.render.export import render_to
-
-        render_to(out.save, view, text)
+    emit(doc, out, lambda width: _view(doc))
 
 
 def _row(row) -> dict:

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, guarded, model_options, output_options,
-    stdout_console, warn, write_json,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, emit, guarded, model_options, output_options,
+    warn,
 )
 
 app = typer.Typer()
@@ -45,7 +45,7 @@ def compare(
 def _compare(texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
     from attncli import comparison
     from attncli.errors import AttnError
-    from attncli.result import dumps, to_document
+    from attncli.result import to_document
 
     if len(texts) < 2:
         raise AttnError(f"compare needs at least two texts, got {len(texts)}", where="TEXTS",
@@ -74,22 +74,12 @@ def _compare(texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: Outpu
 
 
 def _emit(doc, out: OutputOptions) -> None:
-    from attncli.result import dumps
-
-    text = dumps(doc)
-    renderable = None
-    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+    def make_view(width):
         from attncli.render.compare_view import compare_view
 
-        renderable = compare_view(doc, precision=out.precision)
-    if out.json:
-        write_json(text)
-    else:
-        stdout_console().print(renderable)
-    if out.save is not None:
-        from attncli.render.export import render_to
+        return compare_view(doc, precision=out.precision)
 
-        render_to(out.save, renderable, text)
+    emit(doc, out, make_view)
 
 
 def _compare_model(texts, specs, mdl: ModelOptions, attn: AttentionOptions, out: OutputOptions) -> None:

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.commands._common import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, guarded, model_options, output_options,
-    stdout_console, warn, write_json,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, emit, guarded, model_options, output_options,
+    warn,
 )
 
 app = typer.Typer()
@@ -47,7 +47,7 @@ def explain(
 def _explain(text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
     from attncli import SCHEMA_VERSION, __version__
     from attncli.explain import select, build_steps
-    from attncli.result import dumps, resolved_config
+    from attncli.result import resolved_config
 
     if out.save is not None:
         from attncli.render.export import check_path
@@ -85,17 +85,9 @@ def _explain(text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputO
         steps = select(build_steps(result, weights, out.precision), step)
         doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": result.tokens, "oov": result.oov,
                "config": resolved_config(result), "steps": steps}
-    text_out = dumps(doc)
-    renderable = None
-    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+    def make_view(width):
         from attncli.render.explain_view import explain_view
 
-        renderable = explain_view(doc, precision=out.precision, width=stdout_console().width)
-    if out.json:
-        write_json(text_out)
-    else:
-        stdout_console().print(renderable)
-    if out.save is not None:
-        from attncli.render.export import render_to
+        return explain_view(doc, precision=out.precision, width=width)
 
-        render_to(out.save, renderable, text_out)
+    emit(doc, out, make_view)

@@ -10,7 +10,7 @@ import typer
 
 from attncli.commands._common import (
     AttentionOptions, Flusher, ModelOptions, OutputOptions, attention_options, guarded, model_options,
-    output_options, parse_include, report, stderr_console, stdout_console, warn, write_json,
+    emit, output_options, parse_include, report, stderr_console, stdout_console, warn, write_json,
 )
 from attncli.errors import AttnError, ExitCode
 
@@ -148,7 +148,7 @@ def _weights_of(model) -> dict:
 
 def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
     """Warnings to stderr, then the JSON document or the terminal view (and --save)."""
-    from attncli.result import dumps, stream_json, to_document
+    from attncli.result import stream_json, to_document
 
     _warn_oov(result, out.json)
     for note in model.notes:
@@ -166,21 +166,7 @@ def emit_run(result, model, *, head, include, view, out: OutputOptions) -> None:
             write_streamed(out.save, lambda write: stream_json(doc, write))
         return
     doc = to_document(result, include=include, precision=out.precision, model_weights=_weights_of(model))
-    text = dumps(doc)
-    renderable = None
-    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
-        from attncli.render.run_view import run_view
-
-        console = stdout_console()
-        renderable = run_view(doc, head=head, precision=out.precision, view=view, width=console.width)
-    if out.json:
-        write_json(text)
-    else:
-        stdout_console().print(renderable)
-    if out.save is not None:
-        from attncli.render.export import render_to
-
-        render_to(out.save, renderable, text)
+    _emit_doc(doc, head=head, view=view, out=out)
 
 
 def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: OutputOptions) -> int:
@@ -331,20 +317,9 @@ def run_model(text, file, join, focus, top_k, head, include, view, attn: Attenti
 
 
 def _emit_doc(doc, *, head, view, out: OutputOptions) -> None:
-    from attncli.result import dumps
-
-    text = dumps(doc)
-    renderable = None
-    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
+    def make_view(width):
         from attncli.render.run_view import run_view
 
-        console = stdout_console()
-        renderable = run_view(doc, head=head, precision=out.precision, view=view, width=console.width)
-    if out.json:
-        write_json(text)
-    else:
-        stdout_console().print(renderable)
-    if out.save is not None:
-        from attncli.render.export import render_to
+        return run_view(doc, head=head, precision=out.precision, view=view, width=width)
 
-        render_to(out.save, renderable, text)
+    emit(doc, out, make_view)

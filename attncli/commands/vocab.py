@@ -6,9 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    OutputOptions, complete_config, guarded, output_options, stdout_console, write_json,
-)
+from attncli.commands._common import OutputOptions, complete_config, emit, guarded, output_options
 
 app = typer.Typer()
 
@@ -41,7 +39,6 @@ def vocab(
 def _vocab(words, config, neighbors, out: OutputOptions) -> None:
     from attncli import vocabulary
     from attncli.errors import AttnError
-    from attncli.result import dumps
     from attncli.tokens import oov_vector
 
     if neighbors < 1:
@@ -63,7 +60,7 @@ def _vocab(words, config, neighbors, out: OutputOptions) -> None:
         doc = {"source": source, "d_model": dim, "size": len(table),
                "words": [{"token": w, "vector": v, "seed": vocabulary.SEED_WORDS.get(w) if source == "built-in"
                           else None} for w, v in table.items()]}
-        view = _list_view(doc, out.precision) if not out.json or out.save else None
+        make_view = lambda width: _list_view(doc, out.precision)  # noqa: E731
     else:
         entries = []
         for word in words:
@@ -77,16 +74,8 @@ def _vocab(words, config, neighbors, out: OutputOptions) -> None:
             entries.append({"token": word, "oov": oov, "vector": vector,
                             "neighbors": [{"token": t, "cosine": c} for t, c in ranked[:neighbors]]})
         doc = {"source": source, "d_model": dim, "words": entries}
-        view = _words_view(doc, out.precision) if not out.json or out.save else None
-    text = dumps(doc)
-    if out.json:
-        write_json(text)
-    else:
-        stdout_console().print(view)
-    if out.save is not None:
-        from attncli.render.export import render_to
-
-        render_to(out.save, view, text)
+        make_view = lambda width: _words_view(doc, out.precision)  # noqa: E731
+    emit(doc, out, make_view)
 
 
 def _cosine(a, b):
