@@ -48,13 +48,15 @@ def list_models(*, out: BasicOutputOptions) -> None:
 
             write_json(dumps({"transformers": transformers, "models": rows}))
             return
+        from rich.markup import escape
+
         console = stdout_console()
         for row in rows:
             state = f"installed at {row['path']}" if row["installed"] else \
                 f"not installed: attncli models install {row['name']}"
-            console.print(f"[bold]{row['name']}[/]  {row['model']}  ({state})", soft_wrap=True)
+            console.print(f"[bold]{row['name']}[/]  {escape(row['model'])}  ({escape(state)})", soft_wrap=True)
         if not transformers:
-            console.print("transformers is not installed: pip install 'attncli[models]'", style="yellow")
+            console.print(escape("transformers is not installed: pip install 'attncli[models]'"), style="yellow")
         console.print("any local Hugging Face model folder works too: attncli run --model PATH TEXT", style="dim")
 
     guarded(out, body)
