@@ -251,3 +251,44 @@ def test_debug_shows_traceback_for_user_errors_too():
 def test_parser_errors_keep_exit_code_2():
     out = cli("run", "a", "--heads", "two")
     assert out.code == 2 and out.stdout == ""
+
+
+def test_gpu_device_where_none_is_usable():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    out = cli("run", "the cat", "--device", "cuda", "--json")
+    assert out.code == 2 and out.stdout == ""
+    assert "--device: no usable CUDA GPU for device 'cuda'" in out.stderr
+    assert json.loads(out.stderr.splitlines()[-1])["error"]["kind"] == "device"
+    assert "no usable CUDA GPU" in cli("run", "the cat", "--device", "cuda:1").stderr
+
+
+def test_mps_where_none_is_usable():
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        pytest.skip("this machine has Apple MPS")
+    out = cli("run", "the cat", "--device", "mps")
+    assert out.code == 2 and "Apple MPS is not available here" in out.stderr
+
+
+def test_auto_device_falls_back_to_the_cpu():
+    import torch
+
+    doc = json.loads(cli("run", "the cat", "--device", "auto", "--json").stdout)
+    assert doc["config"]["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def test_out_of_memory_is_a_runtime_failure(monkeypatch):
+    import attncli.engine as engine
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(engine.Model, "run", oom)
+    out = cli("run", "the cat", "--json")
+    assert out.code == 1 and out.stdout == "" and "out of memory" in out.stderr
+    assert json.loads(out.stderr.splitlines()[-1])["error"]["kind"] == "memory"
