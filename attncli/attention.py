@@ -286,14 +286,6 @@ def random_projections(d_model: int, d_k: int, d_v: int, seed: int) -> tuple[tor
     return w_query, w_key, w_value
 
 
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float | None:
-    """Cosine similarity of two vectors; None when either is all zeros."""
-    na, nb = float(a.double().norm()), float(b.double().norm())
-    if na == 0.0 or nb == 0.0:
-        return None
-    return float((a.double() @ b.double()) / (na * nb))
-
-
 def flops(n_query: int, n_key: int, heads: int, d_k: int, d_v: int) -> float:
     """Floating point operations of attention: Q K^T plus weights @ V (2 per multiply-add)."""
     return 2.0 * heads * n_query * n_key * (d_k + d_v)

@@ -41,10 +41,6 @@ class Result:
         return len(self.tokens)
 
 
-def _eager(tensor, precision: int | None = None) -> list:
-    return to_list(tensor, precision)
-
-
 def to_list(tensor, precision: int | None = None) -> list:
     """A tensor as nested Python floats (float64 on the CPU), optionally rounded."""
     if tensor.device.type != "cpu":
@@ -160,48 +156,47 @@ def to_document(
     with the same settings: a batch computes it once. ``lazy`` leaves the arrays as
     :class:`LazyArray` for :func:`stream_json` (the --json output of long inputs).
     """
-    if lazy:
-        def to_list(tensor, precision=None, masked=False):  # noqa: F811 - the lazy variant
+    def array(tensor, precision=None, masked=False):
+        """A tensor as it goes into the document: a LazyArray to stream, or nested lists."""
+        if lazy:
             return LazyArray(tensor, precision, masked)
-    else:
-        def to_list(tensor, precision=None, masked=False):  # noqa: F811
-            values = _eager(tensor, precision)
-            return _masked_to_null(values) if masked else values
+        values = to_list(tensor, precision)
+        return _masked_to_null(values) if masked else values
     if "all" in include:
         include = set(INCLUDE_CHOICES)
     t = result.trace
     scores = None
     if t.scores is not None:
-        scores = to_list(t.scores, precision, masked=result.settings.attention.causal)
+        scores = array(t.scores, precision, masked=result.settings.attention.causal)
     top_k = None
     if t.top_indices is not None:
-        top_k = {"k": int(t.top_indices.shape[-1]), "indices": to_list(t.top_indices),
-                 "weights": to_list(t.top_weights, precision)}
+        top_k = {"k": int(t.top_indices.shape[-1]), "indices": array(t.top_indices),
+                 "weights": array(t.top_weights, precision)}
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "version": __version__,
         "tokens": list(result.tokens),
         "oov": list(result.oov),
-        "embeddings": to_list(t.inputs, precision) if t.inputs is not None else None,
+        "embeddings": array(t.inputs, precision) if t.inputs is not None else None,
         "scores": scores,
-        "weights": to_list(t.weights, precision) if t.weights is not None else None,
-        "context": to_list(t.context, precision),
+        "weights": array(t.weights, precision) if t.weights is not None else None,
+        "context": array(t.context, precision),
         "focus": list(t.rows) if t.rows is not None else None,
         "top_k": top_k,
         "config": _config(result, config_cache),
     }
     if "qkv" in include:
         queries = t.queries if t.rows is None else t.queries[:, t.rows]
-        doc["queries"] = to_list(queries, precision)
-        doc["keys"] = to_list(t.keys, precision)
-        doc["values"] = to_list(t.values, precision)
+        doc["queries"] = array(queries, precision)
+        doc["keys"] = array(t.keys, precision)
+        doc["values"] = array(t.values, precision)
     if "raw_scores" in include:
-        doc["raw_scores"] = to_list(t.raw_scores, precision) if t.raw_scores is not None else None
+        doc["raw_scores"] = array(t.raw_scores, precision) if t.raw_scores is not None else None
     if "head_context" in include:
-        doc["head_context"] = to_list(t.head_context, precision)
+        doc["head_context"] = array(t.head_context, precision)
     if "projections" in include:
         doc["projections"] = {
-            name: (to_list(w, precision) if w is not None else None)
+            name: (array(w, precision) if w is not None else None)
             for name, w in (model_weights or {}).items()
         }
     return doc

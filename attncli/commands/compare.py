@@ -22,7 +22,7 @@ def compare(
     texts: Annotated[list[str], typer.Argument(help="Two or more texts (contexts) to compare.",
                                                show_default=False)],
     focus: Annotated[Optional[str], typer.Option(
-        "--focus", "-f", metavar="TOKEN[@K]", rich_help_panel="Output",
+        "--focus", metavar="TOKEN[@K]", rich_help_panel="Output",
         help="The token to follow (K-th occurrence with TOKEN@K, 1-based). Default: every shared token.")] = None,
     *,
     attn: AttentionOptions,

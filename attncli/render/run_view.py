@@ -9,7 +9,6 @@ from attncli.render.matrix import MAX_MARK, compact_heatmap, full_heatmap_width,
 
 #: Inputs up to this many tokens get the full table with every weight printed.
 FULL_VIEW_TOKENS = 10
-from attncli.render.views import VIEWS  # noqa: F401  (re-exported)
 
 
 def _token_line(doc: dict) -> Text:
