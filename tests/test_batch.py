@@ -57,3 +57,18 @@ def test_save_jsonl(tmp_path):
     target = tmp_path / "out.json"
     assert cli("run", "--file", str(path), "--save", str(target)).code == 0
     assert [json.loads(line)["line"] for line in target.read_text().splitlines()] == [1, 2]
+
+
+def test_progress_bar_on_a_terminal_never_takes_stdout(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    import attncli.commands.run as run_command
+
+    # stderr is a terminal: the progress bar is shown there, and the records still go to stdout.
+    monkeypatch.setattr(run_command, "stderr_console", lambda: Console(stderr=True, force_terminal=True))
+    path = tmp_path / "t.txt"
+    path.write_text("the cat\na dog\nthe mat\n")
+    out = cli("run", "--file", str(path), "--json")
+    assert out.code == 0
+    assert [json.loads(line)["line"] for line in out.stdout.splitlines()] == [1, 2, 3]
+    assert '"line"' not in out.stderr

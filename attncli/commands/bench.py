@@ -79,7 +79,8 @@ def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: 
     err = stderr_console()
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+    with Progress(console=err, transient=True, disable=not err.is_terminal, redirect_stdout=False,
+                  redirect_stderr=False) as progress:
         task = progress.add_task("timing", total=len(sizes))
         for n in sizes:
             progress.update(task, description=f"N = {n:,}")

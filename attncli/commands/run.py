@@ -187,7 +187,7 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
     if errors.is_terminal and len(texts) > 1:
         from rich.progress import Progress
 
-        progress = Progress(console=errors, transient=True)
+        progress = Progress(console=errors, transient=True, redirect_stdout=False, redirect_stderr=False)
         progress.start()
         task = progress.add_task("running", total=len(texts))
     weights = _weights_of(model)
