@@ -150,9 +150,14 @@ def vector_table(
     shown = min(width, max_columns)
     if width_limit:
         label = max([len(corner)] + [len(x) for x in labels])
-        cell = precision + 4 if any(v is not None and v < 0 for row in vectors for v in row) else precision + 3
-        fit = max(1, (width_limit - label - 12) // (cell + 1))
-        shown = min(shown, fit)
+        big = max((abs(v) for row in vectors for v in row if v is not None), default=0.0)
+        cell = precision + 2 + len(str(int(big)))
+        cell += 1 if any(v is not None and v < 0 for row in vectors for v in row) else 0
+        cell = max(cell, len(str(width)))
+        if label + shown * (cell + 1) > width_limit or shown < width:
+            # Not all fit: keep room for the "... +N" column.
+            fit = max(1, (width_limit - label - 10) // (cell + 1))
+            shown = min(shown, fit)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
     table.add_column(corner, no_wrap=True, style="bold")
     for j in range(shown):
