@@ -72,3 +72,16 @@ def test_progress_bar_on_a_terminal_never_takes_stdout(tmp_path, monkeypatch):
     assert out.code == 0
     assert [json.loads(line)["line"] for line in out.stdout.splitlines()] == [1, 2, 3]
     assert '"line"' not in out.stderr
+
+
+def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.txt"
+    path.write_text("the cat sat on the mat\n" * 20000)
+    script = f'"{sys.executable}" -m attncli run --file "{path}" --json | head -1'
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {script}"], capture_output=True, text=True,
+                            timeout=120)
+    assert json.loads(result.stdout)["line"] == 1
+    assert result.stderr == "" and result.returncode == 0

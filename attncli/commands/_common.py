@@ -358,6 +358,13 @@ def guarded(out: OutputOptions, body: Callable[[], Any]) -> Any:
         raise typer.Exit(int(error.code)) from None
     except typer.Exit:
         raise
+    except BrokenPipeError:
+        # The reader went away (| head -1): stop quietly, and keep Python from complaining at exit.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(int(ExitCode.OK)) from None
     except KeyboardInterrupt:
         stderr_console().print("attncli: interrupted")
         raise typer.Exit(130) from None
