@@ -241,3 +241,33 @@ def test_seeded_random_projections_are_repeatable():
     b = run_json("run", "the cat", "--projections", "random", "--seed", "3")
     c = run_json("run", "the cat", "--projections", "random", "--seed", "4")
     assert a["context"] == b["context"] != c["context"]
+
+
+def test_json_save_equals_stdout_and_streaming_matches(tmp_path):
+    target = tmp_path / "run.json"
+    out = cli("run", "The cat sat on the mat", "--causal", "--heads", "2", "--include", "all", "--json",
+              "--save", str(target))
+    assert out.code == 0
+    assert json.loads(target.read_text()) == out.json
+    # the streamed document (lazy arrays) is the same as the eager one the views draw from
+    from attncli.config import load_settings
+    from attncli.engine import build_model
+    from attncli.result import LazyArray, dumps, stream_json, to_document
+
+    model = build_model(load_settings(None, {("attention", "causal"): (True, "--causal")}))
+    result = model.run(" ".join(["the cat sat on the mat"] * 30), top_k=2)
+    parts: list[str] = []
+    old, LazyArray.BLOCK = LazyArray.BLOCK, 10
+    try:
+        stream_json(to_document(result, lazy=True, precision=4), parts.append)
+    finally:
+        LazyArray.BLOCK = old
+    assert json.loads("".join(parts)) == json.loads(dumps(to_document(result, precision=4)))
+
+
+def test_config_show_of_a_tensors_config_round_trips(tmp_path):
+    out = cli("config", "show", "sample-model")
+    path = tmp_path / "shown.yaml"
+    path.write_text(out.stdout)
+    again = run_json("run", "-c", str(path))
+    assert again["weights"] == run_json("run", "-c", "sample-model")["weights"]

@@ -271,7 +271,13 @@ def stdout_console(**kwargs):
     return Console(highlight=False, **kwargs)
 
 
+#: The stderr console of a progress bar on screen: messages print above the bar through it.
+LIVE_CONSOLE = None
+
+
 def stderr_console():
+    if LIVE_CONSOLE is not None:
+        return LIVE_CONSOLE
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)

@@ -187,8 +187,11 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
     if errors.is_terminal and len(texts) > 1:
         from rich.progress import Progress
 
+        from attncli.commands import _common
+
         progress = Progress(console=errors, transient=True, redirect_stdout=False, redirect_stderr=False)
         progress.start()
+        _common.LIVE_CONSOLE = errors  # warnings and errors print above the bar
         task = progress.add_task("running", total=len(texts))
     weights = _weights_of(model)
     config_cache: dict = {}
@@ -251,6 +254,9 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
         sys.stdout.flush()
         if progress is not None:
             progress.stop()
+            from attncli.commands import _common
+
+            _common.LIVE_CONSOLE = None
     if out.save is not None:
         from rich.console import Group
 
