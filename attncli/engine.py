@@ -10,6 +10,7 @@ torch is imported here, lazily, by the commands that need tensors.
 from __future__ import annotations
 
 import warnings
+
 from attncli.config import Settings
 from attncli.errors import AttnError, ExitCode, numeric_error
 from attncli.result import Result

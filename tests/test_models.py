@@ -7,7 +7,6 @@ installs both and must run these tests.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 

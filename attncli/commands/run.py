@@ -218,7 +218,7 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
         while start < len(texts):
             window = texts[start:start + size]
             start, size = start + size, 512
-            for (number, line), result in zip(window, compute(window)):
+            for (number, _line), result in zip(window, compute(window)):
                 where = f"{label}:{number}"
                 if isinstance(result, AttnError):
                     failed += 1
