@@ -152,27 +152,35 @@ class Model:
     def run(self, text: str, *, where: str = "TEXT", focus: list[str] | None = None,
             top_k: int | None = None) -> Result:
         """One text. ``focus``: query rows to compute (tokens, TOKEN@K or 0-based indices)."""
-        from attncli import attention
+        self.notes = []
+        embedded = self._embed_text(text, where)
+        rows = resolve_focus(embedded.tokens, focus)
+        keep = self.plan(len(embedded.tokens), rows, top_k)
+        x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
+        trace = self._forward(x, rows=rows, top_k=top_k, keep=keep)
+        return self._finish(trace, embedded.tokens, embedded.oov, text)
 
-        settings = self.settings
-        if settings.tensors is not None:
+    def _embed_text(self, text: str, where: str):
+        """Text -> checked tokens -> embedding vectors (plain lists)."""
+        if self.settings.tensors is not None:
             raise AttnError("this config gives tensors directly; do not give a TEXT as well",
                             where=where, kind="text", hint="drop the TEXT argument")
-        self.notes = []
         tokens = check_text(text, where)
-        embedded = embed(tokens, settings.embeddings, settings.d_model)
+        embedded = embed(tokens, self.settings.embeddings, self.settings.d_model)
         if self.strict:
             strict_check(embedded, where)
-        rows = resolve_focus(embedded.tokens, focus)
-        keep = self.plan(len(tokens), rows, top_k)
-        x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
-        a = settings.attention
-        trace = attention.forward(
+        return embedded
+
+    def _forward(self, x, **kwargs):
+        """Embeddings (..., N, d_model) -> a Trace, with this model's weights and settings."""
+        from attncli import attention
+
+        a = self.settings.attention
+        return attention.forward(
             x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
-            heads=a.heads, divisor=settings.divisor, causal=a.causal, positional=a.positional,
-            residual=a.residual, use_layer_norm=a.layer_norm, rows=rows, top_k=top_k, keep=keep,
+            heads=a.heads, divisor=self.settings.divisor, causal=a.causal, positional=a.positional,
+            residual=a.residual, use_layer_norm=a.layer_norm, **kwargs,
         )
-        return self._finish(trace, embedded.tokens, embedded.oov, text)
 
     def run_tensors(self, *, focus: list[str] | None = None, top_k: int | None = None) -> Result:
         spec = self.settings.tensors
@@ -199,20 +207,13 @@ class Model:
         Texts with the same number of tokens are stacked and computed as one batch (the math is
         row-wise, so each result equals what ``run`` gives for that text alone).
         """
-        from attncli import attention
-
         settings = self.settings
-        a = settings.attention
         out: list = [None] * len(items)
         buckets: dict[int, list] = {}
         for i, (where, text) in enumerate(items):
             try:
-                if settings.tensors is not None:
-                    raise AttnError("this config gives tensors directly; it takes no text", where=where)
-                tokens = check_text(text, where)
-                embedded = embed(tokens, settings.embeddings, settings.d_model)
-                if self.strict:
-                    strict_check(embedded, where)
+                embedded = self._embed_text(text, where)
+                tokens = embedded.tokens
                 self.plan(len(tokens), None, None)
             except AttnError as error:
                 out[i] = error
@@ -225,10 +226,7 @@ class Model:
                 for i, _ in members:
                     out[i] = error
                 continue
-            trace = attention.forward(
-                x, w_query=self.w_query, w_key=self.w_key, w_value=self.w_value, w_output=self.w_output,
-                heads=a.heads, divisor=settings.divisor, causal=a.causal, positional=a.positional,
-                residual=a.residual, use_layer_norm=a.layer_norm)
+            trace = self._forward(x)
             all_finite = bool(self.torch.isfinite(trace.context).all() & trace.finite_scores)
             for one, (i, embedded) in zip(_split(trace, len(members), self.torch, all_finite), members):
                 text = items[i][1]

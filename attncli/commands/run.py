@@ -294,7 +294,7 @@ def run_model(text, file, join, focus, top_k, head, include, view, attn: Attenti
         return model_document(result, transformer, layer=mdl.layer, heads_mean=mdl.heads_mean,
                               use_rollout=mdl.rollout, focus=focus or None, top_k=top_k, precision=out.precision)
 
-    if len(texts) == 1 and file is None or join:
+    if (len(texts) == 1 and file is None) or join:
         doc = document(texts[0][1], "TEXT" if file is None else str(file))
         _emit_doc(doc, head=head, view=view, out=out)
         return
