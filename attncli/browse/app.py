@@ -1,0 +1,320 @@
+"""The Textual app of ``attncli browse``: panes of token strip, heatmap (or head grid), row and vector.
+
+Widgets draw from :class:`attncli.browse.state.State` with the functions of
+:mod:`attncli.browse.draw`; a key changes the state and asks the widgets to redraw. Nothing
+here computes attention.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+
+from attncli.browse import draw
+from attncli.browse.screens import FindScreen, HelpScreen
+from attncli.browse.state import State
+
+HINT = "? keys  q quit  ←→ query  ↑↓ head  [ ] layer  g grid  m mean  r rollout  c scores  / find  s svg  e json"
+
+
+class Part(Widget):
+    """A piece of a pane that draws itself from the app's state."""
+
+    def __init__(self, pane: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pane = pane
+        self.hits: list = []
+
+    @property
+    def state(self) -> State:
+        return self.app.state  # type: ignore[attr-defined]
+
+    def precision(self, default: int) -> int:
+        p = self.app.precision  # type: ignore[attr-defined]
+        return default if p is None else p
+
+
+class Strip(Part):
+    def render(self) -> Text:
+        s = self.state
+        line = s.panes()[self.pane]
+        text, self.hits = draw.strip(line.tokens, s.row(self.pane), s.queries[self.pane], self.size.width,
+                                     max(1, self.size.height), line.special)
+        return text
+
+    def on_click(self, event) -> None:
+        for y, x0, x1, index in self.hits:
+            if y == event.y and x0 <= event.x < x1:
+                self.app.pick(self.pane, index)  # type: ignore[attr-defined]
+                return
+
+
+class Main(Part):
+    """The heatmap of the current matrix, or the grid of every head."""
+
+    def render(self) -> Text:
+        s = self.state
+        line = s.panes()[self.pane]
+        width, height = self.size.width, max(3, self.size.height)
+        if s.grid:
+            cells = s.grid_cells(self.pane)
+            scale = (0.0, max(draw.value_range(m)[1] for row in cells for _l, m, _k in row))
+            text, self.hits = draw.grid(cells, s.selected, width, height, scale)
+            return text
+        matrix = s.matrix(self.pane)
+        text, self.hits = draw.heatmap(matrix, line.tokens, s.queries[self.pane], width, height,
+                                       self.precision(2))
+        return text
+
+    def on_click(self, event) -> None:
+        if self.state.grid:
+            for y0, y1, x0, x1, key in self.hits:
+                if y0 <= event.y < y1 and x0 <= event.x < x1:
+                    self.app.open_cell(key)  # type: ignore[attr-defined]
+                    return
+        elif 1 <= event.y <= len(self.hits):
+            self.app.pick(self.pane, self.hits[event.y - 1])  # type: ignore[attr-defined]
+
+
+class Side(Part):
+    def render(self) -> Text:
+        s = self.state
+        line = s.panes()[self.pane]
+        what = "scores" if s.mode == "scores" else "weights"
+        return draw.row_list(line.tokens, s.row(self.pane), s.queries[self.pane], self.size.width,
+                             max(2, self.size.height), self.precision(4), what)
+
+
+class Vector(Part):
+    def render(self) -> Text:
+        s = self.state
+        vector = s.context(self.pane)
+        return draw.vector_line(vector, self.size.width, self.precision(3), f"context d={len(vector)}")
+
+
+class Title(Widget):
+    def render(self) -> Text:
+        app = self.app
+        s: State = app.state  # type: ignore[attr-defined]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        line = s.panes()[s.active]
+        if not s.compare and len(s.data.lines) > 1:
+            text.append(f"{line.label} ({s.line + 1}/{len(s.data.lines)}) ", style="bold")
+        layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 else ""
+        query = s.queries[s.active]
+        parts = [p for p in (layer, s.what(), f"query {query} {line.tokens[query]}",
+                             "grid: arrows pick, Enter opens" if s.grid else "") if p]
+        text.append(" · ".join(parts), style="bold")
+        text.append(f" · {s.data.description}", style="dim")
+        return text
+
+
+class Hint(Widget):
+    def render(self) -> Text:
+        return Text(HINT, no_wrap=True, overflow="ellipsis")
+
+
+class Pane(Vertical):
+    def __init__(self, index: int, label: str) -> None:
+        super().__init__(classes="pane")
+        self.index = index
+        self.border_title = label
+
+    def compose(self) -> ComposeResult:
+        yield Strip(self.index, classes="strip")
+        with Horizontal(classes="body"):
+            yield Main(self.index, classes="main")
+            yield Side(self.index, classes="side")
+        yield Vector(self.index, classes="vector")
+
+
+class BrowseApp(App):
+    """``attncli browse``."""
+
+    TITLE = "attncli browse"
+    CSS = """
+    Screen { layout: vertical; }
+    Title, .hint { height: 1; }
+    .hint { color: $text-muted; }
+    #panes { height: 1fr; }
+    .pane { width: 1fr; height: 1fr; }
+    .strip { height: 2; }
+    .body { height: 1fr; }
+    .main { width: 1fr; height: 1fr; }
+    .side { width: 30%; min-width: 20; max-width: 40; height: 1fr; padding-left: 1; }
+    .vector { height: 1; }
+    .compare .pane { border: round $primary-darken-2; }
+    .compare .pane.active { border: round $accent; }
+    .compare .body { layout: vertical; }
+    .compare .side { width: 1fr; max-width: 100%; height: 7; padding-left: 0; }
+    """
+    BINDINGS = [
+        Binding("left,h", "query(-1)", "query", show=False),
+        Binding("right,l", "query(1)", "query", show=False),
+        Binding("up,k", "head(-1)", "head", show=False),
+        Binding("down,j", "head(1)", "head", show=False),
+        Binding("left_square_bracket", "layer(-1)", "layer", show=False),
+        Binding("right_square_bracket", "layer(1)", "layer", show=False),
+        Binding("m", "mode('mean')", show=False),
+        Binding("r", "mode('rollout')", show=False),
+        Binding("c", "mode('scores')", show=False),
+        Binding("g", "grid", show=False),
+        Binding("enter", "open", show=False),
+        Binding("slash", "find", show=False),
+        Binding("n", "line(1)", show=False),
+        Binding("p", "line(-1)", show=False),
+        Binding("tab", "pane", show=False, priority=True),
+        Binding("s", "save_svg", show=False),
+        Binding("e", "save_json", show=False),
+        Binding("question_mark", "help", show=False),
+        Binding("q", "quit", show=False),
+    ]
+
+    def __init__(self, data, *, compare: bool = False, precision: int | None = None, out_dir: Path | None = None,
+                 layer: int | None = None, head: int = 0, mode: str = "head", query: int = 0) -> None:
+        super().__init__()
+        self.state = State(data, compare=compare, layer=data.layers - 1 if layer is None else layer, head=head,
+                           mode=mode)
+        self.state.set_query(0, min(query, data.lines[0].n - 1))
+        self.precision = precision
+        self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
+        self.saved: list[Path] = []
+
+    def compose(self) -> ComposeResult:
+        yield Title()
+        with Horizontal(id="panes", classes="compare" if self.state.compare else ""):
+            for i, line in enumerate(self.state.panes()):
+                yield Pane(i, line.label if self.state.compare else "")
+        yield Hint(classes="hint")
+
+    def on_mount(self) -> None:
+        tall = self.size.height >= 36
+        for strip in self.query(Strip):
+            strip.styles.height = 3 if tall else 2
+        self._mark_active()
+        for note in self.state.data.notes:
+            self.notify(note, severity="warning", timeout=6)
+
+    def on_resize(self, event) -> None:
+        tall = event.size.height >= 36
+        for strip in self.query(Strip):
+            strip.styles.height = 3 if tall else 2
+
+    def _mark_active(self) -> None:
+        for pane in self.query(Pane):
+            pane.set_class(self.state.compare and pane.index == self.state.active, "active")
+
+    def redraw(self, message: str | None = None) -> None:
+        if message:
+            self.notify(message, severity="warning", timeout=4)
+            return
+        for widget in self.query(Part):
+            widget.refresh()
+        self.query_one(Title).refresh()
+
+    # -- called by widgets on clicks
+    def pick(self, pane: int, index: int) -> None:
+        self.state.active = pane
+        self.state.set_query(pane, index)
+        self._mark_active()
+        self.redraw()
+
+    def open_cell(self, key) -> None:
+        self.state.open_selected(key)
+        self.redraw()
+
+    # -- actions
+    def action_query(self, step: int) -> None:
+        if self.state.grid:
+            self.state.move_selected(0, step)
+        else:
+            self.state.move_query(step)
+        self.redraw()
+
+    def action_head(self, step: int) -> None:
+        s = self.state
+        if s.grid:
+            s.move_selected(step, 0) if s.data.layers > 1 else s.move_selected(0, step)
+            self.redraw()
+        else:
+            self.redraw(s.move_head(step))
+
+    def action_layer(self, step: int) -> None:
+        if self.state.grid and self.state.data.layers > 1:
+            self.state.move_selected(step, 0)
+            self.redraw()
+        else:
+            self.redraw(self.state.move_layer(step))
+
+    def action_mode(self, mode: str) -> None:
+        self.state.grid = False
+        self.redraw(self.state.toggle(mode))
+
+    def action_grid(self) -> None:
+        self.state.grid = not self.state.grid
+        self.state.selected = (self.state.layer, self.state.head)
+        self.redraw()
+
+    def action_open(self) -> None:
+        if self.state.grid:
+            self.open_cell(None)
+
+    def action_line(self, step: int) -> None:
+        self.redraw(self.state.move_line(step))
+
+    def action_pane(self) -> None:
+        s = self.state
+        s.active = (s.active + 1) % len(s.panes())
+        self._mark_active()
+        self.redraw()
+
+    def action_find(self) -> None:
+        def done(text: str | None) -> None:
+            if text:
+                self.redraw(self.state.find(text))
+
+        self.push_screen(FindScreen(), done)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def _target(self, suffix: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.out_dir / f"attncli-browse-{stamp}{suffix}"
+        count = 2
+        while path.exists():
+            path = self.out_dir / f"attncli-browse-{stamp}-{count}{suffix}"
+            count += 1
+        return path
+
+    def action_save_svg(self) -> None:
+        path = self._target(".svg")
+        try:
+            written = Path(self.save_screenshot(filename=path.name, path=str(path.parent)))
+        except OSError as exc:
+            self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.saved.append(written)
+        self.notify(f"saved {written}")
+
+    def action_save_json(self) -> None:
+        from attncli.result import dumps
+
+        path = self._target(".json")
+        temp = path.with_name(path.name + ".part")
+        try:
+            temp.write_text(dumps(self.state.document()) + "\n", encoding="utf-8")
+            os.replace(temp, path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.saved.append(path)
+        self.notify(f"wrote {path}")

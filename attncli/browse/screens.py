@@ -1,0 +1,75 @@
+"""The two pop-ups of the browser: the key table (``?``) and the token search (``/``)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+#: (keys, what they do): the help screen and the README's key table.
+KEYS = (
+    ("← → or h l", "previous / next query token (or click a token or a heatmap row)"),
+    ("↑ ↓ or k j", "previous / next head"),
+    ("[ ]", "previous / next layer (--model)"),
+    ("m", "mean of the heads (again: back to one head)"),
+    ("r", "attention rollout through all layers (--model)"),
+    ("c", "scores before the softmax, causal mask shown (toy attention)"),
+    ("g", "grid of every head (layer x head for --model); arrows pick, Enter or click opens"),
+    ("/", "jump to a token by its text"),
+    ("n p", "next / previous line of --file"),
+    ("tab", "next pane (--compare)"),
+    ("s", "save the screen as SVG"),
+    ("e", "write this view's JSON (run --json's layout, plus where the cursor is)"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+
+class HelpScreen(ModalScreen):
+    """Every key; any key closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: auto; max-width: 100%; height: auto; border: round $accent;
+                          background: $surface; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for keys, what in KEYS:
+            table.add_row(keys, what)
+        yield Static(table)
+
+    def on_key(self, event) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def on_click(self, event) -> None:
+        self.dismiss(None)
+
+
+class FindScreen(ModalScreen[str]):
+    """One line of input; Enter jumps to the token, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    DEFAULT_CSS = """
+    FindScreen { align: center middle; }
+    FindScreen > Vertical { width: 50; max-width: 100%; height: auto; border: round $accent;
+                            background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("jump to token (Enter; Escape cancels)")
+            yield Input(placeholder="token text", id="find")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss("")

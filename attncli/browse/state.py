@@ -1,0 +1,174 @@
+"""Where the browser stands (line, layer, head, mode, query per pane) and what that selects.
+
+Pure Python over :class:`attncli.browse.data.BrowseData`: no Textual, so the moves are easy
+to test. Every matrix comes from tensors computed when the browser opened; a head mean is
+computed on first use and kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MODES = ("head", "mean", "rollout", "scores")
+
+
+@dataclass
+class State:
+    data: object  # BrowseData
+    compare: bool = False
+    line: int = 0  # the --file line shown (single mode)
+    layer: int = 0
+    head: int = 0
+    mode: str = "head"
+    queries: list[int] = field(default_factory=list)  # one cursor per pane
+    active: int = 0  # the pane the cursor keys move (compare mode)
+    grid: bool = False
+    selected: tuple[int, int] = (0, 0)  # (layer, head) picked in the grid
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.queries:
+            self.queries = [0] * len(self.panes())
+        self.selected = (self.layer, self.head)
+
+    # -- what is shown
+    def panes(self) -> list:
+        lines = self.data.lines
+        return list(lines) if self.compare else [lines[self.line]]
+
+    def pane_lines(self) -> list[int]:
+        return list(range(len(self.data.lines))) if self.compare else [self.line]
+
+    def matrix(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None):
+        """The (N, N) matrix a pane shows; masked cells (causal) are -inf."""
+        import torch
+
+        layer = self.layer if layer is None else layer
+        head = self.head if head is None else head
+        mode = mode or self.mode
+        index = self.pane_lines()[pane]
+        key = (index, layer, head if mode in ("head", "scores") else None, mode)
+        if key not in self._cache:
+            line = self.data.lines[index]
+            if mode == "rollout":
+                m = line.rollout  # (N, N)
+            elif mode == "mean":
+                m = line.weights[layer].mean(dim=0)  # (N, N)
+            elif mode == "scores":
+                m = line.scores[layer, head]  # (N, N)
+            else:
+                m = line.weights[layer, head]  # (N, N)
+            if line.causal and mode != "rollout":
+                upper = torch.ones_like(m, dtype=torch.bool).triu(1)  # (N, N)
+                m = m.masked_fill(upper, -math.inf)  # (N, N)
+            self._cache[key] = m
+        return self._cache[key]
+
+    def row(self, pane: int) -> list[float]:
+        """The current query's row of the pane's matrix, as shown and as run --json has it."""
+        return self.matrix(pane)[self.queries[pane]].tolist()
+
+    def context(self, pane: int) -> list[float]:
+        line = self.panes()[pane]
+        return line.contexts[min(self.layer, line.contexts.shape[0] - 1), self.queries[pane]].tolist()
+
+    def what(self) -> str:
+        if self.mode == "mean":
+            return "mean of heads"
+        if self.mode == "rollout":
+            return "rollout (all layers)"
+        name = "scores" if self.mode == "scores" else "head"
+        return f"{name} {self.head} of {self.data.heads}"
+
+    # -- moves (each returns a message when the move is not possible, else None)
+    def move_query(self, step: int) -> None:
+        pane = self.active
+        n = self.panes()[pane].n
+        self.set_query(pane, max(0, min(n - 1, self.queries[pane] + step)))
+
+    def set_query(self, pane: int, index: int) -> None:
+        """Move a pane's cursor; in compare mode the others follow to the same word where they have it."""
+        panes = self.panes()
+        self.queries[pane] = index
+        word = panes[pane].tokens[index].lower()
+        for other, line in enumerate(panes):
+            if other == pane:
+                continue
+            hits = [i for i, tok in enumerate(line.tokens) if tok.lower() == word]
+            if hits:
+                self.queries[other] = min(hits, key=lambda i: abs(i - index))
+
+    def move_head(self, step: int) -> str | None:
+        if self.mode in ("mean", "rollout"):
+            self.mode = "head"
+        self.head = (self.head + step) % self.data.heads
+        return None
+
+    def move_layer(self, step: int) -> str | None:
+        if self.data.layers == 1:
+            return "toy attention has one layer; --model shows a real model's layers"
+        if self.mode == "rollout":
+            self.mode = "head"
+        self.layer = (self.layer + step) % self.data.layers
+        return None
+
+    def toggle(self, mode: str) -> str | None:
+        if mode == "rollout" and self.panes()[0].rollout is None:
+            return "rollout goes with --model (toy attention has one layer)"
+        if mode == "scores" and self.panes()[0].scores is None:
+            return "a real model does not expose its scores; c works for toy attention"
+        self.mode = "head" if self.mode == mode else mode
+        return None
+
+    def move_line(self, step: int) -> str | None:
+        if self.compare or len(self.data.lines) == 1:
+            return "n and p step through the lines of --file"
+        self.line = (self.line + step) % len(self.data.lines)
+        self.queries = [min(self.queries[0], self.data.lines[self.line].n - 1)]
+        return None
+
+    def find(self, text: str) -> str | None:
+        """Jump the active pane's cursor to the next token that starts with (else contains) ``text``."""
+        tokens = self.panes()[self.active].tokens
+        needle = text.strip().lower()
+        if not needle:
+            return None
+        start = self.queries[self.active]
+        order = [(start + k) % len(tokens) for k in range(1, len(tokens) + 1)]
+        for test in (lambda t: t.lower() == needle, lambda t: t.lower().lstrip("#").startswith(needle),
+                     lambda t: needle in t.lower()):
+            for i in order:
+                if test(tokens[i]):
+                    self.set_query(self.active, i)
+                    return None
+        return f"no token matches {text!r}"
+
+    # -- the grid
+    def move_selected(self, d_layer: int, d_head: int) -> None:
+        layer, head = self.selected
+        self.selected = ((layer + d_layer) % self.data.layers, (head + d_head) % self.data.heads)
+
+    def open_selected(self, key: tuple[int, int] | None = None) -> None:
+        self.layer, self.head = key or self.selected
+        self.selected = (self.layer, self.head)
+        self.mode = "head"
+        self.grid = False
+
+    def grid_cells(self, pane: int) -> list[list[tuple[str, object, tuple[int, int]]]]:
+        """Rows of (label, matrix, (layer, head)): a model's layer x head grid, or a toy run's heads."""
+        layers = range(self.data.layers)
+        heads = range(self.data.heads)
+        if self.data.layers == 1:
+            return [[(f"head {h}", self.matrix(pane, 0, h, "head"), (0, h)) for h in heads]]
+        return [[(f"L{layer} h{h}" if h == 0 else f"h{h}", self.matrix(pane, layer, h, "head"), (layer, h))
+                 for h in heads] for layer in layers]
+
+    def document(self) -> dict:
+        """The run --json document of what is shown (the active pane's line), with where the cursor is."""
+        line = self.panes()[self.active]
+        mode = self.mode if self.mode in ("mean", "rollout") else "head"
+        doc = line.document(self.layer, mode)
+        doc["browse"] = {"line": line.label, "layer": self.layer, "head": None if mode != "head" else self.head,
+                         "mode": self.mode, "query": self.queries[self.active]}
+        return doc
