@@ -65,7 +65,7 @@ class Main(Part):
         width, height = self.size.width, max(3, self.size.height)
         if s.grid:
             cells = s.grid_cells(self.pane)
-            scale = (0.0, max(draw.value_range(m)[1] for row in cells for _l, m, _k in row))
+            scale = (0.0, max(draw.value_range(m)[1] for _label, row in cells for _l, m, _k in row))
             text, self.hits = draw.grid(cells, s.selected, width, height, scale)
             return text
         matrix = s.matrix(self.pane)

@@ -86,8 +86,9 @@ def bins(n: int, out: int) -> list[int]:
 def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> Text:
     """One line: a color bar with its range."""
     text = Text(f"{lo:.{precision}f} ")
-    for i in range(min(12, max(4, width // 8))):
-        text.append(" ", style=Style(bgcolor=_hex(weight_rgb(i / 11))))
+    cells = min(12, max(4, width // 8))
+    for i in range(cells):
+        text.append(" ", style=Style(bgcolor=_hex(weight_rgb(i / (cells - 1)))))
     text.append(f" {hi:.{precision}f}")
     if note:
         text.append(f"  {note}", style="dim")
@@ -131,7 +132,7 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         text.append_text(legend(lo, hi, width, precision))
         return text, line_rows
     label_w = min(label_w, 8)
-    prefix = 2 + 4 + label_w + 1
+    prefix = 2 + 5 + label_w + 1  # marker, index, token
     cols = max(1, width - prefix)
     half = n > avail
     shown = pool(matrix, 2 * avail if half else avail, cols)
@@ -254,34 +255,38 @@ def vector_line(vector: list[float], width: int, precision: int, label: str = "c
     return text
 
 
-def grid(rows: list[list[tuple[str, object, object]]], selected, width: int, height: int,
+def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
          scale: tuple[float, float]) -> tuple[Text, list[tuple[int, int, int, int, object]]]:
-    """Thumbnails of many heads, one shared scale: ``rows`` of (label, (N, N) matrix, key) cells.
+    """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
 
     Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
-    Returns the Text and hit boxes (y0, y1, x0, x1, key).
+    Row labels ("L3") go in a gutter on the left. Returns the Text and hit boxes (y0, y1, x0, x1, key).
     """
     lo, hi = scale
-    columns = max(len(r) for r in rows)
-    cell_w = max(2, width // columns - 1)
+    gutter = max(len(label) for label, _cells in rows)
+    gutter += 1 if gutter else 0
+    columns = max(len(cells) for _label, cells in rows)
+    cell_w = max(2, (width - gutter) // columns - 1)
     lines_per_row = max(2, (height - 1) // len(rows))
     thumb_lines = lines_per_row - 1
     text = Text(no_wrap=True, overflow="crop")
     boxes = []
     y = 0
-    for r, cells in enumerate(rows):
+    for r, (row_label, cells) in enumerate(rows):
         if y + 2 > height:
             break
         if r:
             text.append("\n")
+        chosen = any(key == selected for _l, _m, key in cells)
+        text.append(row_label.ljust(gutter), style="bold reverse" if chosen and row_label else "bold")
         for c, (label, _matrix, key) in enumerate(cells):
             text.append(label[:cell_w].ljust(cell_w), style="bold reverse" if key == selected else "dim")
             text.append(" ")
-            x0 = c * (cell_w + 1)
+            x0 = gutter + c * (cell_w + 1)
             boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
         pooled = [fit(m, 2 * thumb_lines, cell_w).tolist() for _label, m, _key in cells]
         for line in range(thumb_lines):
-            text.append("\n")
+            text.append("\n" + " " * gutter)
             for grid_ in pooled:
                 drawn = 0
                 top_row = grid_[2 * line] if 2 * line < len(grid_) else None

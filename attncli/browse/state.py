@@ -155,14 +155,13 @@ class State:
         self.mode = "head"
         self.grid = False
 
-    def grid_cells(self, pane: int) -> list[list[tuple[str, object, tuple[int, int]]]]:
-        """Rows of (label, matrix, (layer, head)): a model's layer x head grid, or a toy run's heads."""
-        layers = range(self.data.layers)
+    def grid_cells(self, pane: int) -> list[tuple[str, list[tuple[str, object, tuple[int, int]]]]]:
+        """(row label, [(label, matrix, (layer, head))]): a model's layer x head grid, or a toy run's heads."""
         heads = range(self.data.heads)
         if self.data.layers == 1:
-            return [[(f"head {h}", self.matrix(pane, 0, h, "head"), (0, h)) for h in heads]]
-        return [[(f"L{layer} h{h}" if h == 0 else f"h{h}", self.matrix(pane, layer, h, "head"), (layer, h))
-                 for h in heads] for layer in layers]
+            return [("", [(f"head {h}", self.matrix(pane, 0, h, "head"), (0, h)) for h in heads])]
+        return [(f"L{layer}", [(f"h{h}", self.matrix(pane, layer, h, "head"), (layer, h)) for h in heads])
+                for layer in range(self.data.layers)]
 
     def document(self) -> dict:
         """The run --json document of what is shown (the active pane's line), with where the cursor is."""
