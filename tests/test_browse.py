@@ -16,7 +16,7 @@ from conftest import cli, run_json
 pytest.importorskip("textual")
 
 from attncli.browse import data as adapter  # noqa: E402
-from attncli.browse.app import BrowseApp, Main, Side, Strip  # noqa: E402
+from attncli.browse.app import BrowseApp, Main, Side, TokenStrip  # noqa: E402
 from attncli.commands._common import AttentionOptions, ModelOptions  # noqa: E402
 
 TEXT = "The cat sat on the mat because it was soft"
@@ -132,9 +132,9 @@ def test_grid_click_opens_a_head():
 
 def test_click_a_token_in_the_strip():
     async def check(app, pilot):
-        strip = app.query_one(Strip)
+        strip = app.query_one(TokenStrip)
         y, x0, _x1, index = strip.hits[5]
-        await pilot.click(Strip, offset=(x0 + 1, y))
+        await pilot.click(TokenStrip, offset=(x0 + 1, y))
         await pilot.pause()
         assert app.state.queries == [index] == [5]
     drive(BrowseApp(toy()), [], check=check)

@@ -15,9 +15,10 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip as Line
 from textual.widget import Widget
 
-from attncli.browse import draw
+from attncli.browse import draw, heat
 from attncli.browse.screens import FindScreen, HelpScreen
 from attncli.browse.state import State
 
@@ -41,7 +42,7 @@ class Part(Widget):
         return default if p is None else p
 
 
-class Strip(Part):
+class TokenStrip(Part):
     def render(self) -> Text:
         s = self.state
         line = s.panes()[self.pane]
@@ -57,23 +58,43 @@ class Strip(Part):
 
 
 class Main(Part):
-    """The heatmap of the current matrix, or the grid of every head."""
+    """The heatmap of the current matrix, or the grid of every head (drawn line by line)."""
 
-    def render(self) -> Text:
-        s = self.state
-        line = s.panes()[self.pane]
-        width, height = self.size.width, max(3, self.size.height)
-        if s.grid:
-            cells = s.grid_cells(self.pane)
-            scale = (0.0, max(draw.value_range(m)[1] for _label, row in cells for _l, m, _k in row))
-            text, self.hits = draw.grid(cells, s.selected, width, height, scale)
-            return text
-        matrix = s.matrix(self.pane)
-        text, self.hits = draw.heatmap(matrix, line.tokens, s.queries[self.pane], width, height,
-                                       self.precision(2))
-        return text
+    def __init__(self, pane: int, **kwargs) -> None:
+        super().__init__(pane, **kwargs)
+        self._lines: list | None = None
+
+    def refresh(self, *args, **kwargs):
+        self._lines = None
+        return super().refresh(*args, **kwargs)
+
+    def lines(self) -> list:
+        if self._lines is None:
+            s = self.state
+            width, height = self.size.width, max(3, self.size.height)
+            if s.grid:
+                self._lines, self.hits = heat.grid(s.grid_cells(self.pane), s.selected, width, height,
+                                                   s.grid_scale(self.pane), cache=s.pane_lines()[self.pane])
+            else:
+                line = s.panes()[self.pane]
+                self._lines, self.hits = heat.heatmap(
+                    s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
+                    scale=s.scale(self.pane), key=s.key(self.pane))
+        return self._lines
+
+    def render_line(self, y: int) -> Line:
+        lines = self.lines()
+        width = self.size.width
+        base = self.rich_style  # the widget's colors under every cell
+        if y >= len(lines):
+            return Line.blank(width, base)
+        return Line(lines[y]).crop_extend(0, width, None).apply_style(base)
+
+    def on_resize(self, event) -> None:
+        self._lines = None
 
     def on_click(self, event) -> None:
+        self.lines()
         if self.state.grid:
             for y0, y1, x0, x1, key in self.hits:
                 if y0 <= event.y < y1 and x0 <= event.x < x1:
@@ -128,7 +149,7 @@ class Pane(Vertical):
         self.border_title = label
 
     def compose(self) -> ComposeResult:
-        yield Strip(self.index, classes="strip")
+        yield TokenStrip(self.index, classes="strip")
         with Horizontal(classes="body"):
             yield Main(self.index, classes="main")
             yield Side(self.index, classes="side")
@@ -195,16 +216,27 @@ class BrowseApp(App):
         yield Hint(classes="hint")
 
     def on_mount(self) -> None:
+        import torch
+
+        # Everything heavy was computed before the app opened; what is left are small tensor
+        # operations, which extra threads only slow down (and a busy machine more so).
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         tall = self.size.height >= 36
-        for strip in self.query(Strip):
+        for strip in self.query(TokenStrip):
             strip.styles.height = 3 if tall else 2
         self._mark_active()
         for note in self.state.data.notes:
             self.notify(note, severity="warning", timeout=6)
 
+    def on_unmount(self) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)
+
     def on_resize(self, event) -> None:
         tall = event.size.height >= 36
-        for strip in self.query(Strip):
+        for strip in self.query(TokenStrip):
             strip.styles.height = 3 if tall else 2
 
     def _mark_active(self) -> None:

@@ -1,9 +1,9 @@
-"""The pictures of ``attncli browse`` as Rich Text: pure functions of tensors and a size, no Textual.
+"""The small pictures of ``attncli browse`` as Rich Text (token strip, row list, context vector),
+and the colors every picture shares. Pure functions of numbers and a size, no Textual.
 
 Colors follow the views of ``run`` (attncli.render.palette): weights on viridis with black or
-white ink (WCAG), context vectors on the diverging RdBu map. A matrix larger than the space
-is max-pooled (a cell shows the strongest weight it covers) and drawn with half blocks (``▀``,
-two rows per line). Each drawing also returns where things are, so that clicks can be mapped.
+white ink (WCAG), context vectors on the diverging RdBu map. The heatmap and the head grid,
+drawn often and large, are in :mod:`attncli.browse.heat`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,15 @@ def _hex(rgb) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
+#: viridis in 256 steps: a cell's color is one multiplication and a lookup.
+_LUT = tuple(weight_rgb(i / 255) for i in range(256))
+
 def weight_color(value: float, lo: float, hi: float) -> tuple[int, int, int] | None:
     """The viridis color of ``value`` on the scale lo..hi; None for a masked cell (-inf)."""
     if value == -math.inf:
         return None
-    return weight_rgb((value - lo) / (hi - lo) if hi > lo else 1.0)
+    fraction = (value - lo) / (hi - lo) if hi > lo else 1.0
+    return _LUT[min(255, max(0, int(fraction * 255 + 0.5)))]
 
 
 def fmt(value: float, precision: int, short: bool = False) -> str:
@@ -58,117 +62,6 @@ def value_range(matrix) -> tuple[float, float]:
     if finite.numel() == 0:
         return 0.0, 1.0
     return float(finite.min()), float(finite.max())
-
-
-def pool(matrix, rows: int, cols: int):
-    """Max-pool an (N, M) matrix to at most (rows, cols); -inf (masked) only where every value is."""
-    import torch
-
-    n, m = matrix.shape
-    if n <= rows and m <= cols:
-        return matrix
-    pooled = torch.nn.functional.adaptive_max_pool2d(matrix[None, None], (min(n, rows), min(m, cols)))
-    return pooled[0, 0]  # (rows, cols)
-
-
-def fit(matrix, rows: int, cols: int):
-    """Max-pool down, or repeat each weight up, so that the matrix fills about rows x cols cells."""
-    m = pool(matrix, rows, cols)
-    r, c = m.shape
-    return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
-
-
-def bins(n: int, out: int) -> list[int]:
-    """The first source index of each of ``out`` adaptive-pooling bins over ``n``."""
-    return [i * n // out for i in range(out)]
-
-
-def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> Text:
-    """One line: a color bar with its range."""
-    text = Text(f"{lo:.{precision}f} ")
-    cells = min(12, max(4, width // 8))
-    for i in range(cells):
-        text.append(" ", style=Style(bgcolor=_hex(weight_rgb(i / (cells - 1)))))
-    text.append(f" {hi:.{precision}f}")
-    if note:
-        text.append(f"  {note}", style="dim")
-    text.truncate(width)
-    return text
-
-
-def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
-            scale: tuple[float, float] | None = None) -> tuple[Text, list[int]]:
-    """The (N, N) matrix in ``width`` x ``height`` cells; returns it and, per line, the first row it shows.
-
-    With room, every weight is printed in its colored cell (ink by contrast); otherwise one
-    cell per weight, then half blocks, then max-pooling. The query's row is marked ``▶``.
-    """
-    n = len(tokens)
-    lo, hi = scale or value_range(matrix)
-    values = matrix.tolist()
-    label_w = max(1, min(10, max(len(t) for t in tokens)))
-    cell_w = precision + 4 if lo < 0 else precision + 3
-    short = False
-    if 2 + label_w + n * cell_w > width and 0 <= lo and hi <= 1 and precision > 0:
-        cell_w, short = precision + 2, True  # ".21": a weight without its leading zero
-    avail = max(1, height - 2)  # a header line and the legend
-    text = Text(no_wrap=True, overflow="crop")
-    line_rows: list[int] = []
-    if n <= avail and 2 + label_w + n * cell_w <= width:
-        text.append(" " * (2 + label_w))
-        for tok in tokens:
-            text.append(tok[: cell_w - 1].rjust(cell_w), style="bold")
-        for i, row in enumerate(values):
-            text.append("\n")
-            mark = i == query
-            text.append(("▶ " if mark else "  ") + tokens[i][:label_w].ljust(label_w),
-                        style="bold reverse" if mark else "")
-            for value in row:
-                rgb = weight_color(value, lo, hi)
-                cell = fmt(value, precision, short).rjust(cell_w)
-                text.append(cell, style=MASKED if rgb is None else _cell(rgb, mark))
-            line_rows.append(i)
-        text.append("\n")
-        text.append_text(legend(lo, hi, width, precision))
-        return text, line_rows
-    label_w = min(label_w, 8)
-    prefix = 2 + 5 + label_w + 1  # marker, index, token
-    cols = max(1, width - prefix)
-    half = n > avail
-    shown = pool(matrix, 2 * avail if half else avail, cols)
-    out_rows, out_cols = shown.shape
-    cell_w = max(1, min(3, cols // out_cols))
-    row_starts, col_starts = bins(n, out_rows), bins(n, out_cols)
-    ticks = [" "] * (out_cols * cell_w)
-    for c in range(0, out_cols, max(1, 10 // cell_w)):
-        label = str(col_starts[c])
-        if c * cell_w + len(label) <= len(ticks) and all(x == " " for x in ticks[max(0, c * cell_w - 1): c * cell_w]):
-            ticks[c * cell_w: c * cell_w + len(label)] = label
-    text.append(" " * prefix + "".join(ticks), style="dim")
-    grid = shown.tolist()
-    step = 2 if half else 1
-    query_bin = max(r for r in range(out_rows) if row_starts[r] <= query)
-    for r in range(0, out_rows, step):
-        text.append("\n")
-        first = row_starts[r]
-        mark = query_bin in (r, r + step - 1)
-        label = f"{first:>4} {tokens[first][:label_w].ljust(label_w)} "
-        text.append("▶ " if mark else "  ", style="bold")
-        text.append(label, style="bold reverse" if mark else "")
-        line_rows.append(first)
-        for c in range(out_cols):
-            top = weight_color(grid[r][c], lo, hi)
-            if half:
-                bottom = weight_color(grid[r + 1][c], lo, hi) if r + 1 < out_rows else None
-                text.append("▀" * cell_w, style=_half(top, bottom))
-            else:
-                text.append(" " * cell_w, style=MASKED if top is None else Style(bgcolor=_hex(top)))
-    note = ""
-    if out_rows < n or out_cols < n:
-        note = f"max-pooled to {out_rows}x{out_cols}"
-    text.append("\n")
-    text.append_text(legend(lo, hi, width, precision, note))
-    return text, line_rows
 
 
 def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines: int,
@@ -253,53 +146,3 @@ def vector_line(vector: list[float], width: int, precision: int, label: str = "c
     if fit < len(vector):
         text.append(f" +{len(vector) - fit} more", style="dim")
     return text
-
-
-def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
-         scale: tuple[float, float]) -> tuple[Text, list[tuple[int, int, int, int, object]]]:
-    """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
-
-    Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
-    Row labels ("L3") go in a gutter on the left. Returns the Text and hit boxes (y0, y1, x0, x1, key).
-    """
-    lo, hi = scale
-    gutter = max(len(label) for label, _cells in rows)
-    gutter += 1 if gutter else 0
-    columns = max(len(cells) for _label, cells in rows)
-    cell_w = max(2, (width - gutter) // columns - 1)
-    lines_per_row = max(2, (height - 1) // len(rows))
-    thumb_lines = lines_per_row - 1
-    text = Text(no_wrap=True, overflow="crop")
-    boxes = []
-    y = 0
-    for r, (row_label, cells) in enumerate(rows):
-        if y + 2 > height:
-            break
-        if r:
-            text.append("\n")
-        chosen = any(key == selected for _l, _m, key in cells)
-        text.append(row_label.ljust(gutter), style="bold reverse" if chosen and row_label else "bold")
-        for c, (label, _matrix, key) in enumerate(cells):
-            text.append(label[:cell_w].ljust(cell_w), style="bold reverse" if key == selected else "dim")
-            text.append(" ")
-            x0 = gutter + c * (cell_w + 1)
-            boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
-        pooled = [fit(m, 2 * thumb_lines, cell_w).tolist() for _label, m, _key in cells]
-        for line in range(thumb_lines):
-            text.append("\n" + " " * gutter)
-            for grid_ in pooled:
-                drawn = 0
-                top_row = grid_[2 * line] if 2 * line < len(grid_) else None
-                bottom_row = grid_[2 * line + 1] if 2 * line + 1 < len(grid_) else None
-                if top_row is not None:
-                    for c in range(len(top_row)):
-                        top = weight_color(top_row[c], lo, hi)
-                        bottom = weight_color(bottom_row[c], lo, hi) if bottom_row is not None else None
-                        text.append("▀", style=_half(top, bottom) if bottom_row is not None else
-                                    Style(color=_hex(top) if top else "grey15"))
-                        drawn += 1
-                text.append(" " * (cell_w - drawn + 1))
-        y += lines_per_row
-    text.append("\n")
-    text.append_text(legend(lo, hi, width, 2, "one scale for every head"))
-    return text, boxes

@@ -40,15 +40,39 @@ class State:
     def pane_lines(self) -> list[int]:
         return list(range(len(self.data.lines))) if self.compare else [self.line]
 
+    def key(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None) -> tuple:
+        """What names the matrix a pane shows: (line, layer, head, mode)."""
+        layer = self.layer if layer is None else layer
+        head = self.head if head is None else head
+        mode = mode or self.mode
+        return (self.pane_lines()[pane], layer if mode != "rollout" else None,
+                head if mode in ("head", "scores") else None, mode)
+
+    def scale(self, pane: int) -> tuple[float, float]:
+        """(lo, hi) of the finite values of the pane's matrix, computed once per matrix."""
+        from attncli.browse.draw import value_range
+
+        key = ("scale",) + self.key(pane)
+        if key not in self._cache:
+            line_index, layer, head, mode = self.key(pane)
+            line = self.data.lines[line_index]
+            if mode == "head" and not line.causal:
+                table = ("range", line_index)
+                if table not in self._cache:  # every head of every layer in one pass
+                    self._cache[table] = (line.weights.amin(dim=(-2, -1)).tolist(),  # (L, H)
+                                          line.weights.amax(dim=(-2, -1)).tolist())  # (L, H)
+                lows, highs = self._cache[table]
+                self._cache[key] = (lows[layer][head], highs[layer][head])
+            else:
+                self._cache[key] = value_range(self.matrix(pane))
+        return self._cache[key]
+
     def matrix(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None):
         """The (N, N) matrix a pane shows; masked cells (causal) are -inf."""
         import torch
 
-        layer = self.layer if layer is None else layer
-        head = self.head if head is None else head
-        mode = mode or self.mode
-        index = self.pane_lines()[pane]
-        key = (index, layer, head if mode in ("head", "scores") else None, mode)
+        key = self.key(pane, layer, head, mode)
+        index, layer, head, mode = key
         if key not in self._cache:
             line = self.data.lines[index]
             if mode == "rollout":
@@ -162,6 +186,14 @@ class State:
             return [("", [(f"head {h}", self.matrix(pane, 0, h, "head"), (0, h)) for h in heads])]
         return [(f"L{layer}", [(f"h{h}", self.matrix(pane, layer, h, "head"), (layer, h)) for h in heads])
                 for layer in range(self.data.layers)]
+
+    def grid_scale(self, pane: int) -> tuple[float, float]:
+        """One scale for every head of the grid: 0 to the largest weight of any of them."""
+        key = ("grid scale", self.pane_lines()[pane])
+        if key not in self._cache:
+            line = self.panes()[pane]
+            self._cache[key] = (0.0, float(line.weights.max()))
+        return self._cache[key]
 
     def document(self) -> dict:
         """The run --json document of what is shown (the active pane's line), with where the cursor is."""

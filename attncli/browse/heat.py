@@ -1,0 +1,245 @@
+"""The heatmap and the head grid as lines of Rich Segments, drawn once per matrix and size.
+
+A key press redraws these within a frame for 512 tokens: the colored cells of a matrix are
+drawn once (cached under the caller's key) as runs of equal style, and moving the cursor
+only redraws the row labels. A matrix larger than the space is max-pooled (a cell shows the
+strongest weight it covers) and drawn with half blocks (``▀``: two rows per line). Pure
+functions of tensors and a size, no Textual.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, value_range, weight_color
+from attncli.render.palette import weight_rgb
+
+Line = list[Segment]
+
+#: Drawn cells by (the caller's key, the space): a bounded cache, emptied when full.
+_DRAWN: dict = {}
+_LIMIT = 512
+
+BOLD = Style(bold=True)
+MARKED = Style(bold=True, reverse=True)
+DIM = Style(dim=True)
+PLAIN = Style()
+
+
+@lru_cache(maxsize=512)
+def _bg(rgb: tuple[int, int, int]) -> Style:
+    return Style(bgcolor=_hex(rgb))
+
+
+def _remember(key, value):
+    if key is not None:
+        if len(_DRAWN) >= _LIMIT:
+            _DRAWN.clear()
+        _DRAWN[key] = value
+    return value
+
+
+def runs(cells: list[tuple[str, Style]]) -> Line:
+    """Segments with neighbours of the same style joined (fewer segments, faster to paint)."""
+    out: Line = []
+    text, style = "", None
+    for chunk, cell_style in cells:
+        if cell_style is style:
+            text += chunk
+            continue
+        if text:
+            out.append(Segment(text, style))
+        text, style = chunk, cell_style
+    if text:
+        out.append(Segment(text, style))
+    return out
+
+
+def to_text(lines: list[Line]) -> Text:
+    """Lines of segments as one Rich Text (for tests and exports)."""
+    text = Text()
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        for segment in line:
+            text.append(segment.text, segment.style)
+    return text
+
+
+def pool(matrix, rows: int, cols: int):
+    """Max-pool an (N, M) matrix to at most (rows, cols); -inf (masked) only where every value is."""
+    import torch
+
+    n, m = matrix.shape
+    if n <= rows and m <= cols:
+        return matrix
+    pooled = torch.nn.functional.adaptive_max_pool2d(matrix[None, None], (min(n, rows), min(m, cols)))
+    return pooled[0, 0]  # (rows, cols)
+
+
+def fit(matrix, rows: int, cols: int):
+    """Max-pool down, or repeat each weight up, so that the matrix fills about rows x cols cells."""
+    m = pool(matrix, rows, cols)  # (r, c)
+    r, c = m.shape
+    return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
+
+
+def bins(n: int, out: int) -> list[int]:
+    """The first source index of each of ``out`` adaptive-pooling bins over ``n``."""
+    return [i * n // out for i in range(out)]
+
+
+def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> Line:
+    """One line: a color bar with its range."""
+    cells = min(12, max(4, width // 8))
+    line = [Segment(f"{lo:.{precision}f} ")]
+    line += [Segment(" ", _bg(weight_rgb(i / (cells - 1)))) for i in range(cells)]
+    line.append(Segment(f" {hi:.{precision}f}"))
+    if note:
+        line.append(Segment(f"  {note}", DIM))
+    return line
+
+
+def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
+            scale: tuple[float, float] | None = None, key=None) -> tuple[list[Line], list[int]]:
+    """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
+
+    With room, every weight is printed in its colored cell (ink by contrast); otherwise one
+    cell per weight, then half blocks, then max-pooling. The query's row is marked ``▶``.
+    ``key`` names the matrix (it must change when the matrix does): its cells are drawn once.
+    """
+    n = len(tokens)
+    lo, hi = scale or value_range(matrix)
+    label_w = max(1, min(10, max(len(t) for t in tokens)))
+    cell_w = precision + 4 if lo < 0 else precision + 3
+    short = False
+    if 2 + label_w + n * cell_w > width and 0 <= lo and hi <= 1 and precision > 0:
+        cell_w, short = precision + 2, True  # ".21": a weight without its leading zero
+    avail = max(1, height - 2)  # a header line and the legend
+    if n <= avail and 2 + label_w + n * cell_w <= width:
+        lines = [[Segment(" " * (2 + label_w))] + [Segment(t[: cell_w - 1].rjust(cell_w), BOLD) for t in tokens]]
+        for i, row in enumerate(matrix.tolist()):
+            mark = i == query
+            line = [Segment(("▶ " if mark else "  ") + tokens[i][:label_w].ljust(label_w), MARKED if mark else PLAIN)]
+            for value in row:
+                rgb = weight_color(value, lo, hi)
+                line.append(Segment(fmt(value, precision, short).rjust(cell_w),
+                                    MASKED if rgb is None else _cell(rgb, mark)))
+            lines.append(line)
+        lines.append(legend(lo, hi, width, precision))
+        return lines, list(range(n))
+    label_w = min(label_w, 8)
+    prefix = 2 + 5 + label_w + 1  # marker, index, token
+    cols = max(1, width - prefix)
+    half = n > avail
+    cache_key = None if key is None else ("heat", key, avail, cols, lo, hi)
+    drawn = _DRAWN.get(cache_key) if cache_key is not None else None
+    if drawn is None:
+        drawn = _remember(cache_key, _blocks(matrix, n, 2 * avail if half else avail, cols, half, lo, hi))
+    ticks, cells, row_starts, (out_rows, out_cols) = drawn
+    lines = [[Segment(" " * prefix + ticks, DIM)]]
+    step = 2 if half else 1
+    query_bin = max(r for r in range(out_rows) if row_starts[r] <= query)
+    line_rows = []
+    for r, row_cells in zip(range(0, out_rows, step), cells):
+        first = row_starts[r]
+        mark = query_bin in (r, r + step - 1)
+        lines.append([Segment("▶ " if mark else "  ", BOLD),
+                      Segment(f"{first:>4} {tokens[first][:label_w].ljust(label_w)} ", MARKED if mark else PLAIN),
+                      *row_cells])
+        line_rows.append(first)
+    note = f"max-pooled to {out_rows}x{out_cols}" if out_rows < n or out_cols < n else ""
+    lines.append(legend(lo, hi, width, precision, note))
+    return lines, line_rows
+
+
+def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: float):
+    """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape)."""
+    shown = pool(matrix, rows, cols)  # (rows, cols) at most
+    out_rows, out_cols = shown.shape
+    cell_w = max(1, min(3, cols // out_cols))
+    row_starts, col_starts = bins(n, out_rows), bins(n, out_cols)
+    ticks = [" "] * (out_cols * cell_w)
+    for c in range(0, out_cols, max(1, 10 // cell_w)):
+        label = str(col_starts[c])
+        if c * cell_w + len(label) <= len(ticks) and all(x == " " for x in ticks[max(0, c * cell_w - 1): c * cell_w]):
+            ticks[c * cell_w: c * cell_w + len(label)] = label
+    grid_ = shown.tolist()
+    lines = []
+    for r in range(0, out_rows, 2 if half else 1):
+        top_row = grid_[r]
+        if half:
+            bottom_row = grid_[r + 1] if r + 1 < out_rows else None
+            cells = [("▀" * cell_w, _half(weight_color(top_row[c], lo, hi),
+                                          weight_color(bottom_row[c], lo, hi) if bottom_row else None))
+                     for c in range(out_cols)]
+        else:
+            cells = []
+            for value in top_row:
+                rgb = weight_color(value, lo, hi)
+                cells.append((" " * cell_w, MASKED if rgb is None else _bg(rgb)))
+        lines.append(runs(cells))
+    return "".join(ticks), lines, row_starts, (out_rows, out_cols)
+
+
+def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
+         scale: tuple[float, float], cache=None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
+    """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
+
+    Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
+    Row labels ("L3") go in a gutter on the left. Returns the lines and hit boxes (y0, y1, x0, x1, key).
+    ``cache`` names the set of matrices (it must change when they do): each thumbnail is drawn once.
+    """
+    lo, hi = scale
+    gutter = max(len(label) for label, _cells in rows)
+    gutter += 1 if gutter else 0
+    columns = max(len(cells) for _label, cells in rows)
+    cell_w = max(2, (width - gutter) // columns - 1)
+    lines_per_row = max(2, (height - 1) // len(rows))
+    thumb_lines = lines_per_row - 1
+    lines: list[Line] = []
+    boxes = []
+    for row_label, cells in rows:
+        y = len(lines)
+        if y + 2 > height:
+            break
+        chosen = any(key == selected for _l, _m, key in cells)
+        head = [Segment(row_label.ljust(gutter), MARKED if chosen and row_label else BOLD)]
+        for c, (label, _matrix, key) in enumerate(cells):
+            head.append(Segment(label[:cell_w].ljust(cell_w), MARKED if key == selected else DIM))
+            head.append(Segment(" "))
+            x0 = gutter + c * (cell_w + 1)
+            boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
+        lines.append(head)
+        thumbs = [_thumbnail(m, thumb_lines, cell_w, lo, hi, None if cache is None else (cache, key))
+                  for _label, m, key in cells]
+        for i in range(thumb_lines):
+            lines.append([Segment(" " * gutter)] + [segment for thumb in thumbs for segment in thumb[i]])
+    lines.append(legend(lo, hi, width, 2, "one scale for every head"))
+    return lines, boxes
+
+
+def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key) -> list[Line]:
+    """One head as ``lines`` lines of ``width`` + 1 cells (half blocks, a blank column after)."""
+    cache_key = None if key is None else ("thumb", key, lines, width, lo, hi)
+    if cache_key is not None and cache_key in _DRAWN:
+        return _DRAWN[cache_key]
+    grid_ = fit(matrix, 2 * lines, width).tolist()
+    out = []
+    for i in range(lines):
+        top_row = grid_[2 * i] if 2 * i < len(grid_) else []
+        bottom_row = grid_[2 * i + 1] if 2 * i + 1 < len(grid_) else None
+        cells = []
+        for c, value in enumerate(top_row):
+            top = weight_color(value, lo, hi)
+            if bottom_row is not None:
+                cells.append(("▀", _half(top, weight_color(bottom_row[c], lo, hi))))
+            else:
+                cells.append(("▀", Style(color=_hex(top) if top else "grey15")))
+        cells.append((" " * (width - len(top_row) + 1), PLAIN))
+        out.append(runs(cells))
+    return _remember(cache_key, out)
