@@ -128,7 +128,7 @@ class Title(Widget):
         line = s.panes()[s.active]
         if not s.compare and len(s.data.lines) > 1:
             text.append(f"{line.label} ({s.line + 1}/{len(s.data.lines)}) ", style="bold")
-        layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 else ""
+        layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
         query = s.queries[s.active]
         parts = [p for p in (layer, s.what(), f"query {query} {line.tokens[query]}",
                              "grid: arrows pick, Enter opens" if s.grid else "") if p]
@@ -203,6 +203,9 @@ class BrowseApp(App):
         super().__init__()
         self.state = State(data, compare=compare, layer=data.layers - 1 if layer is None else layer, head=head,
                            mode=mode)
+        if compare and not query:  # open on the first word every context has
+            shared = set.intersection(*({t.lower() for t in line.tokens} for line in data.lines))
+            query = next((i for i, t in enumerate(data.lines[0].tokens) if t.lower() in shared), 0)
         self.state.set_query(0, min(query, data.lines[0].n - 1))
         self.precision = precision
         self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()

@@ -121,6 +121,9 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         cell_w, short = precision + 2, True  # ".21": a weight without its leading zero
     avail = max(1, height - 2)  # a header line and the legend
     if n <= avail and 2 + label_w + n * cell_w <= width:
+        if not short:  # room to spare: wider cells show more of each key's token
+            longest = max(len(t) for t in tokens) + 1
+            cell_w = max(cell_w, min(longest, 9, (width - 2 - label_w) // n))
         lines = [[Segment(" " * (2 + label_w))] + [Segment(t[: cell_w - 1].rjust(cell_w), BOLD) for t in tokens]]
         for i, row in enumerate(matrix.tolist()):
             mark = i == query
