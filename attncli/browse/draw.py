@@ -128,7 +128,7 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
             fill = max(1, round(bar_w * ((value - lo) / (hi - lo) if hi > lo else 1.0)))
             text.append(" " + "█" * fill, style=Style(color=_hex(weight_color(value, lo, hi))))
     if len(shown) < len(order):
-        text.append(f"\n… {len(order) - len(shown)} more (smaller)", style="dim")
+        text.append(f"\n… {len(order) - len(shown)} more", style="dim")
     return text
 
 

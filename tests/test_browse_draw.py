@@ -1,0 +1,130 @@
+"""The browser's pictures and moves without Textual: heatmap, grid, strip, row list, state."""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import torch
+
+from attncli.browse import draw, heat
+from attncli.browse.data import BrowseData, BrowseLine
+from attncli.browse.state import State
+from attncli.render.palette import contrast, luminance
+
+
+def softmax_rows(n: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(n, n, generator=generator), dim=-1)  # (N, N)
+
+
+def line(n: int, layers: int = 1, heads: int = 2, causal: bool = False, tokens=None) -> BrowseLine:
+    weights = torch.stack([torch.stack([softmax_rows(n, 10 * layer + h) for h in range(heads)])
+                           for layer in range(layers)])  # (L, H, N, N)
+    return BrowseLine(label="TEXT", text="", tokens=tokens or [f"t{i}" for i in range(n)], special=[False] * n,
+                      oov=[False] * n, causal=causal, weights=weights, contexts=torch.randn(layers, n, 4),
+                      rollout=None, scores=None, document=lambda layer, mode: {})
+
+
+def data(*lines: BrowseLine) -> BrowseData:
+    first = lines[0]
+    return BrowseData(lines=list(lines), model=None, layers=first.weights.shape[0], heads=first.weights.shape[1],
+                      description="test")
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_numbers_in_the_heatmap_are_never_cut(width):
+    m = softmax_rows(8)
+    lines, rows = heat.heatmap(m, [f"tok{i}" for i in range(8)], 3, width, 20, 2)
+    text = heat.to_text(lines).plain
+    assert rows == list(range(8))
+    for value in m[3].tolist():
+        assert f"{value:.2f}"[1:] in text  # printed whole (".21" or "0.21")
+    assert "…" not in text
+    assert all(len(row) <= width for row in text.splitlines())
+
+
+def test_cells_are_light_where_weights_are_high():
+    m = softmax_rows(6)
+    lines, _rows = heat.heatmap(m, list("abcdef"), 0, 80, 20, 2)
+    segments = [s for s in lines[2] if re.fullmatch(r"\s*\d?\.\d+", s.text)]  # row 1, one per key
+    cells = list(zip(m[1].tolist(), [s.style for s in segments]))
+    assert len(cells) == 6
+    ordered = sorted(cells, key=lambda c: c[0])
+    shade = [luminance(c[1].bgcolor.triplet) for c in ordered]
+    assert shade == sorted(shade)
+    for _value, style in cells:  # black or white ink, whichever reads better (WCAG 4.5:1 or more)
+        assert contrast(style.color.triplet, style.bgcolor.triplet) >= 4.5
+
+
+def test_long_input_is_max_pooled_with_half_blocks_and_marks_the_query():
+    n = 300
+    m = softmax_rows(n)
+    lines, rows = heat.heatmap(m, [f"t{i}" for i in range(n)], 150, 80, 20, 2, key=("test", n))
+    text = heat.to_text(lines).plain
+    assert "▀" in text and "max-pooled" in text
+    assert len(lines) <= 20 and rows[0] == 0 and rows == sorted(rows)
+    marked = [i for i, ln in enumerate(lines[1:-1]) if ln[0].text.startswith("▶")]
+    assert len(marked) == 1 and rows[marked[0]] <= 150 < (rows[marked[0] + 1] if marked[0] + 1 < len(rows) else n)
+    again, _ = heat.heatmap(m, [f"t{i}" for i in range(n)], 10, 80, 20, 2, key=("test", n))
+    assert again[2][2:] == lines[2][2:]  # the cells are drawn once; only the labels move
+
+
+def test_pool_keeps_the_strongest_weight():
+    m = torch.zeros(10, 10)
+    m[7, 3] = 0.9
+    pooled = heat.pool(m, 5, 5)  # (5, 5)
+    assert pooled.shape == (5, 5) and float(pooled.max()) == pytest.approx(0.9)
+    masked = torch.full((4, 4), -math.inf)
+    assert heat.pool(masked, 2, 2).isinf().all()
+
+
+def test_grid_boxes_cover_every_head_once():
+    s = State(data(line(12, layers=3, heads=4)))
+    lines, boxes = heat.grid(s.grid_cells(0), (1, 2), 80, 20, s.grid_scale(0))
+    assert sorted(b[4] for b in boxes) == [(layer, h) for layer in range(3) for h in range(4)]
+    text = heat.to_text(lines).plain
+    assert "L0" in text and "h3" in text and "one scale" in text
+
+
+def test_strip_spans_and_query_mark():
+    tokens = ["the", "cat", "sat"] * 20
+    row = [1 / 60] * 60
+    text, spans = draw.strip(tokens, row, 45, 40, 2)
+    assert "▸" + tokens[45] in text.plain
+    assert any(index == 45 for *_xy, index in spans)
+    assert all(y < 2 for y, *_rest in spans)
+
+
+def test_row_list_is_largest_first_and_counts_the_rest():
+    row = [0.1, 0.5, 0.4]
+    text = draw.row_list(["a", "b", "c"], row, 0, 30, 10, 4).plain
+    assert text.index("0.5000") < text.index("0.4000") < text.index("0.1000")
+    short = draw.row_list([f"t{i}" for i in range(20)], [0.05] * 20, 0, 30, 5, 4).plain
+    assert short.endswith("… 17 more")  # a header, 3 rows, and the count
+
+
+def test_state_masks_causal_cells_and_finds_tokens():
+    s = State(data(line(5, causal=True, tokens=["a", "bank", "c", "Bank", "e"])))
+    assert s.row(0)[1:] == [-math.inf] * 4
+    assert s.find("bank") is None and s.queries == [1]
+    assert s.find("bank") is None and s.queries == [3]
+    assert s.find("zzz") is not None and s.queries == [3]
+
+
+def test_state_moves_wrap_and_explain_what_is_not_there():
+    s = State(data(line(4, layers=2, heads=3)), layer=1)
+    s.move_head(-1)
+    assert s.head == 2
+    s.move_layer(1)
+    assert s.layer == 0
+    assert "rollout" in s.toggle("rollout") and s.mode == "head"
+    assert "scores" in s.toggle("scores")
+    assert s.toggle("mean") is None and s.mode == "mean"
+    assert s.row(0) == pytest.approx(s.data.lines[0].weights[0, :, 0].mean(dim=0).tolist())
+    assert "--file" in s.move_line(1)
