@@ -22,7 +22,6 @@ import select
 import statistics
 import struct
 import subprocess
-import sys
 import termios
 import time
 

@@ -58,8 +58,6 @@ def _check_budget(total_bytes: int, label: str) -> None:
 
 def toy_data(texts: list[tuple[str, str]], attn) -> BrowseData:
     """``texts``: (label, text) pairs through toy attention (``attn``: AttentionOptions); no text: a tensors config."""
-    import torch
-
     from attncli.result import to_document
 
     settings = attn.settings()
@@ -98,7 +96,6 @@ def toy_data(texts: list[tuple[str, str]], attn) -> BrowseData:
             oov=list(result.oov), causal=bool(a.causal), weights=weights,
             contexts=t.context.detach().float().cpu()[None],  # (1, N, d)
             rollout=None, scores=scores, document=document))
-    del torch
     if not lines:
         raise failed[0]
     if a.scale is True:

@@ -91,7 +91,7 @@ def _browse(texts, compare, file, head, focus, attn: AttentionOptions, mdl: Mode
         loaded = adapter.toy_data(items, attn)
     if head >= loaded.heads:
         raise AttnError(f"head {head} is out of range: this run has {loaded.heads} head(s)", where="--head",
-                        hint=f"use 0 to {loaded.heads - 1}")
+                        hint=f"use 0 to {loaded.heads - 1}" if loaded.heads > 1 else "this run has only head 0")
     layer, grid = None, False
     if mdl.model is not None and mdl.layer is not None:
         from attncli.models import parse_layer
