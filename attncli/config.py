@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attncli.dtypes import DTYPE_ALIASES, DTYPES, canonical_dtype  # noqa: F401  (re-exported)
 from attncli.errors import AttnError, ExitCode
 
 #: A config file larger than this is refused before it is parsed.
@@ -31,13 +32,6 @@ MAX_CONFIG_NODES = 500_000
 
 POSITIONAL_KINDS = ("none", "sinusoidal", "rope")
 PROJECTION_KINDS = ("identity", "random")
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-DTYPE_ALIASES = {
-    "fp32": "float32", "float": "float32", "f32": "float32",
-    "fp64": "float64", "double": "float64", "f64": "float64",
-    "fp16": "float16", "half": "float16", "f16": "float16",
-    "bf16": "bfloat16",
-}
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 TOP_KEYS = ("description", "embeddings", "tensors", "attention", "device", "dtype")
@@ -537,21 +531,28 @@ class Validator:
             return None
         return value
 
-    def choice(self, value: Any, path: Path_, choices: tuple, *, aliases: dict | None = None) -> str | None:
+    def choice(self, value: Any, path: Path_, choices: tuple) -> str | None:
         if value is None and "none" in choices:
             return "none"
         if not isinstance(value, str):
             self.problem(path, f"expected one of {', '.join(choices)}; got {_type_name(value)} ({value!r})")
             return None
         key = value.strip().lower()
-        if aliases and key in aliases:
-            key = aliases[key]
         if key in choices:
             return key
         close = difflib.get_close_matches(key, choices, n=1)
         hint = f"did you mean {close[0]!r}?" if close else None
         self.problem(path, f"unknown value {value!r}; expected one of {', '.join(choices)}", hint)
         return None
+
+    def dtype(self, value: Any, path: Path_) -> str | None:
+        if not isinstance(value, str):
+            return self.choice(value, path, DTYPES)  # records "expected one of ...; got ..."
+        try:
+            return canonical_dtype(value, self.where(path), kind="config")
+        except AttnError as exc:
+            self.problems.append(exc)
+            return None
 
     def vector(self, value: Any, path: Path_, *, length: int | None = None) -> list[float] | None:
         if not isinstance(value, list):
@@ -623,7 +624,7 @@ class Validator:
                 self.problem(("device",), f"unknown device {device!r}",
                              "expected auto, cpu, cuda, cuda:N or mps")
         if "dtype" in data:
-            dtype = self.choice(data["dtype"], ("dtype",), DTYPES, aliases=DTYPE_ALIASES)
+            dtype = self.dtype(data["dtype"], ("dtype",))
             if dtype:
                 s.dtype = dtype
 
