@@ -74,7 +74,7 @@ class AttentionOptions:
     def settings(self):
         from attncli.config import load_settings
 
-        return load_settings(self.config, self.overrides())
+        return load_settings(self.config, self.overrides(), budget_mb=self.max_weights_mb)
 
     def model(self, settings=None):
         """Settings -> a model on its device (imports torch)."""
