@@ -170,25 +170,40 @@ def _children(node) -> list:
 
 
 def _expanded_size(node, memo: dict, active: set, depth: int, label: str) -> int:
-    """How many nodes the document has once every alias is expanded (computed without expanding)."""
+    """How many nodes the document has once every alias is expanded (computed without expanding).
+
+    Also refuses nesting built from aliases (each list holding the one before): the event
+    stream cannot see it. ``memo`` keeps (size, height) per node, height counting collections.
+    """
+    return _measure(node, memo, active, depth, label)[0]
+
+
+def _measure(node, memo: dict, active: set, depth: int, label: str) -> tuple[int, int]:
     import yaml
 
-    if depth > MAX_DEPTH:  # nesting built from aliases: the event stream cannot see it
-        raise _too_deep(label, node.start_mark)
+    if isinstance(node, yaml.ScalarNode):
+        return 1, 0
     key = id(node)
+    if key in active:  # a recursive alias: reported while walking
+        return 1, 0
     if key in memo:
-        return memo[key]
-    if isinstance(node, yaml.ScalarNode) or key in active:  # a recursive alias: reported while walking
-        return 1
-    active.add(key)
-    total = 1
-    for child in _children(node):
-        total += _expanded_size(child, memo, active, depth + 1, label)
-        if total > MAX_CONFIG_NODES:
-            break
-    active.discard(key)
-    memo[key] = total
-    return total
+        size, height = memo[key]
+    else:
+        if depth > MAX_DEPTH:
+            raise _too_deep(label, node.start_mark)
+        active.add(key)
+        size, height = 1, 1
+        for child in _children(node):
+            child_size, child_height = _measure(child, memo, active, depth + 1, label)
+            size += child_size
+            height = max(height, child_height + 1)
+            if size > MAX_CONFIG_NODES:
+                break
+        active.discard(key)
+        memo[key] = (size, height)
+    if depth + height - 1 > MAX_DEPTH:  # reached again through an alias, deeper than before
+        raise _too_deep(label, node.start_mark)
+    return size, height
 
 
 _FLOAT_TAG = _YAML + "float"
@@ -224,12 +239,12 @@ class _Walker:
         self.left -= 1
         if self.left < 0:
             raise _too_large(self.label)
-        if depth > MAX_DEPTH:
-            raise _too_deep(self.label, node.start_mark)
         self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         self.check_tag(node, path)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
+        if depth > MAX_DEPTH:
+            raise _too_deep(self.label, node.start_mark)
         if id(node) in self.active:
             raise _config_error("recursive YAML alias", self.where(path))
         self.active.add(id(node))
@@ -257,7 +272,11 @@ class _Walker:
     def mapping(self, node, path: Path_, depth: int) -> dict[str, Any]:
         import yaml
 
-        self.loader.flatten_mapping(node)
+        try:
+            self.loader.flatten_mapping(node)  # `<<: *base` merges
+        except yaml.MarkedYAMLError as exc:
+            raise _config_error(f"invalid YAML merge (<<): {exc.problem or exc.context}", self.where(path),
+                                "merge a mapping or a list of mappings") from None
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
