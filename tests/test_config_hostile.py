@@ -312,3 +312,12 @@ def test_plain_tags_written_out_are_fine(tmp_config):
 def test_a_bad_merge_is_a_config_error(tmp_config):
     refused(cli("config", "validate", tmp_config("attention: {<<: 1}\n")), "attention: invalid YAML merge")
     refused(cli("config", "validate", tmp_config("attention: {<<: [1]}\n")), "attention: invalid YAML merge")
+
+
+@pytest.mark.parametrize("text, where", [
+    ("attention: !!int attention\n", "config.yaml:1:1: attention"),  # found by test_fuzz: was a ValueError
+    ("attention: {causal: !!bool maybe}\n", "config.yaml:1:13: attention.causal"),  # was a KeyError
+    ("attention: {temperature: !!float x}\n", "config.yaml:1:13: attention.temperature"),
+])
+def test_plain_tags_on_values_they_cannot_read(tmp_config, text, where):
+    refused(cli("config", "validate", tmp_config(text)), where, "unsupported YAML value: cannot read")

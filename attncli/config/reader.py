@@ -264,8 +264,11 @@ class _Walker:
             return int(node.value)
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:  # malformed values such as !!int abc
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        except Exception as exc:  # noqa: BLE001 - malformed values: !!int abc (ValueError), !!bool x (KeyError)
+            if isinstance(exc, yaml.YAMLError):
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            else:
+                problem = f"cannot read {node.value!r} as {short_tag(node.tag)}"
             raise _config_error(f"unsupported YAML value: {problem}", self.where(path),
                                 "only plain values, lists and mappings are allowed") from None
 
