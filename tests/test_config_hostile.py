@@ -321,3 +321,31 @@ def test_a_bad_merge_is_a_config_error(tmp_config):
 ])
 def test_plain_tags_on_values_they_cannot_read(tmp_config, text, where):
     refused(cli("config", "validate", tmp_config(text)), where, "unsupported YAML value: cannot read")
+
+
+# --------------------------------------------------------------------------- numbers beyond a float, values too long to show
+
+BIG = "1" + "0" * 400  # an int, but no float
+HUGE = "1" + "0" * 5000  # more digits than int() reads
+
+
+@pytest.mark.parametrize("text, where, expected", [
+    (f"attention: {{temperature: {BIG}}}\n", "attention.temperature", "integer too large for a float"),
+    (f"attention: {{scale: {BIG}}}\n", "attention.scale", "integer too large for a float"),
+    (f"embeddings: {{a: [1, {BIG}]}}\n", "embeddings.a[1]", "integer too large for a float"),
+    (f"tensors: {{query: [[{BIG}]], key: [[1]], value: [[1]]}}\n", "tensors.query[0][0]", "too large for a float"),
+    (f"attention: {{heads: {BIG}}}\n", "attention.heads", "is too large (100000000"),
+    (f"attention: {{heads: {HUGE}}}\n", "attention.heads", "cannot read '1000"),
+    (f"embeddings: {{a: [-{HUGE}]}}\n", "embeddings.a[0]", "cannot read '-1000"),
+    ("attention: {heads: !!int ²}\n", "attention.heads", "cannot read '²' as !!int"),
+])
+def test_numbers_beyond_the_float_range(tmp_config, text, where, expected):
+    first = refused(cli("config", "validate", tmp_config(text)), where, expected)
+    assert len(first) < 300  # the value is cut, not printed whole
+
+
+@pytest.mark.parametrize("text", ["attention: {positional: %s}\n", "device: %s\n", "attention: {heads: '%s'}\n",
+                                  "attention:\n  ? %s\n  : 1\n"])
+def test_long_values_are_cut_in_messages(tmp_config, text):
+    first = refused(cli("config", "validate", tmp_config(text % ("x" * 100_000))))
+    assert len(first) < 400 and "xxx..." in first

@@ -208,6 +208,7 @@ def _measure(node, memo: dict, active: set, depth: int, label: str) -> tuple[int
 
 _FLOAT_TAG = _YAML + "float"
 _INT_TAG = _YAML + "int"
+_PLAIN_INT = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only (isdigit() takes '²'), short enough for int()
 _PLAIN_FLOAT = re.compile(r"^[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?$")
 
 
@@ -260,17 +261,18 @@ class _Walker:
 
         if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
             return float(node.value)  # fast path for the bulk of a config: plain numbers
-        if node.tag == _INT_TAG and node.value.isdigit():
+        if node.tag == _INT_TAG and _PLAIN_INT.match(node.value):
             return int(node.value)
         try:
             return self.loader.construct_object(node, deep=True)
         except Exception as exc:  # noqa: BLE001 - malformed values: !!int abc (ValueError), !!bool x (KeyError)
             if isinstance(exc, yaml.YAMLError):
                 problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            else:
-                problem = f"cannot read {node.value!r} as {short_tag(node.tag)}"
-            raise _config_error(f"unsupported YAML value: {problem}", self.where(path),
-                                "only plain values, lists and mappings are allowed") from None
+                hint = "only plain values, lists and mappings are allowed"
+            else:  # a value its type cannot hold: 5,000 digits, '²' as !!int
+                shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+                problem, hint = f"cannot read {shown!r} as {short_tag(node.tag)}", "write a plain value"
+            raise _config_error(f"unsupported YAML value: {problem}", self.where(path), hint) from None
 
     def mapping(self, node, path: Path_, depth: int) -> dict[str, Any]:
         import yaml
@@ -303,7 +305,8 @@ def dotted(path: Path_) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            part = str(part)
+            out += ("." if out else "") + (part if len(part) <= 40 else part[:37] + "...")
     return out or "(top level)"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from attncli.config.derived import DEFAULT_BUDGET_MB, check_budget, check_divisor
 from attncli.config.reader import Document, Path_
 from attncli.config.settings import AttentionSettings, Settings, TensorSpec
-from attncli.config.values import Checker, _type_name
+from attncli.config.values import Checker, _show, _type_name
 from attncli.errors import AttnError
 
 POSITIONAL_KINDS = ("none", "sinusoidal", "rope")
@@ -63,7 +63,7 @@ class Validator(Checker):
             if isinstance(device, str) and DEVICE_PATTERN.match(device.strip().lower()):
                 s.device = device.strip().lower()
             else:
-                self.problem(("device",), f"unknown device {device!r}",
+                self.problem(("device",), f"unknown device {_show(device)}",
                              "expected auto, cpu, cuda, cuda:N or mps")
         if "dtype" in data:
             dtype = self.dtype(data["dtype"], ("dtype",))

@@ -18,6 +18,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to about ``limit`` characters (a hostile value can be megabytes long)."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 4000 else f"<{value.bit_length()}-bit integer>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -64,13 +70,13 @@ class Checker:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(allowed)
-                self.problem(path + (key,), f"unknown key {key!r}", hint)
+                self.problem(path + (key,), f"unknown key {_show(key)}", hint)
 
     # -- typed getters (return None after recording a problem)
     def boolean(self, value: Any, path: Path_) -> bool | None:
         if isinstance(value, bool):
             return value
-        self.problem(path, f"expected true or false, got {_type_name(value)} ({value!r})")
+        self.problem(path, f"expected true or false, got {_type_name(value)} ({_show(value)})")
         return None
 
     def number(self, value: Any, path: Path_, *, positive: bool = False) -> float | None:
@@ -82,28 +88,40 @@ class Checker:
                     hint = "YAML reads this as text: write 1.0e+3 rather than 1e3"
                 except ValueError:
                     pass
-            self.problem(path, f"expected a number, got {_type_name(value)} ({value!r})", hint)
+            self.problem(path, f"expected a number, got {_type_name(value)} ({_show(value)})", hint)
             return None
-        value = float(value)
-        if not math.isfinite(value):
-            self.problem(path, f"expected a finite number, got {value}")
+        value = self.finite(value, path)
+        if value is None:
             return None
         if positive and value <= 0:
             self.problem(path, f"must be greater than 0, got {value:g}")
             return None
         return value
 
+    def finite(self, value: int | float, path: Path_) -> float | None:
+        """A number as a finite float; an integer beyond the float range is a problem too."""
+        try:
+            number = float(value)
+        except OverflowError:
+            self.problem(path, f"expected a finite number, got an integer too large for a float ({value.bit_length():,} bits)",
+                         "NaN and infinite values are not allowed")
+            return None
+        if not math.isfinite(number):
+            self.problem(path, f"expected a finite number, got {number}", "NaN and infinite values are not allowed")
+            return None
+        return number
+
     def integer(self, value: Any, path: Path_, *, minimum: int) -> int | None:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            self.problem(path, f"expected a whole number, got {_type_name(value)} ({value!r})")
+            self.problem(path, f"expected a whole number, got {_type_name(value)} ({_show(value)})")
             return None
         if value < minimum:
             self.problem(path, f"must be at least {minimum}, got {value}")
             return None
         if value >= 2**63:
-            self.problem(path, f"is too large ({value})")
+            self.problem(path, f"is too large ({_show(value)})", f"the limit is {2**63 - 1:,}")
             return None
         return value
 
@@ -111,14 +129,14 @@ class Checker:
         if value is None and "none" in choices:
             return "none"
         if not isinstance(value, str):
-            self.problem(path, f"expected one of {', '.join(choices)}; got {_type_name(value)} ({value!r})")
+            self.problem(path, f"expected one of {', '.join(choices)}; got {_type_name(value)} ({_show(value)})")
             return None
         key = value.strip().lower()
         if key in choices:
             return key
         close = difflib.get_close_matches(key, choices, n=1)
         hint = f"did you mean {close[0]!r}?" if close else None
-        self.problem(path, f"unknown value {value!r}; expected one of {', '.join(choices)}", hint)
+        self.problem(path, f"unknown value {_show(value)}; expected one of {', '.join(choices)}", hint)
         return None
 
     def dtype(self, value: Any, path: Path_) -> str | None:
@@ -140,13 +158,12 @@ class Checker:
         out = []
         for i, item in enumerate(value):
             if not _is_number(item):
-                self.problem(path + (i,), f"expected a number, got {_type_name(item)} ({item!r})")
+                self.problem(path + (i,), f"expected a number, got {_type_name(item)} ({_show(item)})")
                 return None
-            if not math.isfinite(item):
-                self.problem(path + (i,), f"expected a finite number, got {item}",
-                             "NaN and infinite values are not allowed")
+            number = self.finite(item, path + (i,))
+            if number is None:
                 return None
-            out.append(float(item))
+            out.append(number)
         if length is not None and len(out) != length:
             self.problem(path, f"expected {length} numbers, got {len(out)}",
                          "every vector must have the same length")
