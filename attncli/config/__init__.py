@@ -2,9 +2,8 @@
 
 The package, one concept a module:
 
-* :mod:`~attncli.config.reader`: bounded reads and YAML with positions and guards (size, depth,
-  aliases, tags);
-* :mod:`~attncli.config.files`: locating a config (a path or a bundled name) and reading it;
+* :mod:`~attncli.config.files`: locating a config (a path or a bundled name), bounded reads;
+* :mod:`~attncli.config.reader`: YAML with positions and guards (depth, aliases, tags);
 * :mod:`~attncli.config.values` and :mod:`~attncli.config.validation`: typed values, then the whole
   document, every problem collected;
 * :mod:`~attncli.config.derived`: the divisor's range and the tensor budget;
@@ -23,11 +22,10 @@ from typing import Any
 from attncli.config.derived import (
     DEFAULT_BUDGET_MB, DIVISOR_MAX, DIVISOR_MIN, check_budget, check_divisor, parameter_blocks, tensor_bytes,
 )
-from attncli.config.files import bundled_dir, bundled_names, locate, read_document
-from attncli.config.reader import (
-    MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_DEPTH, PLAIN_TAGS, Document, Path_, check_depth, decode_text,
-    parse_yaml, read_limited,
+from attncli.config.files import (
+    MAX_CONFIG_BYTES, bundled_dir, bundled_names, decode_text, locate, read_document, read_limited,
 )
+from attncli.config.reader import MAX_CONFIG_NODES, MAX_DEPTH, PLAIN_TAGS, Document, Path_, check_depth, parse_yaml
 from attncli.config.settings import AttentionSettings, AttentionSpec, Settings, TensorSpec
 from attncli.config.validation import (
     ATTENTION_KEYS, DEVICE_PATTERN, MATRIX_KEYS, POSITIONAL_KINDS, PROJECTION_KINDS, TENSOR_KEYS, TOP_KEYS,

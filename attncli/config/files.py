@@ -1,12 +1,54 @@
-"""Finding a config: a path, or the name of a bundled config; reading it with every guard."""
+"""Finding a config (a path, or the name of a bundled config) and reading it with a bounded read.
+
+At most :data:`MAX_CONFIG_BYTES` + 1 bytes are ever read, from a file, a device (``/dev/zero``)
+or a FIFO alike, then the config is refused: ``stat()`` alone cannot see a device's size.
+"""
 
 from __future__ import annotations
 
 import difflib
+import stat
 from pathlib import Path
 
-from attncli.config.reader import Document, decode_text, parse_yaml, read_limited
+from attncli.config.reader import Document, config_error, parse_yaml
 from attncli.errors import AttnError
+
+#: A config larger than this is refused (at most this + 1 bytes are read).
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+
+
+def read_limited(path: Path, label: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """At most ``limit`` bytes of ``path``; a longer file, device or pipe is refused (exit 2)."""
+    mib = limit / (1024 * 1024)
+    try:
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise config_error(f"config file is too large ({info.st_size / 1e6:.1f} MB; the limit is {mib:g} MiB)",
+                               label)
+        chunks: list[bytes] = []
+        got = 0
+        with path.open("rb") as f:
+            while got <= limit:
+                chunk = f.read(min(1 << 16, limit + 1 - got))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+    except OSError as exc:
+        raise config_error(f"cannot read config: {exc.strerror or exc}", label) from None
+    if got > limit:
+        raise config_error(f"config file is too large: more than the {mib:g} MiB limit", label,
+                            "is it a device or an endless stream?")
+    return b"".join(chunks)
+
+
+def decode_text(raw: bytes, label: str) -> str:
+    if b"\x00" in raw:
+        raise config_error("not a text file (it contains NUL bytes)", label, "is this a binary file?")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise config_error(f"not a UTF-8 text file (byte {exc.start})", label, "is this a binary file?") from None
 
 
 def bundled_dir() -> Path:

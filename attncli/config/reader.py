@@ -1,9 +1,7 @@
-"""Reading YAML safely: bounded reads, guards against hostile documents, a position for every key path.
+"""Parsing YAML safely: guards against hostile documents, and a position for every key path.
 
-The guards, each checked before the work it protects:
+The guards, each checked before the work it protects (the size limit is :mod:`attncli.config.files`'s):
 
-* size: at most :data:`MAX_CONFIG_BYTES` + 1 bytes are ever read, from a file, a device
-  (``/dev/zero``) or a FIFO alike, then the config is refused;
 * depth: the event stream is walked first, and nesting beyond :data:`MAX_DEPTH` levels is
   refused at the first too-deep node, before PyYAML's (recursive, C) composer sees it;
 * aliases: at most :data:`MAX_CONFIG_NODES` values once every alias is expanded (alias bombs),
@@ -16,15 +14,11 @@ Only PyYAML's safe loader is used; nothing here imports torch.
 from __future__ import annotations
 
 import re
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from attncli.errors import AttnError
 
-#: A config larger than this is refused (at most this + 1 bytes are read).
-MAX_CONFIG_BYTES = 2 * 1024 * 1024
 #: Values visited while reading one config (defends against YAML alias bombs).
 MAX_CONFIG_NODES = 500_000
 #: Lists and mappings nested deeper than this are refused (a config needs four or five levels).
@@ -47,45 +41,8 @@ class Document:
     filename: str | None
 
 
-def _config_error(message: str, where: str | None, hint: str | None = None) -> AttnError:
+def config_error(message: str, where: str | None, hint: str | None = None) -> AttnError:
     return AttnError(message, where=where, hint=hint, kind="config")
-
-
-# --------------------------------------------------------------------------- bytes -> text
-
-
-def read_limited(path: Path, label: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
-    """At most ``limit`` bytes of ``path``; a longer file, device or pipe is refused (exit 2)."""
-    mib = limit / (1024 * 1024)
-    try:
-        info = path.stat()
-        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-            raise _config_error(f"config file is too large ({info.st_size / 1e6:.1f} MB; the limit is {mib:g} MiB)",
-                                label)
-        chunks: list[bytes] = []
-        got = 0
-        with path.open("rb") as f:
-            while got <= limit:
-                chunk = f.read(min(1 << 16, limit + 1 - got))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-    except OSError as exc:
-        raise _config_error(f"cannot read config: {exc.strerror or exc}", label) from None
-    if got > limit:
-        raise _config_error(f"config file is too large: more than the {mib:g} MiB limit", label,
-                            "is it a device or an endless stream?")
-    return b"".join(chunks)
-
-
-def decode_text(raw: bytes, label: str) -> str:
-    if b"\x00" in raw:
-        raise _config_error("not a text file (it contains NUL bytes)", label, "is this a binary file?")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _config_error(f"not a UTF-8 text file (byte {exc.start})", label, "is this a binary file?") from None
 
 
 # --------------------------------------------------------------------------- text -> document
@@ -102,12 +59,12 @@ def _at(label: str, mark) -> str:
 
 
 def _too_deep(label: str, mark) -> AttnError:
-    return _config_error(f"lists and mappings nested deeper than {MAX_DEPTH} levels", _at(label, mark),
+    return config_error(f"lists and mappings nested deeper than {MAX_DEPTH} levels", _at(label, mark),
                          "a config needs only a few levels")
 
 
 def _too_large(label: str) -> AttnError:
-    return _config_error(f"config is too large: more than {MAX_CONFIG_NODES:,} values after expanding aliases",
+    return config_error(f"config is too large: more than {MAX_CONFIG_NODES:,} values after expanding aliases",
                          label, "is it a YAML alias bomb?")
 
 
@@ -142,11 +99,11 @@ def parse_yaml(text: str, filename: str | None = None) -> Document:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = _at(label, mark) if mark else label
-            raise _config_error(f"invalid YAML: {exc.problem or exc.context or 'invalid YAML'}", where) from None
+            raise config_error(f"invalid YAML: {exc.problem or exc.context or 'invalid YAML'}", where) from None
         except yaml.YAMLError as exc:  # ReaderError: control characters, bad encoding
             position = getattr(exc, "position", None)
             reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-            raise _config_error(f"not a readable YAML text file ({reason})",
+            raise config_error(f"not a readable YAML text file ({reason})",
                                 f"{label}:{position}" if position is not None else label,
                                 "is this a binary file?") from None
         marks: dict[Path_, tuple[int, int]] = {}
@@ -231,7 +188,7 @@ class _Walker:
 
     def check_tag(self, node, path: Path_) -> None:
         if node.tag not in PLAIN_TAGS:
-            raise _config_error(f"unsupported YAML tag {short_tag(node.tag)!r}", self.where(path),
+            raise config_error(f"unsupported YAML tag {short_tag(node.tag)!r}", self.where(path),
                                 "only plain values, lists and mappings are allowed")
 
     def walk(self, node, path: Path_, depth: int) -> Any:
@@ -247,7 +204,7 @@ class _Walker:
         if depth > MAX_DEPTH:
             raise _too_deep(self.label, node.start_mark)
         if id(node) in self.active:
-            raise _config_error("recursive YAML alias", self.where(path))
+            raise config_error("recursive YAML alias", self.where(path))
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -272,7 +229,7 @@ class _Walker:
             else:  # a value its type cannot hold: 5,000 digits, '²' as !!int
                 shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
                 problem, hint = f"cannot read {shown!r} as {short_tag(node.tag)}", "write a plain value"
-            raise _config_error(f"unsupported YAML value: {problem}", self.where(path), hint) from None
+            raise config_error(f"unsupported YAML value: {problem}", self.where(path), hint) from None
 
     def mapping(self, node, path: Path_, depth: int) -> dict[str, Any]:
         import yaml
@@ -280,18 +237,18 @@ class _Walker:
         try:
             self.loader.flatten_mapping(node)  # `<<: *base` merges
         except yaml.MarkedYAMLError as exc:
-            raise _config_error(f"invalid YAML merge (<<): {exc.problem or exc.context}", self.where(path),
+            raise config_error(f"invalid YAML merge (<<): {exc.problem or exc.context}", self.where(path),
                                 "merge a mapping or a list of mappings") from None
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _config_error("mapping keys must be plain words",
+                raise config_error("mapping keys must be plain words",
                                     fmt_where(self.label, {path: position}, path))
             key = str(key_node.value)  # the text as written: `no:` stays the token "no"
             child = path + (key,)
             if key in result:
-                raise _config_error(f"duplicate key {key!r}", f"{self.label}:{position[0]}:{position[1]}: "
+                raise config_error(f"duplicate key {key!r}", f"{self.label}:{position[0]}:{position[1]}: "
                                     + dotted(child))
             self.marks[child] = position
             self.check_tag(key_node, child)
