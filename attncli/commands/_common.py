@@ -125,7 +125,8 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
         "--strict", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
     "max_weights_mb": (Optional[float], typer.Option(
         "--max-weights-mb", rich_help_panel=ATTENTION_PANEL, metavar="MB",
-        help="Refuse runs whose attention matrices need more memory than this (default 256).")),
+        help="Memory budget in MiB (default 256), for the attention matrices and, separately, for the "
+             "tensors the settings imply (projection matrices, embeddings).")),
 }
 
 
