@@ -349,3 +349,18 @@ def test_numbers_beyond_the_float_range(tmp_config, text, where, expected):
 def test_long_values_are_cut_in_messages(tmp_config, text):
     first = refused(cli("config", "validate", tmp_config(text % ("x" * 100_000))))
     assert len(first) < 400 and "xxx..." in first
+
+
+# --------------------------------------------------------------------------- hostile config names
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("~nosuchuser/x.yaml", "no config file or bundled config named '~nosuchuser/x.yaml'"),  # was a RuntimeError
+    ("x" * 10_000, "as a config path: File name too long"),  # was an OSError
+    ("y/" + "x" * 300, "no config file or bundled config named 'y/xxx"),
+    ("a\x00b", "no config file or bundled config named 'a\\x00b'"),
+])
+def test_hostile_config_names(name, expected):
+    for command in (["config", "validate", name], ["run", "the cat", "-c", name]):
+        first = refused(cli(*command, "--json"), "--config", expected)
+        assert len(first) < 300

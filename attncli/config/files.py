@@ -67,6 +67,10 @@ def bundled_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+def _shown(name: str) -> str:
+    return repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+
+
 def locate(name_or_path: str) -> tuple[Path, str]:
     """Resolve ``-c`` to a file: an existing path first, then a bundled name.
 
@@ -74,22 +78,27 @@ def locate(name_or_path: str) -> tuple[Path, str]:
     """
     if not name_or_path or not name_or_path.strip():
         raise AttnError("empty config name", where="--config", kind="config")
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        raise AttnError(
-            "is a directory, not a config file", where=f"--config {name_or_path}",
-            hint="give a .yaml file or a bundled config name", kind="config",
-        )
-    if path.exists():
-        return path, "file"
+    try:
+        path = Path(name_or_path).expanduser()
+    except RuntimeError:  # ~nosuchuser/...: no such home folder, so no such file either
+        path = Path(name_or_path)
+    try:
+        if path.is_dir():
+            raise AttnError("is a directory, not a config file", where=f"--config {name_or_path}",
+                            hint="give a .yaml file or a bundled config name", kind="config")
+        if path.exists():
+            return path, "file"
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        raise AttnError(f"cannot use {_shown(name_or_path)} as a config path: {getattr(exc, 'strerror', None) or exc}",
+                        where="--config", kind="config") from None
     stem = name_or_path[:-5] if name_or_path.endswith(".yaml") else name_or_path
-    if "/" not in stem and "\\" not in stem:
+    if "/" not in stem and "\\" not in stem and len(stem) <= 200:
         candidate = bundled_dir() / f"{stem}.yaml"
         if candidate.is_file():
             return candidate, "bundled"
-    close = difflib.get_close_matches(stem, bundled_names(), n=1)
+    close = difflib.get_close_matches(stem, bundled_names(), n=1) if len(stem) <= 200 else []
     hint = f"did you mean {close[0]!r}?" if close else "run 'attncli config list' for the bundled configs"
-    raise AttnError(f"no config file or bundled config named {name_or_path!r}", where="--config", hint=hint,
+    raise AttnError(f"no config file or bundled config named {_shown(name_or_path)}", where="--config", hint=hint,
                     kind="config")
 
 
