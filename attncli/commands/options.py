@@ -114,10 +114,10 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
     "heads": (Optional[int], typer.Option(
         "--heads", rich_help_panel=ATTENTION_PANEL, help="Number of heads (must divide the projected widths).")),
     "causal": (Optional[bool], typer.Option(
-        "--causal/--no-causal", rich_help_panel=ATTENTION_PANEL, show_default=False,
+        "--causal/--no-causal", metavar=" ", rich_help_panel=ATTENTION_PANEL, show_default=False,
         help="Let each token attend only to itself and earlier tokens.")),
     "scale": (Optional[bool], typer.Option(
-        "--scale/--no-scale", rich_help_panel=ATTENTION_PANEL, show_default=False,
+        "--scale/--no-scale", metavar=" ", rich_help_panel=ATTENTION_PANEL, show_default=False,
         help="Divide scores by sqrt(d_k) (--no-scale: raw dot products).")),
     "temperature": (Optional[float], typer.Option(
         "--temperature", "-t", rich_help_panel=ATTENTION_PANEL, help="Divide scores by this before the softmax.")),
@@ -142,7 +142,7 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
         help="float32, float64, float16 or bfloat16 (aliases fp16, half, bf16, fp32, double): floating point "
              "precision (default float32).")),
     "strict": (bool, typer.Option(
-        "--strict", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
+        "--strict", metavar=" ", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
     "max_weights_mb": (Optional[float], typer.Option(
         "--max-weights-mb", rich_help_panel=ATTENTION_PANEL, metavar="MB",
         help="Refuse runs whose attention matrices need more memory than this (default 256).")),
@@ -204,12 +204,12 @@ MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
         "--layer", "-l", metavar="L|all", rich_help_panel=MODEL_PANEL,
         help="With --model: the layer (0-based, -1 the last; default the last), or all.")),
     "heads_mean": (bool, typer.Option(
-        "--heads-mean", rich_help_panel=MODEL_PANEL, help="With --model: average the heads.")),
+        "--heads-mean", metavar=" ", rich_help_panel=MODEL_PANEL, help="With --model: average the heads.")),
     "rollout": (bool, typer.Option(
-        "--rollout", rich_help_panel=MODEL_PANEL,
+        "--rollout", metavar=" ", rich_help_panel=MODEL_PANEL,
         help="With --model: attention rollout across all layers (Abnar and Zuidema, 2020).")),
     "bos": (Optional[bool], typer.Option(
-        "--bos/--no-bos", rich_help_panel=MODEL_PANEL, show_default=False,
+        "--bos/--no-bos", metavar=" ", rich_help_panel=MODEL_PANEL, show_default=False,
         help="With --model: put the model's beginning-of-sequence token first, or not "
              "(default: what its tokenizer does).")),
 }
@@ -233,7 +233,7 @@ class OutputOptions:
 
 OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
     "json": (bool, typer.Option(
-        "--json", rich_help_panel=OUTPUT_PANEL, help="Print one JSON document on stdout instead of the view.")),
+        "--json", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Print one JSON document on stdout instead of the view.")),
     "save": (Optional[Path], typer.Option(
         "--save", rich_help_panel=OUTPUT_PANEL, metavar="PATH", dir_okay=False,
         help="Also write the view to a file: .svg, .html, .txt or .json.")),
@@ -241,7 +241,7 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         "--precision", "-p", rich_help_panel=OUTPUT_PANEL, metavar="P",
         help="Decimals shown (and kept in JSON when given).")),
     "debug": (bool, typer.Option(
-        "--debug", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
+        "--debug", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
 }
 
 

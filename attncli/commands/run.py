@@ -31,7 +31,7 @@ def run(
         help="Read texts from a file ('-' for stdin): one text per non-empty line. "
              "With --json, prints JSON Lines.")] = None,
     join: Annotated[bool, typer.Option(
-        "--join", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
+        "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
     focus: Annotated[list[str], typer.Option(
         "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
         help="Only these query rows (repeatable): a token (every occurrence), TOKEN@K (K-th, 1-based) "
