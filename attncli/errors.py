@@ -1,7 +1,7 @@
 """Exit statuses and the one exception type that carries a user-facing message.
 
 Nothing here imports torch, Rich or Typer: the core raises ``AttnError`` and the
-CLI layer (``attncli.commands._common``) turns it into one line on stderr.
+CLI layer (``attncli.commands.output``) turns it into one line on stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     FAILURE = 1
     #: Bad input or usage: config, text, option values, unavailable device.
     USAGE = 2
+    #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
+    INTERRUPTED = 130
 
 
 class AttnError(Exception):

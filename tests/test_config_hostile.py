@@ -261,8 +261,8 @@ def test_the_budget_option_raises_the_limit_without_allocating():
     assert tensor_bytes(s, n_tokens=10) == tensor_bytes(s) + 10 * (4 + 4 * 6_000_000 + 2 * 6_000_000) * 4
 
 
-@pytest.mark.parametrize("value, message", [("nan", "expected a finite number, got nan"),
-                                            ("inf", "expected a finite number, got inf"),
+@pytest.mark.parametrize("value, message", [("nan", "must be a finite number, got nan"),
+                                            ("inf", "must be a finite number, got inf"),
                                             ("-1", "must be greater than 0, got -1")])
 def test_the_budget_itself_must_be_a_finite_positive_number(value, message):
     refused(cli("run", "the cat", "--max-weights-mb", value, "--json"), f"--max-weights-mb: {message}")

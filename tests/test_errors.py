@@ -118,7 +118,7 @@ CATALOGUE = [
     ("projections over the tensor budget", None, ["run", "a", "--projections", "random", "--d-k", "100000000"], 2,
      "--d-k: the tensors these settings imply (query projection 4 x 100,000,000"),
     ("non-finite --max-weights-mb", None, ["run", "a", "--max-weights-mb", "nan"], 2,
-     "--max-weights-mb: expected a finite number, got nan"),
+     "--max-weights-mb: must be a finite number, got nan"),
     ("an integer beyond the float range", "attention:\n  temperature: 1" + "0" * 400 + "\n", ["run", "a"], 2,
      "config.yaml:2:3: attention.temperature: expected a finite number, got an integer too large for a float"),
     ("a tagged value its type cannot hold", "attention:\n  heads: !!int two\n", ["run", "a"], 2,
@@ -248,12 +248,12 @@ def test_huge_scores_are_fine_in_float32(tmp_config):
 
 
 def test_internal_errors_are_one_line_without_debug(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def boom(*args, **kwargs):
         raise ValueError("synthetic failure")
 
-    monkeypatch.setattr(engine, "build_model", boom)
+    monkeypatch.setattr(toy, "build", boom)
     out = cli("run", "a", "--json")
     assert out.code == 1 and out.stdout == ""
     assert "internal error: ValueError: synthetic failure" in out.stderr and "Traceback" not in out.stderr
@@ -301,12 +301,12 @@ def test_auto_device_falls_back_to_the_cpu():
 
 
 def test_out_of_memory_is_a_runtime_failure(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(engine.Model, "run", oom)
+    monkeypatch.setattr(toy.ToyAttention, "run", oom)
     out = cli("run", "the cat", "--json")
     assert out.code == 1 and out.stdout == "" and "out of memory" in out.stderr
     assert json.loads(out.stderr.splitlines()[-1])["error"]["kind"] == "memory"
