@@ -44,7 +44,7 @@ class AttentionSpec:
 
     heads: int = 1
     #: The scores are divided by this: the scale times the temperature (finite, checked).
-    divisor: float = 2.0
+    divisor: float = 1.0
     causal: bool = False
     positional: str = "none"  # none | sinusoidal | rope
     residual: bool = False
