@@ -364,3 +364,22 @@ def test_hostile_config_names(name, expected):
     for command in (["config", "validate", name], ["run", "the cat", "-c", name]):
         first = refused(cli(*command, "--json"), "--config", expected)
         assert len(first) < 300
+
+
+# --------------------------------------------------------------------------- per-text tensors (for the engine)
+
+
+def test_text_budget_counts_the_per_token_tensors(tmp_config):
+    from attncli.config import check_text_budget
+
+    wide = tmp_config("embeddings:\n  a: [" + ", ".join(["0.5"] * 300_000) + "]\n")
+    s = load_settings(wide)
+    check_text_budget(s, 10)  # 10 x 300,000 x 7 widths x 4 bytes: 80 MiB
+    with pytest.raises(AttnError) as info:
+        check_text_budget(s, 1000)  # 8 GiB: refused before anything is embedded
+    error = info.value
+    assert int(error.code) == 2 and error.where == "--max-weights-mb"
+    assert error.message.startswith("1,000 tokens at d_model 300,000") and "the budget is 256 MiB" in error.message
+    check_text_budget(s, 1000, budget_mb=10_000)
+    narrow = load_settings(None)
+    check_text_budget(narrow, 262_144)  # the longest text attncli takes, at the default widths

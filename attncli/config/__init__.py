@@ -20,7 +20,8 @@ import math
 from typing import Any
 
 from attncli.config.derived import (
-    DEFAULT_BUDGET_MB, DIVISOR_MAX, DIVISOR_MIN, check_budget, check_divisor, parameter_blocks, tensor_bytes,
+    DEFAULT_BUDGET_MB, DIVISOR_MAX, DIVISOR_MIN, check_budget, check_divisor, check_text_budget, parameter_blocks,
+    tensor_bytes,
 )
 from attncli.config.files import (
     MAX_CONFIG_BYTES, bundled_dir, bundled_names, decode_text, locate, read_document, read_limited,
@@ -39,7 +40,7 @@ __all__ = [
     "DTYPE_ALIASES", "MATRIX_KEYS", "MAX_CONFIG_BYTES", "MAX_CONFIG_NODES", "MAX_DEPTH", "PLAIN_TAGS",
     "POSITIONAL_KINDS", "PROJECTION_KINDS", "TENSOR_KEYS", "TOP_KEYS", "AttentionSettings", "AttentionSpec",
     "Document", "Path_", "Settings", "TensorSpec", "Validator", "bundled_dir", "bundled_names",
-    "canonical_dtype", "check_budget", "check_depth", "check_divisor", "check_problems", "decode_text",
+    "canonical_dtype", "check_budget", "check_depth", "check_divisor", "check_problems", "check_text_budget", "decode_text",
     "load_settings", "locate", "parameter_blocks", "parse_yaml", "read_document", "read_limited",
     "tensor_bytes",
 ]

@@ -102,3 +102,21 @@ def check_budget(s: Settings, budget_mb: float) -> list[Problem]:
     message = (f"the tensors these settings imply ({shapes}) need {need / 2**20:,.0f} MiB in {s.dtype}; "
                f"the budget is {budget_mb:,.0f} MiB")
     return [(blocks[0].path, message, "use smaller widths, or raise --max-weights-mb")]
+
+
+def check_text_budget(s: Settings, n_tokens: int, budget_mb: float = DEFAULT_BUDGET_MB) -> None:
+    """Refuse (exit 2) a text whose per-token tensors would not fit the budget, before embedding it.
+
+    For the engine to call once the tokens are counted: a 300,000-wide embedding times 1,000 tokens
+    is 1.2 GB of float32 (and more as Python lists) even when the (H, N, N) matrices are small.
+    """
+    need = tensor_bytes(s, n_tokens)
+    if need <= budget_mb * 2**20:
+        return
+    from attncli.errors import AttnError
+
+    widths = f"d_model {s.d_model:,}, d_k {s.d_k:,}, d_v {s.d_v:,}, d_out {s.d_out:,}"
+    raise AttnError(f"{n_tokens:,} tokens at {widths} need {need / 2**20:,.0f} MiB in {s.dtype} for the "
+                    f"embeddings, queries, keys, values and outputs; the budget is {budget_mb:,.0f} MiB",
+                    where="--max-weights-mb", kind="budget",
+                    hint="use a shorter text or smaller widths, or raise --max-weights-mb")
