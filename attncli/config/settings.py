@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from attncli.spec import AttentionSpec  # noqa: F401  (re-exported: settings.spec returns one)
+
 
 @dataclass
 class TensorSpec:
@@ -34,19 +36,6 @@ class AttentionSettings:
     seed: int = 0
     d_k: int | None = None
     d_v: int | None = None
-    residual: bool = False
-    layer_norm: bool = False
-
-
-@dataclass(frozen=True)
-class AttentionSpec:
-    """What one attention pass needs besides its tensors (``settings.spec``)."""
-
-    heads: int = 1
-    #: The scores are divided by this: the scale times the temperature (finite, checked).
-    divisor: float = 1.0
-    causal: bool = False
-    positional: str = "none"  # none | sinusoidal | rope
     residual: bool = False
     layer_norm: bool = False
 
