@@ -7,11 +7,13 @@ from rich.rule import Rule
 from rich.text import Text
 
 from attncli.render.matrix import heatmap, vector_table
+from attncli.textsafe import visible
 
 SQUARE_STEPS = ("scores", "scaled_scores", "weights")
 
 
-def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80) -> list[RenderableType]:
+def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80,
+               weight_precision: int | None = None) -> list[RenderableType]:
     parts: list[RenderableType] = []
     tensor, shape = step["tensor"], step["shape"]
     if step.get("projection") is not None:
@@ -29,7 +31,7 @@ def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80) -
         title = f"head {h}" if many else None
         if step["name"] == "weights":
             masked = None
-            parts.append(heatmap(tokens, matrix, precision=precision, title=title, masked=masked))
+            parts.append(heatmap(tokens, matrix, precision=weight_precision, title=title, masked=masked))
         elif step["name"] in SQUARE_STEPS:
             parts.append(vector_table(tokens, matrix, precision=precision, columns=tokens, corner="q \\ k",
                                       title=title))
@@ -41,7 +43,7 @@ def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80) -
 def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Group:
     p = 2 if precision is None else precision
     tokens = doc["tokens"]
-    parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(tokens))]
+    parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(visible(t) for t in tokens))]
     masked_rows = None
     for step in doc["steps"]:
         if step["name"] == "scaled_scores" and doc["config"]["attention"]["causal"]:
@@ -50,10 +52,10 @@ def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) ->
         shape = " x ".join(str(d) for d in step["shape"])
         parts.append(Text(""))
         parts.append(Rule(f"{number}. {step['name']}  ({shape})", align="left"))
-        parts.append(Text(step["caption"]))
-        body = _step_body(step, tokens, p, width)
+        parts.append(Text(step["caption"]))  # Rich wraps prose between words
+        body = _step_body(step, tokens, p, width, precision)
         if step["name"] == "weights" and masked_rows is not None:
-            body = [heatmap(tokens, m, precision=p, title=f"head {h}" if len(step["tensor"]) > 1 else None,
+            body = [heatmap(tokens, m, precision=precision, title=f"head {h}" if len(step["tensor"]) > 1 else None,
                             masked=masked_rows[h]) for h, m in enumerate(step["tensor"])]
         parts += body
     return Group(*parts)
