@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+from attncli.render.layout import adaptive_precision
 from attncli.render.matrix import heatmap, vector_table
 from attncli.textsafe import visible
 
@@ -53,9 +54,12 @@ def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) ->
         parts.append(Text(""))
         parts.append(Rule(f"{number}. {step['name']}  ({shape})", align="left"))
         parts.append(Text(step["caption"]))  # Rich wraps prose between words
-        body = _step_body(step, tokens, p, width, precision)
+        wp = precision
+        if wp is None and step["name"] == "weights":
+            wp = adaptive_precision([[w for w in row if w is not None] for m in step["tensor"] for row in m])
+        body = _step_body(step, tokens, p, width, wp)
         if step["name"] == "weights" and masked_rows is not None:
-            body = [heatmap(tokens, m, precision=precision, title=f"head {h}" if len(step["tensor"]) > 1 else None,
+            body = [heatmap(tokens, m, precision=wp, title=f"head {h}" if len(step["tensor"]) > 1 else None,
                             masked=masked_rows[h]) for h, m in enumerate(step["tensor"])]
         parts += body
     return Group(*parts)

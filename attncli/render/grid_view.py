@@ -121,7 +121,7 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     rows, cols = len(matrices[0]), len(matrices[0][0])
     gap = 2
     name_width = len(f"head {heads[-1]}")
-    budget = max(height - 8, 12)
+    budget = max(2 * height - 8, 24)  # at most about two screens
 
     def layout(side: int) -> tuple[int, int, int]:
         tile = max(min(cols, side), name_width)
@@ -169,7 +169,7 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     label_width = len(f"L{entries[-1]['layer']}") + 1
     gap = 1
     head_label = len(f"h{heads[-1]}")
-    budget = max(height - 8, 2 * len(entries))
+    budget = max(2 * height - 8, 2 * len(entries))
 
     def fits(side: int) -> bool:
         tile = max(min(cols, side), head_label)

@@ -156,9 +156,18 @@ def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list
         cells = [Text("-", style=MASKED) if v is None else Text(texts[i][j], style=paint.signed(v, max_abs))
                  for j, v in enumerate(row[:shown])]
         rows.append((label(name) + (marks[i] if marks else ""), cells))
+    if not columns:  # components: as many as fit one block, the rest announced
+        label_width = max([len(corner)] + [len(r[0]) for r in rows])
+        fit, used = 0, label_width
+        for col in cols:
+            if used + 1 + col.width > width and fit:
+                break
+            used += 1 + col.width
+            fit += 1
+        shown, cols = fit, cols[:fit]
+        rows = [(name, cells[:fit]) for name, cells in rows]
     out = [line((title, "bold"))] if title else []
-    out += block_table(corner, cols, rows, width, noun="components" if not columns else "columns",
-                       max_blocks=None if columns else 2)
+    out += block_table(corner, cols, rows, width, noun="columns")
     if shown < d:
         out += note(f"components {shown}-{d - 1} are not shown ({d - shown} more); --json prints them all", width)
     return out
