@@ -46,17 +46,26 @@ def interpolate(stops: tuple[RGB, ...], fraction: float) -> RGB:
     return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
 
 
+#: Colors are taken at this many evenly spaced steps: with whole-number RGB, finer steps would
+#: let rounding put two neighbours' luminance out of order (tests/test_render_colors.py).
+WEIGHT_STEPS = 128
+SIGNED_STEPS = 64
+
+
 def weight_rgb(fraction: float) -> RGB:
     """Sequential: dark violet (0) to yellow (1); ``fraction`` places a weight on the view's scale."""
-    return interpolate(VIRIDIS, fraction)
+    return interpolate(VIRIDIS, round(_clamp(fraction) * (WEIGHT_STEPS - 1)) / (WEIGHT_STEPS - 1))
 
 
 def signed_rgb(value: float, max_abs: float) -> RGB:
     """Diverging: blue below zero, red above, neutral at zero; saturation grows with |value| / max_abs."""
     fraction = 0.0 if not max_abs else max(-1.0, min(1.0, value / max_abs))
+    if fraction != fraction:  # NaN
+        fraction = 0.0
+    steps = round(abs(fraction) * (SIGNED_STEPS - 1)) / (SIGNED_STEPS - 1)
     # Leave out RdBu's two darkest ends: they are too dark to read black or white text on.
     inner = RDBU[1:-1]
-    return interpolate(inner, 0.5 + fraction / 2)
+    return interpolate(inner, 0.5 + (steps if fraction >= 0 else -steps) / 2)
 
 
 def _linear(channel: int) -> float:

@@ -126,10 +126,12 @@ def export_svg(renderable: RenderableType, *, width: int = 100, title: str = "at
         rects, glyphs, cells = _line_svg(segments, y)
         body += rects + glyphs
         used = max(used, cells)
+    plain = "\n".join("".join(seg.text for seg in segments if not seg.control).rstrip() for segments in lines)
     w = PAD * 2 + used * CELL
     h = PAD * 2 + max(len(lines), 1) * LINE
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
             f'viewBox="0 0 {w:.1f} {h:.1f}">\n<title>{escape(title)}</title>\n'
+            f'<desc>{escape(plain)}</desc>\n'
             f'<style>text {{ font-family: {FONT}; font-size: {SIZE:.0f}px; white-space: pre; }}</style>\n'
             f'<rect width="100%" height="100%" fill="{_hex(BACKGROUND)}" rx="6"/>\n'
             + "\n".join(body) + "\n</svg>\n")
