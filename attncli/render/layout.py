@@ -92,7 +92,8 @@ def adaptive_precision(rows: Sequence[Sequence[float | None]], *, low: int = 2, 
     """The fewest decimals (``low`` to ``high``) that keep every row's different weights different.
 
     "Different" means more than 1% of the row's largest weight apart: weights closer than that
-    may print alike (4 decimals would not separate 0.10381 from 0.10383 anyway).
+    may print alike (4 decimals would not separate 0.10381 from 0.10383 anyway). A weight that
+    is not zero does not print as zero either, as far as ``high`` decimals allow.
     """
     chosen, seen = low, 0
     for row in rows:
@@ -104,6 +105,9 @@ def adaptive_precision(rows: Sequence[Sequence[float | None]], *, low: int = 2, 
             break
         target = _clusters(live, max(abs(w) for w in live) / 100)
         while chosen < high and len({round(w, chosen) for w in live}) < target:
+            chosen += 1
+        smallest = min((abs(w) for w in live if w), default=1.0)
+        while chosen < high and smallest < 0.5 * 10 ** -chosen:  # a weight that is not 0 never prints 0.00
             chosen += 1
         if chosen == high:
             break

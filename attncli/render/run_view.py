@@ -125,10 +125,9 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
         return [line(("attention weights left out (too large for --max-weights-mb); see the top-k table", "dim"))]
     if view == "compact" and not compact_fits(tokens, width):
         # Too many keys for one character each: show each row's strongest links instead.
-        return [*wrap_phrases([(f"{len(tokens)} keys are too many to draw in {width} columns; the 5 strongest "
-                                "links of each query (--top-k K for more, --view grid for a pooled picture, "
-                                "--json for all):", "dim")], width),
-                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision or 2, width=width)]
+        return [*note(f"{len(tokens)} keys are too many to draw in {width} columns; the 5 strongest links of "
+                      "each query (--top-k K for more, --view grid for a pooled picture, --json for all):", width),
+                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision, width=width)]
     shown = [doc["weights"][h] for h in heads]
     shared = scale or Scale.over([_live(doc, h) for h in heads])
     p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
