@@ -14,7 +14,7 @@ from rich.text import Text
 
 from attncli.render.colors import Paint
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, label, line, note, wrap_phrases,
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
 )
 from attncli.render.matrix import row_maxima, vector_lines
 from attncli.textsafe import visible
@@ -101,7 +101,7 @@ def layer_lines(entry: dict, precision: int, width: int) -> list[Text]:
         for i, j in pairs:
             cells += [_fmt(layer["hidden_cosine"][i][j], precision), _fmt(layer["context_cosine"][i][j], precision)]
         rows.append((str(layer["layer"]), cells))
-    return [line(("layer by layer: cosine of the token's vectors between contexts", "bold")),
+    return [*heading("layer by layer: cosine of the token's vectors between contexts", width),
             *block_table("layer", columns, rows, width, noun="columns")]
 
 

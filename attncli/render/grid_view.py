@@ -15,7 +15,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from attncli.render.colors import HALF, MASKED, Paint, glyph_for
-from attncli.render.layout import Lazy, Scale, adaptive_precision, legend, line, note, wrap_phrases
+from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, wrap_phrases
 
 #: Largest thumbnail side, in matrix cells.
 MAX_SIDE = 48
@@ -109,7 +109,7 @@ def _note(rows: int, cols: int, side_rows: int, side_cols: int, *, pooled_hint: 
 
 
 def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -> list[RenderableType]:
-    precision = adaptive_precision([[scale.low, scale.high]])
+    precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
     out: list[RenderableType] = legend(paint, scale, precision, width=width, masked=any(
         w is None for m in matrices for row in m for w in row))
     return out + note(text + "; one color scale for every thumbnail", width)
@@ -138,8 +138,10 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     side_rows, side_cols = min(rows, side), min(cols, side)
     scale = Scale.over(matrices)
     drawn = [_draw(pool(m, side_rows, side_cols), paint, scale) for m in matrices]
-    out: list[RenderableType] = [line((f"every head of the layer, {len(heads)} thumbnail(s): rows are queries, "
-                                       "columns keys", "bold"))] if len(heads) > 1 else []
+    where = f" of layer {doc['layer']}" if doc.get("model") and doc.get("layer") is not None else ""
+    out: list[RenderableType] = heading(f"all {len(heads)} heads{where} on one color scale (in each thumbnail rows "
+                                        "are queries, columns keys)", width) if len(heads) > 1 else \
+        heading("head " + str(heads[0]) + " (rows are queries, columns keys)", width)
     for start in range(0, len(heads), per_row):
         group = list(range(start, min(start + per_row, len(heads))))
         title = Text(no_wrap=True, overflow="ignore")

@@ -234,6 +234,11 @@ def wrap_texts(pieces: Sequence[Text], width: int, *, sep: str = " ") -> list[Te
     return lines
 
 
+def heading(text: str, width: int) -> list[Text]:
+    """A bold title, wrapped between words when the terminal is narrow."""
+    return note(text, width, style="bold")
+
+
 def note(text: str, width: int, style: str = "dim") -> list[Text]:
     """A sentence wrapped between words (Rich would do it too, but not inside a column layout)."""
     return wrap_texts([Text(word, style=style) for word in text.split(" ")], width)

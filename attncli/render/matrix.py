@@ -14,7 +14,7 @@ from rich.text import Text
 
 from attncli.render.colors import MASKED, Paint, glyph_for
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, label, legend, line, note,
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, legend, line, note,
 )
 
 #: Row maxima are marked with this after the value (and drawn bold).
@@ -75,7 +75,7 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
                 mark = MAX_MARK if j in best else " "
                 cells.append(Text(fmt(w, p) + mark, style=paint.weight(shared(w), bold=j in best)))
             table_rows.append((label(tokens[index]), cells))
-        out = [line((title, "bold"))] if title else []
+        out = heading(title, width) if title else []
         out += block_table("q \\ k", columns, table_rows, width, noun="keys")
         if show_legend and paint.color:
             out += legend(paint, shared, p, masked=any_masked, width=width)
@@ -104,7 +104,7 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
     def build(paint: Paint, render_width: int, _height: int):
         limit = min(width, render_width)
         label_width = min(max(len(label(t)) for t in tokens), 12)
-        lines: list[Text] = [line((title, "bold"))] if title else []
+        lines: list[Text] = heading(title, limit) if title else []
         prefix = " " * (label_width + 6)
         if n >= 10:
             lines.append(line((prefix + "".join(str(j // 10 % 10) if j >= 10 else " " for j in range(n)), "dim")))
@@ -166,7 +166,7 @@ def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list
             fit += 1
         shown, cols = fit, cols[:fit]
         rows = [(name, cells[:fit]) for name, cells in rows]
-    out = [line((title, "bold"))] if title else []
+    out = heading(title, width) if title else []
     out += block_table(corner, cols, rows, width, noun="columns")
     if shown < d:
         out += note(f"components {shown}-{d - 1} are not shown ({d - shown} more); --json prints them all", width)

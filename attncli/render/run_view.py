@@ -7,7 +7,7 @@ from rich.text import Text
 
 from attncli.render.colors import Paint
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, label, line, note, wrap_phrases,
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, line, note, wrap_phrases,
 )
 from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
@@ -172,7 +172,7 @@ def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: in
         columns = [Column(f"#{k + 1}", max((c[1][k].cell_len for c in cells), default=2), "left")
                    for k in range(top["k"])]
         title = f"top {top['k']} keys per query" + (f", head {h}" if many else "")
-        parts += [line((title, "bold")), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
+        parts += [*heading(title, width), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
     return Lazy(lambda paint, w, ht: parts)
 
 
