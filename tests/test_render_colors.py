@@ -96,8 +96,13 @@ def system(request, monkeypatch):
     return request.param
 
 
-def _section(text: str, start: str, end: str) -> str:
-    return text[text.index(start):text.index(end)]
+def _section(text: str, start: str, end: str | None = None) -> str:
+    """The lines from the one that begins with ``start`` to the one that begins with ``end``."""
+    lines = text.splitlines()
+    plain = [SGR.sub("", line) for line in lines]
+    first = next(i for i, line in enumerate(plain) if line.startswith(start))
+    last = next((i for i, line in enumerate(plain) if end and i > first and line.startswith(end)), len(lines))
+    return "\n".join(lines[first:last])
 
 
 def test_full_view_brightness_follows_weight_and_ink_contrasts(system):
@@ -118,7 +123,7 @@ def test_full_view_brightness_follows_weight_and_ink_contrasts(system):
 def test_context_vectors_darken_with_magnitude_on_each_side(system):
     out = cli("run", "the cat sat on the mat", "--projections", "random",
               "--heads", "2", "--seed", "3")
-    values = colored_numbers(out.stdout[out.stdout.index("context vectors"):])
+    values = colored_numbers(_section(out.stdout, "context vectors"))
     assert len(values) == 6 * 4
     for sign in (1, -1):
         side = [(abs(v), -palette.luminance(bg)) for v, _, bg in values if v * sign > 0]
