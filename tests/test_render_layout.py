@@ -167,3 +167,29 @@ def test_minilm_layer_all_has_one_scale_and_labels():
     for layer in range(6):
         assert f"L{layer} · layer {layer}" in out.stdout
     assert "layer 5 of 6" not in out.stdout
+
+
+def test_pool_keeps_the_largest_weight_of_each_block():
+    from attncli.render.grid_view import pool
+
+    matrix = [[0.1, 0.9, 0.0, 0.0], [0.2, 0.3, 0.4, None], [0.0, 0.0, 0.5, 0.5], [1.0, 0.0, 0.0, 0.0]]
+    assert pool(matrix, 2, 2) == [[0.9, 0.4], [1.0, 0.5]]
+    assert pool([[None, None], [None, None]], 1, 1) == [[None]]
+
+
+def test_explain_masks_causal_weights_shown_alone():
+    out = cli("explain", "-c", "gpt-style", "the cat sat", "--step", "weights")
+    row = next(line for line in out.stdout.splitlines() if line.startswith("the ") and "1.00" in line)
+    assert row.split()[1:] == ["1.00*", "-", "-"]
+
+
+def test_svg_puts_every_character_on_the_cell_grid(tmp_path):
+    from attncli.render import svg
+
+    target = tmp_path / "compare.svg"
+    assert cli("compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank", "--save",
+               str(target)).code == 0
+    text = target.read_text()
+    xs = [float(x) for x in re.findall(r'<text x="([\d.]+)"', text)]
+    assert xs and all(abs((x - svg.PAD) / svg.CELL - round((x - svg.PAD) / svg.CELL)) < 0.02 for x in xs)
+    assert "<path" in text  # the panel borders are drawn as lines

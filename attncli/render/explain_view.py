@@ -49,6 +49,10 @@ def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) ->
     for step in doc["steps"]:
         if step["name"] == "scaled_scores" and doc["config"]["attention"]["causal"]:
             masked_rows = [[[v is None for v in row] for row in head] for head in step["tensor"]]
+        if step["name"] == "weights" and masked_rows is None and doc["config"]["attention"].get("causal"):
+            # --step weights alone: the causal mask hides every key after the query.
+            n = len(tokens)
+            masked_rows = [[[j > i for j in range(n)] for i in range(n)] for _ in step["tensor"]]
     for number, step in enumerate(doc["steps"], start=1):
         shape = " x ".join(str(d) for d in step["shape"])
         parts.append(Text(""))
