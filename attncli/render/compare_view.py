@@ -130,12 +130,10 @@ def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int) -
         grid.add_row(*[Panel(Group(*lines), title=f"context {i + 1}", title_align="left", box=box.ROUNDED,
                              width=widths[i]) for i, lines in enumerate(natural)])
         return [grid]
-    out: list[RenderableType] = []
-    for i in range(k):
-        lines = _panel_lines(paint, width - 4, doc, entry, i, p, pv, scale)
-        panel_width = min(max(t.cell_len for t in lines) + 4, width)
-        out.append(Panel(Group(*lines), title=f"context {i + 1}", title_align="left", box=box.ROUNDED,
-                         width=panel_width))
+    stacked = [_panel_lines(paint, width - 4, doc, entry, i, p, pv, scale) for i in range(k)]
+    panel_width = min(max(t.cell_len for lines in stacked for t in lines) + 4, width)  # one width for all
+    out: list[RenderableType] = [Panel(Group(*lines), title=f"context {i + 1}", title_align="left", box=box.ROUNDED,
+                                       width=panel_width) for i, lines in enumerate(stacked)]
     out += note("(the contexts are stacked: side by side they need more than "
                 f"{width} columns)", width)
     return out
