@@ -193,3 +193,31 @@ def test_svg_export_places_every_character_and_keeps_contrast(tmp_path):
             assert palette.contrast(ink, bg) >= 4.5
             checked += 1
     assert checked >= 16 * 4  # the weights and the context vectors
+
+
+def test_grid_thumbnails_follow_the_weights_on_one_scale(system):
+    args = ("run", "the cat sat on the mat now", "--heads", "2", "--projections", "random", "--seed", "1")
+    weights = run_json(*args)["weights"]  # (2, 7, 7): small enough for one cell per weight
+    out = cli(*args, "--view", "grid")
+    rows = [line for line in out.stdout.splitlines() if "▀" in line]
+    assert len(rows) == 4  # 7 query rows, two per line
+    pairs = []
+    for k, line in enumerate(rows):
+        halves = [(fg, bg) for char, fg, bg in cells(line) if char == "▀"]
+        assert len(halves) == 2 * 7
+        for h in range(2):
+            for j, (fg, bg) in enumerate(halves[h * 7:(h + 1) * 7]):
+                pairs.append((weights[h][2 * k][j], palette.luminance(fg)))
+                if 2 * k + 1 < 7:
+                    pairs.append((weights[h][2 * k + 1][j], palette.luminance(bg)))
+    assert len(pairs) == 2 * 7 * 7
+    assert _ordered(pairs), system
+
+
+def test_compare_focus_rows_follow_the_weights(system):
+    out = cli("compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank", "-p", "3")
+    doc = run_json("compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank")
+    weights = sorted(w for ctx in doc["focus"][0]["weights"] for row in ctx for w in row)
+    shown = [(v, bg) for v, _, bg in colored_numbers(out.stdout) if v in {round(w, 3) for w in weights}]
+    assert len(shown) >= 6
+    assert _ordered([(v, palette.luminance(bg)) for v, bg in shown]), system
