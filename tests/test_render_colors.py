@@ -132,17 +132,19 @@ def test_context_vectors_darken_with_magnitude_on_each_side(system):
         assert palette.contrast(ink, bg) >= 4.5
 
 
-def test_compact_view_cells_follow_the_weights(system):
-    text = " ".join(["the cat sat on the mat because it was soft"] * 3)  # 30 tokens: the compact view
+@pytest.mark.parametrize("repeat,cell", [(3, 1), (1, 2)])  # 30 tokens: one character per key; 11: two
+def test_compact_view_cells_follow_the_weights(system, repeat, cell):
+    text = " ".join(["the cat sat on the mat because it was soft and"] * repeat)
+    n = 11 * repeat
     weights = run_json("run", text)["weights"][0]
-    out = cli("run", text)
-    rows = [line for line in out.stdout.splitlines() if re.match(r"^\s*\d+ \S", SGR.sub("", line))]
-    assert len(rows) == 30
+    out = cli("run", text, "--view", "compact")
+    rows = [line for line in out.stdout.splitlines() if re.match(r"^\s*\d+ [a-z]", SGR.sub("", line))]
+    assert len(rows) == n
     pairs = []
     for row, line in zip(weights, rows):
         backgrounds = [bg for char, _, bg in cells(line) if bg is not None and char == " "]
-        assert len(backgrounds) == 30
-        pairs += [(w, palette.luminance(bg)) for w, bg in zip(row, backgrounds)]
+        assert len(backgrounds) == n * cell
+        pairs += [(w, palette.luminance(bg)) for w, bg in zip(row, backgrounds[::cell])]
     assert _ordered(pairs), system
     assert not any(char in "░▒▓█" for line in rows for char in SGR.sub("", line))  # no glyph over a color
 

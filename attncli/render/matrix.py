@@ -106,25 +106,28 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
         label_width = min(max(len(label(t)) for t in tokens), 12)
         lines: list[Text] = heading(title, limit) if title else []
         prefix = " " * (label_width + 6)
-        if n >= 10:
-            lines.append(line((prefix + "".join(str(j // 10 % 10) if j >= 10 else " " for j in range(n)), "dim")))
-        lines.append(line((prefix + "".join(str(j % 10) for j in range(n)), "dim")))
         suffixes = []
         for row in cells_in:
             best = sorted(row_maxima(row, p))
             live = [w for w in row if w is not None]
             where = ", ".join(str(j) for j in best[:3]) + (f" +{len(best) - 3}" if len(best) > 3 else "")
             suffixes.append(f"  max {fmt(max(live), p)} @ {where}" if live else "")
-        body_width = 6 + label_width + n
-        show_max = body_width + max((len(s) for s in suffixes), default=0) <= limit
+        longest = max((len(s) for s in suffixes), default=0)
+        # With color, two characters per key when they fit (square cells, one index line on top).
+        cell = 2 if paint.color and n < 100 and 6 + label_width + 2 * n + longest <= limit else 1
+        if n >= 10:  # key indices: tens over units, at the right of each cell
+            lines.append(line((prefix + "".join((str(j // 10 % 10) if j >= 10 else " ").rjust(cell)
+                                                for j in range(n)), "dim")))
+        lines.append(line((prefix + "".join(str(j % 10).rjust(cell) for j in range(n)), "dim")))
+        show_max = 6 + label_width + cell * n + longest <= limit
         for index, row, suffix in zip(rows, cells_in, suffixes):
             text = Text(f"{index:>4} {label(tokens[index], label_width):<{label_width}} ", no_wrap=True,
                         overflow="ignore")
             for w in row:
                 if w is None:
-                    text.append("×", style=MASKED)
+                    text.append("×".rjust(cell), style=MASKED)
                 elif paint.color:
-                    text.append(" ", style=paint.weight(shared(w)))
+                    text.append(" " * cell, style=paint.weight(shared(w)))
                 else:
                     text.append(glyph_for(shared(w)))
             if show_max:
@@ -146,26 +149,26 @@ def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list
     """:func:`vector_table`'s lines for a known paint and width."""
     d = len(vectors[0]) if vectors else 0
     shown = d if columns else min(d, max_columns)
-    max_abs = max((abs(v) for row in vectors for v in row if v is not None), default=0.0)
     heads = columns if columns else [str(j) for j in range(shown)]
     texts = [[None if v is None else fmt(v, precision) for v in row[:shown]] for row in vectors]
     cols = [Column(label(heads[j], 12), max((len(r[j]) for r in texts if r[j] is not None), default=1))
             for j in range(shown)]
-    rows = []
-    for i, (name, row) in enumerate(zip(labels, vectors)):
-        cells = [Text("-", style=MASKED) if v is None else Text(texts[i][j], style=paint.signed(v, max_abs))
-                 for j, v in enumerate(row[:shown])]
-        rows.append((label(name) + (marks[i] if marks else ""), cells))
+    names = [label(name) + (marks[i] if marks else "") for i, name in enumerate(labels)]
     if not columns:  # components: as many as fit one block, the rest announced
-        label_width = max([len(corner)] + [len(r[0]) for r in rows])
-        fit, used = 0, label_width
+        fit, used = 0, max([len(corner)] + [len(name) for name in names])
         for col in cols:
             if used + 1 + col.width > width and fit:
                 break
             used += 1 + col.width
             fit += 1
         shown, cols = fit, cols[:fit]
-        rows = [(name, cells[:fit]) for name, cells in rows]
+    # The color scale covers the components shown, so that they use the whole range.
+    max_abs = max((abs(v) for row in vectors for v in row[:shown] if v is not None), default=0.0)
+    rows = []
+    for i, (name, row) in enumerate(zip(names, vectors)):
+        cells = [Text("-", style=MASKED) if v is None else Text(texts[i][j], style=paint.signed(v, max_abs))
+                 for j, v in enumerate(row[:shown])]
+        rows.append((name, cells))
     out = heading(title, width) if title else []
     out += block_table(corner, cols, rows, width, noun="columns")
     if shown < d:
