@@ -82,6 +82,6 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
     def make_view(doc, width):
         from attncli.render.compare_view import compare_view
 
-        return compare_view(doc, precision=out.precision)
+        return compare_view(doc, precision=out.precision, width=width)
 
     env.emit(doc, out, make_view)
