@@ -222,7 +222,7 @@ class ClosedStream(io.TextIOBase):
 
     def write(self, text: str) -> int:
         if self.strict and text:
-            raise AttnError(f"{self.name} is closed; the output cannot be written", where=self.name, kind="io",
+            raise AttnError("closed, so the output cannot be written", where=self.name, kind="io",
                             code=ExitCode.FAILURE, hint=f"run without closing {self.name} (>&-)")
         return len(text)
 

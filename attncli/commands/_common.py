@@ -268,7 +268,11 @@ def stdout_console(**kwargs):
     """Data goes here. Rich turns color off when stdout is not a terminal, and honours NO_COLOR."""
     from rich.console import Console
 
-    return Console(highlight=False, **kwargs)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # Rich would exit 1; `guarded` ends quietly with 0
+            raise BrokenPipeError
+
+    return _Console(highlight=False, **kwargs)
 
 
 #: The stderr console of a progress bar on screen: messages print above the bar through it.
@@ -334,8 +338,9 @@ def report(error: AttnError, *, as_json: bool) -> None:
     from rich.markup import escape
 
     console = stderr_console()
-    console.print(f"[bold red]attncli: error:[/] {escape(error.line())}", soft_wrap=True)
-    for extra in error.details[:20]:
+    first, *details = error.lines()  # control characters escaped (the JSON keeps them)
+    console.print(f"[bold red]attncli: error:[/] {escape(first)}", soft_wrap=True)
+    for extra in details[:20]:
         console.print(f"  {escape(extra)}", soft_wrap=True)
     if len(error.details) > 20:
         console.print(f"  ... and {len(error.details) - 20} more problems", soft_wrap=True)
@@ -347,7 +352,9 @@ def report(error: AttnError, *, as_json: bool) -> None:
 def warn(message: str, *, as_json: bool = False, kind: str = "warning") -> None:
     from rich.markup import escape
 
-    stderr_console().print(f"[yellow]attncli: warning:[/] {escape(message)}", soft_wrap=True)
+    from attncli.textsafe import visible
+
+    stderr_console().print(f"[yellow]attncli: warning:[/] {escape(visible(message))}", soft_wrap=True)
     if as_json:
         sys.stderr.write(json.dumps({"warning": {"kind": kind, "message": message}}, ensure_ascii=False) + "\n")
 

@@ -59,6 +59,9 @@ def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: 
     from attncli.config import DEVICE_PATTERN, DTYPE_ALIASES, DTYPES
     from attncli.errors import AttnError
 
+    from attncli.errors import finite_option
+
+    finite_option(memory_mb, "--memory-mb")  # nan/inf (also refused when the options are parsed)
     sizes = _parse_lengths(lengths)
     for name, value in (("--heads", heads), ("--width", width), ("--batch", batch), ("--repeat", repeat)):
         if value < 1:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -84,9 +83,11 @@ def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOpt
     if join and file is None:
         raise AttnError("--join goes with --file", where="--join")
     if out.save is not None:
+        from attncli.fileio import check_writable
         from attncli.render.export import check_path
 
         check_path(out.save)
+        check_writable(out.save, "--save")  # before any output
     mdl.check(attn)
     if mdl.model is not None:
         return run_model(text, file, join, focus, top_k, head, include, view, attn, mdl, out)
@@ -98,7 +99,7 @@ def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOpt
     if file is not None:
         texts = read_texts(file)
         if join:
-            text = " ".join(line for _, line in texts)
+            text = _joined(texts)
             if not text.strip():
                 raise AttnError("the file holds no text", where=file, kind="text")
         else:
@@ -115,23 +116,21 @@ def _run(text, file, join, focus, top_k, head, include, view, attn: AttentionOpt
     emit_run(result, model, head=head, include=wanted, view=view, out=out)
 
 
-def read_texts(source: str) -> list[tuple[int, str]]:
-    """(1-based line number, text) for every non-empty line of a file or of stdin ('-')."""
-    if source == "-":
-        raw = sys.stdin.read()
-    else:
-        path = Path(source)
-        if path.is_dir():
-            raise AttnError("is a directory", where=f"--file {source}")
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise AttnError("no such file", where=f"--file {source}") from None
-        except UnicodeDecodeError as exc:
-            raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=f"--file {source}") from None
-        except OSError as exc:
-            raise AttnError(f"cannot read: {exc.strerror or exc}", where=f"--file {source}") from None
-    return [(i, line) for i, line in enumerate(raw.splitlines(), start=1) if line.strip()]
+def read_texts(source: str) -> list[tuple[int, str | AttnError]]:
+    """(1-based line number, text) for every non-blank line of a file or of stdin ('-').
+
+    Lines end at \\n only; a line that is not UTF-8 or too long comes as (number, AttnError).
+    """
+    from attncli.textio import iter_lines
+
+    return [(line.number, line.text if line.error is None else line.error) for line in iter_lines(source)]
+
+
+def _joined(texts) -> str:
+    for _, line in texts:
+        if isinstance(line, AttnError):
+            raise line
+    return " ".join(line for _, line in texts)
 
 
 def _warn_oov(result, as_json: bool, where: str | None = None) -> None:
@@ -200,6 +199,10 @@ def run_batch(model, texts, source, *, focus, top_k, head, include, view, out: O
     plain = not focus and top_k is None  # plain runs are batched; focus/top-k go line by line
 
     def compute(window):
+        bad = {number: line for number, line in window if isinstance(line, AttnError)}
+        if bad:  # lines that did not read (not UTF-8, too long) keep their place
+            good = iter(compute([(number, line) for number, line in window if number not in bad]))
+            return [bad[number] if number in bad else next(good) for number, _ in window]
         items = [(f"{label}:{number}", line) for number, line in window]
         if plain:
             return model.run_many(items)
@@ -281,7 +284,7 @@ def run_model(text, file, join, focus, top_k, head, include, view, attn: Attenti
         raise AttnError("no TEXT given", where="TEXT", kind="text", hint='e.g. attncli run --model minilm "the cat"')
     texts = [(0, text)] if file is None else read_texts(file)
     if file is not None and join:
-        texts = [(0, " ".join(line for _, line in texts))]
+        texts = [(0, _joined(texts))]
     transformer = mdl.load(attn)
 
     def document(line: str, where: str) -> dict:
@@ -303,6 +306,8 @@ def run_model(text, file, join, focus, top_k, head, include, view, attn: Attenti
     label = "stdin" if file == "-" else file
     for number, line in texts:
         try:
+            if isinstance(line, AttnError):
+                raise line
             doc = {"line": number, **document(line, f"{label}:{number}")}
         except AttnError as error:
             failed += 1
