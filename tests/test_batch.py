@@ -48,7 +48,10 @@ def test_file_errors(tmp_path):
     assert "--join goes with --file" in cli("run", "a", "--join").stderr
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
     out = cli("run", "--file", str(tmp_path / "bin.txt"), "--json")
-    assert out.code == 2 and out.stdout == "" and "not a UTF-8 text file" in out.stderr
+    # decoded per line (issue 13, #7): the bad line is an error record with its byte column
+    assert out.code == 2 and "not valid UTF-8 (byte 1 of the line: 0xff)" in out.stderr
+    assert json.loads(out.stdout) == {"line": 1, "error": json.loads(out.stdout)["error"]}
+    assert json.loads(out.stdout)["error"]["where"].endswith("bin.txt:1:1")
 
 
 def test_save_jsonl(tmp_path):
