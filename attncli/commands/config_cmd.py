@@ -72,9 +72,11 @@ def show(
         from attncli.result import dumps
 
         if out.save is not None:
+            from attncli.fileio import check_writable
             from attncli.render.export import check_path
 
             check_path(out.save)
+            check_writable(out.save, "--save")  # before any output
         settings = load_settings(name)
         doc = settings.to_config()
         json_text = dumps(doc)
