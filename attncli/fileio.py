@@ -20,7 +20,9 @@ import errno
 import io
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
@@ -184,12 +186,17 @@ class SpooledOutput:
         """True once the document outgrew memory and moved to a temporary file."""
         return bool(getattr(self._file, "_rolled", False))
 
-    def commit(self, stream: IO[str]) -> None:
-        """Copy the whole document to ``stream`` and flush it."""
+    def commit(self, stream: IO[str], *, hold_interrupts: bool = True) -> None:
+        """Copy the whole document to ``stream`` and flush it.
+
+        With ``hold_interrupts`` a Ctrl-C that arrives during the copy waits until the copy is
+        done (it is then raised as usual, exit 130): the document is never cut in the middle.
+        """
         self._file.flush()
         self._file.seek(0)
-        shutil.copyfileobj(self._file, stream, 1024 * 1024)
-        stream.flush()
+        with _sigint_held() if hold_interrupts else contextlib.nullcontext():
+            shutil.copyfileobj(self._file, stream, 1024 * 1024)
+            stream.flush()
         self.committed = True
 
     def close(self) -> None:
@@ -200,6 +207,33 @@ class SpooledOutput:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C during the block and deliver it afterwards (main thread only).
+
+    Blocking the signal with a mask is not enough: torch's threads would take it. The Python
+    handler always runs in the main thread, so it is swapped for one that only takes note.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    try:
+        old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if caught:
+        if callable(old):
+            old(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+        elif old != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 class ClosedStream(io.TextIOBase):

@@ -493,6 +493,21 @@ def test_ctrl_c_is_exit_130_and_leaves_no_partial_record():
     assert out == b"" or out.endswith(b"\n") and all(json.loads(line) for line in out.splitlines())
 
 
+def test_ctrl_c_during_the_final_copy_waits_for_the_copy():
+    class Sink(io.StringIO):
+        def write(self, text):
+            if not self.getvalue():
+                os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the copy
+            return super().write(text)
+
+    sink = Sink()
+    with SpooledOutput(max_memory=100) as spool:
+        spool.write("x" * 3_000_000)
+        with pytest.raises(KeyboardInterrupt):
+            spool.commit(sink)
+    assert sink.getvalue() == "x" * 3_000_000
+
+
 def test_closed_stream_stand_in():
     with pytest.raises(AttnError) as caught:
         ClosedStream("stdout", strict=True).write("x")
