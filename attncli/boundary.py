@@ -146,14 +146,18 @@ def guard_standard_streams() -> None:
     Writing to a closed stdout is one error (exit 1: the output cannot be delivered); a
     closed stderr swallows messages and leaves exit codes alone (a usage error stays 2).
     """
-    from attncli.fileio import ClosedStream
+    from attncli.fileio import CheckedStream, ClosedStream
 
     if sys.stdout is None:
         _reserve(1)
         sys.stdout = ClosedStream("stdout", strict=True)
+    else:
+        sys.stdout = CheckedStream(sys.stdout, "stdout", strict=True)
     if sys.stderr is None:
         _reserve(2)
         sys.stderr = ClosedStream("stderr", strict=False)
+    else:
+        sys.stderr = CheckedStream(sys.stderr, "stderr", strict=False)
 
 
 def _silence_stdout() -> None:
@@ -167,17 +171,21 @@ def _silence_stdout() -> None:
 
 
 def finish(code: int, *, as_json: bool = False) -> int:
-    """Flush stdout and settle the exit code: a reader that left is fine, a failed write is 1."""
+    """Flush stdout and settle the exit code: a reader that left is fine, a failed write is 1.
+
+    After a failed flush fd 1 points at /dev/null, so Python's own flush at exit cannot fail
+    again (it would print "Exception ignored" and exit 120).
+    """
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # `| head -1`: the reader has what it wanted
         _silence_stdout()
-    except OSError as exc:  # `> /dev/full`, a disk that filled up
+    except (OSError, AttnError) as exc:  # `> /dev/full`, a disk that filled up
         _silence_stdout()
-        error = AttnError(f"cannot write the output: {exc.strerror or exc}", where="stdout", kind="io",
-                          code=ExitCode.FAILURE)
-        _report(error, ["--json"] if as_json else [])
-        return max(code, int(ExitCode.FAILURE)) if code != int(ExitCode.INTERRUPTED) else code
-    except AttnError:
-        pass
+        if code != 0:  # already reported by the command
+            return code
+        if not isinstance(exc, AttnError):
+            exc = AttnError(f"cannot write the output: {exc.strerror or exc}", where="stdout", kind="io",
+                            code=ExitCode.FAILURE)
+        return _report(exc, ["--json"] if as_json else [])
     return code

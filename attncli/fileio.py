@@ -265,3 +265,45 @@ class ClosedStream(io.TextIOBase):
 
     def fileno(self) -> int:
         raise io.UnsupportedOperation(f"{self.name} is closed")
+
+
+class CheckedStream:
+    """The real stdout/stderr, with failed writes turned into something the CLI can report.
+
+    stdout (``strict``): a write or flush that fails (``> /dev/full``, a disk that filled up)
+    raises AttnError "cannot write the output: ..." (exit 1) instead of a bare OSError; a
+    broken pipe stays a BrokenPipeError (the reader left: exit 0). stderr: a failed write is
+    dropped, so that a message that cannot be shown does not change the exit code.
+    Everything else (``isatty``, ``fileno``, ``encoding``, ``buffer``) is the real stream's.
+    """
+
+    def __init__(self, stream, name: str, *, strict: bool) -> None:
+        self._stream = stream
+        self._name = name
+        self._strict = strict
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._stream, attribute)
+
+    def _failed(self, exc: OSError) -> AttnError:
+        return AttnError(f"cannot write the output: {exc.strerror or exc}", where=self._name, kind="io",
+                         code=ExitCode.FAILURE)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if self._strict:
+                raise self._failed(exc) from None
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if self._strict:
+                raise self._failed(exc) from None

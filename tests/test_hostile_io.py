@@ -464,9 +464,12 @@ def test_closed_stdout_and_closed_stderr():
     assert _shell('"$@" 2>&- >&-', "--version").returncode == 1
 
 
-def test_a_full_stdout_is_a_runtime_failure():
-    out = _shell('"$@" > /dev/full', "config", "show", "bank", "--json")
-    assert out.returncode == 1 and "No space left on device" in out.stderr and "Exception ignored" not in out.stderr
+@pytest.mark.parametrize("args", [["config", "show", "bank", "--json"], ["config", "init", "-"], ["vocab", "bank"]])
+def test_a_full_stdout_is_a_runtime_failure(args):
+    out = _shell('"$@" > /dev/full', *args)
+    assert out.returncode == 1 and "Exception ignored" not in out.stderr, out
+    assert out.stderr.startswith("attncli: error: stdout: cannot write the output: No space left on device"), out
+    assert _shell('"$@" 2> /dev/full', "run", "a", "--heads", "x").returncode == 2  # a lost message keeps its code
 
 
 @pytest.mark.parametrize("view", [[], ["--json"]])
