@@ -1,6 +1,6 @@
 """The Typer app: joins the commands. Imports no torch (attncli --help stays fast).
 
-The app's group (:class:`attncli.boundary.AttnGroup`) is the program's outermost error
+The app's group (:class:`attncli.commands.boundary.AttnGroup`) is the program's outermost error
 boundary, for the real program and for in-process tests alike: Typer's own usage errors
 (``--heads abc``, an unknown option, ``--save somedir``) print the same one line as every
 other error, and every float option refuses nan and inf.
@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.boundary import AttnGroup, finish, guard_standard_streams
+from attncli.commands.boundary import AttnGroup, finish, guard_standard_streams
 from attncli.commands import bench, compare, config_cmd, explain, models, run, vocab
 
 app = typer.Typer(

@@ -1,7 +1,7 @@
 """Exit statuses and the one exception type that carries a user-facing message.
 
 Nothing here imports torch, Rich or Typer: the core raises ``AttnError`` and the
-CLI layer (``attncli.commands._common``) turns it into one line on stderr.
+CLI layer (``attncli.commands.output``) turns it into one line on stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class ExitCode(IntEnum):
     FAILURE = 1
     #: Bad input or usage: config, text, option values, unavailable device.
     USAGE = 2
-    #: Interrupted (Ctrl-C, SIGINT): 128 + signal 2, as shells report it.
+    #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
     INTERRUPTED = 130
 
 

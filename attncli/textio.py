@@ -131,9 +131,8 @@ def decode_line(raw: bytes, where: str) -> tuple[str | None, AttnError | None]:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
         column = exc.start + 1
-        return None, AttnError(f"not valid UTF-8 (byte {column} of the line: 0x{raw[exc.start]:02x})",
-                               where=f"{where}:{column}", kind="text",
-                               hint="save the file as UTF-8")
+        return None, AttnError(f"not UTF-8 text (byte {column} of the line)", where=f"{where}:{column}",
+                               kind="text", hint=f"byte 0x{raw[exc.start]:02x}; save the file as UTF-8")
 
 
 def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_lines: int | None = None,

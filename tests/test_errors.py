@@ -246,12 +246,12 @@ def test_huge_scores_are_fine_in_float32(tmp_config):
 
 
 def test_internal_errors_are_one_line_without_debug(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def boom(*args, **kwargs):
         raise ValueError("synthetic failure")
 
-    monkeypatch.setattr(engine, "build_model", boom)
+    monkeypatch.setattr(toy, "build", boom)
     out = cli("run", "a", "--json")
     assert out.code == 1 and out.stdout == ""
     assert "internal error: ValueError: synthetic failure" in out.stderr and "Traceback" not in out.stderr
@@ -299,12 +299,12 @@ def test_auto_device_falls_back_to_the_cpu():
 
 
 def test_out_of_memory_is_a_runtime_failure(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(engine.Model, "run", oom)
+    monkeypatch.setattr(toy.ToyAttention, "run", oom)
     out = cli("run", "the cat", "--json")
     assert out.code == 1 and out.stdout == "" and "out of memory" in out.stderr
     assert json.loads(out.stderr.splitlines()[-1])["error"]["kind"] == "memory"

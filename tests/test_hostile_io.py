@@ -187,7 +187,7 @@ def test_file_keeps_good_lines_around_bad_ones_on_stdin_and_in_files(tmp_path):
         assert "error" in records[1] and "error" not in records[0] and "error" not in records[3]
         assert records[2]["tokens"] == ["a", "b", "c", "d"]
         label = "stdin" if source == "-" else str(path)
-        assert f"{label}:2:1: not valid UTF-8" in out.stderr
+        assert f"{label}:2:1: not UTF-8 text (byte 1 of the line) (byte 0xff; save the file as UTF-8)" in out.stderr
 
 
 # --------------------------------------------------------------------------- #10 control characters

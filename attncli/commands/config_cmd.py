@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    BasicOutputOptions, OutputOptions, basic_output_options, complete_config, guarded, output_options,
-    stdout_console, write_json,
+from attncli.commands.options import (
+    BasicOutputOptions, OutputOptions, basic_output_options, complete_config, output_options,
 )
+from attncli.commands.output import guarded
 
 app = typer.Typer(help="Write, check, show and list YAML configs.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def init(
 ) -> None:
     """Write a commented starter config documenting every key."""
 
-    def body():
+    def body(env):
         from attncli.config import bundled_dir
         from attncli.errors import AttnError
 
@@ -47,9 +47,9 @@ def init(
         if out.json:
             import json
 
-            write_json(json.dumps({"written": str(target)}))
+            env.stdout.write(json.dumps({"written": str(target)}) + "\n")
         else:
-            stdout_console().print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
+            env.out.print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
 
     guarded(out, body)
 
@@ -65,18 +65,16 @@ def show(
 ) -> None:
     """Print a config with every default filled in (YAML, or JSON with --json)."""
 
-    def body():
+    def body(env):
         import yaml
 
         from attncli.config import load_settings
-        from attncli.result import dumps
+        from attncli.jsonout import dumps
 
         if out.save is not None:
-            from attncli.fileio import check_writable
             from attncli.render.export import check_path
 
             check_path(out.save)
-            check_writable(out.save, "--save")  # before any output
         settings = load_settings(name)
         doc = settings.to_config()
         json_text = dumps(doc)
@@ -85,9 +83,9 @@ def show(
         from rich.syntax import Syntax
 
         syntax = Syntax(text, "yaml", background_color="default")
-        console = stdout_console()
+        console = env.out
         if out.json:
-            write_json(json_text)
+            env.stdout.write(json_text + "\n")
         elif console.is_terminal:
             console.print(syntax)
         else:
@@ -110,7 +108,7 @@ def validate(
 ) -> None:
     """Check a config and report every problem found, not just the first."""
 
-    def body():
+    def body(env):
         from attncli.config import check_problems
         from attncli.errors import AttnError
 
@@ -121,11 +119,11 @@ def validate(
         summary = (f"d_model {settings.d_model}, {a.heads} head(s), projections {a.projections}, "
                    f"d_k {settings.d_k}, d_v {settings.d_v}, d_out {settings.d_out}")
         if out.json:
-            from attncli.result import dumps
+            from attncli.jsonout import dumps
 
-            write_json(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}))
+            env.stdout.write(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}) + "\n")
         else:
-            stdout_console().print(f"ok: {settings.source} is valid ({summary})")
+            env.out.print(f"ok: {settings.source} is valid ({summary})")
 
     guarded(out, body)
 
@@ -135,9 +133,9 @@ def validate(
 def list_configs(*, out: BasicOutputOptions) -> None:
     """List the bundled configs with a one-line description each."""
 
-    def body():
+    def body(env):
         from attncli.config import bundled_dir, bundled_names, read_document
-        from attncli.result import dumps
+        from attncli.jsonout import dumps
 
         rows = []
         for name in bundled_names():
@@ -145,7 +143,7 @@ def list_configs(*, out: BasicOutputOptions) -> None:
             description = doc.data.get("description") if isinstance(doc.data, dict) else None
             rows.append({"name": name, "description": description})
         if out.json:
-            write_json(dumps(rows))
+            env.stdout.write(dumps(rows) + "\n")
             return
         from rich import box
         from rich.table import Table
@@ -155,7 +153,7 @@ def list_configs(*, out: BasicOutputOptions) -> None:
         table.add_column("description")
         for row in rows:
             table.add_row(row["name"], row["description"] or "")
-        console = stdout_console()
+        console = env.out
         console.print(table)
         console.print("use one with: attncli run -c NAME TEXT", style="dim")
 

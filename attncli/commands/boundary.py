@@ -90,11 +90,11 @@ def usage_error(exc: Any) -> AttnError:
 
 
 def _report(error: AttnError, args: Sequence[str]) -> int:
-    from attncli.commands._common import report
+    from attncli.commands.output import Environment
 
     options = list(args)[:list(args).index("--")] if "--" in args else list(args)
     try:
-        report(error, as_json="--json" in options)
+        Environment(as_json="--json" in options).report(error)
     except (OSError, AttnError):  # stderr itself is gone: the exit code still tells
         pass
     return int(error.code)
