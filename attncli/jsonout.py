@@ -19,8 +19,9 @@ _DIGITS = {"float32": 9, "float16": 5, "bfloat16": 4}
 def shortest(tensor):
     """A float tensor -> float64 values whose Python repr is the shortest that reads back exactly.
 
-    For each element the fewest significant digits p whose rounding, cast back to the tensor's
-    dtype, equals the element. float64 is already written that way by Python's repr.
+    For each element, the fewest significant digits p whose rounding, cast back to the tensor's
+    dtype, equals the element (found by bisection: if p digits read back, so do p + 1). float64
+    is already written that way by Python's repr.
     """
     import torch
 
@@ -28,23 +29,55 @@ def shortest(tensor):
     if name not in _DIGITS:
         return tensor
     x = tensor.double()  # exact
-    out = x.clone()
-    todo = torch.isfinite(x) & (x != 0)  # zeros and non-finite values are written as they are
-    if not bool(todo.any()):
-        return out
-    exponent = torch.floor(torch.log10(x.abs().where(todo, torch.ones_like(x))))  # decimal exponent
-    for digits in range(1, _DIGITS[name] + 1):
-        k = (digits - 1 - exponent).clamp(-300, 300)  # scale by 10^k to keep `digits` digits
-        up = k >= 0
-        power = torch.pow(10.0, k.abs())  # exact for |k| <= 22
-        scaled = torch.where(up, x * power, x / power)
-        candidate = torch.where(up, torch.round(scaled) / power, torch.round(scaled) * power)
-        hit = todo & (candidate.to(tensor.dtype) == tensor)
-        out = torch.where(hit, candidate, out)
-        todo = todo & ~hit
+    live = torch.isfinite(x) & (x != 0)  # zeros and non-finite values are written as they are
+    if not bool(live.all()):
+        x = torch.where(live, x, torch.ones_like(x))
+    exponent = torch.log10(x.abs()).floor_().long()  # the decimal exponent of each element
+    powers = _powers(x.device)  # 10^k for k in 0..308
+    low = torch.ones_like(exponent)  # the answer is > low - 1 digits ...
+    high = torch.full_like(exponent, _DIGITS[name])  # ... and <= high digits
+    best = x
+    while True:
+        todo = low < high
         if not bool(todo.any()):
             break
-    return out
+        digits = (low + high) // 2
+        candidate = _rounded(x, digits - 1 - exponent, powers)
+        ok = candidate.to(tensor.dtype) == tensor
+        high = torch.where(todo & ok, digits, high)
+        low = torch.where(todo & ~ok, digits + 1, low)
+    best = _rounded(x, high - 1 - exponent, powers)
+    best = torch.where(best.to(tensor.dtype) == tensor, best, x)  # exact value if ever needed
+    if not bool(live.all()):
+        best = torch.where(live, best, tensor.double())
+    return best
+
+
+_POWERS: dict = {}
+
+
+def _powers(device):
+    import torch
+
+    if device not in _POWERS:
+        _POWERS[device] = torch.tensor([10.0 ** k for k in range(0, 309)], dtype=torch.float64, device=device)
+    return _POWERS[device]
+
+
+def _rounded(x, k, powers):
+    """x rounded to k decimals (k may be negative), as the float64 nearest that decimal.
+
+    Dividing (or multiplying) an integer by an exact power of ten (10^k, |k| <= 22) is one correctly
+    rounded operation, so the result is the float64 nearest the decimal and its repr is that decimal.
+    """
+    import torch
+
+    scale = powers[k.abs().clamp(max=308)]  # (...)
+    if bool((k >= 0).all()):  # the common case (|x| < 10^digits): no branch per element
+        return torch.round(x * scale) / scale
+    up = k >= 0
+    scaled = torch.where(up, x * scale, x / scale)
+    return torch.where(up, torch.round(scaled) / scale, torch.round(scaled) * scale)
 
 
 def to_list(tensor, precision: int | None = None) -> list:
