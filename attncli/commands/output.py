@@ -165,9 +165,8 @@ def _copy(source, target, block: int = 1 << 20) -> None:
 
 def check_save(path: Path) -> None:
     """Before any output: --save names a format we write, in a folder that exists and can be written."""
-    from attncli.render.export import check_path
-
     from attncli.fileio import check_writable
+    from attncli.render.export import check_path
 
     check_path(path)
     check_writable(path, "--save")  # tries a file for real: root, read-only mounts and full inode tables too
