@@ -18,9 +18,8 @@ Nothing here imports torch, Rich or Typer.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
 from attncli.errors import AttnError
 from attncli.textsafe import visible
@@ -33,8 +32,7 @@ MAX_SKIP_FACTOR = 16
 CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One line of input: ``text`` when it decoded, else ``error`` (never both)."""
 
     number: int  #: 1-based, counting every line (blank ones too)
@@ -159,51 +157,53 @@ def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_
 
 
 def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> Iterator[Line]:
-    pending = bytearray()
+    rest = bytearray()  # the start of a line that has not ended yet (at most max_line_bytes + 1)
     number = 0
     skipping = 0  # bytes of a too-long line dropped so far (0: not skipping)
-    limit = max_line_bytes + 1  # room for the \r of a \r\n
     read_where = f"--file {label}"
-    eof = False
-    while not eof:
+    skip_limit = MAX_SKIP_FACTOR * max_line_bytes
+    while True:
         chunk = _read(handle, CHUNK, read_where)
         if not chunk:
-            eof = True
-            if not pending and not skipping:
-                break
-            chunk = b"\n"  # the last line needs no newline
+            break
         if skipping:
             end = chunk.find(b"\n")
             if end < 0:
                 skipping += len(chunk)
-                if skipping > MAX_SKIP_FACTOR * max_line_bytes:
-                    raise AttnError(f"line {number} does not end within {_size(MAX_SKIP_FACTOR * max_line_bytes)}",
+                if skipping > skip_limit:
+                    raise AttnError(f"line {number} does not end within {_size(skip_limit)}",
                                     where=f"{label}:{number}", kind="text", hint="is this a text file?")
                 continue
             skipping = 0
             chunk = chunk[end + 1:]
-        pending += chunk
-        start = 0
-        while True:
-            end = pending.find(b"\n", start)
-            if end < 0:
-                break
+        if b"\n" not in chunk:
+            rest += chunk
+            raws = []
+        else:
+            raws = chunk.split(b"\n")
+            raws[0] = bytes(rest) + raws[0]
+            rest = bytearray(raws.pop())
+        for raw in raws:
             number += 1
             if max_lines is not None and number > max_lines:
                 raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
-            raw = bytes(pending[start:end])
-            start = end + 1
             line = _line(raw, number, label, max_line_bytes)
             if line is not None:
                 yield line
-        del pending[:start]
-        if len(pending) > limit:
+        if len(rest) > max_line_bytes + 1:  # + 1: room for the \r of a \r\n
             number += 1
             if max_lines is not None and number > max_lines:
                 raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
             yield _too_long(number, label, max_line_bytes)
-            skipping = len(pending)
-            pending.clear()
+            skipping = len(rest)
+            rest = bytearray()
+    if rest and not skipping:  # the last line needs no newline
+        number += 1
+        if max_lines is not None and number > max_lines:
+            raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
+        line = _line(bytes(rest), number, label, max_line_bytes)
+        if line is not None:
+            yield line
 
 
 def _too_long(number: int, label: str, max_line_bytes: int) -> Line:
@@ -213,15 +213,16 @@ def _too_long(number: int, label: str, max_line_bytes: int) -> Line:
 
 
 def _line(raw: bytes, number: int, label: str, max_line_bytes: int) -> Line | None:
-    if raw.endswith(b"\r"):
+    if raw[-1:] == b"\r":
         raw = raw[:-1]
     if len(raw) > max_line_bytes:
         return _too_long(number, label, max_line_bytes)
-    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+    if number == 1 and raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]  # a UTF-8 byte order mark
-    text, error = decode_line(raw, f"{label}:{number}")
-    if error is not None:
-        return Line(number, None, error)
-    if not text.strip():
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Line(number, None, decode_line(raw, f"{label}:{number}")[1])
+    if not text or text.isspace():
         return None
     return Line(number, text)

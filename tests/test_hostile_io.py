@@ -134,6 +134,15 @@ def test_a_long_line_is_an_error_record_and_the_rest_is_kept():
     assert exact[0].text == "y" * 100
 
 
+def test_max_lines_counts_blank_lines_and_stops_the_input():
+    got = []
+    with pytest.raises(AttnError, match="more than 3 lines"):
+        for line in iter_lines("t", stream=io.BytesIO(b"a\n\nb\nc\nd\n"), max_lines=3):
+            got.append(line.number)
+    assert got == [1, 3]
+    assert [line.number for line in lines_of(b"a\n\nb", max_lines=3)] == [1, 3]
+
+
 def test_dev_zero_is_refused_quickly_in_bounded_memory():
     start = time.monotonic()
     with pytest.raises(AttnError, match="does not end within"):
