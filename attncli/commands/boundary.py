@@ -146,7 +146,7 @@ def guard_standard_streams() -> None:
     Writing to a closed stdout is one error (exit 1: the output cannot be delivered); a
     closed stderr swallows messages and leaves exit codes alone (a usage error stays 2).
     """
-    from attncli.fileio import CheckedStream, ClosedStream
+    from attncli.streams import CheckedStream, ClosedStream
 
     if sys.stdout is None:
         _reserve(1)
