@@ -139,12 +139,17 @@ def test_save_into_a_read_only_mount_prints_nothing(tmpfs):
         assert out.code == 2 and out.stdout == "" and "Read-only file system" in out.stderr, out
 
 
-@pytest.mark.xfail(strict=False, reason="render/export.py does not write through fileio.atomic_write yet")
-def test_save_on_a_full_disk_leaves_no_temporary_file(tmpfs):
+def test_save_on_a_full_disk_leaves_no_temporary_file(tmpfs, tmp_path):
     disk = tmpfs("size=64k")
     _fill(disk)
-    out = cli("run", "the cat", "--save", str(disk / "view.svg"))
-    assert out.code == 1 and [p.name for p in disk.iterdir()] == ["filler"], out
+    texts = tmp_path / "t.txt"
+    texts.write_text("the cat\nthe dog\n")
+    for args in (["run", "the cat", "--save", str(disk / "view.svg")],
+                 ["run", "the cat", "--json", "--save", str(disk / "run.json")],
+                 ["run", "--file", str(texts), "--json", "--save", str(disk / "runs.json")]):
+        out = cli(*args)
+        assert out.code == 1 and "No space left on device" in out.stderr, out
+        assert [p.name for p in disk.iterdir()] == ["filler"], out
 
 
 def test_file_size_limit_is_a_real_write_failure_too(tmp_path):
