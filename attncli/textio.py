@@ -56,7 +56,7 @@ def label_of(source: str) -> str:
 def _stdin_binary() -> BinaryIO:
     stream = sys.stdin
     if stream is None:
-        raise AttnError("stdin is closed", where="stdin", hint="pipe the text in, or give a file")
+        raise AttnError("stdin is closed", where="--file -", hint="pipe the text in, or give a file")
     buffer = getattr(stream, "buffer", None)
     if buffer is not None:
         return buffer

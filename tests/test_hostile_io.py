@@ -194,6 +194,15 @@ def test_file_keeps_good_lines_around_bad_ones_on_stdin_and_in_files(tmp_path):
         assert f"{label}:2:1: not UTF-8 text (byte 1 of the line) (byte 0xff; save the file as UTF-8)" in out.stderr
 
 
+def test_join_refuses_a_bad_line_instead_of_dropping_it(tmp_path):
+    for data in (b"the cat\n\xff\nthe dog\n", b"a\n" + b"x" * (textio.MAX_LINE_BYTES + 1) + b"\n"):
+        path = tmp_path / "t.txt"
+        path.write_bytes(data)
+        for source, stdin in ((str(path), None), ("-", data)):
+            out = cli("run", "--file", source, "--join", "--json", input=stdin)
+            assert out.code == 2 and out.stdout == "" and ":2" in out.stderr.splitlines()[0], out
+
+
 # --------------------------------------------------------------------------- #10 control characters
 
 

@@ -94,6 +94,9 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
 
         lines = read_lines(file)
         if join:
+            for _, _, error in lines:
+                if error is not None:  # one text: a line that does not read fails it (never dropped)
+                    raise error
             text = " ".join(t for _, t, e in lines if e is None)
             if not text.strip():
                 raise AttnError("the file holds no text", where=file, kind="text")
