@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from attncli.devices import import_torch
+from attncli.spec import AttentionSpec as Spec
 
 torch = import_torch()  # quietly: no "Failed to initialize NumPy" warning where numpy is absent
 import torch.nn.functional as F  # noqa: E402
@@ -73,18 +74,6 @@ def softmax(scores: torch.Tensor) -> torch.Tensor:
 def layer_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Layer norm over the feature axis, without learned gain or bias."""
     return F.layer_norm(x, (x.shape[-1],), eps=eps)  # (N, D)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """How one self-attention layer is wired (everything but the weights)."""
-
-    heads: int = 1
-    divisor: float = 1.0  # the scores are divided by this (scale x temperature)
-    causal: bool = False
-    positional: str = "none"  # none | sinusoidal | rope
-    residual: bool = False
-    layer_norm: bool = False
 
 
 @dataclass

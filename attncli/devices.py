@@ -7,16 +7,8 @@ from __future__ import annotations
 
 import warnings
 
+from attncli.dtypes import canonical_dtype
 from attncli.errors import AttnError
-
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-DTYPE_ALIASES = {
-    "fp32": "float32", "float": "float32", "f32": "float32", "single": "float32",
-    "fp64": "float64", "double": "float64", "f64": "float64",
-    "fp16": "float16", "half": "float16", "f16": "float16",
-    "bf16": "bfloat16",
-}
-
 
 def import_torch():
     """Import torch without its 'Failed to initialize NumPy' warning (numpy is not needed)."""
@@ -28,15 +20,7 @@ def import_torch():
 
 def dtype_name(name: str, where: str = "--dtype") -> str:
     """A dtype name or alias (fp16, half, bf16, double, ...) -> its canonical name."""
-    key = name.strip().lower()
-    key = DTYPE_ALIASES.get(key, key)
-    if key in DTYPES:
-        return key
-    import difflib
-
-    close = difflib.get_close_matches(key, DTYPES, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else None
-    raise AttnError(f"unknown value {name!r}; expected one of {', '.join(DTYPES)}", where=where, hint=hint)
+    return canonical_dtype(name, where)
 
 
 def resolve_dtype(name: str, where: str = "--dtype"):

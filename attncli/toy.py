@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from attncli.config import Settings
+from attncli.config import Settings, check_text_budget
 from attncli.devices import device_label, import_torch, resolve_device, resolve_dtype
 from attncli.errors import AttnError, ExitCode, numeric_error
 from attncli.record import Layer, Record
@@ -37,8 +37,7 @@ class ToyAttention:
         self.dtype = resolve_dtype(settings.dtype)
         self.element_size = torch.empty((), dtype=self.dtype).element_size()
         a = settings.attention
-        self.spec = attention.Spec(heads=a.heads, divisor=settings.divisor, causal=a.causal,
-                                   positional=a.positional, residual=a.residual, layer_norm=a.layer_norm)
+        self.spec = settings.spec
         self.weights = attention.Projections()
         if a.projections == "random":
             wq, wk, wv = attention.random_projections(settings.d_model, settings.d_k, settings.d_v, a.seed)
@@ -93,6 +92,7 @@ class ToyAttention:
             raise AttnError("this config gives tensors directly; do not give a TEXT as well",
                             where=where, kind="text", hint="drop the TEXT argument")
         tokens = check_text(text, where)
+        check_text_budget(self.settings, len(tokens), self.max_weights_mb)  # before a vector exists
         embedded = embed(tokens, self.settings.embeddings, self.settings.d_model)
         if self.strict:
             strict_check(embedded, where)

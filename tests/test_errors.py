@@ -104,7 +104,25 @@ CATALOGUE = [
      "is given twice"),
     ("YAML alias bomb", BOMB, ["run", "a"], 2, "config is too large"),
     ("a Python object tag (never executed)", 'attention:\n  heads: !!python/object:os.system "echo hi"\n',
-     ["run", "a"], 2, "config.yaml:2:3: attention.heads: unsupported YAML value"),
+     ["run", "a"], 2, "config.yaml:2:3: attention.heads: unsupported YAML tag '!!python/object:os.system'"),
+    ("a Python object tag on a mapping", "attention: !!python/object:os.system\n  heads: 1\n", ["run", "a"], 2,
+     "config.yaml:1:1: attention: unsupported YAML tag '!!python/object:os.system'"),
+    ("YAML nested too deep", "attention: " + "[" * 100 + "]" * 100 + "\n", ["run", "a"], 2,
+     "config.yaml:1:75: lists and mappings nested deeper than 64 levels"),
+    ("a config that never ends", None, ["run", "a", "-c", "/dev/zero"], 2,
+     "/dev/zero: config file is too large: more than the 2 MiB limit"),
+    ("an overflowing divisor", None, ["run", "a", "--temperature", "1e308"], 2,
+     "--temperature: the scores' divisor, scale x temperature = 2 x 1e+308 = inf, is out of range"),
+    ("a divisor out of range in the config", "attention:\n  scale: 1.0e+308\n  temperature: 10.0\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.scale: the scores' divisor"),
+    ("projections over the tensor budget", None, ["run", "a", "--projections", "random", "--d-k", "100000000"], 2,
+     "--d-k: the tensors these settings imply (query projection 4 x 100,000,000"),
+    ("non-finite --max-weights-mb", None, ["run", "a", "--max-weights-mb", "nan"], 2,
+     "--max-weights-mb: must be a finite number, got nan"),
+    ("an integer beyond the float range", "attention:\n  temperature: 1" + "0" * 400 + "\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.temperature: expected a finite number, got an integer too large for a float"),
+    ("a tagged value its type cannot hold", "attention:\n  heads: !!int two\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.heads: unsupported YAML value: cannot read 'two' as !!int"),
     ("enormous text", None, ["run", " ".join(["cat"] * 30000)], 2,
      "--max-weights-mb: 30,000 x 30,000 tokens x 1 head(s) need"),
     ("focus token not present", None, ["compare", "the cat", "the dog", "--focus", "bird"], 2,
@@ -189,14 +207,14 @@ def test_unreadable_config(tmp_path, monkeypatch):
 
     path = tmp_path / "secret.yaml"
     path.write_text("attention: {}\n")
-    real = Path.read_bytes
+    real = Path.open
 
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         if self.name == "secret.yaml":
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)  # as for chmod 0, which root ignores
+    monkeypatch.setattr(Path, "open", refuse)  # as for chmod 0, which root ignores
     out = cli("run", "a", "-c", str(path))
     assert out.code == 2 and "secret.yaml: cannot read config: Permission denied" in out.stderr
 

@@ -91,7 +91,7 @@ class AttentionOptions:
 
         finite(self.temperature, "--temperature")
         finite(self.max_weights_mb, "--max-weights-mb", positive=True)
-        return load_settings(self.config, self.overrides())
+        return load_settings(self.config, self.overrides(), budget_mb=self.max_weights_mb)
 
     def toy(self, settings=None):
         """Settings -> toy attention on its device (imports torch)."""
@@ -145,7 +145,8 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
         "--strict", metavar=" ", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
     "max_weights_mb": (Optional[float], typer.Option(
         "--max-weights-mb", rich_help_panel=ATTENTION_PANEL, metavar="MB",
-        help="Refuse runs whose attention matrices need more memory than this (default 256).")),
+        help="Memory budget in MiB (default 256), for the attention matrices and, separately, for the "
+             "tensors the settings imply (projection matrices, embeddings).")),
 }
 
 
