@@ -96,6 +96,6 @@ def finite_option(value, where: str):
             finite_option(item, where)
         return value
     if isinstance(value, float) and not math.isfinite(value):
-        raise AttnError(f"expected a finite number, got {value!r}", where=where,
+        raise AttnError(f"must be a finite number, got {value!r}", where=where,
                         hint="NaN and infinite values are not allowed")
     return value

@@ -143,16 +143,22 @@ def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_
     read, has more than ``max_lines`` lines (blank ones counted) or holds a line that does
     not end within ``MAX_SKIP_FACTOR x max_line_bytes`` raises AttnError instead: it is not
     a file of texts. ``stream`` replaces opening ``source`` (it is not closed).
+
+    The input is opened at once (a missing file fails here, not at the first line); the
+    lines come as they are read, so stdin is processed while it is still being written.
     """
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
     label = label_of(source)
-    where = f"--file {label}"
-    handle = stream if stream is not None else open_binary(source, where)
+    handle = stream if stream is not None else open_binary(source, f"--file {label}")
+    return _lines(handle, label, max_line_bytes, max_lines, close=stream is None and str(source) != "-")
+
+
+def _lines(handle, label: str, max_line_bytes: int, max_lines: int | None, *, close: bool) -> Iterator[Line]:
     try:
         yield from _split(handle, label, max_line_bytes, max_lines)
     finally:
-        if stream is None and str(source) != "-":
+        if close:
             handle.close()
 
 
@@ -175,6 +181,7 @@ def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> It
                                     where=f"{label}:{number}", kind="text", hint="is this a text file?")
                 continue
             skipping = 0
+            yield _too_long(number, label, max_line_bytes)  # the line has ended: its record now
             chunk = chunk[end + 1:]
         if b"\n" not in chunk:
             rest += chunk
@@ -194,10 +201,11 @@ def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> It
             number += 1
             if max_lines is not None and number > max_lines:
                 raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
-            yield _too_long(number, label, max_line_bytes)
-            skipping = len(rest)
+            skipping = len(rest)  # its record comes when it ends
             rest = bytearray()
-    if rest and not skipping:  # the last line needs no newline
+    if skipping:  # a too-long last line, ended by the end of the input
+        yield _too_long(number, label, max_line_bytes)
+    elif rest:  # the last line needs no newline
         number += 1
         if max_lines is not None and number > max_lines:
             raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")

@@ -141,10 +141,9 @@ CATALOGUE = [
     ("--save into a folder that does not exist", None, ["run", "a", "--save", "nodir/out.svg"], 2,
      "--save: folder 'nodir' does not exist"),
     # non-finite numbers, refused for every float option (#14)
-    ("NaN for a number option", None, ["run", "a", "--max-weights-mb", "nan"], 2,
-     "--max-weights-mb: expected a finite number, got nan (NaN and infinite values are not allowed)"),
     ("infinity for a number option", None, ["bench", "--memory-mb", "inf"], 2,
-     "--memory-mb: expected a finite number, got inf"),
+     "--memory-mb: must be a finite number, got inf (NaN and infinite values are not allowed)"),
+    ("NaN for the temperature", None, ["explain", "a", "-t", "nan"], 2, "--temperature: must be a finite number, got nan"),
     # --file (#3)
     ("--file that does not exist", None, ["run", "--file", "missing.txt"], 2, "--file missing.txt: no such file"),
     ("--file with a line that never ends", None, ["run", "--file", "/dev/zero"], 2,

@@ -260,14 +260,14 @@ def test_every_float_option_refuses_nan_and_inf():
         for value in ("nan", "inf", "-inf", "NaN", "1e999"):
             out = cli(*args, name, value, "--json")
             assert out.code == 2 and out.stdout == "", (args, name, value, out)
-            assert f"attncli: error: {name}: expected a finite number, got " in out.stderr
+            assert f"attncli: error: {name}: must be a finite number, got " in out.stderr
             assert json.loads(out.stderr.splitlines()[-1])["error"]["where"] == name
 
 
 def test_finite_option_passes_numbers_and_refuses_the_rest():
     assert finite_option(2.5, "--x") == 2.5 and finite_option(None, "--x") is None and finite_option(3, "--x") == 3
     for bad in (float("nan"), float("inf"), [1.0, float("-inf")]):
-        with pytest.raises(AttnError, match="expected a finite number"):
+        with pytest.raises(AttnError, match="must be a finite number"):
             finite_option(bad, "--x")
 
 

@@ -51,7 +51,7 @@ def _finite_callback(original):
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:
             if isinstance(item, float) and not math.isfinite(item):
-                raise AttnError(f"expected a finite number, got {item!r}", where=_option_name(param),
+                raise AttnError(f"must be a finite number, got {item!r}", where=_option_name(param),
                                 hint="NaN and infinite values are not allowed")
         return original(ctx, param, value) if original is not None else value
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from attncli.errors import AttnError
 
 
@@ -10,9 +12,14 @@ def read_lines(source: str) -> list[tuple[int, str | None, AttnError | None]]:
     a line that is not UTF-8 or longer than 4 MiB comes with an error naming it (and the byte column).
 
     Read by :func:`attncli.textio.iter_lines`: bounded chunks, never the whole input at once
-    (``--file /dev/zero`` is refused after 64 MiB). Pass ``iter_lines(source)`` itself to the
-    batch writer to stream an input of any length.
+    (``--file /dev/zero`` is refused after 64 MiB).
     """
+    return list(stream_lines(source))
+
+
+def stream_lines(source: str) -> Iterator[tuple[int, str | None, AttnError | None]]:
+    """:func:`read_lines` one at a time, as they are read: for the batch writer (``total=None``)."""
     from attncli.textio import iter_lines
 
-    return [(line.number, line.text, line.error) for line in iter_lines(source)]
+    for line in iter_lines(source):
+        yield line.number, line.text, line.error
