@@ -233,6 +233,23 @@ def test_ctrl_c_is_exit_130_and_leaves_no_partial_record():
     assert out == b"" or out.endswith(b"\n") and all(json.loads(line) for line in out.splitlines())
 
 
+def test_stdin_lines_are_run_as_they_arrive():
+    import select
+
+    proc = subprocess.Popen([sys.executable, "-m", "attncli", "run", "--file", "-", "--json"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"the cat\n\xff\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # stdin is still open
+        assert ready and json.loads(proc.stdout.readline())["line"] == 1
+        proc.stdin.write(b"the dog\n")
+    finally:
+        proc.stdin.close()
+    rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert proc.wait(timeout=60) == 2 and [r["line"] for r in rest] == [2, 3] and "error" in rest[0]
+
+
 def test_ctrl_c_during_the_final_copy_waits_for_the_copy():
     class Sink(io.StringIO):
         def write(self, text):
