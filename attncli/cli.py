@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.commands.boundary import AttnGroup, finish, guard_standard_streams
 from attncli.commands import bench, compare, config_cmd, explain, models, run, vocab
+from attncli.commands.boundary import AttnGroup, finish, guard_standard_streams
 
 app = typer.Typer(
     cls=AttnGroup,

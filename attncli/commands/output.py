@@ -133,7 +133,8 @@ class Environment:
     @contextmanager
     def progress(self, total: int | None, *, views_on_stdout: bool):
         """A progress bar on stderr while a batch runs (only on a terminal, never over views on the same one)."""
-        show = self.err.is_terminal and (total is None or total > 1) and not (views_on_stdout and self.out.is_terminal)
+        show = (self.err.is_terminal and (total is None or total > 1)
+                and not (views_on_stdout and self.out.is_terminal))
         if not show:
             yield lambda: None
             return
