@@ -36,6 +36,9 @@ try:  # Typer >= 0.20 carries its own copy of Click
 except ImportError:  # pragma: no cover - older Typer on Click
     from click import exceptions as click_exceptions
 
+#: Click 8.2+ raises this for a bare group with no_args_is_help (the help is already shown).
+NO_ARGS_IS_HELP = getattr(click_exceptions, "NoArgsIsHelpError", ())
+
 
 def _option_name(param: Any) -> str:
     """``--temperature`` for an option (its longest name), ``TEXT`` for an argument."""
@@ -110,7 +113,7 @@ class AttnGroup(TyperGroup):
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
-        except click_exceptions.NoArgsIsHelpError as exc:  # bare `attncli`: the help, as before
+        except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
             code = exc.exit_code
         except click_exceptions.ClickException as exc:
             code = _report(usage_error(exc), args)
