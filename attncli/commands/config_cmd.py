@@ -43,7 +43,7 @@ def init(
             raise AttnError("already exists", where=path, hint="use --force to overwrite it")
         check_writable(target, path)
         # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
-        atomic_write(target, lambda handle: handle.write(text), where=path, overwrite=force)
+        atomic_write(target, lambda handle: handle.write(text), overwrite=force)
         if out.json:
             import json
 
