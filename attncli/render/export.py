@@ -22,6 +22,22 @@ def check_path(path: Path) -> str:
     return suffix
 
 
+def _export(renderable: RenderableType | None, suffix: str, width: int, title: str) -> str:
+    """SVG (every character placed, see svg.py), HTML (a dark page, the same colors) or plain text."""
+    if suffix == ".svg":
+        from attncli.render.svg import export_svg
+
+        return export_svg(renderable, width=width, title=title)
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
+                      color_system="truecolor", highlight=False, height=60)
+    console.print(renderable)
+    if suffix == ".html":
+        from attncli.render.svg import THEME
+
+        return console.export_html(theme=THEME, inline_styles=True)
+    return console.export_text()
+
+
 def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, width: int = 100,
               title: str = "attncli") -> None:
     """Write atomically: a temporary file renamed into place, never a half-written one."""
@@ -29,15 +45,7 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
     if suffix == ".json":
         content = json_text + "\n"
     else:
-        console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
-                          color_system="truecolor", highlight=False)
-        console.print(renderable)
-        if suffix == ".svg":
-            content = console.export_svg(title=title)
-        elif suffix == ".html":
-            content = console.export_html()
-        else:
-            content = console.export_text()
+        content = _export(renderable, suffix, width, title)
     from attncli.fileio import atomic_write
 
     atomic_write(path, lambda handle: handle.write(content), where="--save")  # temp file removed on failure
