@@ -133,6 +133,21 @@ CATALOGUE = [
     ("one context only", None, ["compare", "the cat"], 2, "compare needs at least two texts, got 1"),
     ("no shared token", None, ["compare", "the cat", "a dog"], 2, "no token occurs in every context"),
     ("empty context", None, ["compare", "the cat", " "], 2, "context 2: text holds only whitespace"),
+    # usage errors from the option parser: the same one line (issue 13, #16)
+    ("a word where a number goes", None, ["run", "a", "--heads", "abc"], 2, "--heads: Input should be a valid integer"),
+    ("unknown option", None, ["run", "a", "--colour"], 2, "--colour: no such option"),
+    ("missing argument", None, ["compare"], 2, "TEXTS: missing argument (see 'attncli compare --help')"),
+    ("--save to a directory", None, ["run", "a", "--save", "."], 2, "--save: file '.' is a directory"),
+    ("--save into a folder that does not exist", None, ["run", "a", "--save", "nodir/out.svg"], 2,
+     "--save: folder 'nodir' does not exist"),
+    # non-finite numbers, refused for every float option (#14)
+    ("infinity for a number option", None, ["bench", "--memory-mb", "inf"], 2,
+     "--memory-mb: must be a finite number, got inf (NaN and infinite values are not allowed)"),
+    ("NaN for the temperature", None, ["explain", "a", "-t", "nan"], 2, "--temperature: must be a finite number, got nan"),
+    # --file (#3)
+    ("--file that does not exist", None, ["run", "--file", "missing.txt"], 2, "--file missing.txt: no such file"),
+    ("--file with a line that never ends", None, ["run", "--file", "/dev/zero"], 2,
+     "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
 ]
 
 

@@ -46,7 +46,7 @@ class _SavedLines:
             os.unlink(self.tmp)
 
 
-def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, total: int,
+def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, total: int | None,
               make_doc: Callable, make_view: Callable | None, run_kwargs: dict) -> int:
     """``lines`` yields (line number, text or None, AttnError or None); returns the exit status."""
     from attncli.jsonout import dumps
@@ -59,12 +59,14 @@ def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, tot
     failed = 0
     encoded_configs: dict[int, str] = {}
     flush_now = Flusher()
+    seen = 0  # lines run (``total`` is None for a stream)
     try:
         with env.progress(total, views_on_stdout=not out.json) as advance:
             for window in _windows(lines):
                 good = [(number, text) for number, text, error in window if error is None]
                 results = iter(runner.run_many([(f"{label}:{n}", t) for n, t in good], **run_kwargs))
                 for number, _text, error in window:
+                    seen += 1
                     result = error if error is not None else next(results)
                     if not isinstance(result, AttnError):
                         try:
@@ -113,7 +115,7 @@ def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, tot
         if saved is not None:
             saved.discard()
     if failed:
-        env.err.print(f"attncli: {failed} of {total} line(s) failed")
+        env.err.print(f"attncli: {failed} of {seen} line(s) failed")
         return int(ExitCode.USAGE)
     return int(ExitCode.OK)
 

@@ -34,15 +34,16 @@ def init(
         if path == "-":
             sys.stdout.write(text)
             return
+        from attncli.fileio import atomic_write, check_writable
+
         target = Path(path)
         if target.is_dir():
             raise AttnError("is a directory", where=path, hint="give a file name, e.g. attncli.yaml")
         if target.exists() and not force:
             raise AttnError("already exists", where=path, hint="use --force to overwrite it")
-        try:
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise AttnError(f"cannot write: {exc.strerror or exc}", where=path) from None
+        check_writable(target, path)
+        # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
+        atomic_write(target, lambda handle: handle.write(text), overwrite=force)
         if out.json:
             import json
 

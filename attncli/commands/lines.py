@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from typing import Iterator
 
 from attncli.errors import AttnError
 
 
 def read_lines(source: str) -> list[tuple[int, str | None, AttnError | None]]:
     """Every non-blank line, numbered from 1. Lines end at '\\n' (an '\\r' before it is dropped);
-    a line that is not UTF-8 comes with an error naming its byte column."""
-    label = "stdin" if source == "-" else source
-    if source == "-":
-        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
-    else:
-        path = Path(source)
-        if path.is_dir():
-            raise AttnError("is a directory", where=f"--file {source}")
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise AttnError("no such file", where=f"--file {source}") from None
-        except OSError as exc:
-            raise AttnError(f"cannot read: {exc.strerror or exc}", where=f"--file {source}") from None
-    out: list[tuple[int, str | None, AttnError | None]] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            out.append((number, None, AttnError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
-                                                where=f"{label}:{number}", kind="text")))
-            continue
-        if text.strip():
-            out.append((number, text, None))
-    return out
+    a line that is not UTF-8 or longer than 4 MiB comes with an error naming it (and the byte column).
+
+    Read by :func:`attncli.textio.iter_lines`: bounded chunks, never the whole input at once
+    (``--file /dev/zero`` is refused after 64 MiB).
+    """
+    return list(stream_lines(source))
+
+
+def stream_lines(source: str) -> Iterator[tuple[int, str | None, AttnError | None]]:
+    """:func:`read_lines` one at a time, as they are read: for the batch writer (``total=None``)."""
+    from attncli.textio import iter_lines
+
+    for line in iter_lines(source):
+        yield line.number, line.text, line.error

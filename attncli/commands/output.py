@@ -52,7 +52,11 @@ class Environment:
         if self._out_console is None:
             from rich.console import Console
 
-            self._out_console = Console(highlight=False)
+            class _Console(Console):
+                def on_broken_pipe(self) -> None:  # Rich would exit 1; `guarded` ends quietly with 0
+                    raise BrokenPipeError
+
+            self._out_console = _Console(highlight=False)
         return self._out_console
 
     @property
@@ -127,9 +131,10 @@ class Environment:
 
     # -- progress
     @contextmanager
-    def progress(self, total: int, *, views_on_stdout: bool):
+    def progress(self, total: int | None, *, views_on_stdout: bool):
         """A progress bar on stderr while a batch runs (only on a terminal, never over views on the same one)."""
-        show = self.err.is_terminal and total > 1 and not (views_on_stdout and self.out.is_terminal)
+        show = (self.err.is_terminal and (total is None or total > 1)
+                and not (views_on_stdout and self.out.is_terminal))
         if not show:
             yield lambda: None
             return
@@ -161,14 +166,11 @@ def _copy(source, target, block: int = 1 << 20) -> None:
 
 def check_save(path: Path) -> None:
     """Before any output: --save names a format we write, in a folder that exists and can be written."""
+    from attncli.fileio import check_writable
     from attncli.render.export import check_path
 
     check_path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise AttnError(f"{str(path)!r} is a directory", where="--save")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise AttnError(f"cannot write in folder {str(folder)!r}: permission denied", where="--save")
+    check_writable(path, "--save")  # tries a file for real: root, read-only mounts and full inode tables too
 
 
 class Flusher:

@@ -90,10 +90,13 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise AttnError("no TEXT given", where="TEXT", kind="text", hint='e.g. attncli run --model minilm "the cat"')
     lines = None
     if file is not None:
-        from attncli.commands.lines import read_lines
+        from attncli.commands.lines import read_lines, stream_lines
 
-        lines = read_lines(file)
+        lines = read_lines(file) if join else stream_lines(file)  # a batch streams: any length, bounded memory
         if join:
+            for _, _, error in lines:
+                if error is not None:  # one text: a line that does not read fails it (never dropped)
+                    raise error
             text = " ".join(t for _, t, e in lines if e is None)
             if not text.strip():
                 raise AttnError("the file holds no text", where=file, kind="text")
@@ -125,7 +128,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         from attncli.commands.batch import run_batch
 
         label = "stdin" if file == "-" else file
-        raise typer.Exit(run_batch(env, runner, lines, label, out=out, total=len(lines),
+        raise typer.Exit(run_batch(env, runner, lines, label, out=out, total=None,
                                    make_doc=make_doc, make_view=make_view, run_kwargs=run_kwargs))
     record = runner.run(text, **run_kwargs)
     env.warn_record(record)

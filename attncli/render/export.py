@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from rich.console import Console, RenderableType
@@ -12,13 +10,6 @@ from rich.console import Console, RenderableType
 from attncli.errors import AttnError
 
 FORMATS = (".svg", ".html", ".txt", ".json")
-
-
-def _mode() -> int:
-    """rw for whom the umask allows, as open() would give (mkstemp makes files private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def check_path(path: Path) -> str:
@@ -55,27 +46,16 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
         content = json_text + "\n"
     else:
         content = _export(renderable, suffix, width, title)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=suffix)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(tmp, _mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
+    from attncli.fileio import atomic_write
+
+    atomic_write(path, lambda handle: handle.write(content), where="--save")  # temp file removed on failure
 
 
 def write_streamed(path: Path, produce) -> None:
     """Write a document that ``produce(write)`` streams, atomically (temporary file, then rename)."""
+    from attncli.fileio import atomic_open
+
     check_path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=path.suffix)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            produce(handle.write)
-            handle.write("\n")
-        os.chmod(tmp, _mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
+    with atomic_open(path, where="--save") as handle:  # temp file removed on failure
+        produce(handle.write)
+        handle.write("\n")
