@@ -15,8 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import torch
-import torch.nn.functional as F
+from attncli.devices import import_torch
+from attncli.spec import AttentionSpec as Spec
+
+torch = import_torch()  # quietly: no "Failed to initialize NumPy" warning where numpy is absent
+import torch.nn.functional as F  # noqa: E402
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -71,6 +74,19 @@ def softmax(scores: torch.Tensor) -> torch.Tensor:
 def layer_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Layer norm over the feature axis, without learned gain or bias."""
     return F.layer_norm(x, (x.shape[-1],), eps=eps)  # (N, D)
+
+
+@dataclass
+class Projections:
+    """W_query, W_key, W_value (d_in x d_out each) and the optional W_output; None means identity."""
+
+    query: torch.Tensor | None = None  # (d_model, D_k)
+    key: torch.Tensor | None = None  # (d_model, D_k)
+    value: torch.Tensor | None = None  # (d_model, D_v)
+    output: torch.Tensor | None = None  # (D_v, d_out)
+
+    def as_dict(self) -> dict:
+        return {"query": self.query, "key": self.key, "value": self.value, "output": self.output}
 
 
 @dataclass
@@ -176,7 +192,7 @@ def attend(
         weights = softmax(scores)  # (H, C, N)
         contexts.append(weights @ values)  # (H, C, dv)
         if top_k:
-            w, i = weights.topk(min(top_k, n_keys), dim=-1)  # (H, C, K) x2
+            w, i = top_links(weights, top_k)  # (H, C, K) x2
             top_w.append(w)
             top_i.append(i)
         if keep:
@@ -196,34 +212,24 @@ def attend(
 
 def forward(
     x: torch.Tensor,
+    weights: Projections,
+    spec: Spec,
     *,
-    w_query: torch.Tensor | None,
-    w_key: torch.Tensor | None,
-    w_value: torch.Tensor | None,
-    w_output: torch.Tensor | None,
-    heads: int,
-    divisor: float,
-    causal: bool,
-    positional: str,
-    residual: bool,
-    use_layer_norm: bool,
     rows: list[int] | None = None,
     top_k: int | None = None,
     keep: bool = True,
 ) -> Trace:
-    """Embeddings -> one self-attention layer. ``w_*`` None means identity."""
+    """Embeddings (..., N, d_model) -> one self-attention layer, for ``rows`` (default all)."""
     embeddings = x  # (N, d_model)
     encoding = None
-    if positional == "sinusoidal":
+    if spec.positional == "sinusoidal":
         encoding = sinusoidal_encoding(x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device)  # (N, d_model)
         x = x + encoding  # (N, d_model)
-    query = x if w_query is None else x @ w_query  # (N, D_k)
-    key = x if w_key is None else x @ w_key  # (N, D_k)
-    value = x if w_value is None else x @ w_value  # (N, D_v)
-    trace = attend_projected(query, key, value, heads=heads, divisor=divisor, causal=causal,
-                             rope_positions=positional == "rope", w_output=w_output,
-                             residual_input=x if residual else None, use_layer_norm=use_layer_norm,
-                             rows=rows, top_k=top_k, keep=keep)
+    query = x if weights.query is None else x @ weights.query  # (N, D_k)
+    key = x if weights.key is None else x @ weights.key  # (N, D_k)
+    value = x if weights.value is None else x @ weights.value  # (N, D_v)
+    trace = attend_projected(query, key, value, spec, w_output=weights.output,
+                             residual_input=x if spec.residual else None, rows=rows, top_k=top_k, keep=keep)
     trace.embeddings, trace.positional, trace.inputs = embeddings, encoding, x
     return trace
 
@@ -232,27 +238,23 @@ def attend_projected(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
+    spec: Spec,
     *,
-    heads: int,
-    divisor: float,
-    causal: bool,
-    rope_positions: bool = False,
     w_output: torch.Tensor | None = None,
     residual_input: torch.Tensor | None = None,
-    use_layer_norm: bool = False,
     rows: list[int] | None = None,
     top_k: int | None = None,
     keep: bool = True,
 ) -> Trace:
     """Projected query (N, D_k), key (N, D_k), value (N, D_v) -> a Trace for ``rows`` (default all)."""
-    q = split_heads(query, heads)  # (H, N, dk)
-    k = split_heads(key, heads)  # (H, N, dk)
-    v = split_heads(value, heads)  # (H, N, dv)
-    if rope_positions:
+    q = split_heads(query, spec.heads)  # (H, N, dk)
+    k = split_heads(key, spec.heads)  # (H, N, dk)
+    v = split_heads(value, spec.heads)  # (H, N, dv)
+    if spec.positional == "rope":
         q = rope(q)  # (H, N, dk)
         k = rope(k)  # (H, N, dk)
     index = None if rows is None else torch.tensor(rows, dtype=torch.long, device=query.device)  # (R,)
-    attended = attend(q, k, v, divisor=divisor, causal=causal, rows=index, top_k=top_k, keep=keep)
+    attended = attend(q, k, v, divisor=spec.divisor, causal=spec.causal, rows=index, top_k=top_k, keep=keep)
     head_context = attended.context  # (H, R, dv)
     concat = merge_heads(head_context)  # (R, D_v)
     out = concat
@@ -262,7 +264,7 @@ def attend_projected(
     if residual_input is not None:
         base = residual_input if index is None else residual_input.index_select(-2, index)  # (R, d_model)
         residual = out = out + base  # (R, d_out)
-    if use_layer_norm:
+    if spec.layer_norm:
         normed = out = layer_norm(out)  # (R, d_out)
     return Trace(
         embeddings=None, positional=None, inputs=None, queries=q, keys=k, values=v,
@@ -284,6 +286,37 @@ def random_projections(d_model: int, d_k: int, d_v: int, seed: int) -> tuple[tor
     w_key = torch.rand(d_model, d_k, generator=generator)  # (d_model, D_k)
     w_value = torch.rand(d_model, d_v, generator=generator)  # (d_model, D_v)
     return w_query, w_key, w_value
+
+
+def head_mean(weights):
+    """(H, R, N) -> (1, R, N): the mean over heads, in float32 at least (float64 stays float64)."""
+    if weights.dtype in (torch.float16, torch.bfloat16):
+        weights = weights.float()
+    return weights.mean(dim=0, keepdim=True)  # (1, R, N)
+
+
+def top_links(weights, k: int):
+    """(..., R, N) -> the K largest weights of each row and their key indices, largest first."""
+    values, indices = weights.topk(min(k, weights.shape[-1]), dim=-1)  # (..., R, K) x2
+    return values, indices
+
+
+def rollout(layers: list, rows: list[int] | None = None):
+    """Attention rollout (Abnar and Zuidema, 2020) through ``layers`` (each (H, N, N) full weights).
+
+    Per layer: the heads' mean A, plus the identity for the residual path, rows renormalized
+    (Â = (A + I) / rowsum); then the product through the layers, the last on the left:
+    R = Â_L ... Â_1. Each row of Â sums to 1, so R's rows do too. With causal weights every
+    Â is lower triangular, so R is too: a token's rollout never reaches a later token.
+    Computed in float64; returns (R, N) for ``rows`` (default every row).
+    """
+    result = None
+    for weights in layers:
+        mean = weights.double().mean(dim=0)  # (N, N)
+        augmented = mean + torch.eye(mean.shape[-1], dtype=mean.dtype, device=mean.device)  # (N, N)
+        augmented = augmented / augmented.sum(dim=-1, keepdim=True)  # (N, N)
+        result = augmented if result is None else augmented @ result  # (N, N)
+    return result if rows is None else result[rows]  # (R, N)
 
 
 def flops(n_query: int, n_key: int, heads: int, d_k: int, d_v: int) -> float:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from attncli.attention import flops
-from attncli.engine import import_torch
+from attncli.devices import import_torch
 
 
 @dataclass

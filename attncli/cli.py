@@ -1,15 +1,24 @@
-"""The Typer app: joins the commands. Imports no torch (attncli --help stays fast)."""
+"""The Typer app: joins the commands. Imports no torch (attncli --help stays fast).
+
+The app's group (:class:`attncli.commands.boundary.AttnGroup`) is the program's outermost error
+boundary, for the real program and for in-process tests alike: Typer's own usage errors
+(``--heads abc``, an unknown option, ``--save somedir``) print the same one line as every
+other error, and every float option refuses nan and inf.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from attncli import __version__
 from attncli.commands import bench, browse, compare, config_cmd, explain, models, run, vocab
+from attncli.commands.boundary import AttnGroup, finish, guard_standard_streams
 
 app = typer.Typer(
+    cls=AttnGroup,
     name="attncli",
     help="Inspect self-attention in the terminal: weights, context vectors, and how they change with context.",
     no_args_is_help=True,
@@ -44,4 +53,11 @@ def main_callback(
 
 
 def main() -> None:
-    app()
+    """The ``attncli`` program: closed stdout/stderr handled, stdout flushed before the exit code is final."""
+    guard_standard_streams()
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.exit(finish(code, as_json="--json" in sys.argv[1:]))

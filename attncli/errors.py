@@ -1,12 +1,15 @@
 """Exit statuses and the one exception type that carries a user-facing message.
 
 Nothing here imports torch, Rich or Typer: the core raises ``AttnError`` and the
-CLI layer (``attncli.commands._common``) turns it into one line on stderr.
+CLI layer (``attncli.commands.output``) turns it into one line on stderr.
 """
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
+
+from attncli.textsafe import visible
 
 
 class ExitCode(IntEnum):
@@ -17,6 +20,8 @@ class ExitCode(IntEnum):
     FAILURE = 1
     #: Bad input or usage: config, text, option values, unavailable device.
     USAGE = 2
+    #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
+    INTERRUPTED = 130
 
 
 class AttnError(Exception):
@@ -47,10 +52,15 @@ class AttnError(Exception):
         self.details = details or []
 
     def line(self) -> str:
+        """The message for a terminal: control and bidi characters escaped (the JSON keeps them)."""
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return visible(text)
+
+    def lines(self) -> list[str]:
+        """:meth:`line`, then every further problem, each escaped for the terminal."""
+        return [self.line(), *(visible(extra) for extra in self.details)]
 
     def to_dict(self) -> dict:
         doc = {
@@ -71,3 +81,21 @@ class AttnError(Exception):
 def numeric_error(message: str, hint: str | None = None, where: str | None = None) -> AttnError:
     """A result that is not finite: a runtime failure, exit status 1."""
     return AttnError(message, where=where, hint=hint, kind="numeric", code=ExitCode.FAILURE)
+
+
+def finite_option(value, where: str):
+    """``value`` unchanged when it is a finite number (or None); nan and inf are refused (exit 2).
+
+    Every float option goes through this (``--max-weights-mb nan``, ``bench --memory-mb inf``):
+    a non-finite number is never a meaningful size, budget or divisor.
+    """
+    if value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            finite_option(item, where)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AttnError(f"must be a finite number, got {value!r}", where=where,
+                        hint="NaN and infinite values are not allowed")
+    return value

@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="16384,131072")
     args = parser.parse_args()
-    from attncli.engine import import_torch
+    from attncli.devices import import_torch
 
     torch = import_torch()
     print(f"machine: {machine()}")
@@ -48,7 +48,7 @@ def main() -> None:
 
     from attncli import attention
     from attncli.config import load_settings
-    from attncli.engine import build_model
+    from attncli.toy import build as build_model
     from attncli.vocabulary import TOY_VOCABULARY
 
     words = list(TOY_VOCABULARY)
@@ -66,8 +66,8 @@ def main() -> None:
         wall = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() / 2**20
         print(f"\nN = {n:,}: run --focus 100 completed in {wall:.2f} s, peak GPU memory {peak:,.0f} MiB, "
-              f"context {tuple(result.trace.context.shape)}")
-        q, k, v = result.trace.queries, result.trace.keys, result.trace.values  # (8, N, 64) each, bf16
+              f"context {tuple(result.layers[0].output.shape)}")
+        q, k, v = result.layers[0].queries, result.layers[0].keys, result.layers[0].values  # (8, N, 64) each, bf16
         rows = torch.tensor([100], device=q.device)
         scale = 1.0 / 8.0
         for label, index in (("(a) focus row 100", rows), ("(b) every row, top-5", None)):
@@ -88,7 +88,7 @@ def main() -> None:
     gpu = build_model(load_settings("gpt-style", {("dtype",): ("bfloat16", "--dtype"),
                                                   ("device",): ("cuda", "--device")}))
     text = "The cat sat on the mat because it was soft"
-    a, b = cpu.run(text).trace, gpu.run(text).trace
+    a, b = cpu.run(text).layers[0], gpu.run(text).layers[0]
     diff = (a.weights.float() - b.weights.float().cpu()).abs().max().item()
     print(f"\nshared small case (gpt-style, bfloat16): largest weight difference CPU vs GPU {diff:.2e} "
           f"(bfloat16 tolerance 3e-2) {'PASS' if diff <= 3e-2 else 'FAIL'}")

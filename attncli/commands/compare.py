@@ -1,4 +1,4 @@
-"""attncli compare: one word's attention and output across several contexts."""
+"""attncli compare: one word's attention and output across several contexts (toy or a real model)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, emit, guarded, model_options, output_options,
-    warn,
+from attncli.commands.options import (
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
+from attncli.commands.output import Environment, guarded
+from attncli.errors import AttnError
 
 app = typer.Typer()
 
@@ -39,66 +40,48 @@ def compare(
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
     """
-    guarded(out, lambda: _compare(texts, focus, attn, mdl, out))
+    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out))
 
 
-def _compare(texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
-    from attncli import comparison
-    from attncli.errors import AttnError
-    from attncli.result import to_document
+def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+    from attncli import comparison, focus as focus_grammar
+    from attncli.documents import compare_document, run_document
+    from attncli.record import parse_layer
 
     if len(texts) < 2:
         raise AttnError(f"compare needs at least two texts, got {len(texts)}", where="TEXTS",
                         hint='e.g. attncli compare "stream bank mud" "money bank loan" --focus bank')
-    if out.save is not None:
-        from attncli.render.export import check_path
-
-        check_path(out.save)
-    specs = [comparison.parse_focus(focus)] if focus is not None else None
-    mdl.check(attn)
-    if mdl.model is not None:
-        return _compare_model(texts, specs, mdl, attn, out)
-    settings = attn.settings()
-    if settings.tensors is not None:
+    specs = [focus_grammar.parse(focus)] if focus is not None else None
+    if mdl.rollout:
+        raise AttnError("compare follows one token's own attention; rollout is for run", where="--rollout")
+    runner = mdl.runner(attn)
+    if mdl.model is None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
                         hint="use a config without tensors:")
-    model = attn.model(settings)
-    results = [model.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
-    unknown = list(dict.fromkeys(t for r in results for t, m in zip(r.tokens, r.oov) if m))
+    records = [runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
+    for record in records:
+        if record.source == "model":
+            for note in record.warnings:
+                env.warn(note)
+    unknown = list(dict.fromkeys(t for r in records for t, m in zip(r.tokens, r.oov) if m))
     if unknown:
-        warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
-    specs = specs or comparison.common_tokens(results)
-    docs = [to_document(r, precision=out.precision) for r in results]
-    doc = comparison.compare_document(results, specs, docs, out.precision)
-    _emit(doc, out)
+        env.warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
+    layer = -1
+    if records[0].source == "model":
+        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
+            raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
+                            hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
+        layer = parse_layer(mdl.layer, len(records[0].layers))[0]
+    specs = specs or comparison.common_tokens(records)
+    layers = [layer % len(records[0].layers)] if records[0].source == "model" else None
+    contexts = [run_document(r, layers=layers, heads_mean=mdl.heads_mean, precision=out.precision) for r in records]
+    entries = [comparison.focus_entry(spec, records, layer=layer, heads_mean=mdl.heads_mean,
+                                      precision=out.precision) for spec in specs]
+    doc = compare_document(records, entries, contexts, layer=layers[0] if layers else None)
 
-
-def _emit(doc, out: OutputOptions) -> None:
-    def make_view(width):
+    def make_view(doc, width):
         from attncli.render.compare_view import compare_view
 
-        return compare_view(doc, precision=out.precision)
+        return compare_view(doc, precision=out.precision, width=width)
 
-    emit(doc, out, make_view)
-
-
-def _compare_model(texts, specs, mdl: ModelOptions, attn: AttentionOptions, out: OutputOptions) -> None:
-    from attncli import SCHEMA_VERSION, __version__, comparison
-    from attncli.models import model_document, parse_layer
-
-    transformer = mdl.load(attn)
-    runs = [transformer.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
-    chosen = parse_layer(mdl.layer, runs[0].layers)
-    if chosen is None:
-        from attncli.errors import AttnError
-
-        raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
-                        hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
-    specs = specs or comparison.model_common_tokens(runs)
-    docs = [model_document(r, transformer, layer=mdl.layer, heads_mean=mdl.heads_mean, use_rollout=False,
-                           focus=None, top_k=None, precision=out.precision) for r in runs]
-    doc = {"schema": SCHEMA_VERSION, "version": __version__, "model": runs[0].name, "layer": chosen[0],
-           "contexts": docs,
-           "focus": [comparison.model_focus_entry(spec, runs, layer=chosen[0], heads_mean=mdl.heads_mean,
-                                                  precision=out.precision) for spec in specs]}
-    _emit(doc, out)
+    env.emit(doc, out, make_view)

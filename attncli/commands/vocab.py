@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import OutputOptions, complete_config, emit, guarded, output_options
+from attncli.commands.options import OutputOptions, complete_config, output_options
+from attncli.commands.output import guarded
 
 app = typer.Typer()
 
@@ -33,10 +34,10 @@ def vocab(
 
       attncli vocab -c bank --json
     """
-    guarded(out, lambda: _vocab(words or [], config, neighbors, out))
+    guarded(out, lambda env: _vocab(env, words or [], config, neighbors, out))
 
 
-def _vocab(words, config, neighbors, out: OutputOptions) -> None:
+def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
     from attncli import vocabulary
     from attncli.errors import AttnError
     from attncli.tokens import oov_vector
@@ -60,7 +61,7 @@ def _vocab(words, config, neighbors, out: OutputOptions) -> None:
         doc = {"source": source, "d_model": dim, "size": len(table),
                "words": [{"token": w, "vector": v, "seed": vocabulary.SEED_WORDS.get(w) if source == "built-in"
                           else None} for w, v in table.items()]}
-        make_view = lambda width: _list_view(doc, out.precision)  # noqa: E731
+        make_view = lambda doc, width: _list_view(doc, out.precision)  # noqa: E731
     else:
         entries = []
         for word in words:
@@ -74,8 +75,8 @@ def _vocab(words, config, neighbors, out: OutputOptions) -> None:
             entries.append({"token": word, "oov": oov, "vector": vector,
                             "neighbors": [{"token": t, "cosine": c} for t, c in ranked[:neighbors]]})
         doc = {"source": source, "d_model": dim, "words": entries}
-        make_view = lambda width: _words_view(doc, out.precision)  # noqa: E731
-    emit(doc, out, make_view)
+        make_view = lambda doc, width: _words_view(doc, out.precision)  # noqa: E731
+    env.emit(doc, out, make_view)
 
 
 def _cosine(a, b):

@@ -1,27 +1,37 @@
-"""The terminal view of ``attncli compare``: focus rows side by side, vectors, similarities."""
+"""The terminal view of ``attncli compare``: focus rows in panels, vectors, similarities.
+
+The panels stand side by side when they fit the width and are stacked otherwise; inside them
+wide rows are split into column blocks, so no number is ever cut.
+"""
 
 from __future__ import annotations
 
 from rich import box
-from rich.columns import Columns
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from attncli.render.colors import weight_style
-from attncli.render.matrix import Scale, vector_table
+from attncli.render.colors import Paint
+from attncli.render.layout import (
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
+)
+from attncli.render.matrix import row_maxima, vector_lines
+from attncli.textsafe import visible
+
+#: The focus token's column header carries this mark.
+FOCUS_MARK = "◂"
 
 
 def _fmt(value: float | None, precision: int) -> str:
-    return "n/a" if value is None else f"{value:.{precision}f}"
+    return "n/a" if value is None else fmt(value, precision)
 
 
 def summary(entry: dict, precision: int = 2) -> Text:
     """``bank: cosine 0.71 between context 1 and 2 (inputs identical: 1.00)`` for every pair."""
     k = len(entry["context"])
-    line = Text()
-    line.append(f"{entry['token']}: ", style="bold")
+    line_ = Text()
+    line_.append(f"{visible(entry['token'])}: ", style="bold")
     parts = []
     for i in range(k):
         for j in range(i + 1, k):
@@ -30,81 +40,121 @@ def summary(entry: dict, precision: int = 2) -> Text:
             same = "identical" if inp is not None and inp >= 1 - 1e-12 else "cosine"
             parts.append(f"cosine {_fmt(cos, precision)} between context {i + 1} and {j + 1} "
                          f"(inputs {same}: {_fmt(inp, precision)})")
-    line.append("; ".join(parts))
-    return line
+    line_.append("; ".join(parts))
+    return line_
 
 
-def focus_row(tokens: list[str], rows: list[list[float]], index: int, precision: int) -> Table:
+def where(entry: dict) -> str:
+    """Plain words for the token's positions: "bank, the 2nd token (index 1) of both contexts"."""
+    token = visible(entry["token"])
+    indices = entry["indices"]
+    occurrence = entry.get("occurrence") or 1
+    which = f" (occurrence {occurrence})" if occurrence > 1 else ""
+    if len(set(indices)) == 1:
+        every = "both contexts" if len(indices) == 2 else f"all {len(indices)} contexts"
+        return f"{token}{which}: token {indices[0] + 1} of {every} (index {indices[0]})"
+    places = ", ".join(f"token {i + 1} of context {c + 1}" for c, i in enumerate(indices))
+    return f"{token}{which}: {places}"
+
+
+def focus_lines(paint: Paint, width: int, tokens: list[str], rows: list[list[float]], index: int,
+                precision: int, scale: Scale) -> list[Text]:
     """The focus token's attention over this context's keys, one line per head."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("head", justify="right", style="dim")
-    for j, token in enumerate(tokens):
-        table.add_column(token + ("◂" if j == index else ""), justify="right", no_wrap=True)
-    scale = Scale(rows)
+    columns = [Column(label(t) + (FOCUS_MARK if j == index else ""), precision + 3) for j, t in enumerate(tokens)]
+    table_rows = []
     for h, row in enumerate(rows):
-        best = max(row)
-        table.add_row(str(h), *[Text(f"{w:.{precision}f}", style=weight_style(scale(w), bold=w == best))
-                                for w in row])
-    return table
+        best = row_maxima(row, precision)
+        cells = [Text(fmt(w, precision) + ("*" if j in best else " "), style=paint.weight(scale(w), bold=j in best))
+                 for j, w in enumerate(row)]
+        table_rows.append((Text(str(h), style="dim"), cells))
+    return block_table("head", columns, table_rows, width, noun="keys")
 
 
-def similarity_table(entry: dict, precision: int) -> Table:
+def similarity_lines(entry: dict, precision: int, width: int) -> list[Text]:
     k = len(entry["context"])
-    n_heads = len(entry["head_cosine"])
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    for name in ("pair", "cosine", "L2", "input cosine"):
-        table.add_column(name, justify="right")
-    if entry["head_cosine"] is None:
-        n_heads = 0
-    if 1 < n_heads <= 4:
-        for h in range(n_heads):
-            table.add_column(f"head {h} cos", justify="right")
+    n_heads = len(entry["head_cosine"]) if entry["head_cosine"] is not None else 0
+    columns = [Column(name, precision + 3) for name in ("cosine", "L2", "input cosine")]
+    if n_heads > 1:
+        columns += [Column(f"head {h} cos", precision + 3) for h in range(n_heads)]
+    rows = []
     for i in range(k):
         for j in range(i + 1, k):
-            cells = [f"{i + 1} vs {j + 1}", _fmt(entry["cosine"][i][j], precision),
-                     _fmt(entry["l2"][i][j], precision), _fmt(entry["input_cosine"][i][j], precision)]
-            if 1 < n_heads <= 4:
+            cells = [_fmt(entry["cosine"][i][j], precision), _fmt(entry["l2"][i][j], precision),
+                     _fmt(entry["input_cosine"][i][j], precision)]
+            if n_heads > 1:
                 cells += [_fmt(entry["head_cosine"][h][i][j], precision) for h in range(n_heads)]
-            table.add_row(*cells)
-    return table
+            rows.append((f"{i + 1} vs {j + 1}", cells))
+    return block_table("pair", columns, rows, width, noun="columns", header_style="bold")
 
 
-def layer_table(entry: dict, precision: int) -> RenderableType:
+def layer_lines(entry: dict, precision: int, width: int) -> list[Text]:
     """compare --model: the token's cosines between contexts, layer by layer."""
     k = len(entry["context"])
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("layer", justify="right")
+    columns = []
     for i, j in pairs:
-        table.add_column(f"hidden {i + 1} vs {j + 1}", justify="right")
-        table.add_column(f"attn out {i + 1} vs {j + 1}", justify="right")
+        columns += [Column(f"hidden {i + 1} vs {j + 1}", precision + 3),
+                    Column(f"attn out {i + 1} vs {j + 1}", precision + 3)]
+    rows = []
     for layer in entry["layers"]:
         cells = []
         for i, j in pairs:
             cells += [_fmt(layer["hidden_cosine"][i][j], precision), _fmt(layer["context_cosine"][i][j], precision)]
-        table.add_row(str(layer["layer"]), *cells)
-    return Group(Text("layer by layer: cosine of the token's vectors between contexts", style="bold"), table)
+        rows.append((str(layer["layer"]), cells))
+    return [*heading("layer by layer: cosine of the token's vectors between contexts", width),
+            *block_table("layer", columns, rows, width, noun="columns")]
 
 
-def compare_view(doc: dict, *, precision: int | None = None) -> Group:
-    p = 2 if precision is None else precision
-    parts: list[RenderableType] = []
-    for entry in doc["focus"]:
-        panels = []
-        for i, (ctx, index) in enumerate(zip(doc["contexts"], entry["indices"])):
-            body = Group(
-                focus_row(ctx["tokens"], entry["weights"][i], index, p),
-                Text(""),
-                vector_table([entry["token"]], [entry["context"][i]], precision=3 if precision is None else p,
-                             title="context vector", width_limit=max(40, 8 * len(ctx["tokens"]) + 14)),
-            )
-            panels.append(Panel(body, title=f"context {i + 1}: {' '.join(ctx['tokens'])}", title_align="left",
-                                expand=False, box=box.ROUNDED))
-        parts.append(Text(f"{entry['token']!r} (token {entry['indices']} in each context)", style="bold"))
-        parts.append(Columns(panels))
-        parts.append(similarity_table(entry, 3 if precision is None else p))
-        if entry.get("layers"):
-            parts.append(layer_table(entry, 3 if precision is None else p))
-        parts.append(summary(entry, 3 if precision is None else p))
-        parts.append(Text(""))
-    return Group(*parts)
+def _panel_lines(paint: Paint, inner: int, doc: dict, entry: dict, i: int, p: int, pv: int,
+                 scale: Scale) -> list[Text]:
+    ctx, index = doc["contexts"][i], entry["indices"][i]
+    words = [(visible(t) + (FOCUS_MARK if j == index else ""), "bold" if j == index else "") for j, t in
+             enumerate(ctx["tokens"])]
+    out = wrap_phrases(words, inner)
+    out.append(Text(""))
+    out += focus_lines(paint, inner, ctx["tokens"], entry["weights"][i], index, p, scale)
+    out.append(Text(""))
+    out += vector_lines(paint, inner, [entry["token"]], [entry["context"][i]], precision=pv, title="context vector")
+    return out
+
+
+def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int) -> list[RenderableType]:
+    k = len(doc["contexts"])
+    scale = Scale.over(entry["weights"])
+    natural = [_panel_lines(paint, 10 ** 4, doc, entry, i, p, pv, scale) for i in range(k)]
+    widths = [max(t.cell_len for t in lines) + 4 for lines in natural]  # borders and padding
+    if sum(widths) + (k - 1) <= width:
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(k):
+            grid.add_column(no_wrap=True)
+        grid.add_row(*[Panel(Group(*lines), title=f"context {i + 1}", title_align="left", box=box.ROUNDED,
+                             width=widths[i]) for i, lines in enumerate(natural)])
+        return [grid]
+    stacked = [_panel_lines(paint, width - 4, doc, entry, i, p, pv, scale) for i in range(k)]
+    panel_width = min(max(t.cell_len for lines in stacked for t in lines) + 4, width)  # one width for all
+    out: list[RenderableType] = [Panel(Group(*lines), title=f"context {i + 1}", title_align="left", box=box.ROUNDED,
+                                       width=panel_width) for i, lines in enumerate(stacked)]
+    out += note("(the contexts are stacked: side by side they need more than "
+                f"{width} columns)", width)
+    return out
+
+
+def compare_view(doc: dict, *, precision: int | None = None, width: int | None = None) -> Lazy:
+    pv = 3 if precision is None else precision
+
+    def build(paint: Paint, render_width: int, _height: int) -> list[RenderableType]:
+        w = render_width if width is None else min(width, render_width)
+        parts: list[RenderableType] = []
+        for entry in doc["focus"]:
+            p = precision if precision is not None else adaptive_precision(
+                [row for ctx in entry["weights"] for row in ctx])
+            parts += wrap_phrases([(word, "bold") for word in where(entry).split(" ")], w)
+            parts += _panels(paint, w, doc, entry, p, pv)
+            parts += similarity_lines(entry, pv, w)
+            if entry.get("layers"):
+                parts += layer_lines(entry, pv, w)
+            parts += wrap_phrases([(word, "") for word in summary(entry, pv).plain.split(" ")], w)
+            parts.append(Text(""))
+        return parts
+
+    return Lazy(build)

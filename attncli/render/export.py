@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from rich.console import Console, RenderableType
@@ -12,13 +10,6 @@ from rich.console import Console, RenderableType
 from attncli.errors import AttnError
 
 FORMATS = (".svg", ".html", ".txt", ".json")
-
-
-def _mode() -> int:
-    """rw for whom the umask allows, as open() would give (mkstemp makes files private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def check_path(path: Path) -> str:
@@ -31,6 +22,22 @@ def check_path(path: Path) -> str:
     return suffix
 
 
+def _export(renderable: RenderableType | None, suffix: str, width: int, title: str) -> str:
+    """SVG (every character placed, see svg.py), HTML (a dark page, the same colors) or plain text."""
+    if suffix == ".svg":
+        from attncli.render.svg import export_svg
+
+        return export_svg(renderable, width=width, title=title)
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
+                      color_system="truecolor", highlight=False, height=60)
+    console.print(renderable)
+    if suffix == ".html":
+        from attncli.render.svg import THEME
+
+        return console.export_html(theme=THEME, inline_styles=True)
+    return console.export_text()
+
+
 def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, width: int = 100,
               title: str = "attncli") -> None:
     """Write atomically: a temporary file renamed into place, never a half-written one."""
@@ -38,36 +45,17 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
     if suffix == ".json":
         content = json_text + "\n"
     else:
-        console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
-                          color_system="truecolor", highlight=False)
-        console.print(renderable)
-        if suffix == ".svg":
-            content = console.export_svg(title=title)
-        elif suffix == ".html":
-            content = console.export_html()
-        else:
-            content = console.export_text()
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=suffix)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(tmp, _mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
+        content = _export(renderable, suffix, width, title)
+    from attncli.fileio import atomic_write
+
+    atomic_write(path, lambda handle: handle.write(content), where="--save")  # temp file removed on failure
 
 
 def write_streamed(path: Path, produce) -> None:
     """Write a document that ``produce(write)`` streams, atomically (temporary file, then rename)."""
+    from attncli.fileio import atomic_open
+
     check_path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=path.suffix)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            produce(handle.write)
-            handle.write("\n")
-        os.chmod(tmp, _mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", where="--save") from None
+    with atomic_open(path, where="--save") as handle:  # temp file removed on failure
+        produce(handle.write)
+        handle.write("\n")

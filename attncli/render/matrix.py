@@ -1,175 +1,193 @@
-"""Attention matrices and vector tables as Rich renderables.
+"""Attention matrices and vector tables, drawn at render time for the console at hand.
 
-Every view draws from the same plain lists that go into the JSON document, so
-what the terminal shows and what ``--json`` prints cannot drift apart. Values are
-always printed as text as well as colored, so nothing is lost without color.
+Every view draws from the same plain lists that go into the JSON document, so what the terminal
+shows and what ``--json`` prints cannot drift apart. Numbers are printed whole (never ``0.…``):
+a matrix wider than the terminal is split into column blocks, and anything left out is
+announced with how to see it.
 """
 
 from __future__ import annotations
 
-from rich import box
-from rich.console import Group, RenderableType
-from rich.table import Table
+from typing import Sequence
+
 from rich.text import Text
 
-from attncli.render.colors import GLYPHS, MASKED, glyph_for, signed_style, weight_style
+from attncli.render.colors import MASKED, Paint, glyph_for
+from attncli.render.layout import (
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, legend, line, note,
+)
 
 #: Row maxima are marked with this after the value (and drawn bold).
 MAX_MARK = "*"
-#: Most vector components a table shows before it elides the rest.
+#: Most vector components a table shows before it leaves the rest out (and says so).
 MAX_COLUMNS = 12
 
+__all__ = ["MAX_MARK", "MAX_COLUMNS", "Scale", "heatmap", "compact_heatmap", "vector_table", "full_heatmap_width",
+           "compact_fits", "row_maxima", "vector_lines"]
 
-def _apply_mask(weights: list[list[float]], masked: list[list[bool]] | None) -> list[list]:
+
+def _apply_mask(weights: Sequence[Sequence[float]], masked: Sequence[Sequence[bool]] | None) -> list[list]:
     if masked is None:
-        return weights
+        return [list(row) for row in weights]
     return [[None if m else w for w, m in zip(row, mrow)] for row, mrow in zip(weights, masked)]
 
 
-class Scale:
-    """Maps weights to [0, 1] between the smallest and largest weight shown, for contrast."""
-
-    def __init__(self, weights: list[list]) -> None:
-        live = [w for row in weights for w in row if w is not None]
-        self.low = min(live, default=0.0)
-        self.high = max(live, default=1.0)
-        if self.high - self.low < 1e-12:
-            self.low = 0.0 if self.high > 0 else self.high - 1.0
-
-    def __call__(self, w: float) -> float:
-        return (w - self.low) / (self.high - self.low)
+def row_maxima(row: Sequence[float | None], precision: int) -> set[int]:
+    """Every position whose printed value equals the row's printed maximum."""
+    live = [w for w in row if w is not None]
+    if not live:
+        return set()
+    best = fmt(max(live), precision)
+    return {j for j, w in enumerate(row) if w is not None and fmt(w, precision) == best}
 
 
 def full_heatmap_width(tokens: list[str], precision: int) -> int:
-    """The width, in cells, that :func:`heatmap` needs."""
+    """The width, in cells, that :func:`heatmap` needs in one block."""
     cell = precision + 3  # "0." + digits + mark
-    label = max(max(len(t) for t in tokens), 5)
-    return label + sum(max(len(t), cell) for t in tokens) + 2 * len(tokens)
+    first = max(max(len(label(t)) for t in tokens), 5)
+    return first + sum(max(len(label(t)), cell) + 1 for t in tokens)
 
 
-def heatmap(
-    tokens: list[str],
-    weights: list[list[float]],
-    *,
-    precision: int = 2,
-    title: str | None = None,
-    query_rows: list[int] | None = None,
-    masked: list[list[bool]] | None = None,
-) -> RenderableType:
-    """Rows are queries, columns keys; masked (causal) cells are shown as '-'.
+def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | None = None, title: str | None = None,
+            query_rows: list[int] | None = None, masked: list[list[bool]] | None = None,
+            scale: Scale | None = None, show_legend: bool = True) -> Lazy:
+    """Every weight printed on its color; rows are queries, columns keys; masked cells are '-'.
 
-    ``weights`` holds one row per entry of ``query_rows`` (default: every token);
-    ``masked`` marks the cells a causal mask hid (their weight is exactly 0).
+    ``weights`` holds one row per entry of ``query_rows`` (default: every token); ``masked``
+    marks the cells a causal mask hid (their weight is exactly 0). ``precision`` None: adaptive.
     """
     rows = query_rows if query_rows is not None else list(range(len(tokens)))
-    weights = _apply_mask(weights, masked)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("q \\ k", justify="left", no_wrap=True, style="bold")
-    for token in tokens:
-        table.add_column(token, justify="right", no_wrap=True, min_width=precision + 3)
-    scale = Scale(weights)
-    for index, row in zip(rows, weights):
-        live = [w for w in row if w is not None]
-        best = max(live) if live else None
-        cells = []
-        for w in row:
-            if w is None:
-                cells.append(Text("-", style=MASKED, justify="right"))
-                continue
-            is_best = w == best
-            label = f"{w:.{precision}f}" + (MAX_MARK if is_best else " ")
-            cells.append(Text(label, style=weight_style(scale(w), bold=is_best)))
-        table.add_row(tokens[index], *cells)
-    return Group(Text(title, style="bold"), table) if title else table
+    cells_in = _apply_mask(weights, masked)
+    p = adaptive_precision(cells_in) if precision is None else precision
+    shared = scale or Scale(cells_in)
+    any_masked = any(w is None for row in cells_in for w in row)
+
+    def build(paint: Paint, width: int, _height: int):
+        columns = [Column(label(t), p + 3) for t in tokens]
+        table_rows = []
+        for index, row in zip(rows, cells_in):
+            best = row_maxima(row, p)
+            cells: list[Text] = []
+            for j, w in enumerate(row):
+                if w is None:
+                    cells.append(Text("-", style=MASKED))
+                    continue
+                mark = MAX_MARK if j in best else " "
+                cells.append(Text(fmt(w, p) + mark, style=paint.weight(shared(w), bold=j in best)))
+            table_rows.append((label(tokens[index]), cells))
+        out = heading(title, width) if title else []
+        out += block_table("q \\ k", columns, table_rows, width, noun="keys")
+        if show_legend and paint.color:
+            out += legend(paint, shared, p, masked=any_masked, width=width)
+        return out
+
+    return Lazy(build)
 
 
-def compact_heatmap(
-    tokens: list[str],
-    weights: list[list[float]],
-    *,
-    title: str | None = None,
-    query_rows: list[int] | None = None,
-    masked: list[list[bool]] | None = None,
-    width: int = 80,
-) -> RenderableType:
-    """One glyph per cell, a legend, and token indices: readable at 40+ tokens in 80 columns."""
+def compact_fits(tokens: list[str], width: int) -> bool:
+    """Whether one character per key fits ``width`` (with the row labels)."""
+    return 6 + min(max(len(label(t)) for t in tokens), 12) + len(tokens) <= width
+
+
+def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str | None = None,
+                    query_rows: list[int] | None = None, masked: list[list[bool]] | None = None, width: int = 80,
+                    scale: Scale | None = None, precision: int | None = None, show_legend: bool = True) -> Lazy:
+    """One character per cell (its background the weight; a glyph without color), each row's
+    largest weight at the end, a legend: readable at 40+ tokens in 80 columns."""
     rows = query_rows if query_rows is not None else list(range(len(tokens)))
-    weights = _apply_mask(weights, masked)
+    cells_in = _apply_mask(weights, masked)
     n = len(tokens)
-    scale = Scale(weights)
-    label_width = min(max(len(t) for t in tokens), 12)
-    lines: list[Text] = []
-    if title:
-        lines.append(Text(title, style="bold"))
-    prefix = " " * (label_width + 6)
-    if n >= 10:
-        lines.append(Text(prefix + "".join(str(j // 10 % 10) if j >= 10 else " " for j in range(n)), style="dim"))
-    lines.append(Text(prefix + "".join(str(j % 10) for j in range(n)), style="dim"))
-    for index, row in zip(rows, weights):
-        line = Text(f"{index:>4} {tokens[index][:label_width]:<{label_width}} ")
-        live = [w for w in row if w is not None]
-        best = max(live) if live else None
-        for w in row:
-            if w is None:
-                line.append("×", style=MASKED)
-            else:
-                line.append(glyph_for(scale(w)), style=weight_style(scale(w), bold=w == best))
-        suffix = f"  max {best:.2f} @ {row.index(best)}" if best is not None else ""
-        if suffix and len(line) + len(suffix) <= width:
-            line.append(suffix, style="dim")
-        lines.append(line)
-    legend = Text("legend: ")
-    step = (scale.high - scale.low) / len(GLYPHS)
-    for i, glyph in enumerate(GLYPHS):
-        legend.append(glyph, style=weight_style((i + 0.5) / len(GLYPHS)))
-        legend.append(f" {scale.low + i * step:.2f}-{scale.low + (i + 1) * step:.2f}  ")
-    if any(w is None for row in weights for w in row):
-        legend.append("×", style=MASKED)
-        legend.append(" masked")
-    lines.append(legend)
-    return Group(*lines)
+    shared = scale or Scale(cells_in)
+    p = adaptive_precision(cells_in) if precision is None else precision
+    any_masked = any(w is None for row in cells_in for w in row)
+
+    def build(paint: Paint, render_width: int, _height: int):
+        limit = min(width, render_width)
+        label_width = min(max(len(label(t)) for t in tokens), 12)
+        lines: list[Text] = heading(title, limit) if title else []
+        prefix = " " * (label_width + 6)
+        suffixes = []
+        for row in cells_in:
+            best = sorted(row_maxima(row, p))
+            live = [w for w in row if w is not None]
+            where = ", ".join(str(j) for j in best[:3]) + (f" +{len(best) - 3}" if len(best) > 3 else "")
+            suffixes.append(f"  max {fmt(max(live), p)} @ {where}" if live else "")
+        longest = max((len(s) for s in suffixes), default=0)
+        # With color, two characters per key when they fit (square cells, one index line on top).
+        cell = 2 if paint.color and n < 100 and 6 + label_width + 2 * n + longest <= limit else 1
+        if n >= 10:  # key indices: tens over units, at the right of each cell
+            lines.append(line((prefix + "".join((str(j // 10 % 10) if j >= 10 else " ").rjust(cell)
+                                                for j in range(n)), "dim")))
+        lines.append(line((prefix + "".join(str(j % 10).rjust(cell) for j in range(n)), "dim")))
+        show_max = 6 + label_width + cell * n + longest <= limit
+        for index, row, suffix in zip(rows, cells_in, suffixes):
+            text = Text(f"{index:>4} {label(tokens[index], label_width):<{label_width}} ", no_wrap=True,
+                        overflow="ignore")
+            for w in row:
+                if w is None:
+                    text.append("×".rjust(cell), style=MASKED)
+                elif paint.color:
+                    text.append(" " * cell, style=paint.weight(shared(w)))
+                else:
+                    text.append(glyph_for(shared(w)))
+            if show_max:
+                text.append(suffix, style="dim")
+            lines.append(text)
+        if show_legend:
+            lines += legend(paint, shared, p, masked=any_masked, width=limit)
+        if not show_max:
+            lines += note("each row's largest weight is left out to fit the width; --top-k 1 lists it, "
+                          "--json has every weight", limit)
+        return lines
+
+    return Lazy(build)
 
 
-def vector_table(
-    labels: list[str],
-    vectors: list[list[float]],
-    *,
-    precision: int = 3,
-    title: str | None = None,
-    marks: list[str] | None = None,
-    max_columns: int = MAX_COLUMNS,
-    columns: list[str] | None = None,
-    corner: str = "token",
-    width_limit: int | None = None,
-) -> RenderableType:
+def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list[float]], *, precision: int = 3,
+                 title: str | None = None, marks: list[str] | None = None, max_columns: int = MAX_COLUMNS,
+                 columns: list[str] | None = None, corner: str = "token") -> list[Text]:
+    """:func:`vector_table`'s lines for a known paint and width."""
+    d = len(vectors[0]) if vectors else 0
+    shown = d if columns else min(d, max_columns)
+    heads = columns if columns else [str(j) for j in range(shown)]
+    texts = [[None if v is None else fmt(v, precision) for v in row[:shown]] for row in vectors]
+    cols = [Column(label(heads[j], 12), max((len(r[j]) for r in texts if r[j] is not None), default=1))
+            for j in range(shown)]
+    names = [label(name) + (marks[i] if marks else "") for i, name in enumerate(labels)]
+    if not columns:  # components: as many as fit one block, the rest announced
+        fit, used = 0, max([len(corner)] + [len(name) for name in names])
+        for col in cols:
+            if used + 1 + col.width > width and fit:
+                break
+            used += 1 + col.width
+            fit += 1
+        shown, cols = fit, cols[:fit]
+    # The color scale covers the components shown, so that they use the whole range.
+    max_abs = max((abs(v) for row in vectors for v in row[:shown] if v is not None), default=0.0)
+    rows = []
+    for i, (name, row) in enumerate(zip(names, vectors)):
+        cells = [Text("-", style=MASKED) if v is None else Text(texts[i][j], style=paint.signed(v, max_abs))
+                 for j, v in enumerate(row[:shown])]
+        rows.append((name, cells))
+    out = heading(title, width) if title else []
+    out += block_table(corner, cols, rows, width, noun="columns")
+    if shown < d:
+        out += note(f"components {shown}-{d - 1} are not shown ({d - shown} more); --json prints them all", width)
+    return out
+
+
+def vector_table(labels: list[str], vectors: list[list[float]], *, precision: int = 3, title: str | None = None,
+                 marks: list[str] | None = None, max_columns: int = MAX_COLUMNS, columns: list[str] | None = None,
+                 corner: str = "token", width_limit: int | None = None) -> Lazy:
     """One row per token, one column per component, diverging color for the sign.
 
-    ``columns`` labels the columns (default: 0, 1, ...); a ``None`` value is drawn as '-'.
+    ``columns`` labels the columns (default: 0, 1, ...) and are all shown (in blocks); without
+    them at most ``max_columns`` components are shown, and the rest announced. ``None`` is '-'.
     """
-    width = len(vectors[0]) if vectors else 0
-    shown = min(width, max_columns)
-    if width_limit:
-        label = max([len(corner)] + [len(x) for x in labels])
-        big = max((abs(v) for row in vectors for v in row if v is not None), default=0.0)
-        cell = precision + 2 + len(str(int(big)))
-        cell += 1 if any(v is not None and v < 0 for row in vectors for v in row) else 0
-        cell = max(cell, len(str(width)))
-        if label + shown * (cell + 1) > width_limit or shown < width:
-            # Not all fit: keep room for the "... +N" column.
-            fit = max(1, (width_limit - label - 10) // (cell + 1))
-            shown = min(shown, fit)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    table.add_column(corner, no_wrap=True, style="bold")
-    for j in range(shown):
-        table.add_column(columns[j] if columns else str(j), justify="right", no_wrap=True)
-    if shown < width:
-        table.add_column(f"... +{width - shown}", justify="left", style="dim")
-    max_abs = max((abs(v) for row in vectors for v in row if v is not None), default=0.0)
-    for i, (label, row) in enumerate(zip(labels, vectors)):
-        cells = [Text("-", style=MASKED, justify="right") if v is None
-                 else Text(f"{v:.{precision}f}", style=signed_style(v, max_abs)) for v in row[:shown]]
-        if shown < width:
-            cells.append(Text(""))
-        name = label + (marks[i] if marks else "")
-        table.add_row(name, *cells)
-    return Group(Text(title, style="bold"), table) if title else table
+
+    def build(paint: Paint, width: int, _height: int):
+        limit = width if width_limit is None else min(width, width_limit)
+        return vector_lines(paint, limit, labels, vectors, precision=precision, title=title, marks=marks,
+                            max_columns=max_columns, columns=columns, corner=corner)
+
+    return Lazy(build)

@@ -1,47 +1,62 @@
-"""The terminal view of ``attncli run``: a summary line, heatmaps, context vectors."""
+"""The terminal view of ``attncli run``: a header, heatmaps (or the head grid), context vectors."""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.text import Text
 
-from attncli.render.matrix import MAX_MARK, compact_heatmap, full_heatmap_width, heatmap, vector_table
+from attncli.render.colors import Paint
+from attncli.render.layout import (
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, line, note, wrap_phrases,
+)
+from attncli.render.matrix import (
+    MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
+)
+from attncli.textsafe import visible
 
 #: Inputs up to this many tokens get the full table with every weight printed.
 FULL_VIEW_TOKENS = 10
+#: The header lists at most this many tokens.
+HEADER_TOKENS = 16
 
 
-def _token_line(doc: dict) -> Text:
-    line = Text()
+def _token_phrases(doc: dict) -> list[tuple[str, object]]:
     special = doc.get("special") or [False] * len(doc["tokens"])
     shown = list(zip(doc["tokens"], doc["oov"], special))
-    if len(shown) > 16:
+    if len(shown) > HEADER_TOKENS:
         shown = shown[:12]
+    phrases = []
     for token, oov, is_special in shown:
-        line.append(token, style="dim" if is_special else ("bold" if not oov else "bold yellow"))
-        if oov:
-            line.append("(oov)", style="yellow")
-        line.append(" ")
+        text = visible(token) + ("(oov)" if oov else "")
+        phrases.append((text, "dim" if is_special else ("bold yellow" if oov else "bold")))
     if len(doc["tokens"]) > len(shown):
-        line.append("… ", style="dim")
-    return line
+        phrases.append(("…", "dim"))
+    return phrases
 
 
-def describe(doc: dict) -> Text:
-    """One line: the tokens (out-of-vocabulary ones marked) and the settings that matter."""
+def _layers_phrase(doc: dict) -> str:
+    numbers = [entry["layer"] for entry in doc["layers"]]
+    total = doc["config"]["model"]["layers"]
+    if numbers == list(range(total)):
+        return f"all {total} layers (0-{total - 1}, 0-based), one color scale"
+    return "layers " + ", ".join(str(n) for n in numbers) + f" of {total} (0-based), one color scale"
+
+
+def _setting_phrases(doc: dict) -> list[str]:
     cfg = doc["config"]
     a = cfg["attention"]
-    line = _token_line(doc)
     n = len(doc["tokens"])
     if doc.get("model"):
         m = cfg["model"]
-        what = "attention rollout over all layers" if doc.get("rollout") else (
-            f"layer {doc['layer']} of {m['layers']} (0-based)")
+        if doc.get("rollout"):
+            what = "attention rollout over all layers"
+        elif doc.get("layers"):
+            what = _layers_phrase(doc)
+        else:
+            what = f"layer {doc['layer']} of {m['layers']} (0-based)"
         heads = "mean of heads" if doc.get("heads_mean") else f"{m['heads']} heads"
-        parts = [f"{n} tokens ({sum(doc['special'])} special)", f"model {m['name']} ({m['architecture']})", what,
-                 heads, f"{cfg['dtype']} on {cfg['device']}"]
-        line.append("· " + " · ".join(parts), style="dim")
-        return line
+        return [f"{n} tokens ({sum(doc['special'])} special)", f"model {visible(m['name'])} ({m['architecture']})",
+                what, heads, f"{cfg['dtype']} on {cfg['device']}"]
     if a["scale"] is True:
         scale = f"scaled by sqrt({a['d_head_k']})"
     elif a["scale"] is False:
@@ -58,8 +73,18 @@ def describe(doc: dict) -> Text:
     if a["projections"] != "identity":
         parts.append(f"{a['projections']} projections")
     parts.append(f"{cfg['dtype']} on {cfg['device']}")
-    line.append("· " + " · ".join(parts), style="dim")
-    return line
+    return parts
+
+
+def header_lines(doc: dict, width: int) -> list[Text]:
+    """The tokens and the settings that matter, wrapped between words and phrases only."""
+    phrases = _token_phrases(doc) + [("· " + p, "dim") for p in _setting_phrases(doc)]
+    return wrap_phrases(phrases, width)
+
+
+def describe(doc: dict) -> Text:
+    """One line: the tokens (out-of-vocabulary ones marked) and the settings that matter."""
+    return Text(" ").join(header_lines(doc, 10 ** 6))
 
 
 def choose_view(tokens: list[str], precision: int, width: int, view: str) -> str:
@@ -79,102 +104,140 @@ def _top_from_weights(doc: dict, k: int) -> dict:
     return {**doc, "top_k": top}
 
 
-def weight_views(doc: dict, *, heads: list[int], precision: int, view: str,
-                 query_rows: list[int] | None = None, width: int = 80) -> list[RenderableType]:
+def _masked(doc: dict, h: int):
+    return [[s is None for s in row] for row in doc["scores"][h]] if doc.get("scores") is not None else None
+
+
+def _live(doc: dict, h: int) -> list[list]:
+    """Head ``h``'s weights with the masked cells as None (they do not count for the scale)."""
+    masked = _masked(doc, h)
+    weights = doc["weights"][h]
+    if masked is None:
+        return weights
+    return [[None if m else w for w, m in zip(row, mrow)] for row, mrow in zip(weights, masked)]
+
+
+def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: str,
+                 query_rows: list[int] | None = None, width: int = 80, scale: Scale | None = None,
+                 titles: list[str] | None = None) -> list[RenderableType]:
     tokens = doc["tokens"]
-    parts: list[RenderableType] = []
     if doc["weights"] is None:
-        return [Text("attention weights left out (too large for --max-weights-mb); see the top-k table",
-                     style="dim")]
-    label = min(max(len(t) for t in tokens), 12)
-    if view == "compact" and 6 + label + len(tokens) > width:
-        # Too many keys for one glyph each: show each row's strongest links instead.
-        return [Text(f"{len(tokens)} keys are too many to draw in {width} columns; "
-                     "the 5 strongest links of each query (--top-k K for more, --json for all):", style="dim"),
-                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision)]
+        return [line(("attention weights left out (too large for --max-weights-mb); see the top-k table", "dim"))]
+    if view == "compact" and not compact_fits(tokens, width):
+        # Too many keys for one character each: show each row's strongest links instead.
+        return [*note(f"{len(tokens)} keys are too many to draw in {width} columns; the 5 strongest links of "
+                      "each query (--top-k K for more, --view grid for a pooled picture, --json for all):", width),
+                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision, width=width)]
+    shown = [doc["weights"][h] for h in heads]
+    shared = scale or Scale.over([_live(doc, h) for h in heads])
+    p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
     many = len(doc["weights"]) > 1
-    for h in heads:
-        masked = [[s is None for s in row] for row in doc["scores"][h]] if doc["scores"] is not None else None
-        title = f"attention weights, head {h}" if many else "attention weights"
-        if doc.get("model"):
-            title = ("attention rollout" if doc.get("rollout") else f"layer {doc['layer']}, "
-                     + ("mean of heads" if doc.get("heads_mean") else f"head {h}"))
+    parts: list[RenderableType] = []
+    for number, h in enumerate(heads):
+        title = titles[number] if titles else (f"attention weights, head {h}" if many else "attention weights")
         title += " (rows: queries, columns: keys)"
+        last = number == len(heads) - 1
         if view == "full":
-            parts.append(heatmap(tokens, doc["weights"][h], precision=precision, title=title, query_rows=query_rows,
-                                 masked=masked))
+            parts.append(heatmap(tokens, doc["weights"][h], precision=p, title=title, query_rows=query_rows,
+                                 masked=_masked(doc, h), scale=shared, show_legend=last))
         else:
             parts.append(compact_heatmap(tokens, doc["weights"][h], title=title, query_rows=query_rows,
-                                         masked=masked, width=width))
+                                         masked=_masked(doc, h), width=width, scale=shared, precision=p,
+                                         show_legend=last))
         parts.append(Text(""))
     if view == "full":
-        note = f"{MAX_MARK} largest weight in each row"
+        text = f"{MAX_MARK} largest weight in each row (every one that prints equal to it)"
         if doc["config"]["attention"]["causal"]:
-            note += "   - masked (causal)"
-        parts.append(Text(note, style="dim"))
+            text += "   - masked (causal)"
+        if len(heads) > 1:
+            text += "; one color scale for all heads"
+        parts += note(text, width)
     return parts
 
 
-def top_k_table(doc: dict, *, heads: list[int], precision: int) -> RenderableType:
-    """Each query's K most-attended keys, per head: ``token#index weight``."""
-    from rich import box
-    from rich.table import Table
-
+def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: int = 80) -> RenderableType:
+    """Each query's K most-attended keys, per head: ``token@index weight``."""
     tokens = doc["tokens"]
     top = doc["top_k"]
     rows = doc["focus"] if doc["focus"] is not None else list(range(len(tokens)))
-    parts: list[RenderableType] = []
+    p = precision if precision is not None else adaptive_precision([r for h in heads for r in top["weights"][h]])
     many = len(top["indices"]) > 1
+    parts: list[RenderableType] = []
     for h in heads:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-        table.add_column("query", no_wrap=True, style="bold")
-        for k in range(top["k"]):
-            table.add_column(f"#{k + 1}", no_wrap=True)
+        cells = []
         for r, query in enumerate(rows):
-            cells = []
-            for j, w in zip(top["indices"][h][r], top["weights"][h][r]):
-                cells.append(Text.assemble((f"{tokens[j]}", "bold"), (f"@{j} ", "dim"), f"{w:.{precision}f}"))
-            table.add_row(f"{query} {tokens[query]}", *cells)
+            cells.append((f"{query} {label(tokens[query])}",
+                          [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
+                           for j, w in zip(top["indices"][h][r], top["weights"][h][r])]))
+        columns = [Column(f"#{k + 1}", max((c[1][k].cell_len for c in cells), default=2), "left")
+                   for k in range(top["k"])]
         title = f"top {top['k']} keys per query" + (f", head {h}" if many else "")
-        parts += [Text(title, style="bold"), table, Text("")]
-    return Group(*parts)
+        parts += [*heading(title, width), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
+    return Lazy(lambda paint, w, ht: parts)
+
+
+def _mean(matrices: list) -> list[list[float]]:
+    count = len(matrices)
+    return [[sum(m[i][j] for m in matrices) / count for j in range(len(matrices[0][i]))]
+            for i in range(len(matrices[0]))]
 
 
 def run_view(doc: dict, *, head: int | None = None, precision: int | None = None,
-             view: str = "auto", width: int = 80) -> Group:
+             view: str = "auto", width: int = 80) -> Lazy:
+    """The whole run view, laid out when drawn (for that console's width and colors)."""
+
+    def build(paint: Paint, render_width: int, height: int) -> list[RenderableType]:
+        return _build(doc, head, precision, view, min(width, render_width), height)
+
+    return Lazy(build)
+
+
+def _build(doc: dict, head: int | None, precision: int | None, view: str, width: int,
+           height: int) -> list[RenderableType]:
     tokens = doc["tokens"]
-    p = 2 if precision is None else precision
     rows = doc.get("focus")
-    chosen = choose_view(tokens, p, width, view)
+    p = precision
+    if p is None and doc["weights"] is not None and len(tokens) <= FULL_VIEW_TOKENS:
+        p = adaptive_precision([row for m in doc["weights"] for row in m])
+    chosen = choose_view(tokens, 2 if p is None else p, width, view)
     n_heads = len(doc["weights"]) if doc["weights"] is not None else doc["config"]["attention"]["heads"]
     heads = [head] if head is not None else list(range(n_heads))
-    parts: list[RenderableType] = [describe(doc), Text("")]
-    if doc.get("layers"):
-        for entry in doc["layers"]:  # --layer all: one matrix per layer (a head, or the mean of heads)
-            if head is not None:
-                matrix = entry["weights"][head]
-            else:
-                count = len(entry["weights"])
-                matrix = [[sum(entry["weights"][h][i][j] for h in range(count)) / count
-                           for j in range(len(entry["weights"][0][i]))] for i in range(len(entry["weights"][0]))]
-            layer_doc = {**doc, "weights": [matrix], "layer": entry["layer"], "heads_mean": head is None,
-                         "layers": None}
-            parts += weight_views(layer_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width)
+    parts: list[RenderableType] = [*header_lines(doc, width), Text("")]
+    if chosen == "grid":
+        from attncli.render.grid_view import grid_view
+
+        parts += grid_view(doc, head=head, width=width, height=height)
+    elif doc.get("layers"):
+        # --layer all: one matrix per layer (a head, or the mean of heads), one scale for all.
+        matrices = [entry["weights"][head] if head is not None else _mean(entry["weights"])
+                    for entry in doc["layers"]]
+        shared = Scale.over(matrices)
+        p = precision if precision is not None else adaptive_precision([r for m in matrices for r in m])
+        what = f"head {head}" if head is not None else "mean of heads"
+        titles = [f"L{entry['layer']} · layer {entry['layer']}, {what}" for entry in doc["layers"]]
+        layer_doc = {**doc, "weights": matrices, "scores": None}
+        parts += weight_views(layer_doc, heads=list(range(len(matrices))), precision=p, view=chosen,
+                              query_rows=rows, width=width, scale=shared, titles=titles)
     elif doc.get("model") and head is None and doc["weights"] is not None and len(doc["weights"]) > 1:
         count = len(doc["weights"])  # a model's many heads: their mean (the JSON keeps every head)
-        matrix = [[sum(doc["weights"][h][i][j] for h in range(count)) / count for j in range(len(doc["weights"][0][i]))]
-                  for i in range(len(doc["weights"][0]))]
-        parts += weight_views({**doc, "weights": [matrix], "heads_mean": True}, heads=[0], precision=p, view=chosen,
-                              query_rows=rows, width=width)
-        parts.append(Text(f"the mean of {count} heads; --head K shows one", style="dim"))
+        title = "attention rollout" if doc.get("rollout") else f"layer {doc['layer']}, mean of heads"
+        parts += weight_views({**doc, "weights": [_mean(doc["weights"])]}, heads=[0], precision=precision,
+                              view=chosen, query_rows=rows, width=width, titles=[title])
+        parts += note(f"the mean of {count} heads; --head K shows one, --view grid all at once", width)
     elif doc.get("top_k") is None or doc["weights"] is not None:
-        parts += weight_views(doc, heads=heads, precision=p, view=chosen, query_rows=rows, width=width)
+        titles = None
+        if doc.get("model"):
+            titles = ["attention rollout" if doc.get("rollout") else
+                      f"layer {doc['layer']}, " + ("mean of heads" if doc.get("heads_mean") else f"head {h}")
+                      for h in heads]
+        parts += weight_views(doc, heads=heads, precision=precision, view=chosen, query_rows=rows, width=width,
+                              titles=titles)
     if doc.get("top_k") is not None:
         parts.append(Text(""))
-        parts.append(top_k_table(doc, heads=heads, precision=p))
+        parts.append(top_k_table(doc, heads=heads, precision=precision, width=width))
     labels = tokens if rows is None else [f"{tokens[i]}@{i}" for i in rows]
     d_out = len(doc["context"][0]) if doc["context"] else 0
     parts.append(Text(""))
     parts.append(vector_table(labels, doc["context"], precision=3 if precision is None else precision,
                               title=f"context vectors (d_out = {d_out})", width_limit=width))
-    return Group(*parts)
+    return parts

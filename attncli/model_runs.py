@@ -1,0 +1,100 @@
+"""Real models: a local Hugging Face model's attention as a Record, the same container as a toy run.
+
+``ModelAttention`` loads the model once (``attncli.models``: offline, eager attention) and turns
+each text's ``ModelRun`` (transformers' own ``output_attentions``, hidden states and attention
+sublayer outputs) into a :class:`attncli.record.Record` with one Layer per model layer.
+"""
+
+from __future__ import annotations
+
+from attncli.record import Layer, Record
+
+
+class ModelAttention:
+    """A local model, loaded once, on one device and dtype; ``run`` makes one record per text."""
+
+    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None) -> None:
+        from attncli.devices import dtype_name, resolve_device, resolve_dtype
+        from attncli.models import Transformer
+
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype)
+        kwargs = {"device": torch_device, "dtype": torch_dtype}
+        if bos is not None:
+            kwargs["bos"] = bos
+        self.transformer = Transformer(spec, **kwargs)
+        self.dtype = dtype_name(dtype)
+        self.config = self._config()
+
+    def _config(self) -> dict:
+        t = self.transformer
+        model_config = t.model.config
+        info = getattr(t, "info", None)
+        layers = getattr(info, "layers", None) or int(getattr(model_config, "num_hidden_layers", 0) or 0)
+        heads = getattr(info, "heads", None) or int(getattr(model_config, "num_attention_heads", 0) or 0)
+        d_model = getattr(info, "d_model", None) or int(getattr(model_config, "hidden_size", 0) or 0)
+        kv_heads = getattr(info, "kv_heads", None) or getattr(model_config, "num_key_value_heads", None) or heads
+        causal = getattr(info, "causal", None)
+        if causal is None:
+            causal = bool(getattr(model_config, "is_decoder", False))
+        self.causal, self.heads, self.kv_heads = bool(causal), int(heads), int(kv_heads)
+        model = {"name": t.name, "path": str(t.path), "architecture": t.architecture, "layers": int(layers),
+                 "heads": int(heads), "kv_heads": int(kv_heads), "d_model": int(d_model),
+                 "max_tokens": t.max_tokens}
+        note = getattr(info, "quantized", None)
+        if note:
+            model["quantized"] = note
+        return {
+            "source": str(t.path),
+            "source_kind": "model",
+            "description": f"{t.name} ({t.architecture})",
+            "model": model,
+            "attention": {"heads": int(heads), "causal": self.causal, "scale": True, "temperature": 1.0,
+                          "positional": "model", "projections": "model",
+                          "d_head_k": int(d_model) // int(heads) if heads else None},
+            "device": t.device_name,
+            "dtype": self.dtype,
+        }
+
+    @property
+    def name(self) -> str:
+        return self.transformer.name
+
+    def run(self, text: str, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
+            rollout: bool = False) -> Record:
+        from attncli import focus as focus_grammar
+        from attncli.attention import rollout as attention_rollout
+
+        run = self.transformer.run(text, where=where)
+        rows = focus_grammar.rows(run.tokens, focus)
+
+        def shown(tensor):  # per-query tensors keep the focus rows only
+            return tensor if tensor is None or rows is None else tensor[..., rows, :]
+
+        layers = []
+        for i, weights in enumerate(run.attentions):
+            head_outputs = run.head_outputs[i] if run.head_outputs is not None else None
+            layers.append(Layer(index=i, inputs=run.hidden_states[i], weights=shown(weights),
+                                output=shown(run.attention_outputs[i]), head_context=shown(head_outputs),
+                                hidden=run.hidden_states[i + 1]))
+        record = Record(
+            source="model", tokens=list(run.tokens), texts=list(getattr(run, "texts", None) or run.tokens),
+            oov=[False] * len(run.tokens), special=list(run.special), embeddings=run.hidden_states[0],
+            layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(getattr(run, "causal", self.causal)),
+            config=self.config, rows=rows, kv_heads=self.kv_heads, name=run.name, text=text,
+            warnings=list(getattr(run, "notes", []) or []))
+        if rollout:
+            record.rollout = attention_rollout(run.attentions, rows)  # (R, N)
+        return record
+
+    def run_many(self, items: list[tuple[str, str]], **kwargs) -> list:
+        """(where, text) pairs -> a Record or an AttnError for each, one text at a time."""
+        from attncli.errors import AttnError
+
+        out: list = []
+        for where, text in items:
+            try:
+                out.append(self.run(text, where=where, **kwargs))
+            except AttnError as error:
+                out.append(error)
+        return out

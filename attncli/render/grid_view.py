@@ -1,0 +1,205 @@
+"""``run --view grid``: every head at once as small heatmaps on one color scale.
+
+A toy run (or a model's chosen layer) tiles its heads across the width ("head K"); a model run
+with ``--layer all`` draws a layer x head grid (rows "L{l}", columns "h{k}"). With color each
+thumbnail uses half blocks (``▀``: the upper cell is the ink, the lower the background), two
+matrix rows per line; without color one glyph per cell. A sequence longer than the thumbnail
+is max-pooled (each cell the largest weight of its block), and the view says so.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from attncli.render.colors import HALF, MASKED, Paint, glyph_for
+from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, wrap_phrases
+
+#: Largest thumbnail side, in matrix cells.
+MAX_SIDE = 48
+#: Smallest thumbnail side the height may shrink it to (the width may force less).
+MIN_SIDE = 6
+
+
+def _bins(n: int, k: int) -> list[int]:
+    """For each of ``n`` positions, its block among ``k`` near-equal contiguous blocks."""
+    return [min(i * k // n, k - 1) for i in range(n)]
+
+
+def pool(matrix: list[list[float | None]], rows: int, cols: int) -> list[list[float | None]]:
+    """Max-pool a matrix to ``rows`` x ``cols`` (None cells, masked ones, are ignored)."""
+    row_bin, col_bin = _bins(len(matrix), rows), _bins(len(matrix[0]), cols)
+    out: list[list[float | None]] = [[None] * cols for _ in range(rows)]
+    for r, row in enumerate(matrix):
+        target = out[row_bin[r]]
+        for j, w in enumerate(row):
+            if w is not None:
+                b = col_bin[j]
+                if target[b] is None or w > target[b]:
+                    target[b] = w
+    return out
+
+
+def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[Text]:
+    """A pooled matrix as lines: half blocks with color, glyphs without."""
+    lines: list[Text] = []
+    if not paint.color:
+        for row in matrix:
+            text = Text(no_wrap=True, overflow="ignore")
+            for w in row:
+                text.append("×" if w is None else glyph_for(scale(w)), style=MASKED if w is None else "")
+            lines.append(text)
+        return lines
+    for top in range(0, len(matrix), 2):
+        upper = matrix[top]
+        lower = matrix[top + 1] if top + 1 < len(matrix) else [None] * len(upper)
+        text = Text(no_wrap=True, overflow="ignore")
+        for a, b in zip(upper, lower):
+            fa = None if a is None else scale(a)
+            fb = None if b is None else scale(b)
+            if fa is None and fb is None:
+                text.append(" ")
+            elif fa is None:
+                text.append("▄", style=paint.half(fb, None))
+            else:
+                text.append(HALF, style=paint.half(fa, fb))
+        lines.append(text)
+    return lines
+
+
+def _live(doc: dict, h: int) -> list[list]:
+    weights = doc["weights"][h]
+    if doc.get("scores") is None:
+        return weights
+    return [[None if s is None else w for w, s in zip(row, srow)] for row, srow in zip(weights, doc["scores"][h])]
+
+
+def _side(rows: int, cols: int, fits) -> int:
+    """The largest thumbnail side (matrix cells) that ``fits(side)``; at least 2."""
+    for side in range(min(max(rows, cols), MAX_SIDE), 1, -1):
+        if fits(side):
+            return side
+    return 2
+
+
+def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24) -> list[RenderableType]:
+    if doc["weights"] is None:
+        return [line(("attention weights left out (too large for --max-weights-mb); no grid to draw", "dim"))]
+
+    def build(paint: Paint, render_width: int, _h: int) -> list[RenderableType]:
+        w = min(width, render_width)
+        if doc.get("layers"):
+            return _layer_grid(doc, head, paint, w, height)
+        return _head_grid(doc, head, paint, w, height)
+
+    return [Lazy(build)]
+
+
+def _lines_for(rows: int, paint: Paint) -> int:
+    return ceil(rows / 2) if paint.color else rows
+
+
+def _note(rows: int, cols: int, side_rows: int, side_cols: int, *, pooled_hint: str) -> str:
+    if side_rows < rows or side_cols < cols:
+        return (f"each thumbnail: {rows} queries x {cols} keys max-pooled to {side_rows} x {side_cols} "
+                f"(each cell is the largest weight of its block); {pooled_hint}")
+    return f"each thumbnail: {rows} queries (rows) x {cols} keys (columns), one cell per weight"
+
+
+def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -> list[RenderableType]:
+    precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
+    out: list[RenderableType] = legend(paint, scale, precision, width=width, masked=any(
+        w is None for m in matrices for row in m for w in row))
+    return out + note(text + "; one color scale for every thumbnail", width)
+
+
+def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+    heads = [head] if head is not None else list(range(len(doc["weights"])))
+    matrices = [_live(doc, h) for h in heads]
+    rows, cols = len(matrices[0]), len(matrices[0][0])
+    gap = 2
+    name_width = len(f"head {heads[-1]}")
+    budget = max(2 * height - 8, 24)  # at most about two screens
+
+    def layout(side: int) -> tuple[int, int, int]:
+        tile = max(min(cols, side), name_width)
+        per_row = max(1, (width + gap) // (tile + gap))
+        tile_rows = ceil(len(heads) / per_row)
+        return tile, per_row, tile_rows * (_lines_for(min(rows, side), paint) + 2)
+
+    def fits(side: int) -> bool:
+        tile, per_row, lines = layout(side)
+        return tile <= width and (lines <= budget or side <= MIN_SIDE)
+
+    side = _side(rows, cols, fits)
+    tile, per_row, _ = layout(side)
+    side_rows, side_cols = min(rows, side), min(cols, side)
+    scale = Scale.over(matrices)
+    drawn = [_draw(pool(m, side_rows, side_cols), paint, scale) for m in matrices]
+    where = f" of layer {doc['layer']}" if doc.get("model") and doc.get("layer") is not None else ""
+    out: list[RenderableType] = heading(f"all {len(heads)} heads{where} on one color scale (in each thumbnail rows "
+                                        "are queries, columns keys)", width) if len(heads) > 1 else \
+        heading("head " + str(heads[0]) + " (rows are queries, columns keys)", width)
+    for start in range(0, len(heads), per_row):
+        group = list(range(start, min(start + per_row, len(heads))))
+        title = Text(no_wrap=True, overflow="ignore")
+        for i in group:
+            title.append(f"head {heads[i]}".ljust(tile + (gap if i != group[-1] else 0)), style="bold")
+        out.append(title)
+        for k in range(len(drawn[group[0]])):
+            text = Text(no_wrap=True, overflow="ignore")
+            for i in group:
+                cell = drawn[i][k]
+                text.append_text(cell)
+                if i != group[-1]:
+                    text.append(" " * (tile - cell.cell_len + gap))
+            out.append(text)
+        out.append(Text(""))
+    text = _note(rows, cols, side_rows, side_cols, pooled_hint="a wider terminal or --head K --view compact "
+                 "shows more")
+    return out + _footer(paint, scale, matrices, text, width)
+
+
+def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+    entries = doc["layers"]
+    n_heads = len(entries[0]["weights"])
+    heads = [head] if head is not None else list(range(n_heads))
+    grid = [[entry["weights"][h] for h in heads] for entry in entries]
+    rows, cols = len(grid[0][0]), len(grid[0][0][0])
+    label_width = len(f"L{entries[-1]['layer']}") + 1
+    gap = 1
+    head_label = len(f"h{heads[-1]}")
+    budget = max(2 * height - 8, 2 * len(entries))
+
+    def fits(side: int) -> bool:
+        tile = max(min(cols, side), head_label)
+        lines = len(entries) * (_lines_for(min(rows, side), paint) + 1)
+        return label_width + len(heads) * (tile + gap) - gap <= width and (lines <= budget or side <= MIN_SIDE)
+
+    side = _side(rows, cols, fits)
+    side_rows, side_cols = min(rows, side), min(cols, side)
+    tile = max(side_cols, head_label)
+    scale = Scale.over([m for layer in grid for m in layer])
+    title = (f"every layer x every head ({len(entries)} x {len(heads)}): rows L = layers, columns h = heads; "
+             "in each thumbnail rows are queries, columns keys")
+    out: list[RenderableType] = wrap_phrases([(word, "bold") for word in title.split(" ")], width)
+    top = Text(" " * label_width, no_wrap=True, overflow="ignore")
+    for h in heads:
+        top.append(f"h{h}".ljust(tile + gap), style="bold")
+    out.append(top)
+    for entry, layer in zip(entries, grid):
+        drawn = [_draw(pool(m, side_rows, side_cols), paint, scale) for m in layer]
+        for k in range(len(drawn[0])):
+            text = Text((f"L{entry['layer']}" if k == 0 else "").ljust(label_width), style="bold", no_wrap=True,
+                        overflow="ignore")
+            for i, cells in enumerate(drawn):
+                text.append_text(cells[k])
+                if i != len(drawn) - 1:
+                    text.append(" " * (tile - cells[k].cell_len + gap))
+            out.append(text)
+        out.append(Text(""))
+    text = _note(rows, cols, side_rows, side_cols, pooled_hint="a wider terminal, --head K, or --layer L --view "
+                 "grid shows more")
+    return out + _footer(paint, scale, [m for layer in grid for m in layer], text, width)
