@@ -92,9 +92,9 @@ def compare_open(label: str, browse_argv: list[str], run_argv: list[str], repeat
 def key_latency(keys: int, size: tuple[int, int]) -> None:
     from attncli.browse import data as adapter
     from attncli.browse.app import BrowseApp
-    from attncli.commands._common import AttentionOptions, ModelOptions
+    from attncli.commands.options import AttentionOptions, ModelOptions
 
-    loaded = adapter.model_data([("TEXT", LONG)], AttentionOptions(), ModelOptions(model="minilm"))
+    loaded = adapter.load([("TEXT", LONG)], AttentionOptions(), ModelOptions(model="minilm"))
     n = loaded.lines[0].n
     # Each round ends where it began: m and g are pressed twice (on, then off).
     plan = [("right (query)", "right"), ("down (head)", "down"), ("] (layer)", "right_square_bracket"),

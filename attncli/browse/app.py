@@ -7,7 +7,6 @@ here computes attention.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -340,15 +339,21 @@ class BrowseApp(App):
         self.notify(f"saved {written}")
 
     def action_save_json(self) -> None:
-        from attncli.result import dumps
+        from attncli.errors import AttnError
+        from attncli.fileio import atomic_write
+        from attncli.jsonout import stream_json
 
         path = self._target(".json")
-        temp = path.with_name(path.name + ".part")
+
+        def write(handle) -> None:
+            stream_json(self.state.document(), handle.write)
+            handle.write("\n")
         try:
-            temp.write_text(dumps(self.state.document()) + "\n", encoding="utf-8")
-            os.replace(temp, path)
+            atomic_write(path, write, overwrite=False)  # never a half-written file
+        except AttnError as error:
+            self.notify(error.line(), severity="error")
+            return
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
             return
         self.saved.append(path)

@@ -1,8 +1,9 @@
 """Everything ``attncli browse`` shows, computed once when it opens: the only module that runs attention.
 
-The app reads plain :class:`BrowseData` (tensors on the CPU, float32) and never recomputes:
-moving the cursor, the layer or the head only indexes these tensors. ``document(layer, mode)``
-is the one lazy part: it builds the ``run --json`` document of a layer when ``e`` is pressed.
+One :class:`attncli.record.Record` per text (toy or model alike) becomes plain
+:class:`BrowseData` (tensors on the CPU, float32); the app never recomputes: moving the cursor,
+the layer or the head only indexes these tensors. ``document(layer, mode)`` is the one lazy
+part: it builds the ``run --json`` document of a layer (attncli.documents) when ``e`` is pressed.
 """
 
 from __future__ import annotations
@@ -56,100 +57,79 @@ def _check_budget(total_bytes: int, label: str) -> None:
                         kind="budget", hint="browse fewer or shorter lines")
 
 
-def toy_data(texts: list[tuple[str, str]], attn) -> BrowseData:
-    """``texts``: (label, text) pairs through toy attention (``attn``: AttentionOptions); no text: a tensors config."""
-    from attncli.result import to_document
+def _cpu(tensors: list):
+    """A list of equally shaped tensors as one float32 CPU tensor, stacked on a new first axis."""
+    import torch
 
-    settings = attn.settings()
-    model = attn.model(settings)
-    a = settings.attention
+    return torch.stack([t.detach().float().cpu() for t in tensors])
+
+
+def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
+    """``texts``: (label, text) pairs through toy attention or ``--model`` (loaded once).
+
+    ``attn`` and ``mdl`` are the command's AttentionOptions and ModelOptions (None: toy). No texts with a
+    tensors config: the config's own query, key and value. A line that fails is skipped with a
+    note when there are others (a --file); a single text's error is raised.
+    """
+    from attncli.documents import run_document
+
+    model = mdl is not None and mdl.model is not None
+    runner = mdl.runner(attn) if mdl is not None else attn.toy()
     lines: list[BrowseLine] = []
     notes: list[str] = []
-    total = 0
     failed: list[AttnError] = []
+    total = 0
+    record = None
     for label, text in texts or [("config", None)]:
         try:
-            result = model.run(text, where=label) if text is not None else model.run_tensors()
+            record = runner.run(text, where=label, rollout=model)
         except AttnError as error:
             if len(texts) < 2:
                 raise
             failed.append(error)
             notes.append(f"skipped {error.line()}")
             continue
-        notes += [f"{label}: {note}" for note in model.notes]
-        unknown = [t for t, missing in zip(result.tokens, result.oov) if missing]
+        unknown = [t for t, missing in zip(record.tokens, record.oov) if missing]
         if unknown:
             notes.append(f"{label}: not in the vocabulary, given stable hashed vectors: "
                          + ", ".join(dict.fromkeys(visible(t) for t in unknown)))
-        t = result.trace
-        weights = t.weights.detach().float().cpu()[None]  # (1, H, N, N)
-        scores = t.scores.detach().float().cpu()[None]  # (1, H, N, N)
-        total += weights.numel() * 8
+        notes += [f"{label}: {note}" for note in record.warnings]
+        weights = _cpu([layer.weights for layer in record.layers])  # (L, H, N, N)
+        contexts = _cpu([layer.output for layer in record.layers])  # (L, N, d)
+        has_scores = all(layer.scores is not None for layer in record.layers)
+        scores = _cpu([layer.scores for layer in record.layers]) if has_scores else None  # (L, H, N, N)
+        total += (weights.numel() + contexts.numel() + (scores.numel() if scores is not None else 0)) * 4
         _check_budget(total, label)
 
-        def document(layer: int, mode: str, result=result) -> dict:
-            return to_document(result)
+        def document(layer: int, mode: str, record=record) -> dict:
+            return run_document(record, layers=[layer], heads_mean=model and mode == "mean",
+                                rollout=model and mode == "rollout")
 
         lines.append(BrowseLine(
-            label=label, text=text if text is not None else " ".join(result.tokens),
-            tokens=[visible(tok) for tok in result.tokens], special=[False] * len(result.tokens),
-            oov=list(result.oov), causal=bool(a.causal), weights=weights,
-            contexts=t.context.detach().float().cpu()[None],  # (1, N, d)
-            rollout=None, scores=scores, document=document))
+            label=label, text=text if text is not None else " ".join(record.tokens),
+            tokens=[visible(tok) for tok in record.tokens], special=list(record.special), oov=list(record.oov),
+            causal=bool(record.causal), weights=weights, contexts=contexts,
+            rollout=record.rollout.detach().float().cpu() if record.rollout is not None else None,  # (N, N)
+            scores=scores, document=document))
     if not lines:
         raise failed[0]
-    if a.scale is True:
-        scale = f"scaled by sqrt({settings.d_k // a.heads})"
-    elif a.scale is False:
+    return BrowseData(lines=lines, model=record.name if model else None, layers=len(record.layers),
+                      heads=record.heads, description=describe(record), notes=notes)
+
+
+def describe(record) -> str:
+    """One line: what computed the attention (model or toy settings), dtype and device."""
+    config = record.config
+    where = f"{config['dtype']} on {config['device']}"
+    if record.source == "model":
+        m = config["model"]
+        return f"model {m['name']} ({m['architecture']}) · {m['layers']} layers · {m['heads']} heads · {where}"
+    a = config["attention"]
+    if a["scale"] is True:
+        scale = f"scaled by sqrt({a['d_head_k']})"
+    elif a["scale"] is False:
         scale = "raw dot product"
     else:
-        scale = f"divided by {a.scale:g}"
-    parts = [f"{a.heads} head{'s' if a.heads != 1 else ''}", scale] + (["causal"] if a.causal else [])
-    from attncli.engine import device_label
-
-    parts.append(f"{settings.dtype} on {device_label(model.device)}")
-    return BrowseData(lines=lines, model=None, layers=1, heads=a.heads, description=" · ".join(parts), notes=notes)
-
-
-def model_data(texts: list[tuple[str, str]], attn, mdl) -> BrowseData:
-    """``texts`` through a real model (``mdl``: ModelOptions, loaded once)."""
-    import torch
-
-    from attncli.models import model_document, rollout
-
-    transformer = mdl.load(attn)
-    lines: list[BrowseLine] = []
-    notes: list[str] = []
-    total = 0
-    run = None
-    failed: list[AttnError] = []
-    for label, text in texts:
-        try:
-            run = transformer.run(text, where=label)
-        except AttnError as error:
-            if len(texts) < 2:
-                raise
-            failed.append(error)
-            notes.append(f"skipped {error.line()}")
-            continue
-        notes += [f"{label}: {note}" for note in run.notes]
-        weights = torch.stack([w.detach().float().cpu() for w in run.attentions])  # (L, H, N, N)
-        contexts = torch.stack([c.detach().float().cpu() for c in run.attention_outputs])  # (L, N, d)
-        total += weights.numel() * 4 + contexts.numel() * 4
-        _check_budget(total, label)
-
-        def document(layer: int, mode: str, run=run) -> dict:
-            return model_document(run, transformer, layer=str(layer), heads_mean=mode == "mean",
-                                  use_rollout=mode == "rollout", focus=None, top_k=None, precision=None)
-
-        lines.append(BrowseLine(
-            label=label, text=text, tokens=[visible(tok) for tok in run.tokens], special=list(run.special),
-            oov=[False] * len(run.tokens), causal=bool(getattr(transformer.model.config, "is_decoder", False)),
-            weights=weights, contexts=contexts, rollout=rollout(run.attentions).float().cpu(),  # (N, N)
-            scores=None, document=document))
-    if not lines:
-        raise failed[0]
-    description = (f"model {run.name} ({run.architecture}) · {run.layers} layers · {run.heads} heads · "
-                   f"{run.dtype} on {run.device}")
-    return BrowseData(lines=lines, model=run.name, layers=run.layers, heads=run.heads, description=description,
-                      notes=notes)
+        scale = f"divided by {a['scale']:g}"
+    parts = [f"{a['heads']} head{'s' if a['heads'] != 1 else ''}", scale] + (["causal"] if a["causal"] else [])
+    return " · ".join(parts + [where])

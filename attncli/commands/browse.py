@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.commands._common import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, guarded, model_options, output_options,
-    stderr_console,
+from attncli.commands.options import (
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
+from attncli.commands.output import Environment, guarded
 from attncli.errors import AttnError
 
 app = typer.Typer()
@@ -55,10 +55,11 @@ def browse(
 
       attncli browse --compare -c bank "stream bank mud" "money bank loan"
     """
-    guarded(out, lambda: _browse(texts or [], compare, file, head, focus, attn, mdl, out))
+    guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out))
 
 
-def _browse(texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
+            out: OutputOptions) -> None:
     from attncli.browse import TUI_HINT
 
     if importlib.util.find_spec("textual") is None:
@@ -81,23 +82,17 @@ def _browse(texts, compare, file, head, focus, attn: AttentionOptions, mdl: Mode
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
     from attncli.browse import data as adapter
+    from attncli.record import check_head, parse_layer
 
-    if mdl.model is not None:
-        if not items:
-            raise AttnError("no TEXT given", where="TEXT", kind="text",
-                            hint='e.g. attncli browse --model minilm "the cat sat"')
-        loaded = adapter.model_data(items, attn, mdl)
-    else:
-        loaded = adapter.toy_data(items, attn)
-    if head >= loaded.heads:
-        raise AttnError(f"head {head} is out of range: this run has {loaded.heads} head(s)", where="--head",
-                        hint=f"use 0 to {loaded.heads - 1}" if loaded.heads > 1 else "this run has only head 0")
+    if mdl.model is not None and not items:
+        raise AttnError("no TEXT given", where="TEXT", kind="text",
+                        hint='e.g. attncli browse --model minilm "the cat sat"')
+    loaded = adapter.load(items, attn, mdl)
+    check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
     if mdl.model is not None and mdl.layer is not None:
-        from attncli.models import parse_layer
-
         chosen = parse_layer(mdl.layer, loaded.layers)
-        layer, grid = (chosen[0], False) if chosen is not None else (loaded.layers - 1, True)
+        layer, grid = (chosen[0], False) if len(chosen) == 1 else (loaded.layers - 1, True)
     mode = "rollout" if mdl.rollout else ("mean" if mdl.heads_mean else "head")
 
     from attncli.browse.app import BrowseApp
@@ -112,7 +107,7 @@ def _browse(texts, compare, file, head, focus, attn: AttentionOptions, mdl: Mode
             raise AttnError(f"no token {focus!r} in the text", where="--focus")
     browser.run()
     for path in browser.saved:
-        stderr_console().print(f"attncli: saved {path}", soft_wrap=True, highlight=False)
+        env.err.print(f"attncli: saved {path}", soft_wrap=True, highlight=False)
 
 
 def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str, str]]:
@@ -123,9 +118,13 @@ def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str
         if file == "-":
             raise AttnError("browse reads the terminal, so it cannot read stdin", where="--file -",
                             hint="save the lines to a file and give its path")
-        from attncli.commands.run import read_texts
+        from attncli.commands.lines import read_lines
 
-        lines = read_texts(file)
+        lines = []
+        for number, text, error in read_lines(file):
+            if error is not None:
+                raise error
+            lines.append((number, text))
         if not lines:
             raise AttnError("the file holds no text", where=file, kind="text")
         if compare and len(lines) < 2:
