@@ -128,3 +128,21 @@ def test_state_moves_wrap_and_explain_what_is_not_there():
     assert s.toggle("mean") is None and s.mode == "mean"
     assert s.row(0) == pytest.approx(s.data.lines[0].weights[0, :, 0].mean(dim=0).tolist())
     assert "--file" in s.move_line(1)
+
+
+@pytest.mark.parametrize("system", ["256", "standard"])
+def test_palette_terminals_get_ordered_palette_entries(system):
+    from attncli.render.palette import xterm_rgb
+
+    draw.set_color_system(system)
+    try:
+        m = softmax_rows(6)
+        lines, _rows = heat.heatmap(m, list("abcdef"), 0, 80, 20, 2)
+        cells = [s for s in lines[2] if re.fullmatch(r"\s*\d?\.\d+", s.text)]
+        assert all(s.style.bgcolor.number is not None for s in cells)  # palette numbers, not RGB
+        shade = [luminance(xterm_rgb(s.style.bgcolor.number)) for _v, s in sorted(zip(m[1].tolist(), cells),
+                                                                                   key=lambda c: c[0])]
+        assert shade == sorted(shade)
+        assert draw.vector_line([-1.0, 0.0, 1.0], 60, 3).spans[1].style.bgcolor.number is not None
+    finally:
+        draw.set_color_system("truecolor")

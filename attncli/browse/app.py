@@ -224,6 +224,8 @@ class BrowseApp(App):
         # operations, which extra threads only slow down (and a busy machine more so).
         self._threads = torch.get_num_threads()
         torch.set_num_threads(1)
+        # Colors per the terminal's color system (a headless app, for tests and screenshots, is truecolor).
+        draw.set_color_system(None if self.is_headless else self.console.color_system)
         tall = self.size.height >= 36
         for strip in self.query(TokenStrip):
             strip.styles.height = 3 if tall else 2

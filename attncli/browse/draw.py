@@ -14,9 +14,53 @@ from functools import lru_cache
 from rich.style import Style
 from rich.text import Text
 
-from attncli.render.palette import ink_for, signed_rgb, weight_rgb
+from attncli.render import palette
+from attncli.render.palette import ink_for
 
 MASKED = Style(color="grey50", bgcolor="grey15")
+
+#: The terminal's color system ("truecolor", "256" or "16"): on 256 and 16 colors every color is
+#: a palette entry chosen so that brightness stays ordered with the weight (attncli.render.palette),
+#: written as that entry's number, so the terminal shows it as chosen.
+_SYSTEM = "truecolor"
+#: viridis in 256 steps (as shown on this color system): a cell's color is a lookup.
+_LUT = tuple(palette.weight_rgb(i / 255) for i in range(256))
+#: RGB of a palette entry -> its number, on 256 and 16 colors.
+_INDEX: dict = {}
+
+
+def set_color_system(system: str | None) -> None:
+    """Draw for a terminal's color system (Rich's names: "truecolor", "256", "standard", "windows")."""
+    global _SYSTEM, _LUT, _INDEX
+    system = {"256": "256", "standard": "16", "windows": "16"}.get(system or "truecolor", "truecolor")
+    if system == _SYSTEM:
+        return
+    _SYSTEM = system
+    _LUT = tuple(palette.shown_rgb(i / 255, system) for i in range(256))
+    if system == "256":
+        entries = palette.WEIGHT_256 + palette.NEGATIVE_256 + palette.POSITIVE_256 + (palette.NEUTRAL_256,)
+        ink = palette.INK_256
+    elif system == "16":
+        entries = palette.WEIGHT_16 + palette.NEGATIVE_16 + palette.POSITIVE_16 + (palette.NEUTRAL_16,)
+        ink = palette.INK_16
+    else:
+        entries, ink = (), {}
+    _INDEX = {palette.xterm_rgb(i): i for i in entries}
+    _INDEX.update(ink)
+    _cell.cache_clear()
+    _half.cache_clear()
+    from attncli.browse import heat
+
+    heat.forget()
+
+
+def signed_color(value: float, max_abs: float) -> tuple[int, int, int]:
+    return palette.shown_signed_rgb(value, max_abs, _SYSTEM)
+
+
+def ramp(fraction: float) -> tuple[int, int, int]:
+    """The weight color at ``fraction`` of the scale."""
+    return _LUT[min(255, max(0, int(fraction * 255 + 0.5)))]
 
 
 @lru_cache(maxsize=4096)
@@ -30,11 +74,9 @@ def _half(top: tuple[int, int, int] | None, bottom: tuple[int, int, int] | None)
 
 
 def _hex(rgb) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+    index = _INDEX.get(tuple(rgb)) if _INDEX else None
+    return f"color({index})" if index is not None else "#{:02x}{:02x}{:02x}".format(*rgb)
 
-
-#: viridis in 256 steps: a cell's color is one multiplication and a lookup.
-_LUT = tuple(weight_rgb(i / 255) for i in range(256))
 
 def weight_color(value: float, lo: float, hi: float) -> tuple[int, int, int] | None:
     """The viridis color of ``value`` on the scale lo..hi; None for a masked cell (-inf)."""
@@ -141,7 +183,7 @@ def vector_line(vector: list[float], width: int, precision: int, label: str = "c
     room = width - len(label) - 1
     fit = len(vector) if len(vector) * cell_w <= room else max(0, (room - 8) // cell_w)
     for v in vector[:fit]:
-        rgb = signed_rgb(v, max_abs)
+        rgb = signed_color(v, max_abs)
         text.append(f"{v:.{precision}f}".rjust(cell_w), style=_cell(rgb))
     if fit < len(vector):
         text.append(f" +{len(vector) - fit} more", style="dim")

@@ -15,8 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, value_range, weight_color
-from attncli.render.palette import weight_rgb
+from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, ramp, value_range, weight_color
 
 Line = list[Segment]
 
@@ -33,6 +32,12 @@ PLAIN = Style()
 @lru_cache(maxsize=512)
 def _bg(rgb: tuple[int, int, int]) -> Style:
     return Style(bgcolor=_hex(rgb))
+
+
+def forget() -> None:
+    """Drop every drawing (the colors changed)."""
+    _DRAWN.clear()
+    _bg.cache_clear()
 
 
 def _remember(key, value):
@@ -97,7 +102,7 @@ def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> 
     """One line: a color bar with its range."""
     cells = min(12, max(4, width // 8))
     line = [Segment(f"{lo:.{precision}f} ")]
-    line += [Segment(" ", _bg(weight_rgb(i / (cells - 1)))) for i in range(cells)]
+    line += [Segment(" ", _bg(ramp(i / (cells - 1)))) for i in range(cells)]
     line.append(Segment(f" {hi:.{precision}f}"))
     if note:
         line.append(Segment(f"  {note}", DIM))
