@@ -49,6 +49,17 @@ class TokenStrip(Part):
                                      max(1, self.size.height), line.special)
         return text
 
+    def fit(self) -> None:
+        """As many lines as the text needs at this width, up to 2 (3 on a tall screen)."""
+        width = self.size.width
+        if width:
+            most = 3 if self.screen.size.height >= 36 else 2
+            need = draw.layout(self.state.panes()[self.pane].tokens, width)[-1][0] + 1
+            self.styles.height = max(1, min(most, need))
+
+    def on_resize(self, event) -> None:
+        self.fit()
+
     def on_click(self, event) -> None:
         for y, x0, x1, index in self.hits:
             if y == event.y and x0 <= event.x < x1:
@@ -226,9 +237,6 @@ class BrowseApp(App):
         torch.set_num_threads(1)
         # Colors per the terminal's color system (a headless app, for tests and screenshots, is truecolor).
         draw.set_color_system(None if self.is_headless else self.console.color_system)
-        tall = self.size.height >= 36
-        for strip in self.query(TokenStrip):
-            strip.styles.height = 3 if tall else 2
         self._mark_active()
         for note in self.state.data.notes:
             self.notify(note, severity="warning", timeout=6)
@@ -237,11 +245,6 @@ class BrowseApp(App):
         import torch
 
         torch.set_num_threads(self._threads)
-
-    def on_resize(self, event) -> None:
-        tall = event.size.height >= 36
-        for strip in self.query(TokenStrip):
-            strip.styles.height = 3 if tall else 2
 
     def _mark_active(self) -> None:
         for pane in self.query(Pane):
@@ -304,6 +307,8 @@ class BrowseApp(App):
 
     def action_line(self, step: int) -> None:
         self.redraw(self.state.move_line(step))
+        for strip in self.query(TokenStrip):
+            strip.fit()
 
     def action_pane(self) -> None:
         s = self.state

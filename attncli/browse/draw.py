@@ -106,6 +106,19 @@ def value_range(matrix) -> tuple[float, float]:
     return float(finite.min()), float(finite.max())
 
 
+def layout(tokens: list[str], width: int) -> list[tuple[int, int, int, int]]:
+    """Where the token strip puts each token: (line, x0, x1, index), two columns of space each."""
+    placed = []
+    line, x = 0, 0
+    for i, tok in enumerate(tokens):
+        w = min(len(tok), max(1, width - 2)) + 2
+        if x and x + w > width:
+            line, x = line + 1, 0
+        placed.append((line, x, x + w, i))
+        x += w
+    return placed
+
+
 def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines: int,
           special: list[bool] | None = None) -> tuple[Text, list[tuple[int, int, int, int]]]:
     """The text as a line of tokens colored by how much the query attends to each (BertViz's head view).
@@ -114,14 +127,7 @@ def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines
     """
     finite = [v for v in row if v != -math.inf]
     hi = max(finite) if finite else 1.0
-    placed: list[tuple[int, int, int, int]] = []
-    line, x = 0, 0
-    for i, tok in enumerate(tokens):
-        w = min(len(tok), max(1, width - 2)) + 2
-        if x and x + w > width:
-            line, x = line + 1, 0
-        placed.append((line, x, x + w, i))
-        x += w
+    placed = layout(tokens, width)
     query_line = next(p[0] for p in placed if p[3] == query)
     first = max(0, min(query_line - max_lines // 2, placed[-1][0] - max_lines + 1))
     text = Text(no_wrap=True, overflow="crop")
