@@ -184,6 +184,9 @@ def vector_line(vector: list[float], width: int, precision: int, label: str = "c
     """A context vector on one line, each component on the diverging map; the rest counted."""
     max_abs = max((abs(v) for v in vector), default=0.0)
     cell_w = precision + 4
+    short = "ctx" + label[len("context"):] if label.startswith("context") else label
+    if len(label) + 1 + len(vector) * cell_w > width >= len(short) + 1 + len(vector) * cell_w:
+        label = short  # a narrow pane: every number, with a shorter label
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"{label} ", style="bold")
     room = width - len(label) - 1
