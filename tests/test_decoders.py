@@ -154,6 +154,8 @@ def test_bos_default_forced_and_removed(tmp_path):
     assert forced.tokens == ["<s>", "the", "cat"] and forced.special == [True, False, False]
     tokens, attentions = reference(with_bos, "the cat")
     assert_close(forced.attentions[0].tolist(), attentions[0].tolist(), 1e-6)
+    assert run_json("run", "--model", str(with_bos), "the cat", "--no-bos")["tokens"] == ["the", "cat"]
+    assert run_json("run", "--model", str(without), "the cat", "--bos")["tokens"] == ["<s>", "the", "cat"]
 
 
 def test_run_ids_equals_run(folders):

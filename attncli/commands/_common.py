@@ -138,12 +138,13 @@ class ModelOptions:
     layer: Optional[str] = None
     heads_mean: bool = False
     rollout: bool = False
+    bos: Optional[bool] = None
 
     def check(self, attn: "AttentionOptions") -> None:
         """Toy-attention options make no sense with a real model; say so instead of ignoring them."""
         if self.model is None:
             for name, value in (("--layer", self.layer), ("--heads-mean", self.heads_mean or None),
-                                ("--rollout", self.rollout or None)):
+                                ("--rollout", self.rollout or None), ("--bos/--no-bos", self.bos)):
                 if value is not None:
                     raise AttnError(f"{name} goes with --model", where=name, hint="e.g. --model minilm")
             return
@@ -161,7 +162,7 @@ class ModelOptions:
 
         device = resolve_device(attn.device or "cpu")
         dtype = resolve_dtype(attn.dtype or "float32")
-        return Transformer(self.model, device=device, dtype=dtype)
+        return Transformer(self.model, device=device, dtype=dtype, bos=self.bos)
 
 
 def complete_model(incomplete: str) -> list[str]:
@@ -173,7 +174,8 @@ def complete_model(incomplete: str) -> list[str]:
 MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
     "model": (Optional[str], typer.Option(
         "--model", "-m", metavar="NAME|PATH", rich_help_panel=MODEL_PANEL, autocompletion=complete_model,
-        help="A real model instead of toy attention: minilm (packaged), or a local Hugging Face model folder.")),
+        help="A real model instead of toy attention: minilm or smollm2 (packaged; smollm2 is 4-bit quantized "
+             "weights, dequantized), or a local Hugging Face model folder.")),
     "layer": (Optional[str], typer.Option(
         "--layer", "-l", metavar="L|all", rich_help_panel=MODEL_PANEL,
         help="With --model: the layer (0-based, -1 the last; default the last), or all.")),
@@ -182,6 +184,9 @@ MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
     "rollout": (bool, typer.Option(
         "--rollout", rich_help_panel=MODEL_PANEL,
         help="With --model: attention rollout across all layers (Abnar and Zuidema, 2020).")),
+    "bos": (Optional[bool], typer.Option(
+        "--bos/--no-bos", rich_help_panel=MODEL_PANEL, show_default=False,
+        help="With --model: start with the model's BOS token, or not (default: what its tokenizer does).")),
 }
 
 
