@@ -24,8 +24,6 @@ Pure torch; the probe's tokens come from :func:`probe_ids`.
 
 from __future__ import annotations
 
-import math
-
 from attncli.errors import AttnError
 
 SCORES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
@@ -159,7 +157,3 @@ def probe_ids(candidates: list, *, length: int, seed: int, prefix=None) -> tuple
 def mean_by_layer(weights, column: int = 0) -> list[float]:
     """Per layer: the mean over heads and rows 1..N-1 of the attention to ``column`` (first-token mass)."""
     return [float(v) for v in weights[..., 1:, column].double().mean(dim=(-1, -2))]
-
-
-def finite(values: list[float]) -> bool:
-    return all(math.isfinite(v) for v in values)

@@ -145,6 +145,12 @@ def ensure(name: str, *, progress: Callable | None = None, warn: Callable[[str],
             return entry
         if entry != warned:
             warn(f"the cached {name} at {entry} is damaged ({reason or 'built from another file'}); rebuilding it")
+    if progress is None:
+        from attncli.textsafe import visible
+
+        sys.stderr.write(f"attncli: building the {name} cache once: dequantizing {gguf.name} into "
+                         f"{visible(str(entry))} (about 20-60 s)\n")
+        sys.stderr.flush()
     return build(name, gguf, digest, entry, progress=progress)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError
 
 
 class Packaged(NamedTuple):
@@ -211,8 +211,4 @@ def is_causal(config) -> bool:
     if model_type in ENCODER_TYPES:
         return False
     return any(str(a).endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
-
-
-def _first(text: str) -> str:
-    return text.splitlines()[0] if text else ""
 

@@ -194,3 +194,16 @@ def test_model_heads_against_output_attentions(tmp_path, family):
                                        for i in range(n) if reach[i] > 0) / sum(1 for r in reach if r > 0)
             for name, value in expected.items():
                 assert doc["scores"][name][layer][head] == pytest.approx(float(value), abs=1e-6), (name, layer, head)
+
+
+def test_heads_help_and_models_list_import_no_torch():
+    import subprocess
+    import sys
+
+    for argv in (["heads", "--help"], ["models", "list"], ["models", "--help"]):
+        script = ("import sys; from attncli.cli import main; sys.argv = %r\n"
+                  "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                  "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\nprint('ok')"
+                  ) % (["attncli", *argv],)
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0 and result.stdout.strip().endswith("ok"), (argv, result.stderr)

@@ -89,7 +89,7 @@ def heads(
     file: Annotated[Optional[str], typer.Option(
         "--file", "-f", metavar="PATH", rich_help_panel=PANEL, help="Like --text, from a file ('-' for stdin).")] = None,
     length: Annotated[int, typer.Option(
-        "--length", rich_help_panel=PANEL, help="Random tokens in the probe, which repeats them once.")] = 50,
+        "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
     top: Annotated[int, typer.Option("--top", rich_help_panel=PANEL, help="Top heads listed per score.")] = 5,
     score: Annotated[Optional[str], typer.Option(
