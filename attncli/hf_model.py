@@ -25,9 +25,9 @@ class Transformer:
                  progress: Callable | None = None) -> None:
         from attncli.engine import device_label, import_torch
 
+        self.name, self.path = resolve(spec, progress=progress)
         self.torch = import_torch()
         transformers = _transformers()
-        self.name, self.path = resolve(spec, progress=progress)
         try:
             self._load(transformers, spec)
         except AttnError as error:

@@ -115,6 +115,14 @@ CATALOGUE = [
     ("one context only", None, ["compare", "the cat"], 2, "compare needs at least two texts, got 1"),
     ("no shared token", None, ["compare", "the cat", "a dog"], 2, "no token occurs in every context"),
     ("empty context", None, ["compare", "the cat", " "], 2, "context 2: text holds only whitespace"),
+    ("model in a home folder that does not exist", None, ["run", "the cat", "--model", "~nosuchuser/x"], 2,
+     "--model ~nosuchuser/x: cannot load the model: no such user's home folder"),
+    ("unknown head score", None, ["heads", "--score", "nope"], 2, "--score: unknown score 'nope'"),
+    ("probe too short", None, ["heads", "--length", "1"], 2, "--length: must be between 2 and 4096"),
+    ("probe longer than the vocabulary", None, ["heads", "--length", "4000"], 2,
+     "--length: the vocabulary has only"),
+    ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
+     "'induction' needs the repeated-token probe"),
 ]
 
 
