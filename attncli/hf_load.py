@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, ExitCode
 
 
 class Packaged(NamedTuple):
@@ -121,6 +121,20 @@ def check_config(path: Path, where: str) -> dict:
     if not isinstance(config, dict):
         raise fail(f"config.json is a JSON {type(config).__name__.replace('dict', 'object')}, not an object")
     return config
+
+
+def check_weights_size(path: Path, where: str) -> int:
+    """The weight files' total size; refused before loading when it exceeds this machine's memory."""
+    total = sum(p.stat().st_size for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth")
+                for p in path.glob(pattern) if p.is_file())
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return total
+    if total > 0.9 * memory:
+        raise AttnError(f"the weights ({total / 2**30:.1f} GiB) do not fit in this machine's memory "
+                        f"({memory / 2**30:.1f} GiB)", where=where, kind="memory", code=ExitCode.FAILURE)
+    return total
 
 
 def load_error(exc: BaseException, path: Path) -> str:

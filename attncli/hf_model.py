@@ -13,16 +13,20 @@ from typing import Callable
 
 from attncli.errors import AttnError, ExitCode
 from attncli.hf_load import (
-    PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_config, is_causal,
-    load_error, resolve,
+    PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_config,
+    check_weights_size, is_causal, load_error, resolve,
 )
+
+
+#: Every layer's attention weights of one forward pass are held at once: refuse texts that need more.
+MAX_ATTENTION_MB = 4096.0
 
 
 class Transformer:
     """A local model, loaded once, on one device and dtype."""
 
     def __init__(self, spec: str, *, device, dtype, bos: bool | None = None,
-                 progress: Callable | None = None) -> None:
+                 progress: Callable | None = None, max_attention_mb: float = MAX_ATTENTION_MB) -> None:
         from attncli.engine import device_label, import_torch
 
         self.name, self.path = resolve(spec, progress=progress)
@@ -44,6 +48,7 @@ class Transformer:
         self.device = device
         self.dtype = dtype
         self.bos = bos
+        self.max_attention_mb = max_attention_mb
         self.device_name = device_label(device)
         self.dtype_name = str(dtype).replace("torch.", "")
         config = self.model.config
@@ -61,6 +66,7 @@ class Transformer:
     def _load(self, transformers, spec: str) -> None:
         where = f"--model {spec}"
         check_config(Path(self.path), where)
+        check_weights_size(Path(self.path), where)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -147,6 +153,13 @@ class Transformer:
         if self.max_tokens and n > self.max_tokens:
             raise AttnError(f"{n} tokens is more than {self.name} takes ({self.max_tokens})", where=where,
                             hint="shorten the text", kind="text")
+        info = self.info
+        element = self.torch.empty((), dtype=self.dtype).element_size()
+        need_mb = info["layers"] * info["heads"] * n * n * element / 2**20  # every layer's (H, N, N)
+        if need_mb > self.max_attention_mb:
+            raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
+                            f"of attention weights; the limit is {self.max_attention_mb:,.0f} MiB", where=where,
+                            kind="budget", hint="shorten the text")
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")

@@ -250,3 +250,16 @@ def test_display_tokens_byte_level_and_sentencepiece():
     assert scheme_of(["the", "cat"]) == "plain" and scheme_of(["Ġa"]) == "byte_level"
     assert display_token("\x1b]0;PWNED\x07", "plain") == "\\x1b]0;PWNED\\x07"  # control characters escaped
     assert display_token("Ġ") == "␣"
+
+
+def test_attention_budget_and_weights_larger_than_memory(folders, monkeypatch):
+    from attncli import hf_load
+    from attncli.models import Transformer
+
+    model = Transformer(str(folders["gpt2"]), device=torch.device("cpu"), dtype=torch.float32,
+                        max_attention_mb=0.001)
+    with pytest.raises(hf_load.AttnError, match="need 0 MiB of attention weights|of attention weights"):
+        model.run(TEXT)
+    monkeypatch.setattr(hf_load.os, "sysconf", lambda name: 1024 if name == "SC_PHYS_PAGES" else 1)
+    out = cli("run", "--model", str(folders["gpt2"]), "the cat", "--json")
+    assert out.code == 1 and out.stdout == "" and "do not fit in this machine's memory" in out.stderr
