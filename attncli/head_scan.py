@@ -56,7 +56,7 @@ def scan_model(spec: str, *, device, dtype, bos: bool | None, text: str | None, 
         if model.max_tokens and len(ids) > model.max_tokens:
             raise AttnError(f"the probe has {len(ids)} tokens, more than {model.name} takes ({model.max_tokens})",
                             where="--length", hint=f"use --length {(model.max_tokens - start) // 2} or less")
-        run = model.run_ids(ids, where="probe", progress=layer_progress)
+        run = model.run_ids(ids, where="--length", progress=layer_progress)
         probe = {"length": length, "seed": seed, "start": start,
                  "prefix": run.tokens[0] if start else None, "ids": ids}
     else:

@@ -159,7 +159,7 @@ class Transformer:
         if need_mb > self.max_attention_mb:
             raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
                             f"of attention weights; the limit is {self.max_attention_mb:,.0f} MiB", where=where,
-                            kind="budget", hint="shorten the text")
+                            kind="budget", hint="use a smaller --length" if where == "--length" else "shorten the text")
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")
