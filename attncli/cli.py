@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.commands import bench, browse, compare, config_cmd, explain, models, run, vocab
+from attncli.commands import bench, browse, compare, config_cmd, explain, heads, models, run, vocab
 from attncli.commands.boundary import AttnGroup, finish, guard_standard_streams
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(vocab.app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench.app)
 app.add_typer(models.app, name="models")
+app.add_typer(heads.app)
 app.add_typer(browse.app)
 
 

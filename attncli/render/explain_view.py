@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+from attncli.render.display import prepare
 from attncli.render.layout import adaptive_precision
 from attncli.render.matrix import heatmap, vector_table
 from attncli.textsafe import visible
@@ -43,6 +44,7 @@ def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80,
 
 def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Group:
     p = 2 if precision is None else precision
+    doc = prepare(doc)
     tokens = doc["tokens"]
     parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(visible(t) for t in tokens))]
     masked_rows = None

@@ -71,6 +71,8 @@ def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[
 
 def _live(doc: dict, h: int) -> list[list]:
     weights = doc["weights"][h]
+    if doc.get("scores") is None and doc.get("mask") is not None:
+        return [[None if m else w for w, m in zip(row, mrow)] for row, mrow in zip(weights, doc["mask"])]
     if doc.get("scores") is None:
         return weights
     return [[None if s is None else w for w, s in zip(row, srow)] for row, srow in zip(weights, doc["scores"][h])]

@@ -12,6 +12,7 @@ from attncli.render.layout import (
 from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
 )
+from attncli.render.display import masked, prepare
 from attncli.textsafe import visible
 
 #: Inputs up to this many tokens get the full table with every weight printed.
@@ -105,7 +106,7 @@ def _top_from_weights(doc: dict, k: int) -> dict:
 
 
 def _masked(doc: dict, h: int):
-    return [[s is None for s in row] for row in doc["scores"][h]] if doc.get("scores") is not None else None
+    return masked(doc, h)
 
 
 def _live(doc: dict, h: int) -> list[list]:
@@ -185,6 +186,7 @@ def _mean(matrices: list) -> list[list[float]]:
 def run_view(doc: dict, *, head: int | None = None, precision: int | None = None,
              view: str = "auto", width: int = 80) -> Lazy:
     """The whole run view, laid out when drawn (for that console's width and colors)."""
+    doc = prepare(doc)
 
     def build(paint: Paint, render_width: int, height: int) -> list[RenderableType]:
         return _build(doc, head, precision, view, min(width, render_width), height)
