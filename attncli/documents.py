@@ -40,6 +40,13 @@ class _Arrays:
         array = LazyArray(tensor, precision, masked)
         return array if self.lazy else array.tolist()
 
+    def share(self, part: dict) -> dict:
+        """The last layer's arrays appear twice (top level and ``layers``): convert them once."""
+        for value in part.values():
+            if isinstance(value, LazyArray):
+                value.shared = True
+        return part
+
 
 def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None) -> dict | None:
     if not k:
@@ -83,6 +90,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     arrays = _Arrays(precision, lazy)
     chosen = layers if layers is not None else [len(record.layers) - 1]
     parts = [_layer_part(record, i, arrays, mean=heads_mean, top_k=top_k) for i in chosen]
+    if len(parts) > 1:
+        arrays.share(parts[-1])
     top = dict(parts[-1])
     if rollout:
         matrix = record.rollout[None]  # (1, R, N)

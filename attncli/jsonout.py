@@ -105,6 +105,10 @@ class LazyArray:
         self.tensor = tensor
         self.precision = precision
         self.masked = masked
+        #: Set when the same array appears twice in a document (--layer all's last layer): the text
+        #: of the first write is kept and written again, instead of converting the numbers twice.
+        self.shared = False
+        self._text: list[str] | None = None
 
     def _convert(self, tensor):
         values = to_list(tensor, self.precision)
@@ -114,6 +118,23 @@ class LazyArray:
         return self._convert(self.tensor)
 
     def write(self, write) -> None:
+        if self._text is not None:
+            for part in self._text:
+                write(part)
+            return
+        if self.shared:
+            self._text = []
+            keep = self._text.append
+
+            def tee(text: str) -> None:
+                keep(text)
+                write(text)
+
+            self._write(tee)
+            return
+        self._write(write)
+
+    def _write(self, write) -> None:
         t = self.tensor
         if t.dim() <= 1 or t.numel() <= self.BLOCK:
             write(json.dumps(self.tolist(), allow_nan=False))
