@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from attncli import SCHEMA_VERSION, __version__
-from attncli.attention import head_mean, top_links
 from attncli.jsonout import LazyArray, to_list
 from attncli.record import Record
 
@@ -54,6 +53,8 @@ def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None) -
     if indices is None:
         if weights is None:
             return None
+        from attncli.attention import top_links
+
         values, indices = top_links(weights, k)  # (H, R, K) x2
     return {"k": int(indices.shape[-1]), "indices": arrays(indices), "weights": arrays(values)}
 
@@ -63,6 +64,8 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     layer = record.layers[index]
     weights = layer.weights
     if mean and weights is not None:
+        from attncli.attention import head_mean
+
         weights = head_mean(weights)  # (1, R, N)
     if layer.top_indices is not None and not mean:
         top = _top_k(arrays, None, top_k, layer.top_indices, layer.top_weights)

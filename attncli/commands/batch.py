@@ -8,9 +8,7 @@ written. The exit status is 2 if any line failed.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+import contextlib
 from typing import Callable, Iterable
 
 from attncli.commands.output import MAX_SAVED_VIEWS, Environment, Flusher
@@ -20,100 +18,78 @@ from attncli.errors import AttnError, ExitCode
 WINDOW = 512
 
 
-class _SavedLines:
-    """--save FILE.json of a batch: the JSON Lines written to a temporary file as they come, renamed at the end."""
-
-    def __init__(self, path: Path) -> None:
-        folder = path.parent if str(path.parent) else Path(".")
-        self.path = path
-        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=".attncli-", suffix=path.suffix)
-        self.handle = os.fdopen(fd, "w", encoding="utf-8")
-
-    def write(self, line: str) -> None:
-        self.handle.write(line + "\n")
-
-    def commit(self) -> None:
-        self.handle.close()
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self.tmp, 0o666 & ~mask)
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        if not self.handle.closed:
-            self.handle.close()
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
-
-
 def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, total: int | None,
               make_doc: Callable, make_view: Callable | None, run_kwargs: dict) -> int:
     """``lines`` yields (line number, text or None, AttnError or None); returns the exit status."""
     from attncli.jsonout import dumps
 
-    saved = None
     views: list = []
-    if out.save is not None:
-        if out.save.suffix.lower() == ".json":
-            saved = _SavedLines(out.save)
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if out.save is not None and out.save.suffix.lower() == ".json":
+            from attncli.fileio import atomic_open
+
+            # --save FILE.json: the JSON Lines go to a temporary file as they come, renamed at the end
+            saved = stack.enter_context(atomic_open(out.save, where="--save"))
+        return _run(env, runner, lines, label, out=out, total=total, make_doc=make_doc, make_view=make_view,
+                    run_kwargs=run_kwargs, saved=saved, views=views)
+
+
+def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_view, run_kwargs, saved,
+         views) -> int:
+    from attncli.jsonout import dumps
+
     failed = 0
     encoded_configs: dict[int, str] = {}
     flush_now = Flusher()
     seen = 0  # lines run (``total`` is None for a stream)
-    try:
-        with env.progress(total, views_on_stdout=not out.json) as advance:
-            for window in _windows(lines):
-                good = [(number, text) for number, text, error in window if error is None]
-                results = iter(runner.run_many([(f"{label}:{n}", t) for n, t in good], **run_kwargs))
-                for number, _text, error in window:
-                    seen += 1
-                    result = error if error is not None else next(results)
-                    if not isinstance(result, AttnError):
-                        try:
-                            doc = make_doc(result)
-                        except AttnError as problem:
-                            result = problem
-                    if isinstance(result, AttnError):
-                        failed += 1
-                        prefix = "" if (result.where or "").startswith(f"{label}:") else f"{label}:{number}: "
-                        env.report(result, prefix=prefix)
-                        record_line = dumps({"line": number, "error": result.to_dict()})
-                        doc = None
-                    else:
-                        env.warn_record(result, f"{label}:{number}")
-                        record_line = _record_line(number, doc, encoded_configs)
-                    if out.json:
-                        env.stdout.write(record_line + "\n")
-                        if flush_now():
-                            env.stdout.flush()
-                    elif doc is not None and make_view is not None:
-                        from rich.rule import Rule
+    with env.progress(total, views_on_stdout=not out.json) as advance:
+        for window in _windows(lines):
+            good = [(number, text) for number, text, error in window if error is None]
+            results = iter(runner.run_many([(f"{label}:{n}", t) for n, t in good], **run_kwargs))
+            for number, _text, error in window:
+                seen += 1
+                result = error if error is not None else next(results)
+                if not isinstance(result, AttnError):
+                    try:
+                        doc = make_doc(result)
+                    except AttnError as problem:
+                        result = problem
+                if isinstance(result, AttnError):
+                    failed += 1
+                    prefix = "" if (result.where or "").startswith(f"{label}:") else f"{label}:{number}: "
+                    env.report(result, prefix=prefix)
+                    record_line = dumps({"line": number, "error": result.to_dict()})
+                    doc = None
+                else:
+                    env.warn_record(result, f"{label}:{number}")
+                    record_line = _record_line(number, doc, encoded_configs)
+                if out.json:
+                    env.stdout.write(record_line + "\n")
+                    if flush_now():
+                        env.stdout.flush()
+                elif doc is not None and make_view is not None:
+                    from rich.rule import Rule
 
-                        renderable = make_view(doc, env.out.width)
-                        env.out.print(Rule(f"line {number}", align="left"))
-                        env.out.print(renderable)
-                        if out.save is not None and saved is None:
-                            if len(views) >= 2 * MAX_SAVED_VIEWS:
-                                raise AttnError(f"more than {MAX_SAVED_VIEWS:,} lines: too many views to save "
-                                                f"as {out.save.suffix}", where="--save",
-                                                hint="save a batch as .json (JSON Lines, written as it runs)")
-                            views += [Rule(f"line {number}", align="left"), renderable]
-                    if saved is not None:
-                        saved.write(record_line)
-                    advance()
-        env.stdout.flush()
-        if saved is not None:
-            saved.commit()
-            saved = None
-        elif out.save is not None:
-            from rich.console import Group
+                    renderable = make_view(doc, env.out.width)
+                    env.out.print(Rule(f"line {number}", align="left"))
+                    env.out.print(renderable)
+                    if out.save is not None and saved is None:
+                        if len(views) >= 2 * MAX_SAVED_VIEWS:
+                            raise AttnError(f"more than {MAX_SAVED_VIEWS:,} lines: too many views to save "
+                                            f"as {out.save.suffix}", where="--save",
+                                            hint="save a batch as .json (JSON Lines, written as it runs)")
+                        views += [Rule(f"line {number}", align="left"), renderable]
+                if saved is not None:
+                    saved.write(record_line + "\n")
+                advance()
+    env.stdout.flush()
+    if saved is None and out.save is not None:
+        from rich.console import Group
 
-            from attncli.render.export import render_to
+        from attncli.render.export import render_to
 
-            render_to(out.save, Group(*views), "")
-    finally:
-        if saved is not None:
-            saved.discard()
+        render_to(out.save, Group(*views), "")
     if failed:
         env.err.print(f"attncli: {failed} of {seen} line(s) failed")
         return int(ExitCode.USAGE)

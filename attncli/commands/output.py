@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,27 +106,31 @@ class Environment:
         The JSON (its arrays possibly lazy) is written in full to a spool first, so stdout gets a
         whole document or nothing (an error or Ctrl-C midway leaves stdout empty).
         """
+        from attncli.fileio import SpooledOutput
         from attncli.jsonout import materialize, stream_json
 
         save_json = out.save is not None and out.save.suffix.lower() == ".json"
-        spool = None
-        if out.json or save_json:
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8")
-            stream_json(doc, spool.write)
-            spool.write("\n")
-        renderable = None
-        if make_view is not None and (not out.json or (out.save is not None and not save_json)):
-            renderable = make_view(materialize(doc), self.out.width)
-        if out.save is not None:
-            from attncli.render.export import render_to
+        with SpooledOutput(SPOOL_BYTES) as spool:
+            if out.json or save_json:
+                stream_json(doc, spool.write)
+                spool.write("\n")
+            renderable = None
+            if make_view is not None and (not out.json or (out.save is not None and not save_json)):
+                renderable = make_view(materialize(doc), self.out.width)
+            if out.save is not None:
+                from attncli.render.export import render_to
 
-            render_to(out.save, renderable, _spooled_text(spool) if save_json else "")
-        if out.json:
-            spool.seek(0)
-            _copy(spool, self.stdout)
-            self.stdout.flush()
-        elif renderable is not None:
-            self.out.print(renderable)
+                if save_json:
+                    from attncli.fileio import atomic_open
+
+                    with atomic_open(out.save, where="--save") as handle:
+                        spool.commit(handle)
+                else:
+                    render_to(out.save, renderable, "")
+            if out.json:
+                spool.commit(self.stdout)
+            elif renderable is not None:
+                self.out.print(renderable)
 
     # -- progress
     @contextmanager
@@ -149,19 +152,6 @@ class Environment:
         finally:
             bar.stop()
             self.live = None
-
-
-def _spooled_text(spool) -> str:
-    spool.seek(0)
-    return spool.read().rstrip("\n")
-
-
-def _copy(source, target, block: int = 1 << 20) -> None:
-    while True:
-        chunk = source.read(block)
-        if not chunk:
-            return
-        target.write(chunk)
 
 
 def check_save(path: Path) -> None:
