@@ -112,7 +112,7 @@ def _view(doc):
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in ("N", "naive", "memory", "TFLOP/s", "SDPA", "memory", "TFLOP/s", "speed-up"):
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
 
     def size(mb):
         return f"{mb / 1024:,.1f} GiB" if mb >= 10_000 else f"{mb:,.0f} MiB"

@@ -31,6 +31,9 @@ def init(
         from attncli.errors import AttnError
 
         text = (bundled_dir() / "example.yaml").read_text(encoding="utf-8")
+        if path != "-":  # the comments name the file written, not the bundled one it came from
+            text = text.replace("attncli run -c example ", f"attncli run -c {path} ")
+            text = text.replace("attncli config validate configs/example.yaml", f"attncli config validate {path}")
         if path == "-":
             sys.stdout.write(text)
             return
@@ -123,7 +126,7 @@ def validate(
 
             env.stdout.write(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}) + "\n")
         else:
-            env.out.print(f"ok: {settings.source} is valid ({summary})")
+            env.out.print(f"ok: {settings.source} is valid ({summary})", soft_wrap=True)
 
     guarded(out, body)
 
