@@ -71,8 +71,10 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
         top = _top_k(arrays, None, top_k, layer.top_indices, layer.top_weights)
     else:
         top = _top_k(arrays, weights, top_k)
-    return {"layer": index, "embeddings": arrays(layer.inputs), "weights": arrays(weights),
-            "context": arrays(layer.output), "top_k": top}
+    shown = layer.printable if arrays.precision is None else {}
+    return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+            "weights": arrays(weights if mean else shown.get("weights", weights)),
+            "context": arrays(shown.get("output", layer.output)), "top_k": top}
 
 
 def weights_of(record: Record, *, heads_mean: bool, rollout: bool) -> str:
@@ -109,7 +111,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         "oov": list(record.oov),
         "special": list(record.special),
         "embeddings": top["embeddings"],
-        "scores": arrays(last.scores, masked=record.causal),
+        "scores": arrays(last.printable.get("scores", last.scores) if precision is None else last.scores,
+                         masked=record.causal),
         "weights": top["weights"],
         "context": top["context"],
         "focus": list(record.rows) if record.rows is not None else None,

@@ -98,8 +98,8 @@ class LazyArray:
     whole array as Python lists, nor the whole document as one string.
     """
 
-    #: Numbers converted per block while streaming.
-    BLOCK = 1 << 16
+    #: Numbers converted per block while streaming (large blocks: few, large tensor operations).
+    BLOCK = 1 << 20
 
     def __init__(self, tensor, precision: int | None = None, masked: bool = False) -> None:
         self.tensor = tensor

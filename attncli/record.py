@@ -39,6 +39,9 @@ class Layer:
     hidden: Any | None = None  # (N, d) the whole layer's output (a model's block, after its MLP)
     top_indices: Any | None = None  # (H, R, K) computed with the weights, when they are not kept
     top_weights: Any | None = None  # (H, R, K)
+    #: The same tensors as float64 holding the shortest decimals that read back exactly
+    #: (attncli.jsonout.shortest), when a batch computed them for all its lines at once.
+    printable: dict = field(default_factory=dict)
 
 
 @dataclass

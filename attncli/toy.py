@@ -166,10 +166,13 @@ class ToyAttention:
                 continue
             trace = attention.forward(x, self.weights, self.spec)
             all_finite = bool(self.torch.isfinite(trace.context).all() & trace.finite_scores)
-            for one, (i, embedded) in zip(_split(trace, len(members), self.torch, all_finite), members):
+            printable = _printable(trace) if all_finite else {}
+            for b, (one, (i, embedded)) in enumerate(zip(_split(trace, len(members), self.torch, all_finite),
+                                                         members)):
                 try:
                     out[i] = self._finish(one, embedded.tokens, embedded.oov, items[i][1], [], False,
                                           checked=all_finite)
+                    out[i].layers[0].printable = {name: parts[b] for name, parts in printable.items()}
                 except AttnError as error:
                     out[i] = error
         return out
@@ -213,6 +216,14 @@ class ToyAttention:
         if trace.finite_scores is not None and not bool(trace.finite_scores):
             raise numeric_error(f"{self.settings.dtype} {what} in the raw scores", where="attention", hint=hint)
         raise numeric_error(f"{self.settings.dtype} {what} in the context vectors", where="attention", hint=hint)
+
+
+def _printable(trace) -> dict:
+    """The batch's printed tensors as shortest exact decimals, computed once for every line (B, ...)."""
+    from attncli.jsonout import shortest
+
+    tensors = {"inputs": trace.inputs, "scores": trace.scores, "weights": trace.weights, "output": trace.context}
+    return {name: shortest(t).unbind(0) for name, t in tensors.items() if t is not None}
 
 
 def _row_rollout(weights, rows):
