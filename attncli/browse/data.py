@@ -125,11 +125,8 @@ def describe(record) -> str:
         m = config["model"]
         return f"model {m['name']} ({m['architecture']}) · {m['layers']} layers · {m['heads']} heads · {where}"
     a = config["attention"]
-    if a["scale"] is True:
-        scale = f"scaled by sqrt({a['d_head_k']})"
-    elif a["scale"] is False:
-        scale = "raw dot product"
-    else:
-        scale = f"divided by {a['scale']:g}"
+    from attncli.render.display import scale_phrase
+
+    scale = scale_phrase(a)
     parts = [f"{a['heads']} head{'s' if a['heads'] != 1 else ''}", scale] + (["causal"] if a["causal"] else [])
     return " · ".join(parts + [where])

@@ -40,3 +40,12 @@ def masked(doc: dict, h: int) -> list[list[bool]] | None:
     if doc.get("scores") is not None:
         return [[s is None for s in row] for row in doc["scores"][h]]
     return doc.get("mask")
+
+
+def scale_phrase(attention: dict) -> str:
+    """How the scores are scaled, in words (a document's ``config.attention``)."""
+    if attention["scale"] is True:
+        return f"scaled by sqrt({attention['d_head_k']})"
+    if attention["scale"] is False:
+        return "raw dot product"
+    return f"divided by {attention['scale']:g}"

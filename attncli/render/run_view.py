@@ -12,7 +12,7 @@ from attncli.render.layout import (
 from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
 )
-from attncli.render.display import masked, prepare
+from attncli.render.display import masked, prepare, scale_phrase
 from attncli.textsafe import visible
 
 #: Inputs up to this many tokens get the full table with every weight printed.
@@ -58,12 +58,7 @@ def _setting_phrases(doc: dict) -> list[str]:
         heads = "mean of heads" if doc.get("heads_mean") else f"{m['heads']} heads"
         return [f"{n} tokens ({sum(doc['special'])} special)", f"model {visible(m['name'])} ({m['architecture']})",
                 what, heads, f"{cfg['dtype']} on {cfg['device']}"]
-    if a["scale"] is True:
-        scale = f"scaled by sqrt({a['d_head_k']})"
-    elif a["scale"] is False:
-        scale = "raw dot product"
-    else:
-        scale = f"divided by {a['scale']:g}"
+    scale = scale_phrase(a)
     parts = [f"{n} token{'s' if n != 1 else ''}", f"{a['heads']} head{'s' if a['heads'] != 1 else ''}", scale]
     if a["temperature"] != 1.0:
         parts.append(f"temperature {a['temperature']:g}")
