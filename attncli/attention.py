@@ -302,7 +302,7 @@ def top_links(weights, k: int):
 
 
 def rollout(layers: list, rows: list[int] | None = None):
-    """Attention rollout (Abnar and Zuidema, 2020) through ``layers`` (each (H, N, N) full weights).
+    """Attention rollout (Abnar and Zuidema, 2020) through ``layers``, each (H, N, N).
 
     Per layer: the heads' mean A, plus the identity for the residual path, rows renormalized
     (Â = (A + I) / rowsum); then the product through the layers, the last on the left:

@@ -7,7 +7,7 @@ sublayer outputs) into a :class:`attncli.record.Record` with one Layer per model
 
 from __future__ import annotations
 
-from attncli.record import Layer, Record
+from attncli.record import Layer, Record, no_text
 
 
 class ModelAttention:
@@ -47,11 +47,13 @@ class ModelAttention:
     def name(self) -> str:
         return self.transformer.name
 
-    def run(self, text: str, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
+    def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
             rollout: bool = False) -> Record:
         from attncli import focus as focus_grammar
         from attncli.attention import rollout as attention_rollout
 
+        if text is None:
+            raise no_text(model=self.name)
         run = self.transformer.run(text, where=where)
         rows = focus_grammar.rows(run.tokens, focus)
 

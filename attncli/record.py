@@ -113,3 +113,14 @@ def check_head(head: int | None, heads: int, name: str | None = None) -> None:
     subject = f"{name} has {heads} heads" if name else f"this run has {heads} head(s)"
     raise AttnError(f"head {head} is out of range: {subject}", where="--head",
                     hint=f"use 0 to {heads - 1}" if heads > 1 else "this run has only head 0")
+
+
+def no_text(command: str = "run", model: str | None = None):
+    """The one "no TEXT given" error, for every command and source."""
+    from attncli.errors import AttnError
+
+    if model is not None:
+        hint = f'e.g. attncli {command} --model {model} "the cat"'
+    else:
+        hint = f'give a text, e.g. attncli {command} "She ate the apple", or a tensors config'
+    return AttnError("no TEXT given", where="TEXT", kind="text", hint=hint)

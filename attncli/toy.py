@@ -12,7 +12,7 @@ from dataclasses import fields
 from attncli.config import Settings, check_text_budget
 from attncli.devices import device_label, import_torch, resolve_device, resolve_dtype
 from attncli.errors import AttnError, ExitCode, numeric_error
-from attncli.record import Layer, Record
+from attncli.record import Layer, Record, no_text
 from attncli.tokens import check_text, embed, strict_check
 
 #: Default budget for the attention matrices (raw scores, scores, weights), in MiB (``--max-weights-mb``).
@@ -101,26 +101,29 @@ class ToyAttention:
     # -- runs
     def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None,
             top_k: int | None = None, rollout: bool = False) -> Record:
-        """One text (None: the config's tensors). ``focus``: --focus values naming the query rows."""
+        """One text (None: the config's tensors). ``focus``: --focus values naming the query rows.
+
+        ``rollout`` is part of the runners' common call; toy attention has one layer, and the options
+        refuse --rollout without --model, so it is never true here.
+        """
         from attncli import attention, focus as focus_grammar
 
         if text is None:
-            return self._run_tensors(focus, top_k, rollout)
+            return self._run_tensors(focus, top_k)
         warnings: list[str] = []
         embedded = self._embed_text(text, where)
         rows = focus_grammar.rows(embedded.tokens, focus)
         keep = self.plan(len(embedded.tokens), rows, top_k, warnings)
         x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
         trace = attention.forward(x, self.weights, self.spec, rows=rows, top_k=top_k, keep=keep)
-        return self._finish(trace, embedded.tokens, embedded.oov, text, warnings, rollout)
+        return self._finish(trace, embedded.tokens, embedded.oov, text, warnings)
 
-    def _run_tensors(self, focus, top_k, rollout) -> Record:
+    def _run_tensors(self, focus, top_k) -> Record:
         from attncli import attention, focus as focus_grammar
 
         spec = self.settings.tensors
         if spec is None:
-            raise AttnError("no TEXT given", where="TEXT", kind="text",
-                            hint='give a text, e.g. attncli run "She ate the apple", or a tensors config')
+            raise no_text()
         warnings: list[str] = []
         rows = focus_grammar.rows(spec.tokens, focus)
         keep = self.plan(len(spec.tokens), rows, top_k, warnings)
@@ -128,7 +131,7 @@ class ToyAttention:
         key = self._tensor(spec.key, "tensors.key")  # (N, D_k)
         value = self._tensor(spec.value, "tensors.value")  # (N, D_v)
         trace = attention.attend_projected(query, key, value, self.spec, rows=rows, top_k=top_k, keep=keep)
-        return self._finish(trace, list(spec.tokens), [False] * len(spec.tokens), None, warnings, rollout)
+        return self._finish(trace, list(spec.tokens), [False] * len(spec.tokens), None, warnings)
 
     def run_many(self, items: list[tuple[str, str]], *, focus: list[str] | None = None,
                  top_k: int | None = None, rollout: bool = False) -> list:
@@ -136,15 +139,15 @@ class ToyAttention:
 
         Plain runs stack texts with the same number of tokens and compute them as one batch (the
         math is row-wise, so each record equals what ``run`` gives for that text alone); runs with
-        --focus, --top-k or --rollout go one text at a time.
+        --focus or --top-k go one text at a time.
         """
         from attncli import attention
 
         out: list = [None] * len(items)
-        if focus or top_k or rollout:
+        if focus or top_k:
             for i, (where, text) in enumerate(items):
                 try:
-                    out[i] = self.run(text, where=where, focus=focus, top_k=top_k, rollout=rollout)
+                    out[i] = self.run(text, where=where, focus=focus, top_k=top_k)
                 except AttnError as error:
                     out[i] = error
             return out
@@ -170,14 +173,13 @@ class ToyAttention:
             for b, (one, (i, embedded)) in enumerate(zip(_split(trace, len(members), self.torch, all_finite),
                                                          members)):
                 try:
-                    out[i] = self._finish(one, embedded.tokens, embedded.oov, items[i][1], [], False,
-                                          checked=all_finite)
+                    out[i] = self._finish(one, embedded.tokens, embedded.oov, items[i][1], [], checked=all_finite)
                     out[i].layers[0].printable = {name: parts[b] for name, parts in printable.items()}
                 except AttnError as error:
                     out[i] = error
         return out
 
-    def _finish(self, trace, tokens, oov, text, warnings, rollout, checked: bool = False) -> Record:
+    def _finish(self, trace, tokens, oov, text, warnings, checked: bool = False) -> Record:
         if not checked:
             self._check_finite(trace)
         layer = Layer(
@@ -190,9 +192,6 @@ class ToyAttention:
                         embeddings=trace.embeddings, layers=[layer], heads=self.spec.heads,
                         causal=self.spec.causal, config=self.config, rows=trace.rows,
                         projections=self.weights.as_dict(), text=text, warnings=warnings)
-        if rollout and trace.weights is not None:
-            # One layer: each row of (mean + I) / rowsum needs only that row, so focus rows suffice.
-            record.rollout = _row_rollout(trace.weights, trace.rows)
         return record
 
     def _check_finite(self, trace) -> None:
@@ -224,17 +223,6 @@ def _printable(trace) -> dict:
 
     tensors = {"inputs": trace.inputs, "scores": trace.scores, "weights": trace.weights, "output": trace.context}
     return {name: shortest(t).unbind(0) for name, t in tensors.items() if t is not None}
-
-
-def _row_rollout(weights, rows):
-    """Rollout of a single layer for some rows: (mean_h W + I) / rowsum, in float64."""
-    torch = import_torch()
-    mean = weights.double().mean(dim=0)  # (R, N)
-    index = torch.arange(mean.shape[0]) if rows is None else torch.tensor(rows)  # (R,)
-    identity = torch.zeros_like(mean)  # (R, N)
-    identity[torch.arange(mean.shape[0]), index] = 1.0
-    augmented = mean + identity  # (R, N)
-    return augmented / augmented.sum(dim=-1, keepdim=True)  # (R, N)
 
 
 _BATCHED = ("embeddings", "inputs", "queries", "keys", "values", "raw_scores", "scores", "weights", "head_context",

@@ -76,17 +76,15 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         raise AttnError("browse needs a terminal (stdout or stdin is not a TTY)", where="browse",
                         hint="attncli run prints the same views, and run --json the numbers")
     mdl.check(attn)
-    if mdl.model is None and not items and attn.config is None:
-        raise AttnError("no TEXT given", where="TEXT", kind="text",
-                        hint='e.g. attncli browse "The cat sat on the mat because it was soft"')
+    if not items and (mdl.model is not None or attn.config is None):
+        from attncli.record import no_text
+
+        raise no_text("browse", model=mdl.model)  # before anything loads
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
     from attncli.browse import data as adapter
     from attncli.record import check_head, parse_layer
 
-    if mdl.model is not None and not items:
-        raise AttnError("no TEXT given", where="TEXT", kind="text",
-                        hint='e.g. attncli browse --model minilm "the cat sat"')
     loaded = adapter.load(items, attn, mdl)
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False

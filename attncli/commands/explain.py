@@ -57,7 +57,9 @@ def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOpt
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
     if mdl.model is not None and text is None:
-        raise AttnError("no TEXT given", where="TEXT", kind="text")
+        from attncli.record import no_text
+
+        raise no_text("explain", model=mdl.model)  # before the model loads
     runner = mdl.runner(attn)
     record = runner.run(text)
     env.warn_record(record)

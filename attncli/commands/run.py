@@ -87,7 +87,9 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     if mdl.model is not None and wanted:
         raise AttnError("--include does not apply to a real model", where="--include")
     if mdl.model is not None and text is None and file is None:
-        raise AttnError("no TEXT given", where="TEXT", kind="text", hint='e.g. attncli run --model minilm "the cat"')
+        from attncli.record import no_text
+
+        raise no_text(model=mdl.model)  # before the model loads
     lines = None
     if file is not None:
         from attncli.commands.lines import read_lines, stream_lines
