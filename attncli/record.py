@@ -110,9 +110,9 @@ def check_head(head: int | None, heads: int, name: str | None = None) -> None:
 
     if head is None or 0 <= head < heads:
         return
-    subject = f"{name} has {heads} heads" if name else f"this run has {heads} head(s)"
+    subject = f"{name} has {heads} heads" if name else f"this run has {heads} head{'s' if heads != 1 else ''}"
     raise AttnError(f"head {head} is out of range: {subject}", where="--head",
-                    hint=f"use 0 to {heads - 1}" if heads > 1 else "this run has only head 0")
+                    hint=f"use 0 to {heads - 1}" if heads > 1 else "use --head 0, or leave --head out")
 
 
 def no_text(command: str = "run", model: str | None = None):

@@ -43,6 +43,9 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
     encoded_configs: dict[int, str] = {}
     flush_now = Flusher()
     seen = 0  # lines run (``total`` is None for a stream)
+    unknown: dict[str, None] = {}  # out-of-vocabulary tokens (distinct), named once at the end
+    unknown_lines = 0
+    first_unknown = None  # the first line with one
     with env.progress(total, views_on_stdout=not out.json) as advance:
         for window in _windows(lines):
             good = [(number, text) for number, text, error in window if error is None]
@@ -62,7 +65,12 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
                     record_line = dumps({"line": number, "error": result.to_dict()})
                     doc = None
                 else:
-                    env.warn_record(result, f"{label}:{number}")
+                    env.warn_record(result, f"{label}:{number}", unknown=False)
+                    found = [t for t, missing in zip(result.tokens, result.oov) if missing]
+                    if found:
+                        unknown.update(dict.fromkeys(found))
+                        unknown_lines += 1
+                        first_unknown = first_unknown or number
                     record_line = _record_line(number, doc, encoded_configs)
                 if out.json:
                     env.stdout.write(record_line + "\n")
@@ -90,6 +98,8 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
         from attncli.render.export import render_to
 
         render_to(out.save, Group(*views), "")
+    if unknown:
+        env.warn_unknown(list(unknown), f"{label}:{first_unknown}: ", lines=unknown_lines)
     if failed:
         env.err.print(f"attncli: {failed} of {seen} line(s) failed")
         return int(ExitCode.USAGE)

@@ -105,14 +105,9 @@ def _row(row) -> dict:
 
 
 def _view(doc):
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for name in ("N", "naive", "memory", "TFLOP/s", "SDPA", "memory", "TFLOP/s", "speed-up"):
-        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    from attncli.render.layout import Column, Lazy, block_table
 
     def size(mb):
         return f"{mb / 1024:,.1f} GiB" if mb >= 10_000 else f"{mb:,.0f} MiB"
@@ -128,11 +123,17 @@ def _view(doc):
         ms = r["seconds"] * 1000
         return [f"{ms:,.2f} ms" if ms < 100 else f"{ms:,.0f} ms", memory, f"{r['tflops']:.3f}"]
 
+    rows = []
     for r in doc["results"]:
         speed = f"{r['speedup']:.1f}x" if r["speedup"] else ""
-        table.add_row(f"{r['length']:,}", *cells(r["naive"], r["length"], "naive"),
-                      *cells(r["sdpa"], r["length"], "SDPA"), speed)
+        rows.append((f"{r['length']:,}", [*cells(r["naive"], r["length"], "naive"),
+                                           *cells(r["sdpa"], r["length"], "SDPA"), speed]))
+    headers = ("naive", "memory", "TFLOP/s", "SDPA", "memory", "TFLOP/s", "speed-up")
+    columns = [Column(h, max([len(str(cells[j])) for _, cells in rows] + [len(h)])) for j, h in enumerate(headers)]
+    calls = "call" if doc["repeat"] == 1 else "calls"
     note = (f"{doc['heads']} heads x width {doc['width']}, batch {doc['batch']}, {doc['dtype']} on {doc['device']}; "
-            f"median of {doc['repeat']} calls. Memory marked ~ is estimated from tensor sizes "
+            f"median of {doc['repeat']} {calls}. Memory marked ~ is estimated from tensor sizes "
             "(measured only on CUDA).")
-    return Group(table, *[Text(n, style="yellow") for n in notes], Text(note, style="dim"))
+    # a table that never cuts a number: split into column blocks on a narrow terminal
+    return Lazy(lambda paint, width, height: block_table("N", columns, rows, width) +
+                [Text(n, style="yellow") for n in notes] + [Text(note, style="dim")])

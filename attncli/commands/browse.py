@@ -72,14 +72,14 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     items = _inputs(texts, compare, file)
     if compare and len(items) > MAX_PANES:
         raise AttnError(f"--compare shows at most {MAX_PANES} texts side by side, got {len(items)}", where="TEXTS")
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
-        raise AttnError("browse needs a terminal (stdout or stdin is not a TTY)", where="browse",
-                        hint="attncli run prints the same views, and run --json the numbers")
     mdl.check(attn)
     if not items and (mdl.model is not None or attn.config is None):
         from attncli.record import no_text
 
         raise no_text("browse", model=mdl.model)  # before anything loads
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise AttnError("browse needs a terminal (stdout or stdin is not a TTY)", where="browse",
+                        hint="attncli run prints the same views, and run --json the numbers")
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
     from attncli.browse import data as adapter

