@@ -173,7 +173,8 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
         text.append(f"{j:>3} {tokens[j][:label_w].ljust(label_w)} ", style="bold" if j == query else "")
         text.append(fmt(value, precision).rjust(number_w))
         if bar_w and value != -math.inf:
-            fill = max(1, round(bar_w * ((value - lo) / (hi - lo) if hi > lo else 1.0)))
+            base = min(lo, 0.0)  # bars start at 0 (at the smallest value only when it is negative)
+            fill = max(1, round(bar_w * ((value - base) / (hi - base) if hi > base else 1.0)))
             text.append(" " + "█" * fill, style=Style(color=_hex(weight_color(value, lo, hi))))
     if len(shown) < len(order):
         text.append(f"\n… {len(order) - len(shown)} more", style="dim")

@@ -9,6 +9,8 @@ functions of tensors and a size, no Textual.
 
 from __future__ import annotations
 
+import math
+
 from functools import lru_cache
 
 from rich.segment import Segment
@@ -120,7 +122,9 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     n = len(tokens)
     lo, hi = scale or value_range(matrix)
     label_w = max(1, min(10, max(len(t) for t in tokens)))
-    cell_w = precision + 4 if lo < 0 else precision + 3
+    # wide enough for every value printed (large scores too) and one space between cells
+    cell_w = max(len(f"{v:.{precision}f}") for v in (lo, hi)) + 1 if math.isfinite(lo) and math.isfinite(hi) \
+        else precision + 4
     short = False
     if 2 + label_w + n * cell_w > width and 0 <= lo and hi <= 1 and precision > 0:
         cell_w, short = precision + 2, True  # ".21": a weight without its leading zero

@@ -102,8 +102,8 @@ class State:
             return "mean of heads"
         if self.mode == "rollout":
             return "rollout (all layers)"
-        name = "scores" if self.mode == "scores" else "head"
-        return f"{name} {self.head} of {self.data.heads}"
+        head = f"head {self.head} of {self.data.heads}"
+        return f"{head} · scores" if self.mode == "scores" else head
 
     # -- moves (each returns a message when the move is not possible, else None)
     def move_query(self, step: int) -> None:
