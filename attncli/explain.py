@@ -8,9 +8,12 @@ hidden. Steps that do not apply are left out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from attncli.errors import AttnError
-from attncli.jsonout import to_list
-from attncli.record import Record
+
+if TYPE_CHECKING:  # the record and the JSON conversion load with the steps, not with `attncli --help`
+    from attncli.record import Record
 
 STEP_NAMES = ("embeddings", "positional", "queries", "keys", "values", "scores", "scaled_scores", "weights",
               "weighted_values", "concat", "output", "residual", "layer_norm", "context", "hidden")
@@ -32,11 +35,13 @@ class _Steps(list):
         self.precision = precision
 
     def add(self, name: str, caption: str, tensor, masked: bool = False, **extra) -> None:
+        from attncli.jsonout import to_list
+
         values = to_list(tensor, self.precision)
         step = {"name": name, "caption": caption, "tensor": _masked(values) if masked else values,
                 "shape": _shape(tensor)}
         for key, value in extra.items():
-            step[key] = to_list(value, self.precision) if value is not None and hasattr(value, "shape") else value
+            step[key] = to_list(value, self.precision) if value is not None and hasattr(value, "shape") else value  # noqa: E501
         self.append(step)
 
 

@@ -27,7 +27,7 @@ MINIMAL_APP = textwrap.dedent('''
     models = typer.Typer(no_args_is_help=True)
     app.add_typer(models, name="models")
 
-    for name in ("run", "compare", "explain", "vocab", "bench"):
+    for name in ("run", "compare", "explain", "vocab", "bench", "heads", "browse"):
         app.command(name)(lambda: None)
     for name in ("init", "show", "validate", "list"):
         config.command(name)(lambda: None)
