@@ -133,7 +133,7 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
         pairs = ", ".join(f"{q}->{q // group}" for q in range(h))
         shared = (f" Grouped-query attention: {record.kv_heads} key/value heads, each shared by {group} query "
                   f"heads (query head -> key/value head: {pairs}).")
-    mask = " Causal: each token sees only itself and earlier tokens (above the diagonal: 0)." \
+    mask = " Causal: each token sees only itself and earlier tokens (above the diagonal: masked, weight 0)." \
         if record.causal else ""
     steps.add("weights", f"Softmax of the scaled scores, {h} heads: how much each token takes from each "
               f"(transformers' own output_attentions).{mask}{shared}", t.weights)
