@@ -22,6 +22,8 @@ from attncli.browse.screens import FindScreen, HelpScreen
 from attncli.browse.state import State
 
 HINT = "? keys  q quit  ←→ query  ↑↓ head  [ ] layer  g grid  m mean  r rollout  c scores  / find  s svg  e json"
+#: The same keys in fewer columns (80-column terminals); ? lists every key either way.
+HINT_SHORT = "? keys ←→↑↓[] move g grid m mean r rollout c scores / find s svg e json q quit"
 
 
 class Part(Widget):
@@ -149,7 +151,8 @@ class Title(Widget):
 
 class Hint(Widget):
     def render(self) -> Text:
-        return Text(HINT, no_wrap=True, overflow="ellipsis")
+        hint = HINT if len(HINT) <= self.size.width else HINT_SHORT
+        return Text(hint, no_wrap=True, overflow="ellipsis")
 
 
 class Pane(Vertical):
