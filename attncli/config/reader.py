@@ -69,13 +69,32 @@ def _too_large(label: str) -> AttnError:
 
 
 def check_depth(text: str, label: str) -> None:
-    """Walk the event stream (no recursion) and refuse the first node nested too deep."""
+    """Walk the event stream (no recursion) and refuse the first node nested too deep.
+
+    The fast (libyaml) parser is tried first. Newer libyaml builds refuse deep flow collections
+    themselves, while scanning ahead of the events (PyYAML 6.0.4: "exceeded maximum nesting depth"
+    at level 1000), so when the fast walk fails for any reason the walk is repeated with PyYAML's
+    pure-Python parser, which has no limit of its own: attncli's limit and position hold with any
+    PyYAML >= 6.0. A document that fails both ways is left for the loader to report.
+    """
+    import yaml
+
+    try:
+        _walk_depth(text, label, _loader_class())
+    except yaml.YAMLError:
+        if _loader_class() is yaml.SafeLoader:
+            raise
+        _walk_depth(text, label, yaml.SafeLoader)  # raises the depth error first, if that is the cause
+        raise
+
+
+def _walk_depth(text: str, label: str, loader) -> None:
     import yaml
 
     opening = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
     closing = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
     depth = 0
-    for event in yaml.parse(text, Loader=_loader_class()):
+    for event in yaml.parse(text, Loader=loader):
         kind = type(event)
         if kind in opening:
             depth += 1
