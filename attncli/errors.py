@@ -1,7 +1,7 @@
 """Exit statuses and the one exception type that carries a user-facing message.
 
 Nothing here imports torch, Rich or Typer: the core raises ``AttnError`` and the
-CLI layer (``attncli.commands.output``) turns it into one line on stderr.
+CLI layer (``attncli.cli.output``) turns it into one line on stderr.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from enum import IntEnum
 
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 
 class ExitCode(IntEnum):

@@ -25,7 +25,7 @@ BASELINE = textwrap.dedent('''
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import torch
-    from attncli.vocabulary import TOY_VOCABULARY
+    from attncli.core.vocabulary import TOY_VOCABULARY
     table = {w: torch.tensor(v) for w, v in TOY_VOCABULARY.items()}
     word = re.compile(r"\\w+")
     out = sys.stdout
@@ -43,7 +43,7 @@ BASELINE = textwrap.dedent('''
 
 
 def sentences(n: int, seed: int = 0) -> list[str]:
-    from attncli.vocabulary import TOY_VOCABULARY
+    from attncli.core.vocabulary import TOY_VOCABULARY
 
     words = list(TOY_VOCABULARY)
     rng = random.Random(seed)

@@ -92,7 +92,7 @@ def compare_open(label: str, browse_argv: list[str], run_argv: list[str], repeat
 def key_latency(keys: int, size: tuple[int, int]) -> None:
     from attncli.browse import data as adapter
     from attncli.browse.app import BrowseApp
-    from attncli.commands.options import AttentionOptions, ModelOptions
+    from attncli.cli.options import AttentionOptions, ModelOptions
 
     loaded = adapter.load([("TEXT", LONG)], AttentionOptions(), ModelOptions(model="minilm"))
     n = loaded.lines[0].n

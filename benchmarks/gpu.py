@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="16384,131072")
     args = parser.parse_args()
-    from attncli.devices import import_torch
+    from attncli.core.devices import import_torch
 
     torch = import_torch()
     print(f"machine: {machine()}")
@@ -46,10 +46,10 @@ def main() -> None:
     print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     import torch.nn.functional as F
 
-    from attncli import attention
+    from attncli.core import attention
     from attncli.config import load_settings
-    from attncli.toy import build as build_model
-    from attncli.vocabulary import TOY_VOCABULARY
+    from attncli.core.toy import build as build_model
+    from attncli.core.vocabulary import TOY_VOCABULARY
 
     words = list(TOY_VOCABULARY)
     overrides = {("attention", "heads"): (8, "--heads"), ("attention", "projections"): ("random", "--projections"),

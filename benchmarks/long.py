@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
     print(f"machine: {machine()}; {args.tokens:,} tokens, 8 heads x 64, {args.dtype} on {args.device}")
-    from attncli.vocabulary import TOY_VOCABULARY
+    from attncli.core.vocabulary import TOY_VOCABULARY
 
     rng = random.Random(0)
     words = list(TOY_VOCABULARY)

@@ -65,7 +65,7 @@ def test_save_jsonl(tmp_path):
 def test_progress_bar_on_a_terminal_never_takes_stdout(tmp_path, monkeypatch):
     from rich.console import Console
 
-    from attncli.commands.output import Environment
+    from attncli.cli.output import Environment
 
     # stderr is a terminal: the progress bar is shown there, and the records still go to stdout.
     monkeypatch.setattr(Environment, "make_stderr_console", lambda self: Console(stderr=True, force_terminal=True))

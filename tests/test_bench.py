@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attncli import bench
+from attncli.core import bench
 from conftest import cli, run_json
 
 

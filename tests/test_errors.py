@@ -271,7 +271,7 @@ def test_huge_scores_are_fine_in_float32(tmp_config):
 
 
 def test_internal_errors_are_one_line_without_debug(monkeypatch):
-    import attncli.toy as toy
+    import attncli.core.toy as toy
 
     def boom(*args, **kwargs):
         raise ValueError("synthetic failure")
@@ -324,7 +324,7 @@ def test_auto_device_falls_back_to_the_cpu():
 
 
 def test_out_of_memory_is_a_runtime_failure(monkeypatch):
-    import attncli.toy as toy
+    import attncli.core.toy as toy
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from attncli import detectors
+from attncli.core import detectors
 from conftest import cli, run_json
 
 HAVE_TRANSFORMERS = importlib.util.find_spec("transformers") is not None

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from conftest import cli
 
-from attncli import textio
+from attncli.io import textio
 from attncli.errors import AttnError, ExitCode, finite_option
-from attncli.textio import Line, iter_lines, read_limited
+from attncli.io.textio import Line, iter_lines, read_limited
 
 BOM = b"\xef\xbb\xbf"
 

@@ -22,8 +22,8 @@ import pytest
 from conftest import cli
 
 from attncli.errors import AttnError, ExitCode
-from attncli.fileio import SpooledOutput, atomic_write, check_writable
-from attncli.streams import ClosedStream
+from attncli.io.fileio import SpooledOutput, atomic_write, check_writable
+from attncli.io.streams import ClosedStream
 
 
 # --------------------------------------------------------------------------- #11, #12 atomic writes
@@ -81,7 +81,7 @@ def test_check_writable_refuses_before_any_output(tmp_path, monkeypatch):
                             "is not a folder"), (tmp_path / "dir.svg", "is a directory")):
         with pytest.raises(AttnError, match=message):
             check_writable(target, "--save")
-    import attncli.fileio as fileio
+    import attncli.io.fileio as fileio
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attncli import attention
+from attncli.core import attention
 from conftest import assert_close, cli, run_json
 
 TEXT = "the cat sat on the mat because it was soft"

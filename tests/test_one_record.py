@@ -120,7 +120,7 @@ def test_numbers_are_the_shortest_that_read_back(source):
 
 
 def test_a_float32_tenth_is_written_as_one_tenth():
-    from attncli.jsonout import to_list
+    from attncli.documents.jsonout import to_list
 
     assert to_list(torch.tensor([0.1, 0.25, 1 / 3], dtype=torch.float32)) == [0.1, 0.25, 0.33333334]
     assert to_list(torch.tensor([0.1], dtype=torch.float16)) == [0.1]

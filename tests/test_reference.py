@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli import attention
+from attncli.core import attention
 from conftest import assert_close, run_json
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from attncli.cli import app
 from attncli.config import load_settings
-from attncli.vocabulary import TOY_VOCABULARY
+from attncli.core.vocabulary import TOY_VOCABULARY
 from conftest import cli, run_json
 
 

@@ -350,8 +350,8 @@ class BrowseApp(App):
 
     def action_save_json(self) -> None:
         from attncli.errors import AttnError
-        from attncli.fileio import atomic_write
-        from attncli.jsonout import stream_json
+        from attncli.io.fileio import atomic_write
+        from attncli.documents.jsonout import stream_json
 
         path = self._target(".json")
 

@@ -1,9 +1,9 @@
 """Everything ``attncli browse`` shows, computed once when it opens: the only module that runs attention.
 
-One :class:`attncli.record.Record` per text (toy or model alike) becomes plain
+One :class:`attncli.core.record.Record` per text (toy or model alike) becomes plain
 :class:`BrowseData` (tensors on the CPU, float32); the app never recomputes: moving the cursor,
 the layer or the head only indexes these tensors. ``document(layer, mode)`` is the one lazy
-part: it builds the ``run --json`` document of a layer (attncli.documents) when ``e`` is pressed.
+part: it builds the ``run --json`` document of a layer (attncli.documents.build) when ``e`` is pressed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from attncli.errors import AttnError
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 #: All lines of a browse session together may hold at most this much attention data (MiB).
 BUDGET_MB = 1024.0
@@ -71,7 +71,7 @@ def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
     tensors config: the config's own query, key and value. A line that fails is skipped with a
     note when there are others (a --file); a single text's error is raised.
     """
-    from attncli.documents import run_document
+    from attncli.documents.build import run_document
 
     model = mdl is not None and mdl.model is not None
     runner = mdl.runner(attn) if mdl is not None else attn.toy()

@@ -32,7 +32,7 @@ from attncli.config.validation import (
     ATTENTION_KEYS, DEVICE_PATTERN, MATRIX_KEYS, POSITIONAL_KINDS, PROJECTION_KINDS, TENSOR_KEYS, TOP_KEYS,
     Validator,
 )
-from attncli.dtypes import DTYPE_ALIASES, DTYPES, canonical_dtype
+from attncli.core.dtypes import DTYPE_ALIASES, DTYPES, canonical_dtype
 from attncli.errors import AttnError
 
 __all__ = [

@@ -17,7 +17,7 @@ import math
 from typing import NamedTuple
 
 from attncli.config.settings import Settings
-from attncli.dtypes import ELEMENT_SIZE
+from attncli.core.dtypes import ELEMENT_SIZE
 
 DIVISOR_MIN = 1e-30
 DIVISOR_MAX = 1e30

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from attncli.spec import AttentionSpec  # noqa: F401  (re-exported: settings.spec returns one)
+from attncli.core.spec import AttentionSpec  # noqa: F401  (re-exported: settings.spec returns one)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from attncli.config.reader import Document, Path_, dotted, fmt_where
-from attncli.dtypes import DTYPES, canonical_dtype
+from attncli.core.dtypes import DTYPES, canonical_dtype
 from attncli.errors import AttnError, ExitCode
 
 def _is_number(value: Any) -> bool:

@@ -18,7 +18,7 @@ from attncli.render.layout import (
     Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
 )
 from attncli.render.matrix import row_maxima, vector_lines
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 #: The focus token's column header carries this mark.
 FOCUS_MARK = "◂"

@@ -1,14 +1,14 @@
 """What a document's tokens and masks look like on screen, decided once for every view.
 
 A model's tokens are shown with their sub-word markers made readable (``Ġcat`` -> ``␣cat``,
-``Ċ`` -> ``↵``; attncli.tokens_display), a toy run's as typed; the JSON keeps the tokenizer's own
+``Ċ`` -> ``↵``; attncli.documents.tokens_display), a toy run's as typed; the JSON keeps the tokenizer's own
 strings. A causal run's future positions are marked masked (``mask``: [R][N], True above the
 diagonal) even when the document has no scores to read the mask from (a model's).
 """
 
 from __future__ import annotations
 
-from attncli.tokens_display import display_tokens
+from attncli.documents.tokens_display import display_tokens
 
 
 def _causal(doc: dict) -> bool:

@@ -9,7 +9,7 @@ from rich.text import Text
 from attncli.render.display import prepare
 from attncli.render.layout import adaptive_precision
 from attncli.render.matrix import heatmap, vector_table
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 SQUARE_STEPS = ("scores", "scaled_scores", "weights")
 

@@ -46,14 +46,14 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
         content = json_text + "\n"
     else:
         content = _export(renderable, suffix, width, title)
-    from attncli.fileio import atomic_write
+    from attncli.io.fileio import atomic_write
 
     atomic_write(path, lambda handle: handle.write(content), where="--save")  # temp file removed on failure
 
 
 def write_streamed(path: Path, produce) -> None:
     """Write a document that ``produce(write)`` streams, atomically (temporary file, then rename)."""
-    from attncli.fileio import atomic_open
+    from attncli.io.fileio import atomic_open
 
     check_path(path)
     with atomic_open(path, where="--save") as handle:  # temp file removed on failure

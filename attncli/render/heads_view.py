@@ -1,6 +1,6 @@
 """The view of ``attncli heads``: one colored layer x head grid per score, then the top heads.
 
-Draws the document of attncli.head_scan and nothing else. Cells are colored with the shared
+Draws the document of attncli.core.head_scan and nothing else. Cells are colored with the shared
 viridis scale (score 0 dark, 1 yellow) for the terminal's color system, and their value is
 always printed, so the grid reads the same without color; narrow terminals get blocks of heads.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from attncli.detectors import DESCRIPTIONS
+from attncli.core.detectors import DESCRIPTIONS
 from attncli.render.colors import Paint
 from attncli.render.layout import Column, Lazy, block_table, fmt
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 
 def _grid(name: str, scores: list[list[float]], precision: int, paint: Paint, width: int) -> list[Text]:

@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from attncli.render.colors import GLYPHS, MASKED, Paint, glyph_for
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 #: Labels (tokens) longer than this are shortened with "…"; numbers never are.
 LABEL_MAX = 16

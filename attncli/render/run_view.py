@@ -13,7 +13,7 @@ from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
 )
 from attncli.render.display import masked, prepare, scale_phrase
-from attncli.textsafe import visible
+from attncli.io.textsafe import visible
 
 #: Inputs up to this many tokens get the full table with every weight printed.
 FULL_VIEW_TOKENS = 10

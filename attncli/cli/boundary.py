@@ -1,0 +1,194 @@
+"""The program's outermost error boundary: usage errors, stray errors, closed and failing streams.
+
+:class:`AttnGroup` is the Typer app's group class. It runs Click in non-standalone mode and
+turns what comes out into the documented exit codes (README, "Exit codes"):
+
+* Click/Typer usage errors (``--heads abc``, an unknown option, ``--save somedir.svg``,
+  ``--save ""``, a missing argument) become one ``attncli: error: WHERE: WHAT (HOW)`` line,
+  plus the JSON error object line under ``--json``; exit 2. (``attncli`` with no arguments
+  still prints the help.)
+* Every float option refuses nan and inf (the callbacks are wrapped when the app is built),
+  so no command can forget: ``--max-weights-mb nan``, ``bench --memory-mb inf``.
+* An AttnError raised outside a command's own boundary is reported the same way;
+  Ctrl-C is exit 130.
+
+:func:`guard_standard_streams` and :func:`finish` are for the real process (``cli.main``):
+a closed stdout or stderr (``>&-``) and a stdout that fails at the last flush (``> /dev/full``,
+``| head -1``) end with the right exit code and no "Exception ignored" noise.
+
+Imports no torch (``attncli --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any, Sequence
+
+from typer import Abort
+from typer.core import TyperGroup
+
+from attncli.errors import AttnError, ExitCode
+
+try:  # Typer >= 0.20 carries its own copy of Click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older Typer on Click
+    from click import exceptions as click_exceptions
+
+#: Click 8.2+ raises this for a bare group with no_args_is_help (the help is already shown).
+NO_ARGS_IS_HELP = getattr(click_exceptions, "NoArgsIsHelpError", ())
+
+
+def _option_name(param: Any) -> str:
+    """``--temperature`` for an option (its longest name), ``TEXT`` for an argument."""
+    if param is None:
+        return ""
+    if getattr(param, "param_type_name", "") == "option" and getattr(param, "opts", None):
+        return max(param.opts, key=len)
+    return str(getattr(param, "metavar", None) or getattr(param, "name", "") or "").upper()
+
+
+def _finite_callback(original):
+    def callback(ctx, param, value):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise AttnError(f"must be a finite number, got {item!r}", where=_option_name(param),
+                                hint="NaN and infinite values are not allowed")
+        return original(ctx, param, value) if original is not None else value
+
+    callback.attncli_finite = True
+    return callback
+
+
+def require_finite_floats(command: Any) -> None:
+    """Wrap the callback of every parameter of ``command`` and its subcommands with a nan/inf check."""
+    for param in getattr(command, "params", ()):
+        if not getattr(param.callback, "attncli_finite", False):
+            param.callback = _finite_callback(param.callback)
+    for sub in getattr(command, "commands", {}).values():
+        require_finite_floats(sub)
+
+
+def usage_error(exc: Any) -> AttnError:
+    """A Click usage error as an AttnError: ``WHERE: what`` and a pointer to ``--help``."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+    code = ExitCode(exc.exit_code) if exc.exit_code in (1, 2) else ExitCode.USAGE
+    if isinstance(exc, click_exceptions.NoSuchOption):
+        if exc.possibilities:
+            hint = "did you mean " + " or ".join(sorted(exc.possibilities)) + "?"
+        return AttnError("no such option", where=exc.option_name, hint=hint, kind="usage", code=code)
+    if isinstance(exc, click_exceptions.BadParameter):
+        where = exc.param_hint if isinstance(exc.param_hint, str) else _option_name(exc.param)
+        if isinstance(exc, click_exceptions.MissingParameter):
+            what = "option" if getattr(exc.param, "param_type_name", "") == "option" else "argument"
+            message = f"missing {what}" + (f": {exc.message}" if exc.message else "")
+        else:
+            message = exc.message.rstrip(".") or "invalid value"
+        return AttnError(message, where=where or None, hint=hint, kind="usage", code=code)
+    message = exc.format_message().strip().splitlines()
+    return AttnError(message[0] if message else type(exc).__name__, hint=hint, kind="usage", code=code)
+
+
+def _report(error: AttnError, args: Sequence[str]) -> int:
+    from attncli.cli.output import Environment
+
+    options = list(args)[:list(args).index("--")] if "--" in args else list(args)
+    try:
+        Environment(as_json="--json" in options).report(error)
+    except (OSError, AttnError):  # stderr itself is gone: the exit code still tells
+        pass
+    return int(error.code)
+
+
+class AttnGroup(TyperGroup):
+    """The root group: one reporter for every error, whether Typer or a command raised it."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        require_finite_floats(self)
+        try:
+            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
+            code = exc.exit_code
+        except click_exceptions.ClickException as exc:
+            code = _report(usage_error(exc), args)
+        except Abort:
+            code = _report(AttnError("aborted", kind="usage", code=ExitCode.FAILURE), args)
+        except AttnError as exc:
+            code = _report(exc, args)
+        except KeyboardInterrupt:
+            code = int(ExitCode.INTERRUPTED)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+# --------------------------------------------------------------------------- the real process
+
+
+def _reserve(fd: int) -> None:
+    """Open /dev/null on a closed descriptor, so no file we open later lands on fd 1 or 2."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+
+def guard_standard_streams() -> None:
+    """A process started with stdout or stderr closed gets stand-ins instead of ``None``.
+
+    Writing to a closed stdout is one error (exit 1: the output cannot be delivered); a
+    closed stderr swallows messages and leaves exit codes alone (a usage error stays 2).
+    """
+    from attncli.io.streams import CheckedStream, ClosedStream
+
+    if sys.stdout is None:
+        _reserve(1)
+        sys.stdout = ClosedStream("stdout", strict=True)
+    else:
+        sys.stdout = CheckedStream(sys.stdout, "stdout", strict=True)
+    if sys.stderr is None:
+        _reserve(2)
+        sys.stderr = ClosedStream("stderr", strict=False)
+    else:
+        sys.stderr = CheckedStream(sys.stderr, "stderr", strict=False)
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so Python's own flush at exit has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def finish(code: int, *, as_json: bool = False) -> int:
+    """Flush stdout and settle the exit code: a reader that left is fine, a failed write is 1.
+
+    After a failed flush fd 1 points at /dev/null, so Python's own flush at exit cannot fail
+    again (it would print "Exception ignored" and exit 120).
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head -1`: the reader has what it wanted
+        _silence_stdout()
+    except (OSError, AttnError) as exc:  # `> /dev/full`, a disk that filled up
+        _silence_stdout()
+        if code != 0:  # already reported by the command
+            return code
+        if not isinstance(exc, AttnError):
+            exc = AttnError(f"cannot write the output: {exc.strerror or exc}", where="stdout", kind="io",
+                            code=ExitCode.FAILURE)
+        return _report(exc, ["--json"] if as_json else [])
+    return code

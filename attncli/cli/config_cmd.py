@@ -1,0 +1,166 @@
+"""attncli config: init, show, validate and list configs. None of these imports torch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.cli.options import (
+    BasicOutputOptions, OutputOptions, basic_output_options, complete_config, output_options,
+)
+from attncli.cli.output import guarded
+
+app = typer.Typer(help="Write, check, show and list YAML configs.", no_args_is_help=True)
+
+
+@app.command("init")
+@basic_output_options
+def init(
+    path: Annotated[str, typer.Argument(help="Where to write the starter config ('-' for stdout).")] = "attncli.yaml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    *,
+    out: BasicOutputOptions,
+) -> None:
+    """Write a commented starter config documenting every key."""
+
+    def body(env):
+        from attncli.config import bundled_dir
+        from attncli.errors import AttnError
+
+        text = (bundled_dir() / "example.yaml").read_text(encoding="utf-8")
+        if path != "-":  # the comments name the file written, not the bundled one it came from
+            text = text.replace("attncli run -c example ", f"attncli run -c {path} ")
+            text = text.replace("attncli config validate configs/example.yaml", f"attncli config validate {path}")
+        if path == "-":
+            if out.json:
+                raise AttnError("config init - writes the YAML itself to stdout", where="--json",
+                                hint="drop --json, or give a file name")
+            env.stdout.write(text)
+            return
+        from attncli.io.fileio import atomic_write, check_writable
+
+        target = Path(path)
+        if target.is_dir():
+            raise AttnError("is a directory", where=path, hint="give a file name, e.g. attncli.yaml")
+        if target.exists() and not force:
+            raise AttnError("already exists", where=path, hint="use --force to overwrite it")
+        check_writable(target, path)
+        # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
+        atomic_write(target, lambda handle: handle.write(text), overwrite=force)
+        if out.json:
+            import json
+
+            env.stdout.write(json.dumps({"written": str(target)}) + "\n")
+        else:
+            env.out.print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
+
+    guarded(out, body)
+
+
+@app.command("show")
+@output_options
+def show(
+    name: Annotated[Optional[str], typer.Argument(
+        metavar="[NAME_OR_PATH]", autocompletion=complete_config,
+        help="A config file or bundled name (default: the built-in defaults).")] = None,
+    *,
+    out: OutputOptions,
+) -> None:
+    """Print a config with every default filled in (YAML, or JSON with --json)."""
+
+    def body(env):
+        import yaml
+
+        from attncli.config import load_settings
+        from attncli.documents.jsonout import dumps
+
+        if out.save is not None:
+            from attncli.render.export import check_path
+
+            check_path(out.save)
+        settings = load_settings(name)
+        doc = settings.to_config()
+        json_text = dumps(doc)
+        header = f"# {settings.source or 'defaults'}: every key resolved\n"
+        text = header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+        from rich.syntax import Syntax
+
+        syntax = Syntax(text, "yaml", background_color="default")
+        console = env.out
+        if out.json:
+            env.stdout.write(json_text + "\n")
+        elif console.is_terminal:
+            console.print(syntax)
+        else:
+            sys.stdout.write(text)
+        if out.save is not None:
+            from attncli.render.export import render_to
+
+            render_to(out.save, syntax, json_text)
+
+    guarded(out, body)
+
+
+@app.command("validate")
+@basic_output_options
+def validate(
+    path: Annotated[str, typer.Argument(metavar="PATH", autocompletion=complete_config,
+                                        help="The config file (or bundled name) to check.")],
+    *,
+    out: BasicOutputOptions,
+) -> None:
+    """Check a config and report every problem found, not just the first."""
+
+    def body(env):
+        from attncli.config import check_problems
+        from attncli.errors import AttnError
+
+        settings, problems = check_problems(path)
+        if problems:
+            raise AttnError(problems[0], kind="config", details=problems[1:])
+        a = settings.attention
+        summary = (f"d_model {settings.d_model}, {a.heads} head(s), projections {a.projections}, "
+                   f"d_k {settings.d_k}, d_v {settings.d_v}, d_out {settings.d_out}")
+        if out.json:
+            from attncli.documents.jsonout import dumps
+
+            env.stdout.write(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}) + "\n")
+        else:
+            env.out.print(f"ok: {settings.source} is valid ({summary})", soft_wrap=True)
+
+    guarded(out, body)
+
+
+@app.command("list")
+@basic_output_options
+def list_configs(*, out: BasicOutputOptions) -> None:
+    """List the bundled configs with a one-line description each."""
+
+    def body(env):
+        from attncli.config import bundled_dir, bundled_names, read_document
+        from attncli.documents.jsonout import dumps
+
+        rows = []
+        for name in bundled_names():
+            doc, _, _ = read_document(str(bundled_dir() / f"{name}.yaml"))
+            description = doc.data.get("description") if isinstance(doc.data, dict) else None
+            rows.append({"name": name, "description": description})
+        if out.json:
+            env.stdout.write(dumps(rows) + "\n")
+            return
+        from rich import box
+        from rich.table import Table
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        table.add_column("name", style="bold", no_wrap=True)
+        table.add_column("description")
+        for row in rows:
+            table.add_row(row["name"], row["description"] or "")
+        console = env.out
+        console.print(table)
+        console.print("use one with: attncli run -c NAME TEXT", style="dim")
+
+    guarded(out, body)

@@ -1,0 +1,79 @@
+"""attncli explain: the steps of attention on your own input, one by one (toy or one layer of a model)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.cli.options import (
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
+)
+from attncli.cli.output import Environment, guarded
+from attncli.errors import AttnError
+from attncli.core.explain import STEP_NAMES
+
+app = typer.Typer()
+
+
+@app.command("explain")
+@output_options
+@model_options
+@attention_options
+def explain(
+    text: Annotated[Optional[str], typer.Argument(
+        help="The text to explain. Leave it out for a config that gives tensors directly.",
+        show_default=False)] = None,
+    step: Annotated[Optional[str], typer.Option(
+        "--step", metavar="NAME", rich_help_panel="Output",
+        autocompletion=lambda incomplete: [s for s in STEP_NAMES if s.startswith(incomplete)],
+        help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
+    *,
+    attn: AttentionOptions,
+    mdl: ModelOptions,
+    out: OutputOptions,
+) -> None:
+    """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
+
+    Examples:
+
+      attncli explain "She ate the apple" --no-scale
+
+      attncli explain -c bank-projections "stream bank mud" --step queries
+
+      attncli explain "the cat sat" --json | jq '.steps[] | .name'
+
+      attncli explain --model minilm "the cat sat" --layer 2
+    """
+    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out))
+
+
+def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+    from attncli.documents.build import explain_document
+    from attncli.core.explain import build_steps, select
+    from attncli.core.record import parse_layer
+
+    if mdl.rollout or mdl.heads_mean:
+        raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
+    mdl.check(attn)
+    if mdl.model is not None and text is None:
+        from attncli.core.record import no_text
+
+        raise no_text("explain", model=mdl.model)  # before the model loads
+    runner = mdl.runner(attn)
+    record = runner.run(text)
+    env.warn_record(record)
+    layer = None
+    if record.source == "model":
+        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
+            raise AttnError("explain shows one layer; give a layer number", where="--layer")
+        layer = parse_layer(mdl.layer, len(record.layers))[0]
+    steps = select(build_steps(record, layer if layer is not None else 0, out.precision), step)
+    doc = explain_document(record, steps, layer=layer)
+
+    def make_view(doc, width):
+        from attncli.render.explain_view import explain_view
+
+        return explain_view(doc, precision=out.precision, width=width)
+
+    env.emit(doc, out, make_view)

@@ -1,0 +1,152 @@
+"""attncli heads: score what every layer x head does (previous-token, induction, sink...)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.cli.options import OutputOptions, output_options
+from attncli.cli.output import guarded
+
+app = typer.Typer()
+
+#: --file reads at most this much.
+MAX_FILE_BYTES = 1024 * 1024
+PANEL = "Heads"
+
+
+def _read(source: str) -> str:
+    from attncli.errors import AttnError
+    from attncli.io.textio import read_limited
+
+    where = f"--file {source}"
+    raw = read_limited(source, MAX_FILE_BYTES, where, what="text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=where) from None
+
+
+class _Progress:
+    """A Rich progress bar on stderr while the model loads and runs; nothing when stderr is no terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, description: str, done, total) -> None:
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task(description, total=total)
+        self.bar.update(self.task, description=description, completed=done or 0, total=total)
+
+    def layers(self, done: int, total: int) -> None:
+        self.update("running the layers", done, total)
+
+
+@app.command()
+@output_options
+def heads(
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", metavar="NAME|PATH", rich_help_panel=PANEL,
+        help="minilm, smollm2 (4-bit quantized weights, dequantized) or a local Hugging Face model folder.")] = None,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", metavar="PATH_OR_NAME", rich_help_panel=PANEL,
+        help="A toy config instead of a model (one layer); the default toy vocabulary without either.")] = None,
+    text: Annotated[Optional[str], typer.Option(
+        "--text", rich_help_panel=PANEL,
+        help="Score your text instead of the probe (previous, first, entropy, distance).")] = None,
+    file: Annotated[Optional[str], typer.Option(
+        "--file", "-f", metavar="PATH", rich_help_panel=PANEL, help="Like --text, from a file ('-' for stdin).")] = None,
+    length: Annotated[int, typer.Option(
+        "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
+    seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
+    top: Annotated[int, typer.Option("--top", rich_help_panel=PANEL, help="Top heads listed per score.")] = 5,
+    score: Annotated[Optional[str], typer.Option(
+        "--score", metavar="NAME", rich_help_panel=PANEL,
+        help="Only this score: previous, induction, duplicate, first, entropy or distance.")] = None,
+    bos: Annotated[Optional[bool], typer.Option(
+        "--bos/--no-bos", rich_help_panel=PANEL, show_default=False,
+        help="Start with the model's BOS token, or not (default: what its tokenizer does; the probe has it).")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", metavar="DEVICE", rich_help_panel=PANEL, help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(
+        "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32, float64, float16 or bfloat16.")] = None,
+    *,
+    out: OutputOptions,
+) -> None:
+    """Score every layer x head: previous-token, induction, duplicate, first-token (sink), entropy, distance.
+
+    Without --text or --file the input is a probe: --length random tokens from the ordinary
+    vocabulary (seeded with --seed), repeated twice, after the model's BOS token when it has one.
+    The README defines each score; every score is in [0, 1].
+
+    \b
+      attncli heads --model smollm2
+      attncli heads --model smollm2 --score induction --top 10
+      attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads -c gpt-style
+    """
+
+    def body(env):
+        from attncli.core import head_scan
+        from attncli.core.detectors import SCORES
+        from attncli.errors import AttnError
+
+        if score is not None and score not in SCORES:
+            raise AttnError(f"unknown score {score!r}", where="--score", hint="expected one of " + ", ".join(SCORES))
+        if top < 1:
+            raise AttnError(f"must be at least 1, got {top}", where="--top")
+        if not 2 <= length <= 4096:
+            raise AttnError(f"must be between 2 and 4096, got {length}", where="--length")
+        if text is not None and file is not None:
+            raise AttnError("give --text or --file, not both", where="--file")
+        if model is not None and config is not None:
+            raise AttnError("--config does not apply to a real model", where="--config")
+        if model is None and bos is not None:
+            raise AttnError("--bos/--no-bos goes with --model", where="--bos")
+        given = _read(file) if file is not None else text
+        where = "--text" if file is None else f"--file {file}"
+        if given is not None and not given.strip():
+            raise AttnError("empty text" if not given else "text holds only whitespace", where=where, kind="text")
+        common = dict(text=given, where=where, length=length, seed=seed, only=score, top=top,
+                      precision=out.precision)
+        if model is not None:
+            from attncli.core.devices import resolve_device, resolve_dtype
+
+            with _Progress() as progress:
+                doc = head_scan.scan_model(model, device=resolve_device(device or "cpu"),
+                                           dtype=resolve_dtype(dtype or "float32"), bos=bos,
+                                           load_progress=progress.update, layer_progress=progress.layers, **common)
+        else:
+            from attncli.config import load_settings
+
+            overrides = {("device",): (device, "--device"), ("dtype",): (dtype, "--dtype")}
+            doc = head_scan.scan_toy(load_settings(config, overrides), **common)
+
+        def make_view(doc, width):
+            from attncli.render.heads_view import heads_view
+
+            return heads_view(doc, precision=out.precision, width=width)
+
+        env.emit(doc, out, make_view)
+
+    guarded(out, body)

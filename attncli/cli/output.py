@@ -1,0 +1,238 @@
+"""The one output path: an Environment that owns stdout, stderr and their consoles, and the error boundary.
+
+Every command ends in :meth:`Environment.emit` (one document: the JSON, or the view, and
+``--save``) or in a :class:`Batch` (``--file``: JSON Lines or one view per line, error records,
+progress bar, streamed ``--save``). Errors become one line on stderr in :func:`guarded`, the
+one boundary every command body runs in (as httpie's ``core.main`` does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import typer
+
+from attncli.errors import AttnError, ExitCode
+from attncli.io.textsafe import visible
+
+#: A single JSON document is spooled in memory up to this size, then on disk, before it reaches stdout.
+SPOOL_BYTES = 32 * 2**20
+#: --save of the views of a batch (svg, html, txt) holds every view: refused past this many lines.
+MAX_SAVED_VIEWS = 1000
+
+
+class Environment:
+    """stdout, stderr and their consoles for one command (no module globals)."""
+
+    def __init__(self, *, as_json: bool = False, debug: bool = False) -> None:
+        self.as_json = as_json
+        self.debug = debug
+        self.stdout = sys.stdout
+        self.stderr = sys.stderr
+        self._out_console = None
+        self._err_console = None
+        self.live = None  # the stderr console of a progress bar on screen: messages print above it
+
+    # -- consoles
+    def make_stderr_console(self):
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    @property
+    def out(self):
+        """Data goes here. Rich turns color off when stdout is not a terminal, and honours NO_COLOR."""
+        if self._out_console is None:
+            from rich.console import Console
+
+            class _Console(Console):
+                def on_broken_pipe(self) -> None:  # Rich would exit 1; `guarded` ends quietly with 0
+                    raise BrokenPipeError
+
+            self._out_console = _Console(highlight=False)
+        return self._out_console
+
+    @property
+    def err(self):
+        if self.live is not None:
+            return self.live
+        if self._err_console is None:
+            self._err_console = self.make_stderr_console()
+        return self._err_console
+
+    # -- messages
+    def report(self, error: AttnError, *, prefix: str = "") -> None:
+        """One line (and any further problems) on stderr; with --json also a JSON object line."""
+        from rich.markup import escape
+
+        if self.stderr is None or getattr(self.stderr, "closed", False):
+            return
+        self.err.print(f"[bold red]attncli: error:[/] {escape(visible(prefix + error.line()))}", soft_wrap=True)
+        for extra in error.details[:20]:
+            self.err.print(f"  {escape(visible(extra))}", soft_wrap=True)
+        if len(error.details) > 20:
+            self.err.print(f"  ... and {len(error.details) - 20} more problems", soft_wrap=True)
+        if self.as_json:
+            self.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
+            self.stderr.flush()
+
+    def warn(self, message: str, *, kind: str = "warning") -> None:
+        from rich.markup import escape
+
+        self.err.print(f"[yellow]attncli: warning:[/] {escape(visible(message))}", soft_wrap=True)
+        if self.as_json:
+            self.stderr.write(json.dumps({"warning": {"kind": kind, "message": message}}, ensure_ascii=False) + "\n")
+
+    def warn_record(self, record, where: str | None = None, *, unknown: bool = True) -> None:
+        """A record's warnings: unknown tokens (unless a batch gathers them), left-out matrices, model notes."""
+        prefix = f"{where}: " if where else ""
+        if unknown:
+            self.warn_unknown([t for t, missing in zip(record.tokens, record.oov) if missing], prefix)
+        for note in record.warnings:
+            self.warn(prefix + note)
+
+    def warn_unknown(self, tokens: list[str], prefix: str = "", lines: int | None = None) -> None:
+        """One line naming the out-of-vocabulary tokens (the first 20 of them)."""
+        names = list(dict.fromkeys(tokens))
+        if not names:
+            return
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        where = f" (in {lines:,} line{'s' if lines != 1 else ''}, the first here)" if lines else ""
+        self.warn(f"{prefix}not in the vocabulary, given stable hashed vectors{where}: {shown}")
+
+    # -- one document
+    def emit(self, doc: Any, out, make_view: Callable[[int], Any] | None) -> None:
+        """The one way a command prints one document: the JSON, or the view; and ``--save``.
+
+        The JSON (its arrays possibly lazy) is written in full to a spool first, so stdout gets a
+        whole document or nothing (an error or Ctrl-C midway leaves stdout empty).
+        """
+        from attncli.io.fileio import SpooledOutput
+        from attncli.documents.jsonout import materialize, stream_json
+
+        save_json = out.save is not None and out.save.suffix.lower() == ".json"
+        with SpooledOutput(SPOOL_BYTES) as spool:
+            if out.json or save_json:
+                stream_json(doc, spool.write)
+                spool.write("\n")
+            renderable = None
+            if make_view is not None and (not out.json or (out.save is not None and not save_json)):
+                renderable = make_view(materialize(doc), self.out.width)
+            if out.save is not None:
+                from attncli.render.export import render_to
+
+                if save_json:
+                    from attncli.io.fileio import atomic_open
+
+                    with atomic_open(out.save, where="--save") as handle:
+                        spool.commit(handle)
+                else:
+                    render_to(out.save, renderable, "")
+            if out.json:
+                spool.commit(self.stdout)
+            elif renderable is not None:
+                self.out.print(renderable)
+
+    # -- progress
+    @contextmanager
+    def progress(self, total: int | None, *, views_on_stdout: bool):
+        """A progress bar on stderr while a batch runs (only on a terminal, never over views on the same one)."""
+        show = (self.err.is_terminal and (total is None or total > 1)
+                and not (views_on_stdout and self.out.is_terminal))
+        if not show:
+            yield lambda: None
+            return
+        from rich.progress import Progress
+
+        bar = Progress(console=self.err, transient=True, redirect_stdout=False, redirect_stderr=False)
+        task = bar.add_task("running", total=total)
+        bar.start()
+        self.live = self.err
+        try:
+            yield lambda: bar.advance(task)
+        finally:
+            bar.stop()
+            self.live = None
+
+
+def check_save(path: Path) -> None:
+    """Before any output: --save names a format we write, in a folder that exists and can be written."""
+    from attncli.io.fileio import check_writable
+    from attncli.render.export import check_path
+
+    check_path(path)
+    check_writable(path, "--save")  # tries a file for real: root, read-only mounts and full inode tables too
+
+
+class Flusher:
+    """Flush the first record at once, then at most every ``interval`` seconds (JSON Lines)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.last: float | None = None
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.last is None or now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def guarded(out, body: Callable[["Environment"], Any]) -> Any:
+    """Run a command body: user errors become one line and an exit status, never a traceback."""
+    env = Environment(as_json=out.json, debug=out.debug)
+    try:
+        out.check()
+        return body(env)
+    except AttnError as error:
+        if out.debug:
+            env.err.print_exception()
+        env.report(error)
+        raise typer.Exit(int(error.code)) from None
+    except typer.Exit:
+        raise
+    except BrokenPipeError:
+        # The reader went away (| head -1): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(int(ExitCode.OK)) from None
+    except KeyboardInterrupt:
+        env.err.print("attncli: interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except MemoryError:
+        env.report(AttnError("out of memory", kind="memory", code=ExitCode.FAILURE,
+                             hint="use a shorter input or a smaller --max-weights-mb"))
+        raise typer.Exit(int(ExitCode.FAILURE)) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if out.debug:
+            env.err.print_exception()
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "out of memory" in text.lower():
+            error = AttnError(f"out of memory: {text}", kind="memory", code=ExitCode.FAILURE,
+                              hint="use a shorter input, --dtype bfloat16, or --device cpu")
+        else:
+            error = AttnError(f"internal error: {type(exc).__name__}: {text}", kind="internal",
+                              code=ExitCode.FAILURE, hint=None if out.debug else "run again with --debug for details")
+        env.report(error)
+        raise typer.Exit(int(ExitCode.FAILURE)) from None
+
+
+def parse_include(values: list[str], choices: tuple[str, ...]) -> set[str]:
+    found: set[str] = set()
+    for value in values:
+        for part in value.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in choices:
+                raise AttnError(f"unknown value {part!r}", where="--include",
+                                hint="expected one of " + ", ".join(choices))
+            found.add(part)
+    return found

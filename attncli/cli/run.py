@@ -1,0 +1,137 @@
+"""attncli run: one text, a file of texts, or one tensors config, through attention (toy or a real model)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from attncli.cli.options import (
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, choices, model_options, output_options,
+)
+from attncli.cli.output import Environment, guarded, parse_include
+from attncli.errors import AttnError
+
+app = typer.Typer()
+
+VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every head at once; "
+             "auto: by length and width.")
+
+
+@app.command("run")
+@output_options
+@model_options
+@attention_options
+def run(
+    text: Annotated[Optional[str], typer.Argument(
+        help="The text to inspect. Leave it out with --file, or for a config that gives tensors directly.",
+        show_default=False)] = None,
+    file: Annotated[Optional[str], typer.Option(
+        "--file", "-f", metavar="PATH", rich_help_panel="Input",
+        help="Read texts from a file ('-' for stdin): one text per non-empty line. "
+             "With --json, prints JSON Lines.")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
+    focus: Annotated[list[str], typer.Option(
+        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
+        help="Only these query rows (repeatable): a token (every occurrence), TOKEN@K (K-th, 1-based) "
+             "or a 0-based index.")] = [],
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", metavar="K", rich_help_panel="Output",
+        help="List each query's K most-attended tokens (per head).")] = None,
+    head: Annotated[Optional[int], typer.Option(
+        "--head", metavar="K", help="Show only this head (0-based).", rich_help_panel="Output")] = None,
+    include: Annotated[list[str], typer.Option(
+        "--include", metavar="WHAT", rich_help_panel="Output",
+        help="Add to the JSON: qkv, raw_scores, head_context, projections or all (repeat or comma-separate).")] = [],
+    view: Annotated[str, typer.Option(
+        "--view", metavar="auto|full|compact|grid", rich_help_panel="Output", help=VIEW_HELP,
+        autocompletion=choices("auto", "full", "compact", "grid"))] = "auto",
+    *,
+    attn: AttentionOptions,
+    mdl: ModelOptions,
+    out: OutputOptions,
+) -> None:
+    """Run self-attention over TEXT and show the weights and context vectors.
+
+    Examples:
+
+      attncli run "She ate the apple" --no-scale
+
+      attncli run -c bank "stream bank mud"
+
+      attncli run "the cat sat on the mat" --json | jq '.weights[0][1]'
+
+      attncli run --file sentences.txt --json > runs.jsonl
+
+      attncli run --model minilm "The cat sat on the mat because it was soft"
+    """
+    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out))
+
+
+def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
+         mdl: ModelOptions, out: OutputOptions) -> None:
+    from attncli.documents.build import INCLUDE_CHOICES
+    from attncli.render.views import VIEWS
+
+    wanted = parse_include(include, INCLUDE_CHOICES)
+    if view not in VIEWS:
+        raise AttnError(f"unknown view {view!r}", where="--view", hint="expected " + ", ".join(VIEWS))
+    if top_k is not None and top_k < 1:
+        raise AttnError(f"must be at least 1, got {top_k}", where="--top-k")
+    if text is not None and file is not None:
+        raise AttnError("give a TEXT or --file, not both", where="--file")
+    if join and file is None:
+        raise AttnError("--join goes with --file", where="--join")
+    mdl.check(attn)
+    if mdl.model is not None and wanted:
+        raise AttnError("--include does not apply to a real model", where="--include")
+    if mdl.model is not None and text is None and file is None:
+        from attncli.core.record import no_text
+
+        raise no_text(model=mdl.model)  # before the model loads
+    lines = None
+    if file is not None:
+        from attncli.cli.lines import read_lines, stream_lines
+
+        lines = read_lines(file) if join else stream_lines(file)  # a batch streams: any length, bounded memory
+        if join:
+            for _, _, error in lines:
+                if error is not None:  # one text: a line that does not read fails it (never dropped)
+                    raise error
+            text = " ".join(t for _, t, e in lines if e is None)
+            if not text.strip():
+                raise AttnError("the file holds no text", where=file, kind="text")
+            lines = None
+    runner = mdl.runner(attn)
+    if mdl.model is None:
+        from attncli.core.record import check_head
+
+        check_head(head, runner.spec.heads)
+        if lines is not None and runner.settings.tensors is not None:
+            raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
+    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout}
+
+    def make_doc(record, lazy=False):
+        from attncli.documents.build import run_document
+        from attncli.core.record import check_head, parse_layer
+
+        check_head(head, record.heads, record.name)
+        layers = parse_layer(mdl.layer, len(record.layers)) if record.source == "model" else None
+        return run_document(record, layers=layers, heads_mean=mdl.heads_mean, rollout=mdl.rollout, top_k=top_k,
+                            include=wanted, precision=out.precision, lazy=lazy)
+
+    def make_view(doc, width):
+        from attncli.render.run_view import run_view
+
+        return run_view(doc, head=head, precision=out.precision, view=view, width=width)
+
+    if lines is not None:
+        from attncli.cli.batch import run_batch
+
+        label = "stdin" if file == "-" else file
+        raise typer.Exit(run_batch(env, runner, lines, label, out=out, total=None,
+                                   make_doc=make_doc, make_view=make_view, run_kwargs=run_kwargs))
+    record = runner.run(text, **run_kwargs)
+    env.warn_record(record)
+    env.emit(make_doc(record, lazy=True), out, make_view)

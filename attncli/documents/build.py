@@ -1,0 +1,185 @@
+"""Record -> documents: the run, compare and explain JSON layouts, built in one place.
+
+The layouts are the contract scripts rely on (README, "JSON output"): shapes never change with
+the head count, every index is 0-based, masked scores are ``null``, numbers are exact (the
+shortest decimal that reads back to the run's value, or rounded with ``-p``). Views draw these
+documents, so what the terminal shows and what ``--json`` prints cannot drift apart.
+
+``lazy=True`` leaves arrays as :class:`LazyArray` for :func:`attncli.documents.jsonout.stream_json`: a long
+document is written a block at a time, never held whole as Python lists or one string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attncli import SCHEMA_VERSION, __version__
+from attncli.documents.jsonout import LazyArray, to_list
+from attncli.core.record import Record
+
+#: What ``--include`` may add to a run document.
+INCLUDE_CHOICES = ("qkv", "raw_scores", "head_context", "projections", "all")
+
+
+def header() -> dict:
+    return {"schema": SCHEMA_VERSION, "version": __version__}
+
+
+class _Arrays:
+    """Tensors as they go into one document: streamed LazyArrays or nested lists."""
+
+    def __init__(self, precision: int | None, lazy: bool) -> None:
+        self.precision = precision
+        self.lazy = lazy
+
+    def __call__(self, tensor, *, masked: bool = False, exact: bool = False):
+        if tensor is None:
+            return None
+        precision = None if exact else self.precision
+        array = LazyArray(tensor, precision, masked)
+        return array if self.lazy else array.tolist()
+
+    def share(self, part: dict) -> dict:
+        """The last layer's arrays appear twice (top level and ``layers``): convert them once."""
+        for value in part.values():
+            if isinstance(value, LazyArray):
+                value.shared = True
+        return part
+
+
+def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None) -> dict | None:
+    if not k:
+        return None
+    if indices is None:
+        if weights is None:
+            return None
+        from attncli.core.attention import top_links
+
+        values, indices = top_links(weights, k)  # (H, R, K) x2
+    return {"k": int(indices.shape[-1]), "indices": arrays(indices), "weights": arrays(values)}
+
+
+def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_k: int | None) -> dict:
+    """The per-layer keys: embeddings (the layer's input), weights [H][R][N], context [R][d], top_k."""
+    layer = record.layers[index]
+    weights = layer.weights
+    if mean and weights is not None:
+        from attncli.core.attention import head_mean
+
+        weights = head_mean(weights)  # (1, R, N)
+    if layer.top_indices is not None and not mean:
+        top = _top_k(arrays, None, top_k, layer.top_indices, layer.top_weights)
+    else:
+        top = _top_k(arrays, weights, top_k)
+    shown = layer.printable if arrays.precision is None else {}
+    return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+            "weights": arrays(weights if mean else shown.get("weights", weights)),
+            "context": arrays(shown.get("output", layer.output)), "top_k": top}
+
+
+def weights_of(record: Record, *, heads_mean: bool, rollout: bool) -> str:
+    if rollout:
+        return "rollout"
+    return "heads_mean" if heads_mean else "attention"
+
+
+def run_document(record: Record, *, layers: list[int] | None = None, heads_mean: bool = False,
+                 rollout: bool = False, top_k: int | None = None, include: frozenset[str] | set[str] = frozenset(),
+                 precision: int | None = None, lazy: bool = False) -> dict:
+    """The run document (``attncli run --json``) for the chosen layers (default: the last).
+
+    The top-level arrays are the last chosen layer's; with several layers a ``layers`` list
+    holds each one (the top-level arrays reference the same tensors: nothing is copied).
+    With ``rollout``, ``weights`` holds the rollout matrix (``weights_of``: "rollout").
+    """
+    arrays = _Arrays(precision, lazy)
+    chosen = layers if layers is not None else [len(record.layers) - 1]
+    parts = [_layer_part(record, i, arrays, mean=heads_mean, top_k=top_k) for i in chosen]
+    if len(parts) > 1:
+        arrays.share(parts[-1])
+    top = dict(parts[-1])
+    if rollout:
+        matrix = record.rollout[None]  # (1, R, N)
+        top["weights"] = arrays(matrix)
+        top["top_k"] = _top_k(arrays, matrix, top_k)
+    last = record.layers[chosen[-1]]
+    model = record.source == "model"
+    doc: dict[str, Any] = {
+        **header(),
+        "tokens": list(record.tokens),
+        "texts": list(record.texts),
+        "oov": list(record.oov),
+        "special": list(record.special),
+        "embeddings": top["embeddings"],
+        "scores": arrays(last.printable.get("scores", last.scores) if precision is None else last.scores,
+                         masked=record.causal),
+        "weights": top["weights"],
+        "context": top["context"],
+        "focus": list(record.rows) if record.rows is not None else None,
+        "top_k": top["top_k"],
+        "weights_of": weights_of(record, heads_mean=heads_mean, rollout=rollout),
+    }
+    if model:
+        doc.update({"model": record.name, "layer": top["layer"], "rollout": rollout, "heads_mean": heads_mean})
+    doc["config"] = _config(record, heads=1 if (heads_mean or rollout) and model else record.heads)
+    if len(chosen) > 1:
+        doc["layers"] = parts
+    if include:
+        doc.update(_included(record, last, arrays, include))
+    return doc
+
+
+def _config(record: Record, *, heads: int) -> dict:
+    if heads == record.config.get("attention", {}).get("heads"):
+        return record.config  # shared across a batch: encoded once
+    config = dict(record.config)
+    config["attention"] = {**config["attention"], "heads": heads}
+    return config
+
+
+def _included(record: Record, layer, arrays: _Arrays, include) -> dict:
+    if "all" in include:
+        include = set(INCLUDE_CHOICES)
+    out: dict[str, Any] = {}
+    if "qkv" in include:
+        queries = layer.queries if record.rows is None else layer.queries[:, record.rows]  # (H, R, dk)
+        out.update(queries=arrays(queries), keys=arrays(layer.keys), values=arrays(layer.values))
+    if "raw_scores" in include:
+        out["raw_scores"] = arrays(layer.raw_scores)
+    if "head_context" in include:
+        out["head_context"] = arrays(layer.head_context)
+    if "projections" in include:
+        out["projections"] = {name: arrays(w) for name, w in record.projections.items()}
+    return out
+
+
+def batch_record(line: int, doc: dict) -> dict:
+    """One record of ``--file --json``: the line number first, then the document."""
+    return {"line": line, **doc}
+
+
+def error_record(line: int, error) -> dict:
+    return {"line": line, "error": error.to_dict()}
+
+
+def compare_document(records: list[Record], entries: list[dict], contexts: list[dict], *,
+                     layer: int | None = None) -> dict:
+    doc = {**header()}
+    if records[0].source == "model":
+        doc.update(model=records[0].name, layer=layer)
+    doc.update(contexts=contexts, focus=entries)
+    return doc
+
+
+def explain_document(record: Record, steps: list[dict], *, layer: int | None = None) -> dict:
+    doc = {**header(), "tokens": list(record.tokens), "texts": list(record.texts), "oov": list(record.oov),
+           "special": list(record.special)}
+    if record.source == "model":
+        doc.update(model=record.name, layer=layer)
+    doc.update(config=record.config, steps=steps)
+    return doc
+
+
+def exact_list(tensor) -> list:
+    """A tensor as exact Python numbers (for figures computed from it), never rounded."""
+    return tensor.cpu().tolist()
