@@ -64,17 +64,16 @@ def _cpu(tensors: list):
     return torch.stack([t.detach().float().cpu() for t in tensors])
 
 
-def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
-    """``texts``: (label, text) pairs through toy attention or ``--model`` (loaded once).
+def load(texts: list[tuple[str, str | None]], runner) -> BrowseData:
+    """``texts``: (label, text) pairs through ``runner``, toy attention or a model (loaded once), one
+    Record each.
 
-    ``attn`` and ``mdl`` are the command's AttentionOptions and ModelOptions (None: toy). No texts with a
-    tensors config: the config's own query, key and value. A line that fails is skipped with a
-    note when there are others (a --file); a single text's error is raised.
+    No texts with a tensors config: the config's own query, key and value. A line that fails is
+    skipped with a note when there are others (a file of lines); a single text's error is raised.
     """
     from attncli.documents.build import run_document
 
-    model = mdl is not None and mdl.model is not None
-    runner = mdl.runner(attn) if mdl is not None else attn.toy()
+    model = runner.config.get("source_kind") == "model"
     lines: list[BrowseLine] = []
     notes: list[str] = []
     failed: list[AttnError] = []

@@ -56,7 +56,7 @@ def _parse_lengths(text: str) -> list[int]:
 
 
 def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: OutputOptions) -> None:
-    from attncli import SCHEMA_VERSION, __version__
+    from attncli.version import SCHEMA_VERSION, __version__
     from attncli.errors import AttnError, finite_option
 
     finite_option(memory_mb, "--memory-mb")  # nan/inf (also refused when the options are parsed)

@@ -62,9 +62,9 @@ def _budget(budget_mb: float | None) -> float:
     if budget_mb is None:
         return DEFAULT_BUDGET_MB
     if isinstance(budget_mb, bool) or not isinstance(budget_mb, (int, float)) or not math.isfinite(budget_mb):
-        raise AttnError(f"must be a finite number, got {budget_mb}", where="--max-weights-mb")
+        raise AttnError(f"must be a finite number, got {budget_mb}", param="max_weights_mb")
     if budget_mb <= 0:
-        raise AttnError(f"must be greater than 0, got {budget_mb:g}", where="--max-weights-mb")
+        raise AttnError(f"must be greater than 0, got {budget_mb:g}", param="max_weights_mb")
     return float(budget_mb)
 
 

@@ -27,7 +27,7 @@ class Focus:
     occurrence: int | None = None
 
 
-def parse(value: str, where: str = "--focus") -> Focus:
+def parse(value: str, where: str | None = None) -> Focus:
     text = value.strip()
     if _DIGITS.fullmatch(text):
         return Focus(value, index=int(text))
@@ -35,11 +35,11 @@ def parse(value: str, where: str = "--focus") -> Focus:
     if "@" in text[1:]:
         token, _, count = text.rpartition("@")
         if not _DIGITS.fullmatch(count) or int(count) < 1:
-            raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where)
+            raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where, param="focus")
         occurrence = int(count)
     token = token.strip()
     if not token:
-        raise AttnError("empty focus token", where=where)
+        raise AttnError("empty focus token", where=where, param="focus")
     return Focus(value, token=token, occurrence=occurrence)
 
 
@@ -48,17 +48,17 @@ def _shown(tokens: list[str], limit: int = 12) -> str:
 
 
 def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
-              where: str = "--focus") -> list[int]:
+              where: str | None = None) -> list[int]:
     """The 0-based positions ``focus`` names in ``tokens`` (``label`` names them in messages)."""
     if focus.index is not None:
         if focus.index >= len(tokens):
             raise AttnError(f"index {focus.index} is out of range: {label} has {len(tokens)} tokens",
-                            where=where, hint=f"use 0 to {len(tokens) - 1}", kind="text")
+                            where=where, param="focus", hint=f"use 0 to {len(tokens) - 1}", kind="text")
         return [focus.index]
     name = focus.token.lower()
     hits = [i for i, token in enumerate(tokens) if token.lower() == name]
     if not hits:
-        raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where,
+        raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where, param="focus",
                         hint=f"tokens: {_shown(tokens)}", kind="text")
     if focus.occurrence is not None:
         if focus.occurrence > len(hits):
@@ -67,12 +67,12 @@ def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every
                 message = f"{focus.token!r} occurs {len(hits)} time(s), not {focus.occurrence}"
             else:
                 message = f"{subject} has {len(hits)} occurrence(s) of {focus.token!r}, not {focus.occurrence}"
-            raise AttnError(message, where=where, kind="text")
+            raise AttnError(message, where=where, param="focus", kind="text")
         return [hits[focus.occurrence - 1]]
     return hits if every else hits[:1]
 
 
-def rows(tokens: list[str], values: list[str] | None, where: str = "--focus") -> list[int] | None:
+def rows(tokens: list[str], values: list[str] | None, where: str | None = None) -> list[int] | None:
     """``--focus`` values -> query rows, in the order given (None: every row)."""
     if not values:
         return None

@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 from attncli.core.vocabulary import TOY_VOCABULARY
 
 TOKEN_PATTERN = re.compile(r"\w+(?:['\u2019-]\w+)*")
@@ -93,6 +93,6 @@ def strict_check(embedded: Embedded, where: str = "TEXT") -> None:
         everything = len(unknown) == len(set(t for t in embedded.tokens))
         raise AttnError(
             ("no token is in the vocabulary: " if everything else "unknown tokens: ") + ", ".join(unknown),
-            where=where, hint="--strict refuses out-of-vocabulary tokens; add them under embeddings: in a config",
+            where=where, hint=f"{option('strict')} refuses out-of-vocabulary tokens; add them under embeddings: in a config",
             kind="text",
         )

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.load import (
     PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_config,
     check_weights_size, is_causal, load_error, resolve,
@@ -64,7 +64,7 @@ class Transformer:
         self.info = self._info(config)
 
     def _load(self, transformers, spec: str) -> None:
-        where = f"--model {spec}"
+        where = f"{option('model')} {spec}"
         check_config(Path(self.path), where)
         check_weights_size(Path(self.path), where)
         try:
@@ -117,7 +117,7 @@ class Transformer:
         bos_id = self.tokenizer.bos_token_id
         if self.bos is True:
             if bos_id is None:
-                raise AttnError(f"{self.name}'s tokenizer has no BOS token", where="--bos")
+                raise AttnError(f"{self.name}'s tokenizer has no BOS token", param="bos")
             if not ids or ids[0] != bos_id:
                 ids = [bos_id] + ids
         elif self.bos is False and bos_id is not None and ids and ids[0] == bos_id:
@@ -159,7 +159,7 @@ class Transformer:
         if need_mb > self.max_attention_mb:
             raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
                             f"of attention weights; the limit is {self.max_attention_mb:,.0f} MiB", where=where,
-                            kind="budget", hint="use a smaller --length" if where == "--length" else "shorten the text")
+                            kind="budget", hint=f"use a smaller {option('length')}" if where == option("length") else "shorten the text")
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")
@@ -196,7 +196,7 @@ class Transformer:
             for h in hooks:
                 h.remove()
         if not out.attentions or out.attentions[0] is None:
-            raise AttnError("the model returned no attentions", where=f"--model {self.name}", kind="model",
+            raise AttnError("the model returned no attentions", where=f"{option('model')} {self.name}", kind="model",
                             hint="its architecture may not support output_attentions")
         attentions = [a[0] for a in out.attentions]  # L x (H, N, N)
         hidden = [h[0] for h in out.hidden_states]  # (L + 1) x (N, d)
@@ -209,7 +209,7 @@ class Transformer:
         for t in attentions + outputs:
             if not bool(torch.isfinite(t).all()):
                 raise AttnError(f"non-finite values in the model's output ({self.dtype_name})", kind="numeric",
-                                code=ExitCode.FAILURE, hint="use --dtype float32")
+                                code=ExitCode.FAILURE, hint=f"use {option('dtype')} float32")
         head_outputs = None
         heads = int(attentions[0].shape[0])
         if len(heads_captured) == len(attentions):

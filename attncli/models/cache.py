@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 
 MANIFEST = "attncli-cache.json"
 FORMAT = 1
@@ -56,7 +56,7 @@ def gguf_path(name: str) -> Path:
         path = Path(folder) / entry.gguf
         if path.is_file():
             return path
-    raise AttnError(f"model {name!r} is not installed", where="--model", hint=_install_hint(name), kind="model")
+    raise AttnError(f"model {name!r} is not installed", param="model", hint=_install_hint(name), kind="model")
 
 
 def _default_warn(message: str) -> None:
@@ -250,10 +250,10 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                                                                dtype=torch.float32, attn_implementation="eager")
         except ImportError as exc:
             raise AttnError(f"reading a GGUF needs a package that is not installed ({exc})", kind="model",
-                            where=f"--model {name}", hint="pip install 'attncli[models]'") from None
+                            where=f"{option('model')} {name}", hint="pip install 'attncli[models]'") from None
         except Exception as exc:  # noqa: BLE001 - any failure of the GGUF reader is one line
             raise AttnError(f"cannot read {gguf.name}: {str(exc).splitlines()[0] if str(exc) else type(exc)}",
-                            where=f"--model {name}", kind="model") from None
+                            where=f"{option('model')} {name}", kind="model") from None
         if progress is not None:
             progress("writing the cache", None, None)
         from safetensors.torch import save_file

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 
 
 class Packaged(NamedTuple):
@@ -61,7 +61,7 @@ def packaged_path(name: str, *, progress: Callable | None = None) -> Path:
     try:
         module = importlib.import_module(entry.package)
     except ImportError:
-        raise AttnError(f"model {name!r} is not installed", where="--model", hint=_install_hint(name),
+        raise AttnError(f"model {name!r} is not installed", param="model", hint=_install_hint(name),
                         kind="model") from None
     return Path(module.get_model_path())
 
@@ -73,14 +73,14 @@ def resolve(spec: str, *, progress: Callable | None = None) -> tuple[str, Path]:
     try:
         path = Path(spec).expanduser()
     except RuntimeError:  # ~nosuchuser
-        raise AttnError("cannot load the model: no such user's home folder", where=f"--model {spec}",
+        raise AttnError("cannot load the model: no such user's home folder", where=f"{option('model')} {spec}",
                         kind="model") from None
     if not path.exists():
-        raise AttnError(f"no model folder or packaged model named {spec!r}", where="--model",
+        raise AttnError(f"no model folder or packaged model named {spec!r}", param="model",
                         hint="packaged: " + ", ".join(PACKAGED) + "; or a local folder with config.json",
                         kind="model")
     if not path.is_dir() or not (path / "config.json").is_file():
-        raise AttnError("not a model folder (it needs config.json and the weights)", where=f"--model {spec}",
+        raise AttnError("not a model folder (it needs config.json and the weights)", where=f"{option('model')} {spec}",
                         kind="model")
     return path.name, path
 
@@ -95,7 +95,7 @@ def _transformers():
             warnings.simplefilter("ignore")
             import transformers
     except ImportError:
-        raise AttnError("model options need transformers, which is not installed", where="--model",
+        raise AttnError("model options need transformers, which is not installed", param="model",
                         hint=EXTRA_HINT, kind="model") from None
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

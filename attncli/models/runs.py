@@ -13,13 +13,15 @@ from attncli.core.record import Layer, Record, no_text
 class ModelAttention:
     """A local model, loaded once, on one device and dtype; ``run`` makes one record per text."""
 
-    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None) -> None:
+    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None,
+                 progress=None) -> None:
+        """``progress(description, done, total)`` while a packaged model's cache is built."""
         from attncli.core.devices import dtype_name, resolve_device, resolve_dtype
         from attncli.models import Transformer
 
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype)
-        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos)
+        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos, progress=progress)
         self.dtype = dtype_name(dtype)
         self.config = self._config()
 
@@ -47,14 +49,27 @@ class ModelAttention:
     def name(self) -> str:
         return self.transformer.name
 
-    def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False) -> Record:
-        from attncli.core import focus as focus_grammar
-        from attncli.core.attention import rollout as attention_rollout
+    def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
+            top_k: int | None = None, rollout: bool = False, progress=None) -> Record:
+        """One text through every layer; ``progress(done_layers, layers)`` after each layer."""
+        from attncli.errors import option
 
         if text is None:
             raise no_text(model=self.name)
-        run = self.transformer.run(text, where=where)
+        run = self.transformer.run(text, where=where or option("text"), progress=progress)
+        return self._record(run, text, focus=focus, rollout=rollout)
+
+    def run_ids(self, ids: list[int], *, where: str | None = None, progress=None) -> Record:
+        """Token ids (a probe) through every layer, as a Record with no text."""
+        from attncli.errors import option
+
+        run = self.transformer.run_ids(ids, where=where or option("text"), progress=progress)
+        return self._record(run, None)
+
+    def _record(self, run, text: str | None, *, focus: list[str] | None = None, rollout: bool = False) -> Record:
+        from attncli.core import focus as focus_grammar
+        from attncli.core.attention import rollout as attention_rollout
+
         rows = focus_grammar.rows(run.tokens, focus)
 
         def shown(tensor):  # per-query tensors keep the focus rows only
