@@ -17,7 +17,9 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, ramp, value_range, weight_color
+from attncli.browse.draw import (
+    MASKED, _cell, _half, _hex, fmt, on_color_change, ramp, value_range, weight_color,
+)
 
 Line = list[Segment]
 
@@ -40,6 +42,9 @@ def forget() -> None:
     """Drop every drawing (the colors changed)."""
     _DRAWN.clear()
     _bg.cache_clear()
+
+
+on_color_change(forget)
 
 
 def _remember(key, value):
