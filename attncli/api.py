@@ -70,7 +70,7 @@ def load_config(name_or_path: str | None = None, *, max_weights_mb: float | None
             raise _unknown(name, [*SETTINGS, "max_weights_mb"])
     _finite("temperature", settings.get("temperature"))
     _finite("max_weights_mb", max_weights_mb, positive=True)
-    overrides = {SETTINGS[name]: (value, option(name)) for name, value in settings.items() if value is not None}
+    overrides = {SETTINGS[name]: (value, option(name), name) for name, value in settings.items() if value is not None}
     return load_settings(name_or_path, overrides, budget_mb=max_weights_mb)
 
 

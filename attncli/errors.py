@@ -37,6 +37,11 @@ class Naming:
     def option(self, param: str) -> str:
         return param
 
+    def call(self, command: str, text: str) -> str:
+        """How to run ``command`` on ``text``, for hints."""
+        function = command if command in ("run", "explain", "compare") else "run"
+        return f"attncli.{function}({text!r})"
+
     def example(self, command: str, model: str | None = None) -> str:
         """A call that gives a text, for the "no text given" hint."""
         function = command if command in ("run", "explain") else "run"
@@ -60,6 +65,11 @@ def option(param: str) -> str:
 
 def text_example(command: str, model: str | None = None) -> str:
     return _NAMING.get().example(command, model)
+
+
+def call_example(command: str, text: str) -> str:
+    """``attncli run "TEXT"`` under the command line, ``attncli.run('TEXT')`` for the API."""
+    return _NAMING.get().call(command, text)
 
 
 @contextmanager

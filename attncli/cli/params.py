@@ -31,6 +31,9 @@ class CommandLineNaming(Naming):
     def option(self, param: str) -> str:
         return flag(param)
 
+    def call(self, command: str, text: str) -> str:
+        return f'attncli {command} "{text}"'
+
     def example(self, command: str, model: str | None = None) -> str:
         if model is not None:
             return f'e.g. attncli {command} --model {model} "the cat"'

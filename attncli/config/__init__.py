@@ -75,7 +75,7 @@ def load_settings(
 ) -> Settings:
     """Read a config (or the defaults), apply command-line overrides, validate.
 
-    ``overrides`` maps a key path to ``(value, option name)``; the option name is
+    ``overrides`` maps a key path to ``(value, option name[, parameter])``; the option name is
     what errors about that value mention. ``budget_mb`` is the tensor budget
     (``--max-weights-mb``; default :data:`DEFAULT_BUDGET_MB`).
     """
@@ -89,7 +89,7 @@ def load_settings(
         if doc.data is None:
             doc.data = {}
         if isinstance(doc.data, dict):
-            for path, (value, _option) in overrides.items():
+            for path, (value, *_naming) in overrides.items():
                 _set_path(doc.data, path, value)
     settings = Validator(doc, overrides, budget).settings()
     settings.source = label

@@ -44,20 +44,20 @@ def resolve_device(name: str, where: str | None = None):
         return torch.device("cpu")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isascii() and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise AttnError(f"no usable CUDA GPU for device {name!r}", where=where, kind="device",
+            raise AttnError(f"no usable CUDA GPU for device {name!r}", where=where, param="device", kind="device",
                             hint=f"this torch build or machine has no CUDA GPU; use {option('device')} cpu or auto")
         index = int(name.split(":", 1)[1]) if ":" in name else 0
         count = torch.cuda.device_count()
         if index >= count:
-            raise AttnError(f"no CUDA device {index}: this machine has {count}", where=where, kind="device",
+            raise AttnError(f"no CUDA device {index}: this machine has {count}", where=where, param="device", kind="device",
                             hint=f"use cuda:0 to cuda:{count - 1}" if count > 1 else "use cuda or cuda:0")
         return torch.device(f"cuda:{index}")
     if name == "mps":
         if mps is None or not mps.is_available():
-            raise AttnError("Apple MPS is not available here", where=where, kind="device",
+            raise AttnError("Apple MPS is not available here", where=where, param="device", kind="device",
                             hint=f"use {option('device')} cpu or auto")
         return torch.device("mps")
-    raise AttnError(f"unknown device {name!r}", where=where, kind="device",
+    raise AttnError(f"unknown device {name!r}", where=where, param="device", kind="device",
                     hint="expected auto, cpu, cuda, cuda:N or mps")
 
 

@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from attncli.errors import AttnError, option
+from attncli.errors import AttnError, call_example, option
 from attncli.core.vocabulary import TOY_VOCABULARY
 
 TOKEN_PATTERN = re.compile(r"\w+(?:['\u2019-]\w+)*")
@@ -61,14 +61,14 @@ def check_text(text: str, where: str = "TEXT") -> list[str]:
     if len(text) > MAX_TEXT_CHARS:
         raise AttnError(
             f"text is too long ({len(text):,} characters; the limit is {MAX_TEXT_CHARS:,})",
-            where=where, kind="text",
+            where=where, param="text", kind="text",
         )
     if not text.strip():
-        raise AttnError("empty text" if not text else "text holds only whitespace", where=where,
-                        hint='give some words, e.g. attncli run "She ate the apple"', kind="text")
+        raise AttnError("empty text" if not text else "text holds only whitespace", where=where, param="text",
+                        hint=f'give some words, e.g. {call_example("run", "She ate the apple")}', kind="text")
     tokens = tokenize(text)
     if not tokens:
-        raise AttnError("text has no word tokens (punctuation is dropped)", where=where, kind="text")
+        raise AttnError("text has no word tokens (punctuation is dropped)", where=where, param="text", kind="text")
     return tokens
 
 
