@@ -44,6 +44,11 @@ class Layer:
     #: (attncli.documents.jsonout.shortest), when a batch computed them for all its lines at once.
     printable: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{name} {tuple(getattr(self, name).shape)}" for name in ("weights", "output")
+                           if getattr(self, name) is not None)
+        return f"<attncli.Layer {self.index}: {shapes}>"
+
 
 @dataclass
 class Record:
@@ -72,6 +77,14 @@ class Record:
     @property
     def n(self) -> int:
         return len(self.tokens)
+
+    def __repr__(self) -> str:
+        what = self.name if self.source == "model" else "toy"
+        shown = " ".join(self.texts if len(self.texts) <= 12 else self.texts[:12] + ["..."])
+        layers = f"{len(self.layers)} layer{'s' if len(self.layers) != 1 else ''}"
+        return (f"<attncli.Record {what}: {self.n} tokens ({shown!r}), {layers} x {self.heads} "
+                f"head{'s' if self.heads != 1 else ''}{', causal' if self.causal else ''}, "
+                f"{self.config['dtype']} on {self.config['device']}>")
 
     @property
     def device(self) -> str:
