@@ -13,7 +13,7 @@ Importing attncli loads no torch, Typer, Rich or Textual: each function imports 
 from attncli.api import (
     AttnError, Layer, Model, Record, compare, document, explain, heads, load_config, load_model, run,
 )
-from attncli.version import SCHEMA_VERSION, __version__
+from attncli.version import SCHEMA_VERSION, __version__  # noqa: F401  (attncli.__version__)
 
 __all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "heads", "load_config",
            "load_model", "run"]

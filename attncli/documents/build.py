@@ -141,7 +141,7 @@ def record_document(record: Record, *, precision: int | None = None, lazy: bool 
 
 def parse_include(values) -> set[str]:
     """``include`` values (each may be comma-separated) -> the set of INCLUDE_CHOICES named."""
-    from attncli.errors import AttnError, option
+    from attncli.errors import AttnError
 
     found: set[str] = set()
     for value in [values] if isinstance(values, str) else values or ():
