@@ -162,8 +162,16 @@ def test_compare_layer_by_layer(reference):
 @needs_model
 def test_explain_a_model_layer():
     doc = run_json("explain", "--model", "minilm", "the cat sat", "--layer", "2")
-    assert [s["name"] for s in doc["steps"]] == ["embeddings", "weights", "weighted_values", "context", "hidden"]
-    assert doc["steps"][1]["shape"] == [12, 5, 5]
+    names = [s["name"] for s in doc["steps"]]
+    assert names == ["embeddings", "queries", "keys", "values", "scores", "scaled_scores", "weights",
+                     "weighted_values", "concat", "output", "context", "hidden"]
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert steps["weights"]["shape"] == [12, 5, 5] and steps["queries"]["shape"] == [12, 5, 32]
+    import torch
+
+    scaled = torch.tensor(steps["scaled_scores"]["tensor"])  # an encoder: nothing masked
+    assert_close(torch.softmax(scaled, dim=-1).tolist(), steps["weights"]["tensor"], 1e-6)
+    assert_close((torch.tensor(steps["scores"]["tensor"]) / 32 ** 0.5).tolist(), scaled.tolist(), 1e-5)
 
 
 @needs_model

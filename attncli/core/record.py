@@ -92,6 +92,7 @@ class Record:
     text: str | None = None  # the input text
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
     ids: list[int] | None = None  # a model's token ids
+    rotary: bool | str = False  # a model's rotary position embeddings (a str: the part of each head rotated)
 
     @property
     def attentions(self) -> list:
