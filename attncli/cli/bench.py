@@ -44,14 +44,15 @@ def bench(
 
 
 def _parse_lengths(text: str) -> list[int]:
+    from attncli.core.numbers import parse_int
     from attncli.errors import AttnError
 
     values = []
     for part in text.split(","):
-        part = part.strip().replace("_", "")
-        if not part.isdigit() or int(part) < 1:
+        value = parse_int(part, "--lengths", what="positive whole numbers (ASCII digits 0-9) separated by commas")
+        if value < 1:
             raise AttnError(f"expected positive whole numbers separated by commas, got {text!r}", where="--lengths")
-        values.append(int(part))
+        values.append(value)
     return values
 
 
