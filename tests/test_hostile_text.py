@@ -139,3 +139,56 @@ def test_float64_huge_embeddings_fit_80_columns(tmp_config):
         assert "e+100" in out.stdout
         assert "not shown" not in out.stdout, out
         assert re.search(r"token\s+0\s+1\s+2\s+3", out.stdout) or re.search(r"\s0\s+1\s+2\s+3", out.stdout), out
+
+
+# --------------------------------------------------------------------------- 18: grapheme-aware tokens
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("नमस्ते दुनिया", ["नमस्ते", "दुनिया"]),
+    ("cafe\u0301 cre\u0300me", ["café", "crème"]),
+    ("the \U0001f468\u200d\U0001f469\u200d\U0001f467 family", ["the", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+                                                                "family"]),
+    ("\U0001f44d\U0001f3fd ok \U0001f1eb\U0001f1f7", ["\U0001f44d\U0001f3fd", "ok", "\U0001f1eb\U0001f1f7"]),
+    ("1\ufe0f\u20e3 x", ["1\ufe0f\u20e3", "x"]),
+    ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", ["\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"]),
+    ("x\u200d y", ["x", "y"]),
+    ("25\u00b0C", ["25", "C"]),
+    ("l\u2019homme well-known", ["l\u2019homme", "well-known"]),
+    ("日本語 テキスト", ["日本語", "テキスト"]),
+])
+def test_tokenizer_keeps_marks_joiners_and_emoji(text, tokens):
+    from attncli.core.tokens import tokenize
+
+    assert tokenize(text) == tokens
+
+
+def test_tokenizer_ascii_is_the_old_regex():
+    import random
+
+    from attncli.core.tokens import TOKEN_PATTERN, tokenize
+
+    rng = random.Random(0)
+    alphabet = "ab Z9_'-\u2019.,!?\t\n"
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(30)))
+        assert tokenize(text) == TOKEN_PATTERN.findall(text), text
+        padded = text + " \u00e9"  # the Unicode path, on the same text
+        assert tokenize(padded)[:len(TOKEN_PATTERN.findall(text))] == TOKEN_PATTERN.findall(text), padded
+
+
+def test_nfd_and_nfc_text_are_the_same_run(tmp_config):
+    path = tmp_config('embeddings:\n  "caf\\u00e9": [1.0, 0.0]\n  "cre\\u0300me": [0.0, 1.0]\n')
+    nfc = cli("run", "-c", path, "caf\u00e9 cr\u00e8me", "--strict", "--json")
+    nfd = cli("run", "-c", path, "cafe\u0301 cre\u0300me", "--strict", "--json")
+    assert nfc.code == 0 and nfd.code == 0, (nfc, nfd)
+    assert nfc.json["tokens"] == nfd.json["tokens"] == ["caf\u00e9", "cr\u00e8me"]
+    assert nfc.json["weights"] == nfd.json["weights"]
+    vocab = cli("vocab", "-c", path, "cafe\u0301", "--json")
+    assert vocab.json["words"][0]["oov"] is False
+
+
+def test_devanagari_run_has_two_tokens():
+    doc = cli("run", "नमस्ते दुनिया", "--json")
+    assert doc.code == 0, doc
+    assert doc.json["tokens"] == ["नमस्ते", "दुनिया"]

@@ -163,6 +163,10 @@ class ModelOptions:
 
     def check(self, attn: "AttentionOptions") -> None:
         """Toy-attention options make no sense with a real model; say so instead of ignoring them."""
+        if self.layer is not None and self.layer.strip().lower() != "all":  # its grammar, before any model loads
+            from attncli.core.numbers import LAYER_GRAMMAR, parse_int
+
+            parse_int(self.layer, "--layer", what=LAYER_GRAMMAR)
         if self.model is None:
             for name, value in (("--layer", self.layer), ("--heads-mean", self.heads_mean or None),
                                 ("--rollout", self.rollout or None), ("--bos/--no-bos", self.bos)):

@@ -40,7 +40,9 @@ def vocab(
 def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
     from attncli.core import vocabulary
     from attncli.errors import AttnError
-    from attncli.core.tokens import oov_vector
+    import unicodedata
+
+    from attncli.core.tokens import embed
 
     if neighbors < 1:
         raise AttnError(f"must be at least 1, got {neighbors}", where="--neighbors")
@@ -65,12 +67,12 @@ def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
     else:
         entries = []
         for word in words:
-            key = word.lower()
-            vector = table.get(key)
-            oov = vector is None
-            if oov:
-                vector = oov_vector(word, dim)
-            ranked = sorted(((other, _cosine(vector, v, word, other)) for other, v in table.items() if other != key),
+            typed = unicodedata.normalize("NFC", word)  # looked up as run looks a token up (NFC, any case)
+            found = embed([typed], table, dim)
+            vector, oov = found.vectors[0], found.oov[0]
+            key = typed.lower()
+            ranked = sorted(((other, _cosine(vector, v, word, other)) for other, v in table.items()
+                             if unicodedata.normalize("NFC", other) != key),
                             key=lambda item: -(item[1] if item[1] is not None else -2))
             entries.append({"token": word, "oov": oov, "vector": vector,
                             "neighbors": [{"token": t, "cosine": c} for t, c in ranked[:neighbors]]})

@@ -25,6 +25,7 @@ MAX_DIGITS = 30
 INT64_MAX = 2**63 - 1
 
 GRAMMAR = "a whole number in ASCII digits 0-9"
+LAYER_GRAMMAR = "a layer number (ASCII digits 0-9, -1 the last) or 'all'"
 
 
 def _shown(text: str) -> str:
