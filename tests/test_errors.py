@@ -165,6 +165,15 @@ CATALOGUE = [
      "--length: the vocabulary has only"),
     ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
      "'induction' needs the repeated-token probe"),
+    # work estimated before it is done (docs/limits.md)
+    ("toy attention past the score budget", None, ["run", "the cat sat on the mat", "--max-scores", "10"], 2,
+     "--max-scores: 6 x 6 tokens x 1 head(s) is 36 attention scores to compute; the limit is 10"),
+    ("compare past the figures budget", None, ["compare", "the cat", "a cat", "--max-cells", "10"], 2,
+     "--max-cells: 2 contexts x 1 followed token(s) need 16 pairwise figures (4 matrices of 2 x 2); the limit is 10"),
+    ("bench past the work limit", None, ["bench", "--lengths", "100000"], 2,
+     "--max-tflop: this bench is 163.8 TFLOP of attention"),
+    ("bench past the calls limit", None, ["bench", "--lengths", "8", "--repeat", "100000000"], 2,
+     "--max-calls: this bench makes 200,000,002 calls"),
 ]
 
 

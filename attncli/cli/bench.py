@@ -72,15 +72,15 @@ def _check_cost(sizes, heads, width, batch, repeat, max_tflop, max_calls) -> Non
     if max_calls < 1:
         raise AttnError(f"must be at least 1, got {max_calls}", where="--max-calls")
     tflop, calls = cost(sizes, heads=heads, width=width, batch=batch, repeat=repeat)
+    if calls > max_calls:
+        raise AttnError(f"this bench makes {calls:,} calls ({len(sizes):,} length(s) x 2 methods x "
+                        f"{repeat + 1:,}); the limit is {max_calls:,}", where="--max-calls", kind="budget",
+                        hint="use fewer --lengths or a smaller --repeat, or raise --max-calls")
     if tflop > max_tflop:
         raise AttnError(f"this bench is {tflop:,.1f} TFLOP of attention ({calls:,} calls; the longest, N = "
                         f"{max(sizes):,}, is {tflop_of(max(sizes), heads, width, batch):,.2f} TFLOP a call); "
                         f"the limit is {max_tflop:g} TFLOP", where="--max-tflop", kind="budget",
                         hint="use shorter --lengths or a smaller --repeat, or raise --max-tflop")
-    if calls > max_calls:
-        raise AttnError(f"this bench makes {calls:,} calls ({len(sizes):,} length(s) x 2 methods x "
-                        f"{repeat + 1:,}); the limit is {max_calls:,}", where="--max-calls", kind="budget",
-                        hint="use fewer --lengths or a smaller --repeat, or raise --max-calls")
 
 
 def tflop_of(n: int, heads: int, width: int, batch: int) -> float:
