@@ -74,7 +74,7 @@ def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
             ranked = sorted(((other, _cosine(vector, v, word, other)) for other, v in table.items()
                              if unicodedata.normalize("NFC", other) != key),
                             key=lambda item: -(item[1] if item[1] is not None else -2))
-            entries.append({"token": word, "oov": oov, "vector": vector,
+            entries.append({"token": typed, "oov": oov, "vector": vector,
                             "neighbors": [{"token": t, "cosine": c} for t, c in ranked[:neighbors]]})
         doc = {"source": source, "d_model": dim, "words": entries}
         make_view = lambda doc, width: _words_view(doc, out.precision)  # noqa: E731
