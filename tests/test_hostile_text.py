@@ -192,3 +192,18 @@ def test_devanagari_run_has_two_tokens():
     doc = cli("run", "नमस्ते दुनिया", "--json")
     assert doc.code == 0, doc
     assert doc.json["tokens"] == ["नमस्ते", "दुनिया"]
+
+
+def test_hostile_config_name_and_keys_in_every_view(tmp_path):
+    path = tmp_path / "h\u202ex\u2028.yaml"
+    path.write_text('description: "d\\e[2J"\nembeddings:\n  "x\\u200dy": [1.0, 0.0]\n  "b\\e[2Jc": [0.0, 1.0]\n',
+                    encoding="utf-8")
+    c = str(path)
+    text = "x\u200dy b\x1b[2Jc"
+    for args in (["run", "-c", c, text], ["explain", "-c", c, text], ["compare", "-c", c, text, "x\u200dy b"],
+                 ["heads", "-c", c, "--text", text], ["vocab", "-c", c], ["vocab", "-c", c, "x\u200dy"],
+                 ["config", "show", c], ["config", "validate", c]):
+        out = cli(*args)
+        assert out.code == 0, (args, out)
+        assert not RAW.search(out.stdout), (args, out.stdout)
+        assert not RAW.search(out.stderr), (args, out.stderr)

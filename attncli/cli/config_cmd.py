@@ -90,7 +90,9 @@ def show(
         settings = load_settings(name)
         doc = settings.to_config()
         json_text = dumps(doc)
-        header = f"# {settings.source or 'defaults'}: every key resolved\n"
+        from attncli.io.textsafe import visible
+
+        header = f"# {visible(str(settings.source or 'defaults'))}: every key resolved\n"  # a comment: one line
         text = header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
         from rich.syntax import Syntax
 
