@@ -33,7 +33,7 @@ SETTINGS = {
     "device": ("device",), "dtype": ("dtype",),
 }
 #: Settings of toy attention that are not config keys.
-TOY_ONLY = ("strict", "max_weights_mb")
+TOY_ONLY = ("strict", "max_weights_mb", "max_scores")
 #: The settings a real model takes.
 MODEL_SETTINGS = ("device", "dtype", "bos")
 
@@ -85,6 +85,9 @@ def _toy(config, settings: dict):
             raise _unknown(name, [*SETTINGS, *TOY_ONLY])
     strict = bool(settings.pop("strict", False))
     budget = settings.pop("max_weights_mb", None)
+    max_scores = settings.pop("max_scores", None)
+    if max_scores is not None and (isinstance(max_scores, bool) or not isinstance(max_scores, int) or max_scores < 1):
+        raise AttnError(f"must be at least 1, got {max_scores!r}", param="max_scores")
     if isinstance(config, Settings):
         if settings:
             name = next(iter(settings))
@@ -95,7 +98,7 @@ def _toy(config, settings: dict):
         resolved = load_config(config, max_weights_mb=budget, **settings)
     _finite("max_weights_mb", budget, positive=True)
     return toy.build(resolved, strict=strict, max_weights_mb=budget or toy.DEFAULT_MAX_WEIGHTS_MB,
-                     device_given="device" in settings)
+                     device_given="device" in settings, max_scores=max_scores or toy.DEFAULT_MAX_SCORES)
 
 
 class Model:
@@ -127,10 +130,13 @@ class Model:
         return self.engine.causal
 
     def run(self, text: str, *, focus=None, top_k: int | None = None, layer: int | str | None = None,
-            heads_mean: bool = False, rollout: bool = False) -> Record:
-        """``text`` through every layer: the same Record as ``attncli run --model NAME TEXT``."""
+            heads_mean: bool = False, rollout: bool = False, include=()) -> Record:
+        """``text`` through every layer: the same Record as ``attncli run --model NAME TEXT``.
+
+        ``include``: qkv, raw_scores, head_context or all, as ``--include`` adds them to the document.
+        """
         return _run(self.engine, text, focus=focus, top_k=top_k, layer=layer, heads_mean=heads_mean,
-                    rollout=rollout)
+                    rollout=rollout, include=include)
 
     def __repr__(self) -> str:
         return f"<attncli.Model {self.name}: {self.layers} layers x {self.heads} heads on {self.config['device']}>"
@@ -180,7 +186,13 @@ def _run(runner, text, *, focus=None, top_k=None, layer=None, heads_mean=False, 
     if rollout and not model:
         raise AttnError(f"{option('rollout')} goes with {option('model')}", param="rollout",
                         hint=f"e.g. {option('model')} minilm")
-    record = runner.run(text, focus=list(focus) if focus else None, top_k=top_k, rollout=rollout)
+    extra = {}
+    if model:
+        from attncli.documents.build import parse_include
+
+        if parse_include(include) & {"raw_scores", "all"}:
+            extra["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
+    record = runner.run(text, focus=list(focus) if focus else None, top_k=top_k, rollout=rollout, **extra)
     return record.show(layer=layer, heads_mean=heads_mean, rollout=rollout, top_k=top_k, include=include)
 
 
@@ -208,10 +220,12 @@ def document(record: Record, *, precision: int | None = None) -> dict:
 
 
 def compare(texts, *, focus: str | None = None, config=None, model=None, layer: int | str | None = None,
-            heads_mean: bool = False, precision: int | None = None, **settings) -> dict:
+            heads_mean: bool = False, precision: int | None = None, max_cells: int | None = None,
+            **settings) -> dict:
     """One token's attention and context vector across two or more texts: the ``compare --json`` document.
 
-    ``focus``: the token to follow (TOKEN, TOKEN@K or an index; default every token all texts share).
+    ``focus``: the token to follow (TOKEN, TOKEN@K or an index; default every token all texts share);
+    ``max_cells``: the most pairwise figures computed (default 1,000,000, as on the command line).
     """
     from attncli.core.comparison import compare_records
 
@@ -224,7 +238,8 @@ def compare(texts, *, focus: str | None = None, config=None, model=None, layer: 
         raise AttnError("compare needs texts, and this config gives tensors directly", param="config",
                         hint="use a config without tensors:")
     records = [runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
-    return compare_records(records, focus=focus, layer=layer, heads_mean=heads_mean, precision=precision)
+    return compare_records(records, focus=focus, layer=layer, heads_mean=heads_mean, precision=precision,
+                           max_cells=max_cells)
 
 
 def explain(text: str | None = None, *, config=None, model=None, layer: int | str | None = None,

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from typer import Abort
 from typer.core import TyperGroup
 
+from attncli.cli.integers import require_ascii_integers
 from attncli.errors import AttnError, ExitCode
 
 try:  # Typer >= 0.20 carries its own copy of Click
@@ -112,6 +113,7 @@ class AttnGroup(TyperGroup):
 
         args = list(sys.argv[1:] if args is None else args)
         require_finite_floats(self)
+        require_ascii_integers(self)
         with command_line_naming():  # messages name --flags, not the API's parameters
             try:
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,

@@ -25,6 +25,10 @@ def compare(
     focus: Annotated[Optional[str], typer.Option(
         "--focus", metavar="TOKEN[@K]", rich_help_panel="Output",
         help="The token to follow (K-th occurrence with TOKEN@K, 1-based). Default: every shared token.")] = None,
+    max_cells: Annotated[Optional[int], typer.Option(
+        "--max-cells", metavar="N", rich_help_panel="Output",
+        help="The most pairwise figures (tokens x contexts^2 x matrices) to compute (default 1_000_000; "
+             "docs/limits.md).")] = None,
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -40,10 +44,11 @@ def compare(
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
     """
-    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out))
+    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out))
 
 
-def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, mdl: ModelOptions,
+             out: OutputOptions) -> None:
     from attncli.core import comparison, focus as focus_grammar
 
     if len(texts) < 2:
@@ -57,7 +62,17 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
     if mdl.model is None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
                         hint="use a config without tensors:")
-    records = [runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
+    if max_cells is not None and max_cells < 1:
+        raise AttnError(f"must be at least 1, got {max_cells}", where="--max-cells")
+    limit = max_cells or comparison.DEFAULT_MAX_CELLS
+    heads, layers = ((runner.heads, int(runner.config["model"]["layers"])) if mdl.model is not None
+                     else (runner.settings.attention.heads, 0))
+    comparison.check_cells(len(texts), 1, heads, layers, limit)  # at least one token: before any run
+    records = []
+    with env.progress(len(texts), views_on_stdout=not out.json) as advance:
+        for i, text in enumerate(texts):
+            records.append(runner.run(text, where=f"context {i + 1}"))
+            advance()
     for record in records:
         if record.source == "model":
             for note in record.warnings:
@@ -66,7 +81,7 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
     if unknown:
         env.warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
     doc = comparison.compare_records(records, focus=focus, layer=mdl.layer, heads_mean=mdl.heads_mean,
-                                     precision=out.precision)  # what attncli.compare returns
+                                     precision=out.precision, max_cells=limit)  # what attncli.compare returns
 
     def make_view(doc, width):
         from attncli.render.compare_view import compare_view

@@ -17,6 +17,30 @@ from attncli.documents.jsonout import to_list
 from attncli.core.record import Record
 
 
+#: Default limit on compare's pairwise figures (``compare --max-cells``): 1,000,000 numbers is about
+#: 20 MB of JSON; 2,000 contexts would be 16 million per token (87 s, 462 MB before the limit).
+DEFAULT_MAX_CELLS = 1_000_000
+
+
+def cells(contexts: int, tokens: int, heads: int, layers: int = 0) -> int:
+    """The numbers compare computes and writes: a K x K matrix of cosine, L2 and input cosine, one
+    per head, and (a model) hidden and context cosine per layer, for every followed token."""
+    return tokens * contexts * contexts * (3 + heads + 2 * layers)
+
+
+def check_cells(contexts: int, tokens: int, heads: int, layers: int, limit: int) -> None:
+    """Refuse, before the work, a comparison of more than ``limit`` numbers (see :func:`cells`)."""
+    need = cells(contexts, tokens, heads, layers)
+    if need <= limit:
+        return
+    matrices = f"{3 + heads + 2 * layers} matrices"
+    raise AttnError(f"{contexts:,} contexts x {tokens:,} followed token(s) need {need:,} pairwise figures "
+                    f"({matrices} of {contexts:,} x {contexts:,}); the limit is {limit:,}", param="max_cells",
+                    kind="budget", hint="compare fewer contexts, " + ("" if tokens == 1 else
+                                                                     f"follow one token with {option('focus')}, ")
+                    + f"or raise {option('max_cells')}")
+
+
 def context_label(i: int, record: Record) -> str:
     text = " ".join(record.tokens)
     if len(text) > 40:
@@ -105,11 +129,12 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
 
 
 def compare_records(records: list[Record], *, focus: str | None = None, layer: int | str | None = None,
-                    heads_mean: bool = False, precision: int | None = None) -> dict:
+                    heads_mean: bool = False, precision: int | None = None, max_cells: int | None = None) -> dict:
     """The compare document of K records made by the same attention (``compare --json``).
 
     ``focus``: the token followed (default: every token all contexts share); ``layer``: a model's
-    layer whose weights are shown (default the last; the figures cover every layer).
+    layer whose weights are shown (default the last; the figures cover every layer); ``max_cells``:
+    the most pairwise figures computed (default :data:`DEFAULT_MAX_CELLS`).
     """
     from attncli.documents.build import compare_document, run_document
     from attncli.core.record import parse_layer
@@ -129,6 +154,8 @@ def compare_records(records: list[Record], *, focus: str | None = None, layer: i
                                  "weights are shown")
         index = parse_layer(None if layer is None else str(layer), len(records[0].layers))[0]
     specs = specs or common_tokens(records)
+    check_cells(len(records), len(specs), records[0].heads, len(records[0].layers) if model else 0,
+                max_cells or DEFAULT_MAX_CELLS)  # every followed token
     layers = [index % len(records[0].layers)] if model else None
     contexts = [run_document(r, layers=layers, heads_mean=heads_mean, precision=precision) for r in records]
     entries = [focus_entry(spec, records, layer=index, heads_mean=heads_mean, precision=precision) for spec in specs]

@@ -78,11 +78,11 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
         if model.max_tokens and len(ids) > model.max_tokens:
             raise AttnError(f"the probe has {len(ids)} tokens, more than {model.name} takes ({model.max_tokens})",
                             param="length", hint=f"use {option('length')} {(model.max_tokens - start) // 2} or less")
-        record = runner.run_ids(ids, where=option("length"), progress=layer_progress)
+        record = model.run_ids(ids, where=option("length"), progress=layer_progress, points=("pattern",))
         probe = {"length": length, "seed": seed, "start": start,
                  "prefix": record.tokens[0] if start else None, "ids": ids}
     else:
-        record = runner.run(text, where=where, progress=layer_progress)
+        record = model.run(text, where=where, progress=layer_progress, points=("pattern",))
     source = {"model": record.name, "config": None,
               "info": {"architecture": model.architecture, "path": str(model.path), **model.info}}
     return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source, only=only,

@@ -49,6 +49,32 @@ class Layer:
                            if getattr(self, name) is not None)
         return f"<attncli.Layer {self.index}: {shapes}>"
 
+    def point(self, name: str):
+        """The tensor of a capture point (attncli.core.points.POINTS) in this layer's fields; None when absent.
+
+        q, k, v -> queries, keys, values; pattern -> weights; z -> head_context; attn_out -> projected
+        (a toy run without an output projection: its output); attn_sublayer -> output; resid_pre -> inputs;
+        resid_post -> hidden (a toy run: normed, residual or output, the last one it has)."""
+        if name not in _POINT_FIELDS:
+            from attncli.core.points import POINTS
+
+            raise KeyError(f"unknown point {name!r}; points: {', '.join(POINTS)}")
+        for attribute in _POINT_FIELDS[name]:
+            value = getattr(self, attribute)
+            if value is not None:
+                return value
+        return None
+
+    __getitem__ = point
+
+
+#: capture point -> the Layer fields that hold it, first present wins.
+_POINT_FIELDS = {
+    "resid_pre": ("inputs",), "q": ("queries",), "k": ("keys",), "v": ("values",), "scores": ("scores",),
+    "pattern": ("weights",), "z": ("head_context",), "attn_out": ("projected", "output"),
+    "attn_sublayer": ("output",), "resid_post": ("hidden", "normed", "residual", "output"),
+}
+
 
 @dataclass
 class Record:
@@ -73,6 +99,13 @@ class Record:
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
     #: What its document shows (:meth:`show`): layers, heads_mean, rollout, top_k, include.
     view: dict = field(default_factory=dict)
+    ids: list[int] | None = None  # a model's token ids
+    rotary: bool | str = False  # a model's rotary position embeddings (a str: the part of each head rotated)
+
+    @property
+    def attentions(self) -> list:
+        """Every layer's softmax weights, L x (H, R, N)."""
+        return [layer.weights for layer in self.layers]
 
     @property
     def n(self) -> int:
@@ -103,8 +136,8 @@ class Record:
 
         ``layer``: a model's layer (0-based, negative from the end, or ``"all"``; default the last);
         ``heads_mean``: the mean of the heads; ``rollout``: the rollout (computed by the run);
-        ``top_k``: each query's K strongest keys; ``include``: toy extras (qkv, raw_scores,
-        head_context, projections, all).
+        ``top_k``: each query's K strongest keys; ``include``: extras (qkv, raw_scores, head_context,
+        all; projections for toy runs). A model's raw scores exist when its run computed them.
         """
         from attncli.documents.build import parse_include
         from attncli.errors import AttnError, option
@@ -120,8 +153,9 @@ class Record:
         if rollout and self.rollout is None:
             raise AttnError("this record holds no rollout", param="rollout", hint="run it with rollout")
         wanted = parse_include(include)
-        if model and wanted:
-            raise AttnError(f"{option('include')} does not apply to a real model", param="include")
+        if model and "projections" in wanted:
+            raise AttnError(f"{option('include')} projections does not apply to a real model (its projections are "
+                            "its weights)", param="include", hint="use qkv, raw_scores, head_context or all")
         chosen = parse_layer(None if layer is None else str(layer), len(self.layers)) if model else None
         self.view = {"layers": chosen, "heads_mean": bool(heads_mean), "rollout": bool(rollout), "top_k": top_k,
                      "include": wanted}
@@ -145,10 +179,14 @@ def parse_layer(value: str | None, layers: int, where: str | None = None) -> lis
         return [layers - 1]
     if value.strip().lower() == "all":
         return list(range(layers))
+    from attncli.core.numbers import LAYER_GRAMMAR, parse_int
+    from attncli.errors import option
+
     try:
-        index = int(value.strip())
-    except ValueError:
-        raise AttnError(f"expected a layer number or 'all', got {value!r}", where=where, param="layer") from None
+        index = parse_int(value, where or option("layer"), what=LAYER_GRAMMAR)
+    except AttnError as error:
+        error.param = error.param or "layer"
+        raise
     if not -layers <= index < layers:
         what = f"the model has {layers} layers" if layers > 1 else "this run has 1 layer"
         raise AttnError(f"layer {index} is out of range: {what}", where=where, param="layer",

@@ -15,6 +15,10 @@ from attncli.errors import AttnError, ExitCode, numeric_error, option
 from attncli.core.record import Layer, Record, no_text
 from attncli.core.tokens import check_text, embed, strict_check
 
+#: Default work budget (``max_scores``): the attention scores, queries x keys x heads, one text computes.
+#: About 15 s of one CPU core (6e7 scores/s measured with top_k); 262,144 tokens would be 20 minutes.
+DEFAULT_MAX_SCORES = 1_000_000_000
+
 #: Default budget for the attention matrices (raw scores, scores, weights), in MiB (``max_weights_mb``).
 DEFAULT_MAX_WEIGHTS_MB = 256.0
 #: Texts with more tokens than this are refused outright (the work grows as N^2).
@@ -25,7 +29,8 @@ class ToyAttention:
     """Settings made concrete on one device and dtype."""
 
     def __init__(self, settings: Settings, *, strict: bool = False,
-                 max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB, device_given: bool = True) -> None:
+                 max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB, device_given: bool = True,
+                 max_scores: int = DEFAULT_MAX_SCORES) -> None:
         """``device_given``: the device was a parameter, not the config's ``device:`` (errors name it)."""
         torch = import_torch()
         from attncli.core import attention
@@ -34,6 +39,7 @@ class ToyAttention:
         self.settings = settings
         self.strict = strict
         self.max_weights_mb = max_weights_mb
+        self.max_scores = max_scores
         from_config = not device_given and settings.source_kind != "defaults"
         self.device = resolve_device(settings.device, f"device in {settings.source or 'config'}" if from_config
                                      else option("device"))
@@ -77,6 +83,12 @@ class ToyAttention:
                             kind="budget", hint="split the text")
         h = self.settings.attention.heads
         r = n if rows is None else len(rows)
+        scores = r * n * h  # the work: every score is computed, kept or not (top_k keeps K per row)
+        if scores > self.max_scores:
+            raise AttnError(f"{r:,} x {n:,} tokens x {h} head(s) is {scores:,} attention scores to compute; "
+                            f"the limit is {self.max_scores:,}", param="max_scores", kind="budget",
+                            hint=f"view a few rows with {option('focus')}, split the text, or raise "
+                                 f"{option('max_scores')}")
         need_mb = 3 * h * r * n * self.element_size / 2**20  # raw scores, scores and weights
         if need_mb <= self.max_weights_mb:
             return True
