@@ -78,7 +78,9 @@ class State:
             if mode == "rollout":
                 m = line.rollout  # (N, N)
             elif mode == "mean":
-                m = line.weights[layer].mean(dim=0)  # (N, N)
+                from attncli.core.attention import head_mean
+
+                m = head_mean(line.weights[layer])[0]  # (N, N)
             elif mode == "scores":
                 m = line.scores[layer, head]  # (N, N)
             else:
@@ -153,17 +155,27 @@ class State:
         return None
 
     def find(self, text: str) -> str | None:
-        """Jump the active pane's cursor to the next token that starts with (else contains) ``text``."""
-        tokens = self.panes()[self.active].tokens
+        """Jump the active pane's cursor to the next token that is (else starts with, else contains) ``text``.
+
+        Tokens are compared as --focus compares them: the tokenizer's string, the shown form
+        (``␣bank``) or the text a user types (``bank``), case-insensitively.
+        """
+        from attncli.core.focus import word_texts
+        from attncli.documents.tokens_display import display_tokens
+
+        line = self.panes()[self.active]
+        tokens = line.raw or line.tokens
         needle = text.strip().lower()
         if not needle:
             return None
+        texts = [t.lower() for t in word_texts(tokens)[0]]
+        forms = [{t.lower(), d.lower(), w} for t, d, w in zip(tokens, display_tokens(tokens), texts)]
         start = self.queries[self.active]
         order = [(start + k) % len(tokens) for k in range(1, len(tokens) + 1)]
-        for test in (lambda t: t.lower() == needle, lambda t: t.lower().lstrip("#").startswith(needle),
-                     lambda t: needle in t.lower()):
+        for test in (lambda i: needle in forms[i], lambda i: texts[i].startswith(needle),
+                     lambda i: needle in texts[i]):
             for i in order:
-                if test(tokens[i]):
+                if test(i):
                     self.set_query(self.active, i)
                     return None
         return f"no token matches {text!r}"

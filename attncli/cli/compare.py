@@ -73,6 +73,9 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
                             hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
         layer = parse_layer(mdl.layer, len(records[0].layers))[0]
     specs = specs or comparison.common_tokens(records)
+    for spec in specs:
+        for note in comparison.focus_notes(spec, records):
+            env.warn(note)
     layers = [layer % len(records[0].layers)] if records[0].source == "model" else None
     contexts = [run_document(r, layers=layers, heads_mean=mdl.heads_mean, precision=out.precision) for r in records]
     entries = [comparison.focus_entry(spec, records, layer=layer, heads_mean=mdl.heads_mean,

@@ -55,7 +55,8 @@ class ModelAttention:
         if text is None:
             raise no_text(model=self.name)
         run = self.transformer.run(text, where=where)
-        rows = focus_grammar.rows(run.tokens, focus)
+        focus_notes: list[str] = []
+        rows = focus_grammar.rows(run.tokens, focus, notes=focus_notes)
 
         def shown(tensor):  # per-query tensors keep the focus rows only
             return tensor if tensor is None or rows is None else tensor[..., rows, :]
@@ -71,7 +72,7 @@ class ModelAttention:
             oov=[False] * len(run.tokens), special=list(run.special), embeddings=run.hidden_states[0],
             layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(run.causal),
             config=self.config, rows=rows, kv_heads=self.kv_heads, name=run.name, text=text,
-            warnings=list(run.notes))
+            warnings=list(run.notes) + focus_notes)
         if rollout:
             record.rollout = attention_rollout(run.attentions, rows)  # (R, N)
         return record

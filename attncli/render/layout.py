@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from attncli.render.colors import GLYPHS, MASKED, Paint, glyph_for
+from attncli.documents.tokens_display import shorten
 from attncli.io.textsafe import visible
 
 #: Labels (tokens) longer than this are shortened with "…"; numbers never are.
@@ -48,8 +49,7 @@ def line(*parts: tuple[str, object] | str) -> Text:
 
 def label(token: str, limit: int = LABEL_MAX) -> str:
     """A token as a label: control characters escaped, shortened past ``limit`` cells."""
-    shown = visible(token)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return shorten(visible(token), limit)
 
 
 def wrap_phrases(phrases: Sequence[tuple[str, object]], width: int, *, sep: str = " ") -> list[Text]:

@@ -91,13 +91,27 @@ def choose_view(tokens: list[str], precision: int, width: int, view: str) -> str
     return "compact"
 
 
+def _positions(doc: dict) -> list[int]:
+    return doc["focus"] if doc.get("focus") is not None else list(range(len(doc["tokens"])))
+
+
+def _causal(doc: dict) -> bool:
+    return bool(doc["config"]["attention"]["causal"])
+
+
 def _top_from_weights(doc: dict, k: int) -> dict:
-    top = {"k": min(k, len(doc["tokens"])), "indices": [], "weights": []}
-    for head in doc["weights"]:
-        order = [sorted(range(len(row)), key=lambda j: -row[j])[: top["k"]] for row in head]
-        top["indices"].append(order)
-        top["weights"].append([[row[j] for j in o] for row, o in zip(head, order)])
-    return {**doc, "top_k": top}
+    """The document's ``top_k`` as ``run --top-k`` computes it, from the weights the view shows."""
+    import torch
+
+    from attncli.core.attention import top_links, visible_keys
+
+    positions = _positions(doc)
+    weights = torch.tensor(doc["weights"], dtype=torch.float64)  # (H, R, N)
+    values, indices = top_links(weights, k, positions if _causal(doc) else None)  # (H, R, K) x2
+    counts = visible_keys(positions, weights.shape[-1], _causal(doc)).tolist()  # (R,)
+    cut = [[row[:c] for row, c in zip(head, counts)] for head in indices.tolist()]
+    shown = [[row[:c] for row, c in zip(head, counts)] for head in values.tolist()]
+    return {**doc, "top_k": {"k": int(indices.shape[-1]), "indices": cut, "weights": shown}}
 
 
 def _masked(doc: dict, h: int):
@@ -151,7 +165,8 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
     return parts
 
 
-def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: int = 80) -> RenderableType:
+def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: int = 80,
+                what: str = "") -> RenderableType:
     """Each query's K most-attended keys, per head: ``token@index weight``."""
     tokens = doc["tokens"]
     top = doc["top_k"]
@@ -162,20 +177,25 @@ def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: in
     for h in heads:
         cells = []
         for r, query in enumerate(rows):
-            cells.append((f"{query} {label(tokens[query])}",
-                          [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
-                           for j, w in zip(top["indices"][h][r], top["weights"][h][r])]))
-        columns = [Column(f"#{k + 1}", max((c[1][k].cell_len for c in cells), default=2), "left")
-                   for k in range(top["k"])]
-        title = f"top {top['k']} keys per query" + (f", head {h}" if many else "")
+            row = [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
+                   for j, w in zip(top["indices"][h][r], top["weights"][h][r])]
+            cells.append((f"{query} {label(tokens[query])}", row + [Text("")] * (top["k"] - len(row))))
+        columns = [Column(f"#{k + 1}", max(max((c[1][k].cell_len for c in cells), default=2), len(f"#{k + 1}")),
+                          "left") for k in range(top["k"])]
+        title = f"top {top['k']} keys per query" + (f", head {h}" if many else (f", {what}" if what else ""))
+        if _causal(doc) and h == heads[0] and any(len(r) < top["k"] for r in top["indices"][h]):
+            title += " (a causal query sees only itself and earlier keys: early rows list fewer)"
         parts += [*heading(title, width), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
     return Lazy(lambda paint, w, ht: parts)
 
 
 def _mean(matrices: list) -> list[list[float]]:
-    count = len(matrices)
-    return [[sum(m[i][j] for m in matrices) / count for j in range(len(matrices[0][i]))]
-            for i in range(len(matrices[0]))]
+    """[H][R][N] -> [R][N]: the heads' mean, by the one head mean of attncli (core.attention)."""
+    import torch
+
+    from attncli.core.attention import head_mean
+
+    return head_mean(torch.tensor(matrices, dtype=torch.float64))[0].tolist()  # (R, N)
 
 
 def run_view(doc: dict, *, head: int | None = None, precision: int | None = None,
