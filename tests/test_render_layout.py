@@ -107,7 +107,8 @@ def test_legend_bins_never_repeat_a_range():
 
 
 def test_precision_adapts_when_two_decimals_flatten(monkeypatch):
-    out = cli("run", " ".join([LONG] * 25))  # 300 tokens: the strongest links, per query
+    out = cli("run", " ".join([LONG] * 25), "--top-k", "5")  # 300 tokens: the strongest links, per query
+    assert "pooled: 300 x 300 pooled to" in _flat(out.stdout)  # the picture fits the screen
     assert re.search(r"@\d+ 0\.\d{3,4}\b", out.stdout)  # not 2 decimals
     assert not re.search(r"@\d+ 0\.0+\b", out.stdout)  # no weight printed as 0
 

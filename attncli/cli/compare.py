@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
+    model_options, output_options,
 )
 from attncli.cli.output import Environment, guarded
 from attncli.errors import AttnError
@@ -25,6 +26,7 @@ def compare(
     focus: Annotated[Optional[str], typer.Option(
         "--focus", metavar="TOKEN[@K]", rich_help_panel="Output",
         help="The token to follow (K-th occurrence with TOKEN@K, 1-based). Default: every shared token.")] = None,
+    color_scale: Annotated[Optional[str], color_scale_option()] = None,
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -40,10 +42,12 @@ def compare(
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
     """
-    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out))
+    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out, color_scale))
 
 
-def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
+             color_scale: str | None = None) -> None:
+    color_scale = check_color_scale(color_scale)
     from attncli.core import comparison, focus as focus_grammar
     from attncli.documents.build import compare_document, run_document
     from attncli.core.record import parse_layer
@@ -85,6 +89,6 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
     def make_view(doc, width):
         from attncli.render.compare_view import compare_view
 
-        return compare_view(doc, precision=out.precision, width=width)
+        return compare_view(doc, precision=out.precision, width=width, color_scale=color_scale)
 
     env.emit(doc, out, make_view)

@@ -247,6 +247,28 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
 }
 
 
+COLOR_SCALES = ("matrix", "row", "keys")
+
+
+def color_scale_option() -> Any:
+    """``--color-scale``: how a view's colors span its weights (run, compare, explain, browse)."""
+    return typer.Option(
+        "--color-scale", metavar="matrix|row|keys", rich_help_panel=OUTPUT_PANEL,
+        autocompletion=choices(*COLOR_SCALES), show_default=False,
+        help="Colors from the smallest to the largest weight of the whole matrix, of each row, or of every key "
+             "but the first (default: keys for causal attention, whose first token takes the most weight; "
+             "matrix otherwise).")
+
+
+def check_color_scale(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = value.strip().lower()
+    if name not in COLOR_SCALES:
+        raise AttnError(f"unknown color scale {value!r}", where="--color-scale", hint="expected matrix, row or keys")
+    return name
+
+
 @dataclass
 class BasicOutputOptions:
     """--json and --debug, for commands whose output is not a view (config init/validate/list)."""

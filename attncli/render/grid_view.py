@@ -34,10 +34,10 @@ def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[
     """A pooled matrix as lines: half blocks with color, glyphs without."""
     lines: list[Text] = []
     if not paint.color:
-        for row in matrix:
+        for r, row in enumerate(matrix):
             text = Text(no_wrap=True, overflow="ignore")
             for w in row:
-                text.append("×" if w is None else glyph_for(scale(w)), style=MASKED if w is None else "")
+                text.append("×" if w is None else glyph_for(scale.row(r)(w)), style=MASKED if w is None else "")
             lines.append(text)
         return lines
     for top in range(0, len(matrix), 2):
@@ -45,8 +45,8 @@ def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[
         lower = matrix[top + 1] if top + 1 < len(matrix) else [None] * len(upper)
         text = Text(no_wrap=True, overflow="ignore")
         for a, b in zip(upper, lower):
-            fa = None if a is None else scale(a)
-            fb = None if b is None else scale(b)
+            fa = None if a is None else scale.row(top)(a)
+            fb = None if b is None else scale.row(top + 1)(b)
             if fa is None and fb is None:
                 text.append(" ")
             elif fa is None:
@@ -75,15 +75,16 @@ def _side(rows: int, cols: int, fits) -> int:
     return 2
 
 
-def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24) -> list[RenderableType]:
+def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24,
+              mode: str = "matrix") -> list[RenderableType]:
     if doc["weights"] is None:
         return [line(("attention weights left out (too large for --max-weights-mb); no grid to draw", "dim"))]
 
     def build(paint: Paint, render_width: int, _h: int) -> list[RenderableType]:
         w = min(width, render_width)
         if doc.get("layers"):
-            return _layer_grid(doc, head, paint, w, height)
-        return _head_grid(doc, head, paint, w, height)
+            return _layer_grid(doc, head, paint, w, height, mode)
+        return _head_grid(doc, head, paint, w, height, mode)
 
     return [Lazy(build)]
 
@@ -105,7 +106,8 @@ def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -
     return out + note(text + "; one color scale for every thumbnail", width)
 
 
-def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
+               mode: str = "matrix") -> list[RenderableType]:
     heads = [head] if head is not None else list(range(len(doc["weights"])))
     matrices = [_live(doc, h) for h in heads]
     rows, cols = len(matrices[0]), len(matrices[0][0])
@@ -126,9 +128,9 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     side = _side(rows, cols, fits)
     tile, per_row, _ = layout(side)
     side_rows, side_cols = min(rows, side), min(cols, side)
-    scale = Scale.over(matrices)
     pools = [pooled(m, side_rows, side_cols) for m in matrices]
     how = pools[0][1]
+    scale = Scale.over([p for p, _how in pools], mode)
     drawn = [_draw(p, paint, scale) for p, _how in pools]
     where = f" of layer {doc['layer']}" if doc.get("model") and doc.get("layer") is not None else ""
     out: list[RenderableType] = heading(f"all {len(heads)} heads{where} on one color scale (in each thumbnail rows "
@@ -153,7 +155,8 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     return out + _footer(paint, scale, matrices, text, width)
 
 
-def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
+                mode: str = "matrix") -> list[RenderableType]:
     entries = doc["layers"]
     n_heads = len(entries[0]["weights"])
     heads = [head] if head is not None else list(range(n_heads))
@@ -172,7 +175,6 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     side = _side(rows, cols, fits)
     side_rows, side_cols = min(rows, side), min(cols, side)
     tile = max(side_cols, head_label)
-    scale = Scale.over([m for layer in grid for m in layer])
     title = (f"every layer x every head ({len(entries)} x {len(heads)}): rows L = layers, columns h = heads; "
              "in each thumbnail rows are queries, columns keys")
     out: list[RenderableType] = wrap_phrases([(word, "bold") for word in title.split(" ")], width)
@@ -181,8 +183,10 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
         top.append(f"h{h}".ljust(tile + gap), style="bold")
     out.append(top)
     how = plan(rows, cols, side_rows, side_cols)
-    for entry, layer in zip(entries, grid):
-        drawn = [_draw(pool_lists(m, how), paint, scale) for m in layer]
+    pooled_grid = [[pool_lists(m, how) for m in layer] for layer in grid]
+    scale = Scale.over([m for layer in pooled_grid for m in layer], mode)
+    for entry, layer in zip(entries, pooled_grid):
+        drawn = [_draw(m, paint, scale) for m in layer]
         for k in range(len(drawn[0])):
             text = Text((f"L{entry['layer']}" if k == 0 else "").ljust(label_width), style="bold", no_wrap=True,
                         overflow="ignore")
