@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -109,7 +110,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         browser.state.set_query(0, hit.index)
     browser.run()
     for path in browser.saved:
-        env.err.print(f"attncli: saved {path}", soft_wrap=True, highlight=False)
+        env.note_saved(Path(path))
 
 
 def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str, str]]:

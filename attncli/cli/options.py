@@ -223,6 +223,7 @@ class OutputOptions:
     save: Optional[Path] = None
     precision: Optional[int] = None
     debug: bool = False
+    color: Optional[bool] = None
 
     def check(self) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
@@ -244,6 +245,10 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         help="Decimals shown (and kept in JSON when given).")),
     "debug": (bool, typer.Option(
         "--debug", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
+    "color": (Optional[bool], typer.Option(
+        "--color/--no-color", metavar=" ", rich_help_panel=OUTPUT_PANEL, show_default=False,
+        help="Color the view even through a pipe (truecolor unless COLORTERM or TERM say less), or never "
+             "(default: on a terminal, unless NO_COLOR is set).")),
 }
 
 
