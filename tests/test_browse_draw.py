@@ -119,12 +119,15 @@ def test_state_masks_causal_cells_and_finds_tokens():
     assert s.find("zzz") is not None and s.queries == [3]
 
 
-def test_state_moves_wrap_and_explain_what_is_not_there():
+def test_state_moves_and_explain_what_is_not_there():
     s = State(data(line(4, layers=2, heads=3)), layer=1)
     s.move_head(-1)
-    assert s.head == 2
+    assert s.head == 2  # heads cycle
+    assert s.move_layer(1) == "layer 1 is the last layer" and s.layer == 1  # layers stop at the ends
+    assert s.move_layer(-1) is None and s.layer == 0
+    assert s.move_layer(-1) == "layer 0 is the first layer" and s.layer == 0
     s.move_layer(1)
-    assert s.layer == 0
+    s.layer = 0
     assert "rollout" in s.toggle("rollout") and s.mode == "head"
     assert "scores" in s.toggle("scores")
     assert s.toggle("mean") is None and s.mode == "mean"

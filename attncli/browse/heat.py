@@ -203,12 +203,18 @@ def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: flo
     return "".join(ticks), lines, row_starts, (out_rows, out_cols)
 
 
+#: A grid thumbnail keeps at least this many lines (two matrix rows each), scrolling rather than shrinking.
+MIN_THUMB_LINES = 4
+
+
 def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
          scale: tuple[float, float], cache=None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
     """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
 
     Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
-    Row labels ("L3") go in a gutter on the left. Returns the lines and hit boxes (y0, y1, x0, x1, key).
+    Row labels ("L3") go in a gutter on the left. Thumbnails keep :data:`MIN_THUMB_LINES` lines:
+    when the rows do not fit, the grid scrolls to keep the selected row in view (the legend says
+    which rows are shown). Returns the lines and hit boxes (y0, y1, x0, x1, key).
     ``cache`` names the set of matrices (it must change when they do): each thumbnail is drawn once.
     """
     lo, hi = scale
@@ -216,14 +222,16 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     gutter += 1 if gutter else 0
     columns = max(len(cells) for _label, cells in rows)
     cell_w = max(2, (width - gutter) // columns - 1)
-    lines_per_row = max(2, (height - 1) // len(rows))
+    room = max(2, height - 1)  # the legend takes the last line
+    lines_per_row = max(min(MIN_THUMB_LINES + 1, room), room // len(rows))
+    visible = max(1, room // lines_per_row)
+    chosen_row = next((r for r, (_l, cells) in enumerate(rows) if any(key == selected for _x, _m, key in cells)), 0)
+    first = min(max(0, chosen_row - visible // 2), max(0, len(rows) - visible))
     thumb_lines = lines_per_row - 1
     lines: list[Line] = []
     boxes = []
-    for row_label, cells in rows:
+    for row_label, cells in rows[first:first + visible]:
         y = len(lines)
-        if y + 2 > height:
-            break
         chosen = any(key == selected for _l, _m, key in cells)
         head = [Segment(row_label.ljust(gutter), MARKED if chosen and row_label else BOLD)]
         for c, (label, _matrix, key) in enumerate(cells):
@@ -236,7 +244,11 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
                   for _label, m, key in cells]
         for i in range(thumb_lines):
             lines.append([Segment(" " * gutter)] + [segment for thumb in thumbs for segment in thumb[i]])
-    lines.append(legend(lo, hi, width, 2, "one scale for every head"))
+    shown = "one scale for every head"
+    if visible < len(rows):
+        names = [label for label, _cells in rows]
+        shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll) · " + shown
+    lines.append(legend(lo, hi, width, 2, shown))
     return lines, boxes
 
 

@@ -136,7 +136,10 @@ class State:
             return "toy attention has one layer; --model shows a real model's layers"
         if self.mode == "rollout":
             self.mode = "head"
-        self.layer = (self.layer + step) % self.data.layers
+        target = self.layer + step
+        if not 0 <= target < self.data.layers:  # no silent wrap from the last layer to the first
+            return f"layer {self.layer} is the {'last' if target > self.layer else 'first'} layer"
+        self.layer = target
         return None
 
     def toggle(self, mode: str) -> str | None:
@@ -182,8 +185,10 @@ class State:
 
     # -- the grid
     def move_selected(self, d_layer: int, d_head: int) -> None:
+        """Move the grid's cursor; it stops at the edges (the grid scrolls to keep it in view)."""
         layer, head = self.selected
-        self.selected = ((layer + d_layer) % self.data.layers, (head + d_head) % self.data.heads)
+        self.selected = (max(0, min(self.data.layers - 1, layer + d_layer)),
+                         max(0, min(self.data.heads - 1, head + d_head)))
 
     def open_selected(self, key: tuple[int, int] | None = None) -> None:
         self.layer, self.head = key or self.selected
