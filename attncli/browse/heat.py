@@ -247,7 +247,7 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     shown = "one scale for every head"
     if visible < len(rows):
         names = [label for label, _cells in rows]
-        shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll) · " + shown
+        shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll)"
     lines.append(legend(lo, hi, width, 2, shown))
     return lines, boxes
 
