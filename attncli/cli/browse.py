@@ -102,7 +102,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         from attncli.core import focus as focus_grammar
 
         tokens = loaded.lines[0].raw or loaded.lines[0].tokens
-        spec = focus_grammar.parse(focus)
+        spec = focus_grammar.parse(focus)  # ASCII digits only, the one integer grammar
         hit = focus_grammar.hits(spec, tokens, every=False)[0]
         note = focus_grammar.describe(spec, hit, tokens)
         if note:
