@@ -60,7 +60,13 @@ def test_shapes_and_rows(doc):
         for row in head:
             assert abs(sum(row) - 1) < 1e-5
     assert doc["config"]["model"]["layers"] == 6 and doc["config"]["model"]["heads"] == 12
-    assert doc["scores"] is None and doc["oov"] == [False] * n
+    assert doc["oov"] == [False] * n
+    # the scaled scores that entered the softmax (an encoder: nothing masked), read through the capture points
+    import torch
+
+    scores = torch.tensor(doc["scores"])  # (H, N, N)
+    assert scores.shape == (12, n, n)
+    assert_close(torch.softmax(scores, dim=-1).tolist(), doc["weights"], 1e-6)
 
 
 @needs_model

@@ -65,6 +65,12 @@ class Record:
     name: str | None = None  # the model's name
     text: str | None = None  # the input text
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
+    ids: list[int] | None = None  # a model's token ids
+
+    @property
+    def attentions(self) -> list:
+        """Every layer's softmax weights, L x (H, R, N)."""
+        return [layer.weights for layer in self.layers]
 
     @property
     def n(self) -> int:
