@@ -212,7 +212,9 @@ def target_ids(transformer, target: str) -> list[int]:
 def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sampling = Sampling(),
                  max_new_tokens: int = 32, layers: list[int] | None = None,
                  alternatives: int = DEFAULT_ALTERNATIVES, target: str | None = None, chat: bool = False,
-                 system: str | None = None, on_step: Callable[[Step], None] | None = None) -> Generation:
+                 system: str | None = None, on_step: Callable[[Step], None] | None = None,
+                 stop_ids: set[int] | None = None) -> Generation:
+    """Like :func:`generate`, from token ids (``stop_ids``: the ids that end it; default the model's EOS)."""
     check_decoder(transformer)
     if max_new_tokens < 1:
         raise AttnError(f"must be at least 1, got {max_new_tokens}", where="-n/--max-new-tokens")
@@ -231,7 +233,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     started = time.perf_counter()
     made: list[Step] = []
     for step in steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
-                      alternatives=alternatives, target=forced):
+                      alternatives=alternatives, target=forced, stop_ids=stop_ids):
         made.append(step)
         if on_step is not None:
             on_step(step)

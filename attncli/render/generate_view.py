@@ -17,7 +17,7 @@ from attncli.io.textsafe import visible
 from attncli.render.colors import MASKED, Paint, glyph_for
 from attncli.render.layout import Lazy, Scale, fmt, heading, label, legend, line, note, wrap_phrases, wrap_texts
 
-#: Most-attended tokens listed per step (as many as fit).
+#: Most-attended tokens listed per step (two below 100 columns).
 LOOKED_AT = 3
 #: Token labels in the step table are shortened past this many cells.
 TOKEN_CELLS = 12
@@ -70,28 +70,35 @@ def _looked_at(row: list[float], tokens: list[str], k: int) -> list[tuple[int, f
     return [(j, row[j]) for j in order]
 
 
+def _short(value: float) -> str:
+    """A weight or probability in three cells: .45, 1.0 (rounded up), <.01."""
+    if value >= 0.995:
+        return "1.0"
+    return f"{value:.2f}"[1:] if value >= 0.005 else "<.01"
+
+
 def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Paint, cross: bool = False,
                selected: int | None = None) -> list[Text]:
     """One line per step: index, token, probability, rank, alternatives, then what it looked at."""
     tokens = shown_tokens(doc)
     sources = display_tokens(doc["source"]["tokens"]) if cross else tokens
-    lines = [line(("  k  token         p      rank  alternatives / looked at", "dim"))]
+    looked = LOOKED_AT if width >= 100 else 2
+    lines = [line((f"   k {'token':<{TOKEN_CELLS}} p      rank  {'looked at most':<{15 * looked}}instead", "dim"))]
     for step in doc["steps"]:
         k = step["index"]
         mark = "▸" if k == selected else " "
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{mark}{k:>3} ", style="bold" if k == selected else "dim")
         text.append(f"{label(tokens[step['position']], TOKEN_CELLS):<{TOKEN_CELLS}} ", style="bold")
-        text.append(f"{step['probability']:.3f}  ", style=paint.weight(step["probability"]) if paint.color else "")
-        text.append(f"{'#' + str(step['rank']):>5}  ", style="dim")
+        text.append(f"{step['probability']:.3f}", style=paint.weight(step["probability"]) if paint.color else "")
+        text.append(f" {'#' + str(step['rank']):>5}  ", style="dim")
+        row = row_of(step, layer, head, cross=cross)
+        for j, w in _looked_at(row, sources, looked):
+            text.append(f"{label(sources[j], 9):<9}", style="bold")
+            text.append(f" {_short(w)}  ", style="dim")
         alternatives = [a for a in step["alternatives"] if a["id"] != step["id"]]
         for a in alternatives:
-            text.append(f"{label(display_tokens([a['token']])[0], 10)} {a['probability']:.2f}  ", style="dim")
-        text.append("→ ", style="dim")
-        row = row_of(step, layer, head, cross=cross)
-        for j, w in _looked_at(row, sources, LOOKED_AT):
-            text.append(f"{label(sources[j], 10)}", style="bold")
-            text.append(f" {w:.2f}  ", style="dim")
+            text.append(f"{label(display_tokens([a['token']])[0], 9)} {_short(a['probability'])}  ")
         if text.cell_len > width:
             text.truncate(width, overflow="ellipsis")
         lines.append(text)
