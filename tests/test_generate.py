@@ -228,3 +228,91 @@ def test_view_steps_strip_and_grid(lms, tmp_path):
     saved = tmp_path / "g.svg"
     out = cli("generate", "--model", folder, PROMPT, "-n", "3", "--save", str(saved))
     assert out.code == 0 and saved.read_text().startswith("<svg"), out
+
+
+# --------------------------------------------------------------------------- encoder-decoder folders
+
+SEQ2SEQ = {
+    "t5": ("T5Config", dict(d_model=16, d_kv=4, d_ff=32, num_layers=2, num_decoder_layers=2, num_heads=4,
+                            decoder_start_token_id=0, initializer_factor=3.0)),
+    "bart": ("BartConfig", dict(d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                                max_position_embeddings=64, bos_token_id=1, decoder_start_token_id=1, init_std=0.3)),
+    "marian": ("MarianConfig", dict(d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                    decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                                    max_position_embeddings=64, decoder_start_token_id=0, init_std=0.3)),
+}
+
+
+def make_seq2seq(folder, family: str, *, seed: int = 0):
+    import transformers
+
+    name, kwargs = SEQ2SEQ[family]
+    config = getattr(transformers, name)(vocab_size=len(SPECIAL) + len(WORDS), pad_token_id=0, eos_token_id=2,
+                                         forced_eos_token_id=None, **kwargs)
+    torch.manual_seed(seed)
+    transformers.AutoModelForSeq2SeqLM.from_config(config).save_pretrained(str(folder))
+    save_tokenizer(folder, bos=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def seq2seq(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seq2seq")
+    return {family: make_seq2seq(root / family, family) for family in SEQ2SEQ}
+
+
+@pytest.mark.parametrize("family", sorted(SEQ2SEQ))
+def test_seq2seq_ids_self_and_cross_attention_equal_transformers_generate(seq2seq, family):
+    from transformers import AutoModelForSeq2SeqLM
+
+    from attncli.models import Transformer
+    from attncli.models.generation import generate_ids
+
+    model = Transformer(str(seq2seq[family]), device=torch.device("cpu"), dtype=torch.float32)
+    ids = model.encode(PROMPT)
+    result = generate_ids(model, ids, max_new_tokens=5, layers=[0, 1])
+    reference_model = AutoModelForSeq2SeqLM.from_pretrained(str(seq2seq[family]), attn_implementation="eager").eval()
+    expected = reference_model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=5,
+                                        output_attentions=True, return_dict_in_generate=True)
+    assert result.prompt_ids == expected.sequences[0, :1].tolist() and result.source_ids == ids
+    assert [s.id for s in result.steps] == expected.sequences[0, 1:].tolist()
+    for k, step in enumerate(result.steps):
+        for layer in (0, 1):
+            for mine, theirs in ((step.attention, expected.decoder_attentions), (step.cross, expected.cross_attentions)):
+                row = theirs[k][layer][0, :, -1, :]
+                assert mine[layer].shape == row.shape and float((mine[layer] - row).abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("family", sorted(SEQ2SEQ))
+def test_run_on_seq2seq_shows_the_encoder_and_says_so(seq2seq, family):
+    from transformers import AutoModelForSeq2SeqLM
+
+    out = cli("run", "--model", str(seq2seq[family]), PROMPT, "--layer", "all", "--json")
+    assert out.code == 0, out
+    assert "encoder-decoder model: this is its encoder's self-attention" in out.stderr
+    reference_model = AutoModelForSeq2SeqLM.from_pretrained(str(seq2seq[family]), attn_implementation="eager").eval()
+    assert out.json["tokens"] == PROMPT.split()
+    from transformers import AutoTokenizer
+
+    source = AutoTokenizer.from_pretrained(str(seq2seq[family]))(PROMPT, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = reference_model.get_encoder()(input_ids=source, output_attentions=True).attentions
+    for entry, attention in zip(out.json["layers"], expected):
+        assert float((torch.tensor(entry["weights"]) - attention[0]).abs().max()) <= 1e-5
+
+
+def test_generate_cross_attention_view_and_json(seq2seq):
+    folder = str(seq2seq["t5"])
+    doc = run_json("generate", "--model", folder, PROMPT, "-n", "3", "--attention", "cross")
+    assert doc["source"]["tokens"] == PROMPT.split() and doc["settings"]["attention"] == "cross"
+    for step in doc["steps"]:
+        assert all(len(row) == len(PROMPT.split()) for row in step["cross_attention"][0]["weights"])
+        assert len(step["attention"][0]["mean"]) == step["position"]
+    view = cli("generate", "--model", folder, PROMPT, "-n", "3", "--attention", "cross")
+    assert view.code == 0 and "cross-attention to the source" in view.stdout, view
+
+
+def test_cross_attention_of_a_decoder_only_model_is_refused(lms):
+    out = cli("generate", "--model", str(lms["llama"]), PROMPT, "--attention", "cross")
+    assert out.code == 2 and "no cross-attention" in out.stderr, out

@@ -178,8 +178,17 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     options.check()
     transformer = options.load()
     generation.check_decoder(transformer)
-    layers = parse_layer(options.layer, int(transformer.info["layers"]))
-    check_head(options.head, int(transformer.info["heads"]), transformer.name)
+    if getattr(transformer, "seq2seq", False):
+        from attncli.models import seq2seq
+
+        total, heads = seq2seq.decoder_layers(transformer), seq2seq.decoder_heads(transformer)
+    else:
+        total, heads = int(transformer.info["layers"]), int(transformer.info["heads"])
+        if options.attention == "cross":
+            raise AttnError(f"{transformer.name} is a decoder only: it has no cross-attention", where="--attention",
+                            hint="--attention cross goes with encoder-decoder models (T5, BART, Marian)")
+    layers = parse_layer(options.layer, total)
+    check_head(options.head, heads, transformer.name)
     sampling = options.sampling()
     stream_text = not (out.json or jsonl) and env.out.is_terminal
     precision = out.precision

@@ -56,6 +56,14 @@ def prompt_part(gen) -> dict:
             "texts": list(gen.prompt_texts), "special": list(gen.prompt_special)}
 
 
+def source_part(gen) -> dict:
+    """Encoder-decoder models: ``source`` is what the encoder read (the prompt); ``prompt`` the decoder's start."""
+    if gen.source_ids is None:
+        return {}
+    return {"source": {"text": gen.prompt, "ids": list(gen.source_ids), "tokens": list(gen.source_tokens),
+                       "texts": list(gen.source_texts)}}
+
+
 def generated_part(gen) -> dict:
     return {"text": gen.text(), "ids": [s.id for s in gen.steps], "tokens": [s.token for s in gen.steps],
             "texts": [s.text for s in gen.steps]}
@@ -69,7 +77,7 @@ def generation_document(gen, *, max_new_tokens: int, alternatives: int, head: in
         "device": gen.config.get("device"), "dtype": gen.config.get("dtype"),
         "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
                                   attention=attention),
-        "prompt": prompt_part(gen), "generated": generated_part(gen), "stop": gen.stop,
+        "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
         "steps": [step_part(s, head=head, precision=precision) for s in gen.steps],
         "seconds": gen.seconds,
     }
@@ -88,4 +96,5 @@ def summary_record(gen, *, max_new_tokens: int, alternatives: int, head: int | N
             "dtype": gen.config.get("dtype"),
             "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
                                       attention=attention),
-            "prompt": prompt_part(gen), "generated": generated_part(gen), "stop": gen.stop, "seconds": gen.seconds}
+            "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
+            "seconds": gen.seconds}

@@ -70,6 +70,11 @@ class Generation:
     system: str | None = None
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    #: encoder-decoder models: the source the encoder read (the prompt), and the decoder's prefix is
+    #: its start token (``prompt_*``)
+    source_ids: list[int] | None = None
+    source_tokens: list[str] | None = None
+    source_texts: list[str] | None = None
 
     @property
     def ids(self) -> list[int]:
@@ -227,13 +232,30 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     if vocabulary and any(not 0 <= i < vocabulary for i in ids):
         raise AttnError("a token id is outside the model's vocabulary", where="PROMPT", kind="text")
     info = transformer.info
-    chosen = list(range(info["layers"])) if layers is None else list(layers)
+    seq2seq = bool(getattr(transformer, "seq2seq", False))
+    count = len(forced) if forced is not None else max_new_tokens
+    if seq2seq:
+        from attncli.models import seq2seq as s2s
+
+        total, heads = s2s.decoder_layers(transformer), s2s.decoder_heads(transformer)
+        check_lengths(transformer, 1, count, where="--target" if forced is not None else "-n/--max-new-tokens")
+    else:
+        total, heads = int(info["layers"]), int(info["heads"])
+    chosen = list(range(total)) if layers is None else list(layers)
     tokenizer = transformer.tokenizer
     special_ids = set(tokenizer.all_special_ids)
     started = time.perf_counter()
     made: list[Step] = []
-    for step in steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
-                      alternatives=alternatives, target=forced, stop_ids=stop_ids):
+    source = None
+    if seq2seq:
+        source, ids = list(ids), [s2s.start_id(transformer)]
+        produced = s2s.steps(transformer, source, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
+                             alternatives=alternatives, target=forced,
+                             stop_ids=eos_ids(transformer) if stop_ids is None else stop_ids)
+    else:
+        produced = steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
+                         alternatives=alternatives, target=forced, stop_ids=stop_ids)
+    for step in produced:
         made.append(step)
         if on_step is not None:
             on_step(step)
@@ -242,13 +264,17 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                       prompt_tokens=tokenizer.convert_ids_to_tokens(ids),
                       prompt_texts=[tokenizer.decode([i]) for i in ids],
                       prompt_special=[i in special_ids for i in ids], steps=made, layers=chosen,
-                      heads=int(info["heads"]), sampling=sampling, stop=stop, target=target, chat=chat,
+                      heads=heads, sampling=sampling, stop=stop, target=target, chat=chat,
                       system=system, config=transformer.describe() if hasattr(transformer, "describe") else {},
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, source_ids=source,
+                      source_tokens=None if source is None else tokenizer.convert_ids_to_tokens(source),
+                      source_texts=None if source is None else [tokenizer.decode([i]) for i in source])
 
 
 def check_decoder(transformer) -> None:
     """Only a causal language model writes: an encoder (MiniLM) is refused with one line (exit 2)."""
+    if getattr(transformer, "seq2seq", False):
+        return
     if not transformer.causal or not hasattr(getattr(transformer, "lm", None), "get_output_embeddings") \
             or transformer.lm.get_output_embeddings() is None:
         raise AttnError(f"{transformer.name} is not a decoder: it has no language-model head to write with",
