@@ -316,3 +316,17 @@ def test_generate_cross_attention_view_and_json(seq2seq):
 def test_cross_attention_of_a_decoder_only_model_is_refused(lms):
     out = cli("generate", "--model", str(lms["llama"]), PROMPT, "--attention", "cross")
     assert out.code == 2 and "no cross-attention" in out.stderr, out
+
+
+def test_python_api(lms):
+    from attncli.errors import AttnError
+    from attncli.models.generation import generate_text
+
+    result = generate_text(PROMPT, model=str(lms["llama"]), max_new_tokens=3, layer="all")
+    assert len(result.steps) <= 3 and result.layers == [0, 1] and result.ids[:6] == result.prompt_ids
+    assert result.steps[0].attention[1].shape == (4, 6)
+    again = generate_text(PROMPT, model=str(lms["llama"]), max_new_tokens=3, sample=True, seed=1)
+    assert [s.id for s in again.steps] == [s.id for s in generate_text(
+        PROMPT, model=str(lms["llama"]), max_new_tokens=3, sample=True, seed=1).steps]
+    with pytest.raises(AttnError, match="top-p"):
+        generate_text(PROMPT, model=str(lms["llama"]), sample=True, top_p=2.0)

@@ -280,3 +280,38 @@ def check_decoder(transformer) -> None:
         raise AttnError(f"{transformer.name} is not a decoder: it has no language-model head to write with",
                         where=f"--model {transformer.name}", kind="model",
                         hint="generate needs a causal language model, e.g. --model smollm2")
+
+
+_LOADED: dict = {}
+
+
+def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 32, sample: bool = False,
+                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+                  seed: int | None = None, chat: bool = False, system: str | None = None, target: str | None = None,
+                  layer: str | int | None = None, alternatives: int = DEFAULT_ALTERNATIVES, device: str = "cpu",
+                  dtype: str = "float32", bos: bool | None = None) -> Generation:
+    """The Python API of ``attncli generate`` (what ``attncli.generate`` is meant to be once attncli/api.py lands).
+
+    Returns a :class:`Generation`: ``.text()``, ``.ids``, ``.steps`` (each a :class:`Step`: ``id``, ``token``,
+    ``text``, ``probability``, ``rank``, ``alternatives``, ``attention[layer]`` a (H, position) tensor, and for
+    encoder-decoder models ``cross[layer]`` (H, source tokens)), ``.stop``. The model is loaded once per
+    (model, device, dtype, bos) and kept for later calls. Errors are :class:`attncli.errors.AttnError`.
+    """
+    from attncli.core.devices import resolve_device, resolve_dtype
+    from attncli.core.record import parse_layer
+    from attncli.models import Transformer
+
+    settings = Sampling(sample=sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed).check()
+    key = (model, device, dtype, bos)
+    if key not in _LOADED:
+        _LOADED[key] = Transformer(model, device=resolve_device(device), dtype=resolve_dtype(dtype), bos=bos)
+    transformer = _LOADED[key]
+    check_decoder(transformer)
+    total = int(transformer.info["layers"])
+    if getattr(transformer, "seq2seq", False):
+        from attncli.models import seq2seq
+
+        total = seq2seq.decoder_layers(transformer)
+    layers = parse_layer(None if layer is None else str(layer), total, where="layer")
+    return generate(transformer, prompt, sampling=settings, max_new_tokens=max_new_tokens, layers=layers,
+                    alternatives=alternatives, target=target, chat=chat, system=system)
