@@ -132,3 +132,99 @@ def test_hooks_are_removed_when_the_forward_raises(models):
     from attncli.models import capture
 
     assert capture._ACTIVE == []
+
+
+def _capture(model, ids, interventions=(), rows=None):
+    with model.hooks(capture=ALL, rows=rows, interventions=interventions) as cache:
+        out = model.forward(ids)
+    return cache, out
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean", "first"])
+def test_ablating_a_head_changes_that_head_only(models, mode):
+    model = models["llama"]
+    ids = ids_of(model)
+    before = model.forward(ids).logits
+    clean, _ = _capture(model, ids)
+    cache, out = _capture(model, ids, [AblateHead(layer=1, head=2, mode=mode)])
+    z, kv = cache[1]["z"], model.info["kv_head_of"][2]
+    expected = {"zero": torch.zeros_like(z[2]),
+                "mean": clean[1]["z"][2].mean(dim=0, keepdim=True).expand_as(z[2]),
+                "first": clean[1]["v"][kv, :1].expand_as(z[2])}[mode]
+    close(z[2], expected)
+    if mode == "first":
+        assert bool((cache[1]["pattern"][2, :, 0] == 1).all()) and float(cache[1]["pattern"][2, :, 1:].abs().max()) == 0
+    for h in (0, 1, 3):
+        assert torch.equal(z[h], clean[1]["z"][h])
+    for name in ALL:  # upstream: the earlier layer entirely, and this layer's input and q, k, v
+        assert torch.equal(cache[0][name], clean[0][name])
+    for name in ("resid_pre", "q", "k", "v", "scores"):
+        assert torch.equal(cache[1][name], clean[1][name])
+    assert not torch.equal(cache[1]["attn_out"], clean[1]["attn_out"])
+    assert not torch.allclose(out.logits, before)
+    assert torch.equal(model.forward(ids).logits, before)  # after the context: the model as it was
+
+
+def test_replace_pattern_and_zero_value_against_a_direct_computation(models):
+    model = models["llama"]
+    ids = ids_of(model)
+    n = len(ids)
+    clean, _ = _capture(model, ids)
+    uniform = torch.tril(torch.ones(n, n)) / torch.arange(1, n + 1)[:, None]  # (N, N) each row: mean of the past
+    cache, _ = _capture(model, ids, [ReplacePattern(layer=0, head=1, pattern=uniform)])
+    v0 = expand(clean[0]["v"], 4)
+    close(cache[0]["pattern"][1], uniform)
+    close(cache[0]["z"][1], uniform @ v0[1])
+    assert torch.equal(cache[0]["z"][0], clean[0]["z"][0])
+    cache, _ = _capture(model, ids, [ZeroValue(layer=None, token=2)])
+    for i in cache:
+        assert float(cache[i]["v"][:, 2].abs().max()) == 0
+        z = cache[i]["pattern"] @ expand(cache[i]["v"], 4)
+        close(cache[i]["z"], z)
+    v = clean[0]["v"].clone()
+    v[:, 2] = 0
+    close(cache[0]["z"], clean[0]["pattern"] @ expand(v, 4))  # layer 0: same pattern, token 2's value gone
+    with pytest.raises(ValueError, match="head 9 is out of range"):
+        _capture(model, ids, [AblateHead(layer=0, head=9)])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        AblateHead(layer=0, head=0, mode="half")
+
+
+def test_interventions_with_rows_change_the_model_as_without(models):
+    model = models["llama"]
+    ids = ids_of(model)
+    rows = [len(ids) - 1]
+    for item in (AblateHead(1, 0, "zero"), AblateHead(1, 0, "mean"), AblateHead(1, 0, "first"), ZeroValue(0, 1)):
+        full, out_full = _capture(model, ids, [item])
+        part, out_part = _capture(model, ids, [item], rows=rows)
+        close(out_part.logits, out_full.logits, 1e-5)
+        close(part[1]["z"], full[1]["z"][:, rows], 1e-5)
+
+
+def test_generation_with_a_kv_cache_captures_the_new_row(models):
+    model = models["llama"]
+    ids = ids_of(model)
+    with model.hooks(capture=ALL) as whole:
+        model.forward(ids)
+    prefix = model.forward(ids[:-1], use_cache=True)
+    with model.hooks(capture=ALL) as step:
+        out = model.forward(ids[-1:], past_key_values=prefix.past_key_values, use_cache=True)
+    n = len(ids)
+    for i in step:
+        assert step[i]["pattern"].shape == (4, 1, n) and step[i]["q"].shape[1] == 1 and step[i]["k"].shape[1] == n
+        for name in ("pattern", "scores", "z", "attn_out"):
+            close(step[i][name], whole[i][name][..., -1:, :], 1e-5)
+    close(out.logits[0, -1], model.forward(ids).logits[0, -1], 1e-5)
+
+
+def test_toy_layers_answer_to_the_point_names():
+    from attncli.core import toy
+    from attncli.config.settings import Settings
+
+    record = toy.build(Settings()).run("the cat sat on the mat")
+    layer = record.layers[0]
+    assert layer.point("q") is layer.queries and layer.point("pattern") is layer.weights
+    assert layer["z"] is layer.head_context and layer.point("scores") is layer.scores
+    assert layer.point("resid_pre") is layer.inputs
+    with pytest.raises(KeyError, match="unknown point"):
+        layer.point("nope")

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+#: A lone surrogate: how Python spells a file-name byte that is not UTF-8 (b"\xff" is "\udcff").
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(obj: Any, **options) -> str:
+    """``json.dumps`` that keeps UTF-8 text as it is and writes lone surrogates as ``\\udcff``.
+
+    The JSON stays valid UTF-8, and ``json.loads`` then ``os.fsencode`` give back the exact bytes.
+    """
+    text = json.dumps(obj, ensure_ascii=False, **options)
+    return text if _SURROGATE.search(text) is None else _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 #: Significant digits that always round-trip, per dtype (float32: 9, float16: 5, bfloat16: 4).
 _DIGITS = {"float32": 9, "float16": 5, "bfloat16": 4}
@@ -182,7 +195,7 @@ def stream_json(doc: Any, write) -> None:
     elif isinstance(doc, dict):
         write("{")
         for i, (key, value) in enumerate(doc.items()):
-            write(("," if i else "") + json.dumps(key, ensure_ascii=False) + ":")
+            write(("," if i else "") + _text(key) + ":")
             stream_json(value, write)
         write("}")
     elif isinstance(doc, list) and any(isinstance(v, (LazyArray, dict, list)) for v in doc):
@@ -193,12 +206,12 @@ def stream_json(doc: Any, write) -> None:
             stream_json(value, write)
         write("]")
     else:
-        write(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+        write(_text(doc, allow_nan=False))
 
 
 def dumps(doc: Any) -> str:
     """A document without LazyArrays on one line (pipe it to ``jq`` to read it); refuses NaN and Infinity."""
-    return json.dumps(doc, allow_nan=False, ensure_ascii=False)
+    return _text(doc, allow_nan=False)
 
 
 def _round(values, precision: int):

@@ -262,7 +262,14 @@ class Transformer:
                       oov=[False] * n, special=[i in special_ids for i in ids], embeddings=layers[0].inputs,
                       layers=layers, heads=int(info["heads"]), causal=bool(self.causal), config=self.describe(),
                       rows=None if rows is None else list(rows), kv_heads=int(info["kv_heads"]), name=self.name,
-                      warnings=notes, ids=list(ids))
+                      warnings=notes, ids=list(ids), rotary=self._rotary())
+
+    def _rotary(self) -> bool | str:
+        rope = getattr(self.model.config, "rope_parameters", None) or {}
+        if not rope and getattr(self.model.config, "rope_theta", None) is None:
+            return False
+        part = rope.get("partial_rotary_factor") if isinstance(rope, dict) else None
+        return f"{part:g} of its dimensions" if part not in (None, 1, 1.0) else True
 
     def _probe_once(self, where: str) -> None:
         try:

@@ -34,7 +34,7 @@ class ModelAttention:
         return self.transformer.name
 
     def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False) -> Record:
+            rollout: bool = False, raw_scores: bool = False) -> Record:
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
 
@@ -42,6 +42,11 @@ class ModelAttention:
             raise no_text(model=self.name)
         record = self.transformer.run(text, where=where)
         rows = focus_grammar.rows(record.tokens, focus)
+        if raw_scores:
+            from attncli.core.attention import unscaled_scores
+
+            for layer in record.layers:
+                layer.raw_scores = unscaled_scores(layer.queries, layer.keys, rows)  # (H, R, N)
         full = record.attentions  # L x (H, N, N)
         if rows is not None:  # per-query tensors keep the focus rows only
             for layer in record.layers:
@@ -66,3 +71,4 @@ class ModelAttention:
             except AttnError as error:
                 out.append(error)
         return out
+
