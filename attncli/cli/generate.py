@@ -168,6 +168,7 @@ def generate(
 
 def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bool, out: OutputOptions) -> None:
     from attncli.core.record import check_head, parse_layer
+    from attncli.io.textsafe import visible
     from attncli.documents.generation import generation_document, step_record, summary_record
     from attncli.models import generation
 
@@ -199,13 +200,13 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
                                         ensure_ascii=False) + "\n")
             env.stdout.flush()
         elif stream_text and not step.special:
-            env.stdout.write(step.text)
+            env.stdout.write(visible(step.text))  # control characters escaped, as every view does
             env.stdout.flush()
 
     if stream_text:
-        from attncli.io.textsafe import visible
+        from rich.markup import escape
 
-        env.out.print(f"[dim]{visible(prompt)}[/]", end="", soft_wrap=True, highlight=False)
+        env.out.print(f"[dim]{escape(visible(prompt))}[/]", end="", soft_wrap=True, highlight=False)
         env.stdout.flush()
     result = generation.generate(transformer, prompt, sampling=sampling, max_new_tokens=options.max_new_tokens,
                                  layers=layers, alternatives=options.alternatives, target=options.target,
