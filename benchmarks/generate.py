@@ -120,14 +120,14 @@ def child(new: int) -> None:
 
 def memory(long: int) -> None:
     me = [sys.executable, __file__, "--child"]
-    base, _ = peak_rss_mb(me + ["0"])
-    short, wall_short = peak_rss_mb(me + ["64"])
-    big, wall_big = peak_rss_mb(me + [str(long)])
-    print(f"peak RSS: model loaded {base:,.0f} MiB; 64 new tokens {short:,.0f} MiB ({wall_short:.0f} s); "
-          f"{long:,} new tokens {big:,.0f} MiB ({wall_big:.0f} s)")
-    ratio = big / short
-    print(f"  {long:,} / 64 = {ratio:.2f} (target 1.5: {verdict(ratio, 1.5)}); growth beyond the loaded model: "
-          f"{short - base:,.0f} MiB -> {big - base:,.0f} MiB")
+    sizes = {}
+    for new in (0, 64, long):
+        sizes[new], wall = peak_rss_mb(me + [str(new)])
+        what = "model loaded" if new == 0 else f"{new:,} new tokens"
+        print(f"peak RSS, {what}: {sizes[new]:,.0f} MiB ({wall:.0f} s)", flush=True)
+    ratio = sizes[long] / sizes[64]
+    print(f"  {long:,} / 64 = {ratio:.2f} (target 1.5: {verdict(ratio, 1.5)}); beyond the loaded model: "
+          f"{sizes[64] - sizes[0]:,.0f} MiB -> {sizes[long] - sizes[0]:,.0f} MiB")
 
 
 def main() -> None:

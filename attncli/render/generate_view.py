@@ -70,6 +70,11 @@ def _looked_at(row: list[float], tokens: list[str], k: int) -> list[tuple[int, f
     return [(j, row[j]) for j in order]
 
 
+def _probability(value: float) -> str:
+    """Five cells: 0.152, or 3e-04 below a thousandth (never a bare 0.000 for a token that was possible)."""
+    return f"{value:.3f}" if value >= 0.001 or value == 0 else f"{value:.0e}"
+
+
 def _short(value: float) -> str:
     """A weight or probability in three cells: .45, 1.0 (rounded up), <.01."""
     if value >= 0.995:
@@ -90,7 +95,7 @@ def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{mark}{k:>3} ", style="bold" if k == selected else "dim")
         text.append(f"{label(tokens[step['position']], TOKEN_CELLS):<{TOKEN_CELLS}} ", style="bold")
-        text.append(f"{step['probability']:.3f}", style=paint.weight(step["probability"]) if paint.color else "")
+        text.append(_probability(step["probability"]), style=paint.weight(step["probability"]) if paint.color else "")
         text.append(f" {'#' + str(step['rank']):>5}  ", style="dim")
         row = row_of(step, layer, head, cross=cross)
         for j, w in _looked_at(row, sources, looked):
@@ -126,7 +131,8 @@ def strip_lines(doc: dict, *, step: int, layer: int, head: int | None, width: in
             pieces.append(Text(f"{shown}{glyph_for(scale(row[j]))}"))
         if not cross and j == n_prompt - 1 and n_prompt < len(tokens):
             pieces.append(Text("│", style="dim"))
-    title = (f"step {step} ({label(shown_tokens(doc)[chosen['position']], 24)}, p {chosen['probability']:.3f}): "
+    token = label(shown_tokens(doc)[chosen["position"]], 24)
+    title = (f"step {step} ({token}, p {_probability(chosen['probability'])}): "
              f"where it looked · {_what(doc, layer, head, cross)}")
     out: list[RenderableType] = [*heading(title, width), *wrap_texts(pieces, width)]
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
@@ -159,7 +165,7 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         text.append(f"{step['index']:>3} {label(tokens[step['position']], name_cells):<{name_cells}} ", style="bold")
         for w in cells:
             if w is None:
-                text.append("·", style=MASKED)
+                text.append("·" if paint.color else " ", style=MASKED)  # without color · is the lowest glyph
             elif paint.color:
                 text.append(" ", style=paint.weight(scale(w)))
             else:
@@ -170,7 +176,8 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
     out += legend(paint, scale, precision, width=width)
     pooled = f", {len(keys)} keys max-pooled to {cols} columns" if cols < len(keys) else ""
     what = "source tokens" if cross else "earlier tokens (prompt first)"
-    out += note(f"rows: generated tokens; columns: {what}{pooled}; · not yet written", width)
+    blank = "·" if paint.color else "a blank"
+    out += note(f"rows: generated tokens; columns: {what}{pooled}; {blank}: not yet written", width)
     return out
 
 
