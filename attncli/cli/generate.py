@@ -206,7 +206,9 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     if stream_text:
         from rich.markup import escape
 
-        env.out.print(f"[dim]{escape(visible(prompt))}[/]", end="", soft_wrap=True, highlight=False)
+        # a completion continues the prompt on its line; a chat answer starts on the next one
+        env.out.print(f"[dim]{escape(visible(prompt))}[/]", end="\n" if options.chat else "", soft_wrap=True,
+                      highlight=False)
         env.stdout.flush()
     result = generation.generate(transformer, prompt, sampling=sampling, max_new_tokens=options.max_new_tokens,
                                  layers=layers, alternatives=options.alternatives, target=options.target,
