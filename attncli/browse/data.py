@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from attncli.core.record import Record
 from attncli.errors import AttnError
+from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
 
 #: All lines of a browse session together may hold at most this much attention data (MiB).
@@ -28,7 +29,10 @@ class Line:
     def __init__(self, record: Record, label: str) -> None:
         self.record = record
         self.label = label  # where it came from: "TEXT", "context 2", "notes.txt:3"
-        self.tokens = [visible(token) for token in record.tokens]  # display text (control characters escaped)
+        model = record.source == "model"
+        # as views show them (attncli.documents.tokens_display: ␣the, not Ġthe), control characters escaped
+        self.tokens = display_tokens(record.tokens) if model else [visible(token) for token in record.tokens]
+        self.raw = list(record.tokens)  # the tokenizer's own strings (what focus and / match)
         self.weights = _cpu([layer.weights for layer in record.layers])  # (L, H, N, N)
         self.contexts = _cpu([layer.output for layer in record.layers])  # (L, N, d): a model's sublayer output
         has_scores = all(layer.scores is not None for layer in record.layers)

@@ -33,7 +33,7 @@ from attncli.config.validation import (
     Validator,
 )
 from attncli.core.dtypes import DTYPE_ALIASES, DTYPES, canonical_dtype
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 __all__ = [
     "ATTENTION_KEYS", "DEFAULT_BUDGET_MB", "DEVICE_PATTERN", "DIVISOR_MAX", "DIVISOR_MIN", "DTYPES",
@@ -97,11 +97,18 @@ def load_settings(
     return settings
 
 
-def check_problems(name_or_path: str, budget_mb: float | None = None) -> tuple[Settings | None, list[str]]:
-    """Every problem in a config, for ``config validate``: (settings or None, lines)."""
+def check_problems(name_or_path: str, budget_mb: float | None = None,
+                   where: str | None = None) -> tuple[Settings | None, list[str]]:
+    """Every problem in a config, for ``config validate``: (settings or None, lines).
+
+    ``where`` names the argument the config came from (``PATH`` for config validate).
+    """
     try:
         doc, label, kind = read_document(name_or_path)
     except AttnError as exc:
+        given = option("config")
+        if where is not None and exc.where and exc.where.startswith(given):
+            exc.where = where + exc.where[len(given):]
         return None, [exc.line()]
     validator = Validator(doc, budget_mb=_budget(budget_mb))
     try:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from attncli.core.devices import import_torch
 from attncli.core.record import Layer
-from attncli.core.reduce import head_mean, top_links  # noqa: F401  (re-exported: attention.head_mean)
+from attncli.core.reduce import head_mean, top_links, visible_keys  # noqa: F401  (re-exported)
 from attncli.core.spec import AttentionSpec as Spec
 
 torch = import_torch()  # quietly: no "Failed to initialize NumPy" warning where numpy is absent
@@ -164,7 +164,9 @@ def attend(
         weights = softmax(scores)  # (H, C, N)
         contexts.append(weights @ values)  # (H, C, dv)
         if top_k:
-            w, i = top_links(weights, top_k)  # (H, C, K) x2
+            position = (torch.arange(start, start + query.shape[-2], device=keys.device) if index is None
+                        else index)  # (C,)
+            w, i = top_links(weights, top_k, position if causal else None)  # (H, C, K) x2
             top_w.append(w)
             top_i.append(i)
         if keep:
