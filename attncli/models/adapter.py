@@ -13,9 +13,10 @@ from typing import Callable
 
 from attncli.errors import AttnError, ExitCode
 from attncli.models.load import (
-    PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_config,
-    check_weights_size, is_causal, load_error, resolve,
+    PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_folder, is_causal,
+    load_error, resolve,
 )
+from attncli.models.memory import allocation_error, check_activations, nonfinite_hint
 
 
 #: Every layer's attention weights of one forward pass are held at once: refuse texts that need more.
@@ -54,7 +55,7 @@ class Transformer:
         config = self.model.config
         limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tokenizer_limit and tokenizer_limit < 10**8:
+        if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 10**8:  # -1 or 1e30: no limit of its own
             limit = min(limit, tokenizer_limit) if limit else tokenizer_limit
         self.max_tokens = limit
         self.architecture = type(self.model).__name__
@@ -65,16 +66,20 @@ class Transformer:
 
     def _load(self, transformers, spec: str) -> None:
         where = f"--model {spec}"
-        check_config(Path(self.path), where)
-        check_weights_size(Path(self.path), where)
+        check_folder(Path(self.path), where, transformers)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    str(self.path), local_files_only=True, trust_remote_code=False)
                 self.model = transformers.AutoModel.from_pretrained(
-                    str(self.path), local_files_only=True, attn_implementation="eager")
-        except MemoryError:
-            raise
+                    str(self.path), local_files_only=True, attn_implementation="eager", trust_remote_code=False)
+        except (MemoryError, RuntimeError) as exc:
+            error = allocation_error(exc, "loading the model's weights", where=where)
+            if error is None:
+                raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
+                                kind="model") from None
+            raise error from None
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; each becomes one line
             raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
                             kind="model") from None
@@ -160,6 +165,7 @@ class Transformer:
             raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
                             f"of attention weights; the limit is {self.max_attention_mb:,.0f} MiB", where=where,
                             kind="budget", hint="use a smaller --length" if where == "--length" else "shorten the text")
+        check_activations(info, n, element, where)
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")
@@ -189,9 +195,9 @@ class Transformer:
                 warnings.simplefilter("ignore")
                 out = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                  output_attentions=True, output_hidden_states=True)
-        except RuntimeError as exc:
-            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",
-                            code=ExitCode.FAILURE) from None
+        except (RuntimeError, MemoryError) as exc:
+            raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(
+                f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
         finally:
             for h in hooks:
                 h.remove()
@@ -209,7 +215,7 @@ class Transformer:
         for t in attentions + outputs:
             if not bool(torch.isfinite(t).all()):
                 raise AttnError(f"non-finite values in the model's output ({self.dtype_name})", kind="numeric",
-                                code=ExitCode.FAILURE, hint="use --dtype float32")
+                                code=ExitCode.FAILURE, hint=nonfinite_hint(self.model, self.dtype_name))
         head_outputs = None
         heads = int(attentions[0].shape[0])
         if len(heads_captured) == len(attentions):
