@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -193,28 +192,45 @@ def test_model_max_length_minus_one_is_no_limit(folder):
 
 
 @pytest.fixture
-def alarm():
-    """A test that would hang (a FIFO opened) fails after 30 s instead."""
-    def expire(*_args):
-        raise TimeoutError("the command hung: it opened a FIFO")
+def watchdog(tmp_path):
+    """A FIFO that something opened for reading would hang the test forever (a signal cannot interrupt
+    a read inside Rust or C): after 20 s this opens every FIFO for writing and closes it, so a reader sees
+    end-of-file and the test fails instead of hanging."""
+    import stat
+    import threading
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(30)
+    done = threading.Event()
+    fired = []
+
+    def release():
+        if done.wait(20):
+            return
+        fired.append(True)
+        for path in tmp_path.rglob("*"):
+            if path.is_fifo() if hasattr(path, "is_fifo") else stat.S_ISFIFO(path.lstat().st_mode):
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:  # nobody is reading it
+                    pass
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
     yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    done.set()
+    thread.join()
+    assert not fired, "the command opened a FIFO and hung until the watchdog closed it"
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "chat_template.jinja",
                                   "tokenizer_config.json", "README.md"])
-def test_a_fifo_is_refused_not_opened(folder, alarm, name):
+def test_a_fifo_is_refused_not_opened(folder, watchdog, name):
     path = folder()
     (path / name).unlink(missing_ok=True)
     os.mkfifo(path / name)
     refused(cli("run", "--model", str(path), "the cat", "--json"), f"{name} is a FIFO, not a file")
 
 
-def test_a_fifo_in_additional_chat_templates(folder, alarm):
+def test_a_fifo_in_additional_chat_templates(folder, watchdog):
     path = folder()
     (path / "additional_chat_templates").mkdir()
     os.mkfifo(path / "additional_chat_templates" / "tool.jinja")
@@ -233,10 +249,10 @@ def test_links_to_devices_and_to_nothing(folder, name):
 
 
 @pytest.mark.parametrize("name, size, fragment", [
-    ("chat_template.jinja", 1 << 30, "chat_template.jinja has 1,024.0 MiB; the limit for it is 1 MiB"),
-    ("tokenizer.json", 65 << 20, "tokenizer.json has 65.0 MiB; the limit for it is 64 MiB"),
-    ("generation_config.json", 2 << 20, "generation_config.json has 2.0 MiB; the limit for it is 1 MiB"),
-    ("config.json", 5 << 20, "config.json has 5.0 MiB; the limit for it is 4 MiB"),
+    ("chat_template.jinja", 1 << 30, "chat_template.jinja has 1,073,741,824 bytes; the limit for it is 1 MiB"),
+    ("tokenizer.json", 65 << 20, "tokenizer.json has 68,157,440 bytes; the limit for it is 64 MiB"),
+    ("generation_config.json", 2 << 20, "generation_config.json has 2,097,152 bytes; the limit for it is 1 MiB"),
+    ("config.json", 5 << 20, "config.json has 5,242,880 bytes; the limit for it is 4 MiB"),
 ])
 def test_oversized_files_are_refused_by_size(folder, name, size, fragment):
     path = folder()

@@ -38,8 +38,8 @@ def _status() -> list[dict]:
 
             gguf = hf_cache.gguf_path(name)
             row["path"] = str(gguf)
-            cached = hf_cache.lookup(name, gguf)
-            if cached is not None and hf_cache.problem(cached) is None:
+            cached = hf_cache.find(name, gguf)  # by the GGUF's size and mtime, else by its hash
+            if cached is not None:
                 row["cache"] = str(cached)
         rows.append(row)
     return rows

@@ -66,7 +66,7 @@ class Transformer:
 
     def _load(self, transformers, spec: str) -> None:
         where = f"--model {spec}"
-        check_folder(Path(self.path), where, transformers)
+        check_folder(Path(self.path), where, transformers, checked=spec not in PACKAGED)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -20,6 +20,7 @@ transformers loads a GGUF with ``gguf_file=`` and dequantizes every tensor on ea
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import json
 import os
@@ -239,7 +240,7 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001 - safetensors reports a failed write as its own error type
-            raise OSError(_write_reason(exc)) from None
+            raise _write_reason(exc) from None
         _remove(entry)
         try:
             os.rename(tmp, entry)
@@ -248,9 +249,11 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                 return entry
             raise
     except OSError as exc:
+        hint = f"set XDG_CACHE_HOME to a writable folder with {max(1, needed >> 20)} MiB free"
+        if exc.errno == errno.EFBIG:
+            hint = f"raise the file size limit, ulimit -f: the cache writes about {max(1, needed // 6 >> 20)} MiB"
         raise AttnError(f"cannot write the model cache ({exc.strerror or exc})", where=str(root), kind="cache",
-                        code=ExitCode.FAILURE, hint="set XDG_CACHE_HOME to a writable folder with "
-                        f"{6 * gguf.stat().st_size >> 20} MiB free") from None
+                        code=ExitCode.FAILURE, hint=hint) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -279,8 +282,11 @@ def _write_entry(tmp: Path, model, tokenizer, name: str, gguf: Path, digest: str
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
-def _write_reason(exc: Exception) -> str:
-    """``File too large`` out of safetensors' ``IoError(Os { code: 27, ..., message: "File too large" })``."""
+def _write_reason(exc: Exception) -> OSError:
+    """An OSError out of safetensors' ``Error while serializing: I/O error: File too large (os error 27)``."""
     text = str(exc)
-    found = re.search(r'message: "([^"]+)"', text)
-    return found.group(1) if found else (text.splitlines()[0] if text else type(exc).__name__)
+    found = re.search(r"os error (\d+)|code: (\d+)", text)
+    if found:
+        number = int(found.group(1) or found.group(2))
+        return OSError(number, os.strerror(number))
+    return OSError(text.splitlines()[0] if text else type(exc).__name__)

@@ -127,7 +127,7 @@ def check_files(path: Path, where: str) -> None:
                             where)
             limit = _limit_of(name)
             if limit is not None and info.st_size > limit:
-                raise _fail(f"{shown} has {info.st_size / MIB:,.1f} MiB; the limit for it is {limit // MIB} MiB",
+                raise _fail(f"{shown} has {info.st_size:,} bytes; the limit for it is {limit // MIB} MiB",
                             where)
             if name in COUNTED and folder == path:
                 try:
@@ -232,7 +232,7 @@ def check_model_size(config: dict, where: str, element_bytes: int = 4) -> int:
     if limit is not None and need > limit[0]:
         raise AttnError(f"config.json describes about {count:,} parameters ({need / 2**30:,.1f} GiB in float32); "
                         f"the limit is {limit[0] / 2**30:,.1f} GiB ({limit[1]})", where=where, kind="memory",
-                        code=ExitCode.FAILURE, hint="check config.json's sizes (layers, widths, vocab_size)")
+                        code=ExitCode.FAILURE, hint="check the layers, widths and vocab_size in config.json")
     return count
 
 

@@ -59,6 +59,7 @@ def resolve(spec: str, *, progress: Callable | None = None) -> tuple[str, Path]:
     if not path.is_dir() or not (path / "config.json").is_file():
         raise AttnError("not a model folder (it needs config.json and the weights)", where=f"--model {spec}",
                         kind="model")
+    check_local(path, f"--model {spec}")  # before transformers is even imported
     return path.name, path
 
 
@@ -71,13 +72,19 @@ def check_config(path: Path, where: str) -> dict:
     return config
 
 
-def check_folder(path: Path, where: str, transformers) -> dict:
-    """Every check a model folder gets before transformers reads it; its config."""
+def check_local(path: Path, where: str) -> dict:
+    """The checks that need no transformers: every file, config.json and its sizes, the weights' size."""
     check_files(path, where)
     config = check_config(path, where)
-    check_remote_code(path, config, where, _known_types(transformers), lambda name: _known_tokenizer(transformers, name))
     check_model_size(config, where)
     check_weights_size(path, where)
+    return config
+
+
+def check_folder(path: Path, where: str, transformers, *, checked: bool = False) -> dict:
+    """Every check a model folder gets before transformers reads it (``checked``: resolve did the local ones)."""
+    config = check_config(path, where) if checked else check_local(path, where)
+    check_remote_code(path, config, where, _known_types(transformers), lambda name: _known_tokenizer(transformers, name))
     return config
 
 
