@@ -18,7 +18,9 @@ from typing import Callable
 
 from attncli.errors import AttnError, ExitCode
 from attncli.models.folder import MAX_CONFIG_BYTES, check_files, check_model_size, check_remote_code, read_json
-from attncli.models.registry import EXTRA_HINT, PACKAGED, Packaged, import_transformers, install_hint
+from attncli.models.registry import (  # noqa: F401  (EXTRA_HINT, Packaged: re-exported)
+    EXTRA_HINT, PACKAGED, Packaged, import_transformers, install_hint,
+)
 
 #: Model types that are causal decoders (besides any config with ``is_decoder``).
 DECODER_TYPES = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma",
