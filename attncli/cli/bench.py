@@ -28,6 +28,12 @@ def bench(
     memory_mb: Annotated[float, typer.Option(
         "--memory-mb", metavar="MB",
         help="Memory the benchmark may use (default: 80% of what is free).")] = 0.0,
+    max_tflop: Annotated[float, typer.Option(
+        "--max-tflop", metavar="TFLOP",
+        help="Work limit: the attention arithmetic of all calls together (default 5; docs/limits.md).")] = 5.0,
+    max_calls: Annotated[int, typer.Option(
+        "--max-calls", metavar="N",
+        help="The most timed and warm-up calls, lengths x 2 x (repeat + 1) (default 10_000).")] = 10_000,
     *,
     out: OutputOptions,
 ) -> None:
@@ -40,22 +46,50 @@ def bench(
 
       attncli bench --lengths 256,1024,4096,16384 --heads 8 --width 64
     """
-    guarded(out, lambda env: _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, out))
+    guarded(out, lambda env: _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb,
+                                    (max_tflop, max_calls), out))
 
 
 def _parse_lengths(text: str) -> list[int]:
+    from attncli.core.numbers import parse_int
     from attncli.errors import AttnError
 
     values = []
     for part in text.split(","):
-        part = part.strip().replace("_", "")
-        if not part.isdigit() or int(part) < 1:
+        value = parse_int(part, "--lengths", what="positive whole numbers (ASCII digits 0-9) separated by commas")
+        if value < 1:
             raise AttnError(f"expected positive whole numbers separated by commas, got {text!r}", where="--lengths")
-        values.append(int(part))
+        values.append(value)
     return values
 
 
-def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, out: OutputOptions) -> None:
+def _check_cost(sizes, heads, width, batch, repeat, max_tflop, max_calls) -> None:
+    """Refuse, before anything is allocated, a bench past --max-tflop or --max-calls."""
+    from attncli.core.bench import cost
+    from attncli.errors import AttnError
+
+    finite(max_tflop, "--max-tflop", positive=True)
+    if max_calls < 1:
+        raise AttnError(f"must be at least 1, got {max_calls}", where="--max-calls")
+    tflop, calls = cost(sizes, heads=heads, width=width, batch=batch, repeat=repeat)
+    if calls > max_calls:
+        raise AttnError(f"this bench makes {calls:,} calls ({len(sizes):,} length(s) x 2 methods x "
+                        f"{repeat + 1:,}); the limit is {max_calls:,}", where="--max-calls", kind="budget",
+                        hint="use fewer --lengths or a smaller --repeat, or raise --max-calls")
+    if tflop > max_tflop:
+        raise AttnError(f"this bench is {tflop:,.1f} TFLOP of attention ({calls:,} calls; the longest, N = "
+                        f"{max(sizes):,}, is {tflop_of(max(sizes), heads, width, batch):,.2f} TFLOP a call); "
+                        f"the limit is {max_tflop:g} TFLOP", where="--max-tflop", kind="budget",
+                        hint="use shorter --lengths or a smaller --repeat, or raise --max-tflop")
+
+
+def tflop_of(n: int, heads: int, width: int, batch: int) -> float:
+    from attncli.core.attention import flops
+
+    return flops(n, n, heads, width, width) * batch / 1e12
+
+
+def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, limits, out: OutputOptions) -> None:
     from attncli import SCHEMA_VERSION, __version__
     from attncli.errors import AttnError, finite_option
 
@@ -65,6 +99,7 @@ def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, 
         if value < 1:
             raise AttnError(f"must be at least 1, got {value}", where=name)
     finite(memory_mb, "--memory-mb")
+    _check_cost(sizes, heads, width, batch, repeat, *limits)
     from attncli.core.devices import dtype_name
 
     dtype = dtype_name(dtype)

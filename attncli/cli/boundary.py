@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from typer import Abort
 from typer.core import TyperGroup
 
+from attncli.cli.integers import require_ascii_integers
 from attncli.errors import AttnError, ExitCode
 
 try:  # Typer >= 0.20 carries its own copy of Click
@@ -110,6 +111,7 @@ class AttnGroup(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         require_finite_floats(self)
+        require_ascii_integers(self)
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)

@@ -99,13 +99,20 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     browser.state.grid = grid
     if focus is not None:
         tokens = loaded.lines[0].tokens
-        if focus.strip().isdigit() and int(focus) < len(tokens):
-            browser.state.set_query(0, int(focus))
+        from attncli.core.focus import parse as parse_focus
+
+        index = parse_focus(focus).index  # ASCII digits only, the one integer grammar
+        if index is not None and index < len(tokens):
+            browser.state.set_query(0, index)
         elif browser.state.find(focus) is not None:
             raise AttnError(f"no token {focus!r} in the text", where="--focus")
     browser.run()
     for path in browser.saved:
-        env.err.print(f"attncli: saved {path}", soft_wrap=True, highlight=False)
+        from rich.markup import escape
+
+        from attncli.io.textsafe import visible
+
+        env.err.print(f"attncli: saved {escape(visible(str(path)))}", soft_wrap=True, highlight=False)
 
 
 def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import typer
 
 from attncli.errors import AttnError, ExitCode
+from attncli.cli.hints import fit_error
 from attncli.io.textsafe import visible
 
 #: A single JSON document is spooled in memory up to this size, then on disk, before it reaches stdout.
@@ -73,6 +74,7 @@ class Environment:
 
         if self.stderr is None or getattr(self.stderr, "closed", False):
             return
+        error = fit_error(error)  # a hint names only options this command has
         self.err.print(f"[bold red]attncli: error:[/] {escape(visible(prefix + error.line()))}", soft_wrap=True)
         for extra in error.details[:20]:
             self.err.print(f"  {escape(visible(extra))}", soft_wrap=True)

@@ -16,6 +16,21 @@ from attncli.core.attention import flops
 from attncli.core.devices import import_torch
 
 
+#: Default work limit of one bench (``--max-tflop``): the attention arithmetic of every call. The
+#: default lengths are 0.27 TFLOP, 256 to 16,384 are 4.7; a CPU does roughly 0.03 to 0.3 TFLOP/s.
+DEFAULT_MAX_TFLOP = 5.0
+
+#: Default limit on the calls one bench makes (``--max-calls``): lengths x 2 methods x (repeat + 1 warm-up).
+DEFAULT_MAX_CALLS = 10_000
+
+
+def cost(lengths: list[int], *, heads: int, width: int, batch: int, repeat: int) -> tuple[float, int]:
+    """(TFLOP, calls) of a bench before it runs, counting both methods, the warm-up and every repeat."""
+    calls_per_method = repeat + 1
+    tflop = sum(2 * calls_per_method * flops(n, n, heads, width, width) * batch for n in lengths) / 1e12
+    return tflop, 2 * calls_per_method * len(lengths)
+
+
 @dataclass
 class Row:
     length: int

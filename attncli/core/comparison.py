@@ -17,6 +17,30 @@ from attncli.documents.jsonout import to_list
 from attncli.core.record import Record
 
 
+#: Default limit on compare's pairwise figures (``compare --max-cells``): 1,000,000 numbers is about
+#: 20 MB of JSON; 2,000 contexts would be 16 million per token (87 s, 462 MB before the limit).
+DEFAULT_MAX_CELLS = 1_000_000
+
+
+def cells(contexts: int, tokens: int, heads: int, layers: int = 0) -> int:
+    """The numbers compare computes and writes: a K x K matrix of cosine, L2 and input cosine, one
+    per head, and (a model) hidden and context cosine per layer, for every followed token."""
+    return tokens * contexts * contexts * (3 + heads + 2 * layers)
+
+
+def check_cells(contexts: int, tokens: int, heads: int, layers: int, limit: int) -> None:
+    """Refuse, before the work, a comparison of more than ``limit`` numbers (see :func:`cells`)."""
+    need = cells(contexts, tokens, heads, layers)
+    if need <= limit:
+        return
+    matrices = f"{3 + heads + 2 * layers} matrices"
+    raise AttnError(f"{contexts:,} contexts x {tokens:,} followed token(s) need {need:,} pairwise figures "
+                    f"({matrices} of {contexts:,} x {contexts:,}); the limit is {limit:,}", where="--max-cells",
+                    kind="budget", hint="compare fewer contexts, " + ("" if tokens == 1 else
+                                                                     "follow one token with --focus, ")
+                    + "or raise --max-cells")
+
+
 def context_label(i: int, record: Record) -> str:
     text = " ".join(record.tokens)
     if len(text) > 40:

@@ -17,6 +17,13 @@ from attncli.errors import AttnError
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²' and '٣'
 
 
+def _number(text: str, where: str) -> int:
+    """ASCII digits as an int, through the one integer grammar (at most 30 digits, 64 bits)."""
+    from attncli.core.numbers import parse_int
+
+    return parse_int(text, where)
+
+
 @dataclass(frozen=True)
 class Focus:
     """A parsed --focus value: an ``index``, or a ``token`` with an optional 1-based ``occurrence``."""
@@ -30,13 +37,13 @@ class Focus:
 def parse(value: str, where: str = "--focus") -> Focus:
     text = value.strip()
     if _DIGITS.fullmatch(text):
-        return Focus(value, index=int(text))
+        return Focus(value, index=_number(text, where))
     token, occurrence = text, None
     if "@" in text[1:]:
         token, _, count = text.rpartition("@")
-        if not _DIGITS.fullmatch(count) or int(count) < 1:
+        if not _DIGITS.fullmatch(count) or _number(count, where) < 1:
             raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where)
-        occurrence = int(count)
+        occurrence = _number(count, where)
     token = token.strip()
     if not token:
         raise AttnError("empty focus token", where=where)
@@ -58,8 +65,9 @@ def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every
     name = focus.token.lower()
     hits = [i for i, token in enumerate(tokens) if token.lower() == name]
     if not hits:
+        digits = "an index is written in ASCII digits 0-9; " if focus.token.isdecimal() else ""
         raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where,
-                        hint=f"tokens: {_shown(tokens)}", kind="text")
+                        hint=f"{digits}tokens: {_shown(tokens)}", kind="text")
     if focus.occurrence is not None:
         if focus.occurrence > len(hits):
             subject = "the text" if label == "the text" else label

@@ -9,6 +9,8 @@ the way NumPy and pandas print wide arrays.
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Sequence
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -114,9 +116,23 @@ def adaptive_precision(rows: Sequence[Sequence[float | None]], *, low: int = 2, 
     return chosen
 
 
+#: Fixed point is used while a number has at most this many digits before the point.
+FIXED_DIGITS = 7
+
+
 def fmt(value: float, precision: int) -> str:
+    """``value`` with ``precision`` decimals; scientific notation (``1.000e+100``) past 7 integer digits.
+
+    Fixed point would print 1e100 as 101 digits and push every other column off the terminal;
+    the scientific form keeps ``precision`` digits after the point and is at most 7 + precision
+    characters (``-1.000e+308``). -0 is printed as 0.
+    """
+    if math.isfinite(value) and abs(value) >= 10 ** FIXED_DIGITS:
+        return f"{value:.{precision}e}"
     text = f"{value:.{precision}f}"
-    return "0." + "0" * precision if text.startswith("-") and float(text) == 0 else text
+    if text.startswith("-") and float(text) == 0:
+        return text[1:]
+    return text
 
 
 class Column:
