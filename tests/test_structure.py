@@ -13,15 +13,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "attncli"
 
-#: Cycles that another branch is removing; each entry goes when that branch lands.
-KNOWN_CYCLES = {
-    # models/cache <-> models/load: the model-safety branch (modelsafe) untangles the loader and the
-    # GGUF cache (PACKAGED moves into models/registry.py). Remove this entry when it is merged.
-    frozenset({"attncli.models.cache", "attncli.models.load"}),
-}
+#: Cycles that another branch is removing; each entry goes when that branch lands. (models/cache <->
+#: models/load was one until the model-safety branch moved PACKAGED into models/registry.py.)
+KNOWN_CYCLES: set[frozenset[str]] = set()
 #: String constants outside attncli/cli that look like an option but are not attncli's.
 OPTION_LOOKALIKES = {
-    "pip install --no-deps ",  # pip's own flag, in models/load.py's install hint
+    "pip install --no-deps ",  # pip's own flag, in models/registry.py's install hint
 }
 #: The terminal views (what the commands draw) name the commands' options in their hint lines by
 #: design ("--top-k K for more", the browser's key table): they are drawn only by commands, and are
