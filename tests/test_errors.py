@@ -171,7 +171,7 @@ CATALOGUE = [
     ("compare past the figures budget", None, ["compare", "the cat", "a cat", "--max-cells", "10"], 2,
      "--max-cells: 2 contexts x 1 followed token(s) need 16 pairwise figures (4 matrices of 2 x 2); the limit is 10"),
     ("bench past the work limit", None, ["bench", "--lengths", "100000"], 2,
-     "--max-tflop: this bench is 163.8 TFLOP of attention"),
+     "--max-tflop: this bench is 81.9 TFLOP of attention"),
     ("bench past the calls limit", None, ["bench", "--lengths", "8", "--repeat", "100000000"], 2,
      "--max-calls: this bench makes 200,000,002 calls"),
 ]

@@ -28,13 +28,18 @@ def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, tot
         lines = _at_most(lines, MAX_SAVED_VIEWS, out.save.suffix)  # refused before the first view is printed
     with contextlib.ExitStack() as stack:
         saved = None
-        if out.save is not None and out.save.suffix.lower() == ".json":
+        from attncli.render.export import is_json
+
+        if out.save is not None and is_json(out.save):
             from attncli.io.fileio import atomic_open
 
             # --save FILE.json: the JSON Lines go to a temporary file as they come, renamed at the end
             saved = stack.enter_context(atomic_open(out.save, where="--save"))
-        return _run(env, runner, lines, label, out=out, total=total, make_doc=make_doc, make_view=make_view,
-                    run_kwargs=run_kwargs, saved=saved, views=views)
+        status = _run(env, runner, lines, label, out=out, total=total, make_doc=make_doc, make_view=make_view,
+                      run_kwargs=run_kwargs, saved=saved, views=views)
+    if out.save is not None:
+        env.note_saved(out.save)
+    return status
 
 
 def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_view, run_kwargs, saved,

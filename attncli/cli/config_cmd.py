@@ -36,7 +36,11 @@ def init(
 
             named = visible(path)  # a newline or a non-UTF-8 byte in the name cannot break the YAML
             text = text.replace("attncli run -c example ", f"attncli run -c {named} ")
-            text = text.replace("attncli config validate configs/example.yaml", f"attncli config validate {named}")
+            text = text.replace("attncli config validate example\n", f"attncli config validate {named}\n")
+        else:  # written to stdout: the reader names the file it goes to
+            text = text.replace("attncli run -c example ", "attncli run -c FILE.yaml ")
+            text = text.replace("attncli config validate example\n", "attncli config validate FILE.yaml (the file you "
+                                "saved this to)\n")
         if path == "-":
             if out.json:
                 raise AttnError("config init - writes the YAML itself to stdout", where="--json",
@@ -126,7 +130,7 @@ def validate(
         from attncli.config import check_problems
         from attncli.errors import AttnError
 
-        settings, problems = check_problems(path)
+        settings, problems = check_problems(path, where="PATH")
         if problems:
             raise AttnError(problems[0], kind="config", details=problems[1:])
         a = settings.attention

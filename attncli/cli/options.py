@@ -235,6 +235,7 @@ class OutputOptions:
     save: Optional[Path] = None
     precision: Optional[int] = None
     debug: bool = False
+    color: Optional[bool] = None
 
     def check(self) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
@@ -256,7 +257,33 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         help="Decimals shown (and kept in JSON when given).")),
     "debug": (bool, typer.Option(
         "--debug", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
+    "color": (Optional[bool], typer.Option(
+        "--color/--no-color", metavar=" ", rich_help_panel=OUTPUT_PANEL, show_default=False,
+        help="Color the view even through a pipe (truecolor unless COLORTERM or TERM say less), or never "
+             "(default: on a terminal, unless NO_COLOR is set).")),
 }
+
+
+COLOR_SCALES = ("matrix", "row", "keys")
+
+
+def color_scale_option() -> Any:
+    """``--color-scale``: how a view's colors span its weights (run, compare, explain, browse)."""
+    return typer.Option(
+        "--color-scale", metavar="matrix|row|keys", rich_help_panel=OUTPUT_PANEL,
+        autocompletion=choices(*COLOR_SCALES), show_default=False,
+        help="Colors from the smallest to the largest weight of the whole matrix, of each row, or of every key "
+             "but the first (default: keys for causal attention, whose first token takes the most weight; "
+             "matrix otherwise).")
+
+
+def check_color_scale(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = value.strip().lower()
+    if name not in COLOR_SCALES:
+        raise AttnError(f"unknown color scale {value!r}", where="--color-scale", hint="expected matrix, row or keys")
+    return name
 
 
 @dataclass

@@ -123,7 +123,7 @@ class ToyAttention:
             return self._run_tensors(focus, top_k)
         warnings: list[str] = []
         embedded = self._embed_text(text, where)
-        rows = focus_grammar.rows(embedded.tokens, focus)
+        rows = focus_grammar.rows(embedded.tokens, focus, notes=warnings)
         keep = self.plan(len(embedded.tokens), rows, top_k, warnings)
         x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
         trace = attention.forward(x, self.weights, self.spec, rows=rows, top_k=top_k, keep=keep)
@@ -136,7 +136,7 @@ class ToyAttention:
         if spec is None:
             raise no_text()
         warnings: list[str] = []
-        rows = focus_grammar.rows(spec.tokens, focus)
+        rows = focus_grammar.rows(spec.tokens, focus, notes=warnings)
         keep = self.plan(len(spec.tokens), rows, top_k, warnings)
         query = self._tensor(spec.query, "tensors.query")  # (N, D_k)
         key = self._tensor(spec.key, "tensors.key")  # (N, D_k)
