@@ -145,7 +145,7 @@ def strip_lines(doc: dict, *, step: int, layer: int, head: int | None, width: in
 def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Paint,
                cross: bool = False) -> list[RenderableType]:
     """Generated tokens (rows) x earlier tokens (columns): one cell per weight, pooled to the width."""
-    from attncli.core.pooling import plan, pool_lists
+    from attncli.render.grid_view import pooled
 
     steps = doc["steps"]
     keys = display_tokens(doc["source"]["tokens"]) if cross else shown_tokens(doc)[:steps[-1]["position"]]
@@ -155,8 +155,8 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         rows.append(row + [None] * (len(keys) - len(row)))  # later keys: not yet written
     tokens = shown_tokens(doc)
     name_cells = min(TOKEN_CELLS, max(len(label(tokens[s["position"]], TOKEN_CELLS)) for s in steps))
-    how = plan(len(rows), len(keys), len(rows), max(4, width - name_cells - 6))  # every step keeps its row
-    matrix = pool_lists(rows, how)  # each cell the mean of its block of keys (attncli.core.pooling)
+    cols = max(4, min(len(keys), width - name_cells - 6))
+    matrix, how = pooled(rows, len(rows), cols) if cols < len(keys) else (rows, None)
     live = [w for r in matrix for w in r if w is not None]
     scale = Scale([live])
     out: list[RenderableType] = [*heading(f"every step · {_what(doc, layer, head, cross)}", width)]
@@ -174,11 +174,10 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         out.append(lines_text)
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
     out += legend(paint, scale, precision, width=width)
-    pooled = (f", {len(keys)} keys pooled to {how.out_cols} columns (each cell the mean of {how.col_factor} keys)"
-              if how.pooled else "")
+    pooling = f", {how.phrase()}" if how is not None and how.pooled else ""
     what = "source tokens" if cross else "earlier tokens (prompt first)"
     blank = "·" if paint.color else "a blank"
-    out += note(f"rows: generated tokens; columns: {what}{pooled}; {blank}: not yet written", width)
+    out += note(f"rows: generated tokens; columns: {what}{pooling}; {blank}: not yet written", width)
     return out
 
 
