@@ -9,6 +9,7 @@ import typer
 from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, choices, model_options, output_options,
 )
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
 from attncli.cli.output import Environment, guarded, parse_include
 from attncli.errors import AttnError
 
@@ -19,6 +20,7 @@ VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every 
 
 
 @app.command("run")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -51,6 +53,7 @@ def run(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
 
@@ -66,11 +69,11 @@ def run(
 
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
-    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out))
+    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out, msr))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
-         mdl: ModelOptions, out: OutputOptions) -> None:
+         mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions) -> None:
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 
@@ -84,6 +87,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     if join and file is None:
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
+    msr.check(mdl, rollout=mdl.rollout)
     if mdl.model is not None and wanted:
         raise AttnError("--include does not apply to a real model", where="--include")
     if mdl.model is not None and text is None and file is None:
@@ -110,7 +114,8 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         check_head(head, runner.spec.heads)
         if lines is not None and runner.settings.tensors is not None:
             raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
-    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout}
+    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout,
+                  **msr.run_kwargs(runner, mdl, PassProgress())}
 
     def make_doc(record, lazy=False):
         from attncli.documents.build import run_document

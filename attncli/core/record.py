@@ -37,6 +37,10 @@ class Layer:
     normed: Any | None = None  # (R, d_out) after layer norm, when configured
     positional: Any | None = None  # (N, d) the sinusoidal encoding added to the inputs
     hidden: Any | None = None  # (N, d) the whole layer's output (a model's block, after its MLP)
+    level: Any | None = None  # (1, R, N) the measure with all heads together (None: the heads' mean)
+    ratio: Any | None = None  # (R,) the mixing ratio, the share from other tokens (``--measure mixing``)
+    attention: Any | None = None  # (H, R, N) the softmax weights, when ``weights`` holds another measure
+    steps: dict | None = None  # a measure's intermediate tensors, for explain
     top_indices: Any | None = None  # (H, R, K) computed with the weights, when they are not kept
     top_weights: Any | None = None  # (H, R, K)
     #: The same tensors as float64 holding the shortest decimals that read back exactly
@@ -65,6 +69,8 @@ class Record:
     name: str | None = None  # the model's name
     text: str | None = None  # the input text
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
+    measure: str = "weights"  # what ``Layer.weights`` holds (attncli.core.measures.MEASURES)
+    ablation: dict | None = None  # heads ablated, mode, and what changed (log-probabilities, loss)
 
     @property
     def n(self) -> int:

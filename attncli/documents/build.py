@@ -63,7 +63,9 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     """The per-layer keys: embeddings (the layer's input), weights [H][R][N], context [R][d], top_k."""
     layer = record.layers[index]
     weights = layer.weights
-    if mean and weights is not None:
+    if mean and layer.level is not None:
+        weights = layer.level  # (1, R, N) the measure with all heads together
+    elif mean and weights is not None:
         from attncli.core.attention import head_mean
 
         weights = head_mean(weights)  # (1, R, N)
@@ -72,9 +74,12 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     else:
         top = _top_k(arrays, weights, top_k)
     shown = layer.printable if arrays.precision is None else {}
-    return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+    part = {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
+    if record.measure == "mixing":
+        part["mixing_ratio"] = arrays(layer.ratio)
+    return part
 
 
 def weights_of(record: Record, *, heads_mean: bool, rollout: bool) -> str:
@@ -118,7 +123,12 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         "focus": list(record.rows) if record.rows is not None else None,
         "top_k": top["top_k"],
         "weights_of": weights_of(record, heads_mean=heads_mean, rollout=rollout),
+        "measure": record.measure,
     }
+    if record.measure == "mixing":
+        doc["mixing_ratio"] = top["mixing_ratio"]
+    if record.ablation is not None:
+        doc["ablation"] = record.ablation
     if model:
         doc.update({"model": record.name, "layer": top["layer"], "rollout": rollout, "heads_mean": heads_mean})
     doc["config"] = _config(record, heads=1 if (heads_mean or rollout) and model else record.heads)

@@ -48,13 +48,24 @@ class ModelAttention:
         return self.transformer.name
 
     def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False) -> Record:
+            rollout: bool = False, measure: str = "weights", layers: list[int] | None = None,
+            max_passes: int | None = None, progress=None, ablate: list | None = None,
+            ablate_mode: str = "zero") -> Record:
+        """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s."""
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
 
         if text is None:
             raise no_text(model=self.name)
-        run = self.transformer.run(text, where=where)
+        ids = self.transformer.encode(text, where=where)
+        if measure != "weights" or ablate:
+            from attncli.models.measured import measured_run
+
+            run, extra = measured_run(self, ids, where=where, measure=measure, layers=layers, rollout=rollout,
+                                      max_passes=max_passes, progress=progress, ablate=ablate or [],
+                                      ablate_mode=ablate_mode)
+        else:
+            run, extra = self.transformer.run_ids(ids, where=where), None
         rows = focus_grammar.rows(run.tokens, focus)
 
         def shown(tensor):  # per-query tensors keep the focus rows only
@@ -72,6 +83,10 @@ class ModelAttention:
             layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(run.causal),
             config=self.config, rows=rows, kv_heads=self.kv_heads, name=run.name, text=text,
             warnings=list(run.notes))
+        if extra is not None:
+            from attncli.models.measured import finish
+
+            return finish(record, extra, rows, rollout=rollout)
         if rollout:
             record.rollout = attention_rollout(run.attentions, rows)  # (R, N)
         return record
