@@ -85,32 +85,41 @@ def paper_vectors(model, family, layer, attentions, hidden):
     return alpha, f, terms, resultant
 
 
-def measure_doc(folder, measure, layer, *extra):
-    return run_json("run", "--model", str(folder), TEXT, "--measure", measure, "--layer", str(layer), *extra)
+def measure_doc(spec, measure, layer, *extra, text=TEXT):
+    if hasattr(spec, "transformer"):  # a loaded ModelAttention: the same document as run --json, one load
+        from attncli.documents.build import run_document
+
+        record = spec.run(text, measure=measure, layers=[layer])
+        return run_document(record, layers=[layer], heads_mean="--heads-mean" in extra)
+    return run_json("run", "--model", str(spec), text, "--measure", measure, "--layer", str(layer), *extra)
 
 
 def close(actual, expected):
     a = torch.tensor(actual, dtype=torch.float64)
     e = expected.double()
     assert a.shape == e.shape, (a.shape, e.shape)
-    assert float((a - e).abs().max()) < TOL, float((a - e).abs().max())
+    # 1e-5 absolute, relative above 1: SmolLM2's first token carries norms near 2e4 (float32 spacing 2e-3 there)
+    error = ((a - e).abs() / e.abs().clamp_min(1)).max()
+    assert float(error) < TOL, float(error)
 
 
-@needs_models
-@pytest.mark.parametrize("family", ["llama", "gpt2", "bert", "qwen2"])
-def test_norm_mixing_alti_match_the_papers(tiny, family):
+def check_measures(spec, folder, family, layer, text=TEXT):
+    """norm (per head and layer level), mixing (and its ratio) and alti of one layer, against the papers."""
+    from attncli.models.runs import ModelAttention
+
+    spec = ModelAttention(spec)  # loaded once; the CLI's own path is checked by the other tests
     with torch.no_grad():
-        model, ids, attentions, hidden = reference_run(tiny[family], TEXT)
-        alpha, f, terms, resultant = paper_vectors(model, family, 1, attentions, hidden)
+        model, ids, attentions, hidden = reference_run(folder, text)
+        alpha, f, terms, resultant = paper_vectors(model, family, layer, attentions, hidden)
     heads, n, _ = alpha.shape
     norm = torch.stack([torch.stack([torch.stack([(alpha[h, i, j] * f[h, j]).norm() for j in range(n)])
                                      for i in range(n)]) for h in range(heads)])  # (H, N, N)
-    close(measure_doc(tiny[family], "norm", 1)["weights"], norm)
+    close(measure_doc(spec, "norm", layer, text=text)["weights"], norm)
     layer_level = torch.stack([torch.stack([sum(alpha[h, i, j] * f[h, j] for h in range(heads)).norm()
                                             for j in range(n)]) for i in range(n)])
-    close(measure_doc(tiny[family], "norm", 1, "--heads-mean")["weights"][0], layer_level)
+    close(measure_doc(spec, "norm", layer, "--heads-mean", text=text)["weights"][0], layer_level)
     mixing = terms.norm(dim=-1)  # (N, N)
-    doc = measure_doc(tiny[family], "mixing", 1)
+    doc = measure_doc(spec, "mixing", layer, text=text)
     close(doc["weights"][0], mixing)
     ratio = torch.tensor([(mixing[i].sum() - mixing[i, i]) / mixing[i].sum() for i in range(n)])
     close(doc["mixing_ratio"], ratio)
@@ -120,7 +129,13 @@ def test_norm_mixing_alti_match_the_papers(tiny, family):
         for j in range(n):
             c[i, j] = max(0.0, float(resultant[i].abs().sum() - (resultant[i] - terms[i, j]).abs().sum()))
         c[i] = c[i] / c[i].sum()
-    close(measure_doc(tiny[family], "alti", 1)["weights"][0], c)
+    close(measure_doc(spec, "alti", layer, text=text)["weights"][0], c)
+
+
+@needs_models
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bert", "qwen2"])
+def test_norm_mixing_alti_match_the_papers(tiny, family):
+    check_measures(str(tiny[family]), tiny[family], family, 1)
 
 
 @needs_models
@@ -131,7 +146,7 @@ def test_alti_rollout_is_the_product_of_layers(tiny):
     assert doc["measure"] == "alti" and doc["weights_of"] == "rollout"
 
 
-def value_zeroing_reference(model, ids, layer, causal):
+def value_zeroing_reference(model, ids, layer, causal):  # noqa: C901 (the paper, step by step)
     """Mohebbi et al.: zero v_j in every head, rerun the layer, cosine distance of each output."""
     captured = {}
     block = (model.layers if hasattr(model, "layers") else model.encoder.layer)[layer]
@@ -163,7 +178,8 @@ def value_zeroing_reference(model, ids, layer, causal):
         for i in range(n):
             if causal and j > i:
                 continue
-            d[i, j] = 1 - torch.nn.functional.cosine_similarity(original[i], altered[i], dim=0).clamp(max=1)
+            # in float64: 1 - cos of nearly parallel float32 vectors keeps no digit below 6e-8
+            d[i, j] = 1 - torch.nn.functional.cosine_similarity(original[i].double(), altered[i].double(), dim=0)
     return d / d.sum(-1, keepdim=True)
 
 

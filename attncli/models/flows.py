@@ -69,7 +69,8 @@ def _first(output):
     return output[0] if isinstance(output, tuple) else output
 
 
-def value_zeroing_layer(torch, family, call: tuple, n: int, *, heads: int, progress: Callable | None = None):
+def value_zeroing_layer(torch, family, call: tuple, n: int, *, heads: int, progress: Callable | None = None,
+                       batch_size: int | None = None):
     """Rerun one block with each token's values zeroed; returns the raw cosine distances (N, N)."""
     from attncli.core.measures import scores
 
@@ -81,7 +82,7 @@ def value_zeroing_layer(torch, family, call: tuple, n: int, *, heads: int, progr
     with torch.no_grad():
         original = _first(family.block(hidden, *rest, **kwargs))[0]  # (N, d)
         per_token = max(1, heads * n * n * hidden.element_size())
-        size = max(1, min(n, RERUN_BYTES // per_token))
+        size = max(1, min(n, RERUN_BYTES // per_token)) if batch_size is None else batch_size
         altered = []
         for start in range(0, n, size):
             tokens = list(range(start, min(n, start + size)))  # (J,)

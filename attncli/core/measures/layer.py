@@ -104,6 +104,6 @@ def measure_layer(name: str, parts: LayerParts, *, keep_steps: bool = False) -> 
         c = scores.mixing(terms)  # (1, R, N)
         return Measured(values=c, level=c, ratio=scores.mixing_ratio(c, parts.rows), steps=steps)
     if name == "alti":
-        c = scores.alti(terms, resultant)  # (1, R, N)
+        c = scores.alti(terms, resultant, parts.rows)  # (1, R, N)
         return Measured(values=c, level=c, steps=steps)
     raise ValueError(f"measure_layer does not compute {name!r}")

@@ -34,15 +34,26 @@ def mixing_ratio(contributions, rows: list[int] | None = None):
     return torch.where(total > 0, (total - own) / total.clamp_min(torch.finfo(c.dtype).tiny), torch.zeros_like(total))
 
 
-def alti(terms, resultant):
+def alti(terms, resultant, rows: list[int] | None = None):
     """ALTI (Ferrando et al. 2022): c_ij = max(0, ||y_i||_1 - ||y_i - T_i(x_j)||_1), rows normalized.
 
     terms (R, N, d) the transformed vectors T_i(x_j); resultant (R, d) the block's output y_i.
-    Returns (1, R, N); a row whose contributions are all 0 stays 0.
+    Returns (1, R, N). A row where nothing contributes (y_i = 0: every c_ij is 0) is all on token i itself.
     """
     distance = (resultant[:, None, :] - terms).abs().sum(-1)  # (R, N)
     c = (resultant.abs().sum(-1, keepdim=True) - distance).clamp_min(0)  # (R, N)
-    return normalize_rows(c)[None]  # (1, R, N)
+    return normalize_or_self(c, rows)[None]  # (1, R, N)
+
+
+def normalize_or_self(c, rows: list[int] | None = None):
+    """Rows divided by their sums; a row summing to 0 becomes one-hot on its own token. (R, N)."""
+    out = normalize_rows(c)  # (R, N)
+    empty = c.sum(-1) <= 0  # (R,)
+    if bool(empty.any()):
+        index = list(range(c.shape[0])) if rows is None else rows
+        for r in empty.nonzero()[:, 0].tolist():
+            out[r, index[r]] = 1
+    return out
 
 
 def normalize_rows(c):
@@ -55,17 +66,23 @@ def cosine_distances(original, altered):
     """Value zeroing's raw scores: 1 - cos(y_i, y_i^{-j}).
 
     original (N, d) the unchanged outputs; altered (J, N, d) the outputs with token j's values zeroed.
-    Returns (N, J): row i, column j.
+    Returns (N, J): row i, column j, in the inputs' dtype. Computed in float64 as ||a/|a| - b/|b|||^2 / 2,
+    which equals 1 - cos but keeps its digits when the vectors are nearly parallel (1 - cos in float32
+    loses everything below 6e-8, and rows are normalized afterwards).
     """
-    cos = torch.nn.functional.cosine_similarity(altered, original[None].expand_as(altered), dim=-1)  # (J, N)
-    return (1 - cos).clamp_min(0).transpose(0, 1)  # (N, J)
+    a = original.double()[None]  # (1, N, d)
+    b = altered.double()  # (J, N, d)
+    a = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    b = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    distance = (a - b).pow(2).sum(-1) / 2  # (J, N)
+    return distance.transpose(0, 1).to(original.dtype)  # (N, J)
 
 
 def value_zeroing(distances, causal: bool):
-    """(N, N) cosine distances -> rows normalized to 1; with causal attention later keys are 0."""
+    """(N, N) cosine distances -> rows normalized to 1 (a row of zeros: all on its own token); causal: later keys 0."""
     if causal:
         distances = torch.tril(distances)  # (N, N)
-    return normalize_rows(distances)[None]  # (1, N, N)
+    return normalize_or_self(distances)[None]  # (1, N, N)
 
 
 def rollout_contributions(layers: list):

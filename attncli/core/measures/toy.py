@@ -47,7 +47,7 @@ def toy_value_zeroing(parts: LayerParts, causal: bool):
         rows = list(range(pre.shape[0])) if parts.rows is None else parts.rows
         for r, i in enumerate(rows):
             distances[r, i + 1:] = 0
-    return scores.normalize_rows(distances)[None]  # (1, R, N)
+    return scores.normalize_or_self(distances, parts.rows)[None]  # (1, R, N)
 
 
 def apply_toy(record, name: str, spec):
