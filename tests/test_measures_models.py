@@ -65,16 +65,17 @@ def test_every_family_decomposes_exactly(every_family, family):
 
     runner = ModelAttention(str(every_family[family]))
     record = runner.run(TEXT, measure="alti")
-    plain = runner.transformer.run(TEXT)
+    plain = runner.transformer.run(TEXT, points=("resid_pre", "pattern", "attn_out"))
+    model = runner.transformer.model
     for index, layer in enumerate(record.layers):
         resultant = layer.steps["resultant"]  # (N, d)
-        if family in ("bert", "roberta"):
-            expected = plain.attention_outputs[index]  # LN(x + attention): the attention module's output
+        h, attn_out = plain.layers[index].inputs, plain.layers[index].projected  # (N, d) x2
+        if family in ("bert", "roberta"):  # LN(h + attention)
+            expected = model.encoder.layer[index].attention.output.LayerNorm(attn_out + h)
         elif family == "distilbert":
-            block = runner.transformer.model.transformer.layer[index]
-            expected = block.sa_layer_norm(plain.attention_outputs[index] + plain.hidden_states[index])
+            expected = model.transformer.layer[index].sa_layer_norm(attn_out + h)
         else:
-            expected = plain.hidden_states[index] + plain.attention_outputs[index]  # the residual stream after
+            expected = h + attn_out  # the residual stream after attention
         assert float((resultant - expected).abs().max()) < 1e-5, family
         c = layer.weights[0]
         assert bool((c >= 0).all()) and bool(((c.sum(-1) - 1).abs() < 1e-5).all())

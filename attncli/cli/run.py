@@ -88,8 +88,9 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
     msr.check(mdl, rollout=mdl.rollout)
-    if mdl.model is not None and wanted:
-        raise AttnError("--include does not apply to a real model", where="--include")
+    if mdl.model is not None and "projections" in wanted:
+        raise AttnError("--include projections does not apply to a real model (its projections are its weights)",
+                        where="--include", hint="use qkv, raw_scores, head_context or all")
     if mdl.model is not None and text is None and file is None:
         from attncli.core.record import no_text
 
@@ -116,6 +117,8 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
             raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
     run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout,
                   **msr.run_kwargs(runner, mdl, PassProgress())}
+    if mdl.model is not None and wanted & {"raw_scores", "all"}:
+        run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
 
     def make_doc(record, lazy=False):
         from attncli.documents.build import run_document

@@ -323,3 +323,11 @@ def flops(n_query: int, n_key: int, heads: int, d_k: int, d_v: int) -> float:
     """Floating point operations of attention: Q K^T plus weights @ V (2 per multiply-add)."""
     return 2.0 * heads * n_query * n_key * (d_k + d_v)
 
+
+
+def unscaled_scores(queries, keys, rows: list[int] | None = None):
+    """Q K^T per head, before scaling and masking: queries (H, N, dk), keys (KV, N, dk) -> (H, R, N);
+    query head h reads key head h // (H / KV) (grouped-query attention)."""
+    heads, kv = queries.shape[0], keys.shape[0]
+    picked = queries if rows is None else queries[:, rows]  # (H, R, dk)
+    return picked @ keys.repeat_interleave(heads // kv, dim=0).transpose(1, 2)  # (H, R, N)

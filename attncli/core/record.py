@@ -47,6 +47,32 @@ class Layer:
     #: (attncli.documents.jsonout.shortest), when a batch computed them for all its lines at once.
     printable: dict = field(default_factory=dict)
 
+    def point(self, name: str):
+        """The tensor of a capture point (attncli.core.points.POINTS) in this layer's fields; None when absent.
+
+        q, k, v -> queries, keys, values; pattern -> weights; z -> head_context; attn_out -> projected
+        (a toy run without an output projection: its output); attn_sublayer -> output; resid_pre -> inputs;
+        resid_post -> hidden (a toy run: normed, residual or output, the last one it has)."""
+        if name not in _POINT_FIELDS:
+            from attncli.core.points import POINTS
+
+            raise KeyError(f"unknown point {name!r}; points: {', '.join(POINTS)}")
+        for attribute in _POINT_FIELDS[name]:
+            value = getattr(self, attribute)
+            if value is not None:
+                return value
+        return None
+
+    __getitem__ = point
+
+
+#: capture point -> the Layer fields that hold it, first present wins.
+_POINT_FIELDS = {
+    "resid_pre": ("inputs",), "q": ("queries",), "k": ("keys",), "v": ("values",), "scores": ("scores",),
+    "pattern": ("weights",), "z": ("head_context",), "attn_out": ("projected", "output"),
+    "attn_sublayer": ("output",), "resid_post": ("hidden", "normed", "residual", "output"),
+}
+
 
 @dataclass
 class Record:
@@ -71,6 +97,13 @@ class Record:
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
     measure: str = "weights"  # what ``Layer.weights`` holds (attncli.core.measures.MEASURES)
     ablation: dict | None = None  # heads ablated, mode, and what changed (log-probabilities, loss)
+    ids: list[int] | None = None  # a model's token ids
+    rotary: bool | str = False  # a model's rotary position embeddings (a str: the part of each head rotated)
+
+    @property
+    def attentions(self) -> list:
+        """Every layer's softmax weights, L x (H, R, N)."""
+        return [layer.weights for layer in self.layers]
 
     @property
     def n(self) -> int:

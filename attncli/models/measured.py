@@ -32,7 +32,10 @@ def effective_pattern(alpha, heads: list[int], mode: str):
 
 
 def lm_head(transformer):
-    """The output embedding (V, d) of a decoder: the tied input embedding, or lm_head.weight from the folder."""
+    """The output embedding (V, d) of a decoder: its LM head, the tied input embedding, or lm_head.weight."""
+    lm = getattr(transformer, "lm", None)
+    if lm is not None and lm is not transformer.model and lm.get_output_embeddings() is not None:
+        return lm.get_output_embeddings().weight
     model = transformer.model
     config = model.config
     text_config = getattr(config, "get_text_config", lambda: config)()
@@ -58,7 +61,7 @@ def _logprobs(torch, last, head, ids):
 
 
 def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progress, ablate, ablate_mode):
-    """(ModelRun, extra): the run with ablation applied, and per-layer measures."""
+    """(Record, extra): the run with ablation applied (every query row), and per-layer measures."""
     from attncli.core.measures import scores
     from attncli.core.measures.layer import measure_layer
     from attncli.models import ablation, flows
@@ -85,7 +88,7 @@ def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progre
         stack.callback(hook.remove)
         run = t.run_ids(ids, where=where)
         for layer, chosen in by_layer.items():
-            run.attentions[layer] = effective_pattern(run.attentions[layer], chosen, ablate_mode)
+            run.layers[layer].weights = effective_pattern(run.layers[layer].weights, chosen, ablate_mode)
         measured = {}
         if measure == "value-zeroing":
             done = [0]
@@ -105,11 +108,11 @@ def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progre
                 measured[layer] = (c, c, None, {"distances": distances})
         elif measure != "weights":
             for layer in wanted:
-                parts = flows.layer_parts(families[layer], inputs[layer][0], run.attentions[layer],
-                                          run.hidden_states[layer], kv_heads)
+                parts = flows.layer_parts(families[layer], inputs[layer][0], run.layers[layer].weights,
+                                          run.layers[layer].inputs, kv_heads)
                 m = measure_layer(measure, parts, keep_steps=True)
                 measured[layer] = (m.values, m.level, m.ratio, m.steps)
-    extra = {"measure": measure, "layers": measured, "attentions": run.attentions}
+    extra = {"measure": measure, "layers": measured, "attentions": run.attentions, "ids": list(ids)}
     if ablate:
         extra["ablation"] = _changes(t, ids, ablate, ablate_mode, before, last_hidden.get("h"), run)
     return run, extra
@@ -160,10 +163,16 @@ def finish(record, extra, rows, *, rollout: bool):
     def shown(tensor):
         return tensor if tensor is None or rows is None else tensor[..., rows, :]
 
+    for layer in record.layers:  # per-query tensors keep the focus rows only
+        for field in ("scores", "output", "head_context", "projected", "raw_scores"):
+            tensor = getattr(layer, field)
+            if tensor is not None and rows is not None and field != "raw_scores":
+                setattr(layer, field, shown(tensor))
     name = extra["measure"]
     record.measure = name
     for index, layer in enumerate(record.layers):
-        layer.attention = layer.weights
+        layer.attention = shown(layer.weights)
+        layer.weights = layer.attention
         if index in extra["layers"]:
             values, level, ratio, steps = extra["layers"][index]
             layer.weights, layer.level = shown(values), shown(level)

@@ -66,11 +66,11 @@ class FamilyLayer:
 
 def family_layers(transformer) -> list[FamilyLayer]:
     """Every layer's modules; a clear error for families whose layout is not known."""
-    from attncli.models.load import _attention_modules, _layer_modules
-
-    model = transformer.model
-    blocks = _layer_modules(model)
-    attentions = _attention_modules(model)
+    blocks = list(transformer.structure.blocks)
+    attentions = [next((getattr(b, a) for a in ("attention", "attn", "self_attn") if hasattr(b, a)), None)
+                  for b in blocks]
+    if any(a is None for a in attentions):
+        raise _unknown(transformer)
     d_model = int(transformer.info["d_model"])
     family = transformer.info.get("family")
     if not blocks or not attentions:
