@@ -69,13 +69,16 @@ def test_every_family_decomposes_exactly(every_family, family):
     model = runner.transformer.model
     for index, layer in enumerate(record.layers):
         resultant = layer.steps["resultant"]  # (N, d)
+        assert not resultant.requires_grad
         h, attn_out = plain.layers[index].inputs, plain.layers[index].projected  # (N, d) x2
+        torch.set_grad_enabled(False)
         if family in ("bert", "roberta"):  # LN(h + attention)
             expected = model.encoder.layer[index].attention.output.LayerNorm(attn_out + h)
         elif family == "distilbert":
             expected = model.transformer.layer[index].sa_layer_norm(attn_out + h)
         else:
             expected = h + attn_out  # the residual stream after attention
+        torch.set_grad_enabled(True)
         assert float((resultant - expected).abs().max()) < 1e-5, family
         c = layer.weights[0]
         assert bool((c >= 0).all()) and bool(((c.sum(-1) - 1).abs() < 1e-5).all())

@@ -90,6 +90,10 @@ def heads(
         "--device", metavar="DEVICE", rich_help_panel=PANEL, help="auto, cpu, cuda, cuda:N or mps.")] = None,
     dtype: Annotated[Optional[str], typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32, float64, float16 or bfloat16.")] = None,
+    effect: Annotated[bool, typer.Option(
+        "--effect", rich_help_panel=PANEL,
+        help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
+             "(one forward pass per head; decoders).")] = False,
     *,
     out: OutputOptions,
 ) -> None:
@@ -103,6 +107,7 @@ def heads(
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
     """
 
@@ -111,8 +116,13 @@ def heads(
         from attncli.core.detectors import SCORES
         from attncli.errors import AttnError
 
-        if score is not None and score not in SCORES:
-            raise AttnError(f"unknown score {score!r}", where="--score", hint="expected one of " + ", ".join(SCORES))
+        known = SCORES + (("effect",) if effect else ())
+        if score is not None and score not in known:
+            extra = " (effect goes with --effect)" if score == "effect" else ""
+            raise AttnError(f"unknown score {score!r}{extra}", where="--score",
+                            hint="expected one of " + ", ".join(known))
+        if effect and model is None:
+            raise AttnError("--effect goes with --model (a decoder)", where="--effect", hint="e.g. --model smollm2")
         if top < 1:
             raise AttnError(f"must be at least 1, got {top}", where="--top")
         if not 2 <= length <= 4096:
@@ -135,7 +145,10 @@ def heads(
             with _Progress() as progress:
                 doc = head_scan.scan_model(model, device=resolve_device(device or "cpu"),
                                            dtype=resolve_dtype(dtype or "float32"), bos=bos,
-                                           load_progress=progress.update, layer_progress=progress.layers, **common)
+                                           load_progress=progress.update, layer_progress=progress.layers,
+                                           effect=effect,
+                                           effect_progress=lambda d, t: progress.update("ablating heads", d, t),
+                                           **common)
         else:
             from attncli.config import load_settings
 

@@ -13,13 +13,15 @@ from attncli.errors import AttnError
 
 
 def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: str | None, top: int,
-              precision: int | None, tokens: list[str]) -> dict:
+              precision: int | None, tokens: list[str], effect=None, norm_share=None) -> dict:
     from attncli import SCHEMA_VERSION, __version__
     from attncli.documents.jsonout import to_list
 
     layers, heads, n, _ = weights.shape
     span = (probe["start"], probe["length"]) if probe is not None else None
     scores = detectors.score_all(weights, causal=causal, probe=span)
+    if effect is not None:
+        scores["effect"] = effect  # (L, H) loss rise on the second copy, head ablated alone
     if only is not None:
         if only not in scores:
             raise AttnError(f"{only!r} needs the repeated-token probe, not --text or --file", where="--score",
@@ -38,14 +40,21 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
                        for l, h, v in detectors.top_heads(value, top)] for name, value in scores.items()},
         "first_token_mass": [v if precision is None else round(v, precision)
                              for v in detectors.mean_by_layer(weights)],
+        "first_token_norm": None if norm_share is None else [v if precision is None else round(v, precision)
+                                                            for v in norm_share],
         "probe": probe,
     }
 
 
 def scan_model(spec: str, *, device, dtype, bos: bool | None, text: str | None, where: str, length: int,
                seed: int, only: str | None, top: int, precision: int | None,
-               load_progress: Callable | None = None, layer_progress: Callable | None = None) -> dict:
-    """A real model: the probe (or the text) through every layer, then every head's scores."""
+               load_progress: Callable | None = None, layer_progress: Callable | None = None,
+               effect: bool = False, effect_progress: Callable | None = None) -> dict:
+    """A real model: the probe (or the text) through every layer, then every head's scores.
+
+    Also the first token's share per layer under ``norm`` (``first_token_norm``, beside
+    ``first_token_mass``), and with ``effect`` the loss rise of each head ablated alone (the probe only).
+    """
     from attncli.models.adapter import Transformer
 
     model = Transformer(spec, device=device, dtype=dtype, bos=bos, progress=load_progress)
@@ -63,11 +72,21 @@ def scan_model(spec: str, *, device, dtype, bos: bool | None, text: str | None, 
         run = model.run(text, where=where, progress=layer_progress, points=("pattern",))
     torch = model.torch
     weights = torch.stack([a.float() for a in run.attentions]).cpu()  # (L, H, N, N)
+    from attncli.models import effects
+
+    ids_run = run.ids
+    _, norm_share = effects.first_token_shares(model, ids_run, where=where if text is not None else "--length")
+    effect_scores = None
+    if effect:
+        if probe is None:
+            raise AttnError("--effect measures the loss on the probe's second copy, not on --text or --file",
+                            where="--effect", hint="drop --text/--file")
+        effect_scores, _ = effects.head_effects(model, ids_run, probe["start"], length, progress=effect_progress)
     info = model.info
     source = {"model": run.name, "config": None,
               "info": {"architecture": model.architecture, "path": str(model.path), **info}}
     return _document(weights=weights, causal=run.causal, probe=probe, source=source, only=only, top=top,
-                     precision=precision, tokens=run.tokens)
+                     precision=precision, tokens=run.tokens, effect=effect_scores, norm_share=norm_share)
 
 
 def toy_weights(settings, text: str, where: str):

@@ -1,13 +1,11 @@
-"""Head ablation on a real model: forward hooks on the output projection's input (z), removed after.
+"""Head ablation on a real model: ``--ablate L.H,...`` parsed, and the capture points' AblateHead.
 
 ``zero``: the head's z is 0; ``mean``: z replaced by its mean over positions; ``first``: the head's
-pattern sent entirely to the first key, so z_i = v_0 for every row (the value read at the value module
-in the same forward). The modules per family are :mod:`attncli.models.parts`.
+pattern sent entirely to the first key (attncli.core.points.AblateHead, applied by attncli.models.capture
+during the forward and gone after it).
 """
 
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 from attncli.errors import AttnError
 
@@ -43,46 +41,8 @@ def check_mode(mode: str, where: str = "--ablate-mode") -> str:
     return mode
 
 
-def ablate_z(z, values, heads: list[int], mode: str, n_heads: int, kv_heads: int):
-    """z (B, N, H*dv) with ``heads`` ablated; values (B, N, KV*dv) (needed by ``first``). Returns a new z."""
-    b, n, width = z.shape
-    dv = width // n_heads
-    out = z.clone()  # (B, N, H*dv)
-    group = n_heads // kv_heads
-    for h in heads:
-        cut = slice(h * dv, (h + 1) * dv)
-        if mode == "zero":
-            out[..., cut] = 0
-        elif mode == "mean":
-            out[..., cut] = z[..., cut].mean(dim=1, keepdim=True)  # (B, 1, dv) over positions
-        else:  # first: every row's pattern is one-hot on key 0, so z_i = v_0 of the head's kv head
-            kv = h // group
-            out[..., cut] = values[:, :1, kv * dv:(kv + 1) * dv]  # (B, 1, dv)
-    return out
+def interventions(heads: list[tuple[int, int]], mode: str) -> list:
+    """(layer, head) pairs -> the capture points' AblateHead interventions."""
+    from attncli.core.points import AblateHead
 
-
-@contextmanager
-def ablated(families, heads: list[tuple[int, int]], mode: str, n_heads: int, kv_heads: int):
-    """While inside, the model runs with ``heads`` ablated; every hook is removed on the way out."""
-    by_layer: dict[int, list[int]] = {}
-    for layer, head in heads:
-        by_layer.setdefault(layer, []).append(head)
-    hooks = []
-    try:
-        for layer, chosen in by_layer.items():
-            family = families[layer]
-            seen: dict[str, object] = {}
-            if mode == "first":
-                cut = family.value_slice()
-                hooks.append(family.value.register_forward_hook(
-                    lambda _m, _i, output, seen=seen, cut=cut: seen.__setitem__("v", output[..., cut])))
-
-            def replace(_module, args, chosen=chosen, seen=seen):
-                z = ablate_z(args[0], seen.get("v"), chosen, mode, n_heads, kv_heads)
-                return (z, *args[1:])
-
-            hooks.append(family.output.register_forward_pre_hook(replace))
-        yield by_layer
-    finally:
-        for hook in hooks:
-            hook.remove()
+    return [AblateHead(layer, head, mode) for layer, head in heads]

@@ -207,9 +207,10 @@ class Transformer:
         return record
 
     def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None, rows=None,
-                points=RECORD_POINTS):
+                points=RECORD_POINTS, interventions=()):
         """Token ids through the model: a Record (source "model") whose layers hold the capture points
-        (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all)."""
+        (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all;
+        ``interventions``: attncli.core.points interventions applied during the forward)."""
         from attncli.core.record import Record
 
         n = self._check_ids(ids, where, rows=rows, points=points)
@@ -217,7 +218,7 @@ class Transformer:
             self._probe_once(where)
         names = tuple(p for p in points if p != "attn_sublayer" or None not in self.structure.sublayer)
         try:
-            with self.hooks(capture=names, rows=rows, progress=progress) as cache:
+            with self.hooks(capture=names, rows=rows, progress=progress, interventions=interventions) as cache:
                 out = self.forward(ids, backbone=True)
         except RuntimeError as exc:
             raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",

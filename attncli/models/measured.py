@@ -60,14 +60,14 @@ def _logprobs(torch, last, head, ids):
     return torch.log_softmax(logits, dim=-1).gather(1, target[:, None])[:, 0]  # (N-1,)
 
 
-def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progress, ablate, ablate_mode):
+def measured_run(t, ids, *, where, measure, layers, rollout, max_passes=None, progress=None, ablate=(),
+                 ablate_mode="zero"):
     """(Record, extra): the run with ablation applied (every query row), and per-layer measures."""
     from attncli.core.measures import scores
     from attncli.core.measures.layer import measure_layer
     from attncli.models import ablation, flows
     from attncli.models.parts import family_layers
 
-    t = ma.transformer
     torch = t.torch
     families = family_layers(t)
     count = len(families)
@@ -75,18 +75,24 @@ def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progre
     n = len(ids)
     if measure == "value-zeroing":
         flows.check_passes(n, len(wanted), max_passes)
-    heads, kv_heads = ma.heads, ma.kv_heads
+    heads, kv_heads = int(t.info["heads"]), int(t.info["kv_heads"])
     last_hidden: dict[str, object] = {}
     before = None
     if ablate:
         before = _reference(t, ids, where)
     with ExitStack() as stack:
+        stack.enter_context(torch.no_grad())  # the measures multiply the model's parameters: no graph
         inputs, calls = stack.enter_context(flows.capture_inputs(families, wanted if measure != "weights" else []))
-        by_layer = stack.enter_context(ablation.ablated(families, ablate, ablate_mode, heads, kv_heads))
+        ablations = ablation.interventions(ablate, ablate_mode)
+        by_layer: dict[int, list[int]] = {}
+        for layer, head in ablate:
+            by_layer.setdefault(layer, []).append(head)
         hook = t.model.register_forward_hook(
             lambda _m, _i, output: last_hidden.__setitem__("h", _last(output)))
         stack.callback(hook.remove)
-        run = t.run_ids(ids, where=where)
+        run = t.run_ids(ids, where=where, interventions=ablations)
+        if ablations:  # value zeroing's reruns of single blocks keep the heads ablated
+            stack.enter_context(t.hooks(capture=(), interventions=ablations))
         for layer, chosen in by_layer.items():
             run.layers[layer].weights = effective_pattern(run.layers[layer].weights, chosen, ablate_mode)
         measured = {}
@@ -114,7 +120,8 @@ def measured_run(ma, ids, *, where, measure, layers, rollout, max_passes, progre
                 measured[layer] = (m.values, m.level, m.ratio, m.steps)
     extra = {"measure": measure, "layers": measured, "attentions": run.attentions, "ids": list(ids)}
     if ablate:
-        extra["ablation"] = _changes(t, ids, ablate, ablate_mode, before, last_hidden.get("h"), run)
+        with torch.no_grad():
+            extra["ablation"] = _changes(t, ids, ablate, ablate_mode, before, last_hidden.get("h"), run)
     return run, extra
 
 

@@ -48,7 +48,7 @@ class ModelAttention:
         if measure != "weights" or ablate:
             from attncli.models.measured import measured_run
 
-            record, extra = measured_run(self, ids, where=where, measure=measure, layers=layers, rollout=rollout,
+            record, extra = measured_run(self.transformer, ids, where=where, measure=measure, layers=layers, rollout=rollout,
                                          max_passes=max_passes, progress=progress, ablate=ablate or [],
                                          ablate_mode=ablate_mode)
         else:
