@@ -79,6 +79,8 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
     if record.measure == "mixing":
         part["mixing_ratio"] = arrays(layer.ratio)
+    if record.measure != "weights" and record.heads > 1 and not mean:
+        part["level"] = arrays(layer.level)  # (1, R, N) all heads together, beside the per-head values
     return part
 
 
@@ -127,6 +129,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     }
     if record.measure == "mixing":
         doc["mixing_ratio"] = top["mixing_ratio"]
+    if "level" in top:
+        doc["level"] = top["level"] if not rollout else None
     if record.ablation is not None:
         doc["ablation"] = record.ablation
     if model:
