@@ -257,3 +257,21 @@ def test_norm_is_zero_exactly_where_the_weight_is(words, config):
     weights = runner.run(" ".join(words)).layers[0].weights  # (H, N, N), causal: masked keys 0
     norm = runner.run(" ".join(words), measure="norm").layers[0].weights
     assert bool(((weights == 0) == (norm == 0)).all())
+
+
+def test_explain_compare_and_views_carry_the_measure():
+    doc = run_json("explain", "-c", "gpt-style", "the cat sat", "--measure", "alti")
+    names = [s["name"] for s in doc["steps"]]
+    assert doc["measure"] == "alti" and names.index("weights") < names.index("l1_distances") < names.index("measure")
+    weights = next(s for s in doc["steps"] if s["name"] == "weights")["tensor"]
+    assert all(abs(sum(row) - 1) < 1e-6 for head in weights for row in head)  # the softmax, not the measure
+    final = next(s for s in doc["steps"] if s["name"] == "measure")["tensor"]
+    assert all(abs(sum(row) - 1) < 1e-6 for row in final[0])
+    one = run_json("explain", "-c", "gpt-style", "the cat sat", "--measure", "norm", "--step", "norms")
+    assert [s["name"] for s in one["steps"]] == ["norms"]
+    compared = run_json("compare", "-c", "gpt-style", "the cat sat", "a cat ran", "--focus", "cat", "--measure",
+                        "norm")
+    assert compared["measure"] == "norm" and compared["contexts"][0]["measure"] == "norm"
+    view = cli("run", "-c", "gpt-style", "the cat sat", "--measure", "norm")
+    assert view.code == 0 and "measure norm" in view.stdout and "rows not normalized" in view.stdout
+    assert "norm ||alpha f(x)||, head 0" in view.stdout

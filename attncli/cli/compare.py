@@ -9,6 +9,7 @@ import typer
 from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
 from attncli.cli.output import Environment, guarded
 from attncli.errors import AttnError
 
@@ -16,6 +17,7 @@ app = typer.Typer()
 
 
 @app.command("compare")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -29,6 +31,7 @@ def compare(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Show how one word's attention and context vector change from one context to another.
 
@@ -39,11 +42,14 @@ def compare(
       attncli compare "the cat sat" "a cat ran" --json
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
+
+      attncli compare --model minilm "the river bank" "the bank loan" --focus bank --measure alti
     """
-    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out))
+    guarded(out, lambda env: _compare(env, texts, focus, attn, mdl, out, msr))
 
 
-def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
+             msr: MeasureOptions) -> None:
     from attncli.core import comparison, focus as focus_grammar
     from attncli.documents.build import compare_document, run_document
     from attncli.core.record import parse_layer
@@ -54,11 +60,16 @@ def _compare(env: Environment, texts, focus, attn: AttentionOptions, mdl: ModelO
     specs = [focus_grammar.parse(focus)] if focus is not None else None
     if mdl.rollout:
         raise AttnError("compare follows one token's own attention; rollout is for run", where="--rollout")
+    msr.check(mdl)
+    if mdl.layer is not None and mdl.layer.strip().lower() == "all":
+        raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
+                        hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
     runner = mdl.runner(attn)
     if mdl.model is None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
                         hint="use a config without tensors:")
-    records = [runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
+    kwargs = msr.run_kwargs(runner, mdl, PassProgress())
+    records = [runner.run(text, where=f"context {i + 1}", **kwargs) for i, text in enumerate(texts)]
     for record in records:
         if record.source == "model":
             for note in record.warnings:

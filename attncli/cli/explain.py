@@ -9,6 +9,7 @@ import typer
 from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
 from attncli.cli.output import Environment, guarded
 from attncli.errors import AttnError
 from attncli.core.explain import STEP_NAMES
@@ -17,6 +18,7 @@ app = typer.Typer()
 
 
 @app.command("explain")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -32,6 +34,7 @@ def explain(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
 
@@ -44,11 +47,14 @@ def explain(
       attncli explain "the cat sat" --json | jq '.steps[] | .name'
 
       attncli explain --model minilm "the cat sat" --layer 2
+
+      attncli explain --model smollm2 "the cat sat" --measure norm --layer 14
     """
-    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out))
+    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out, msr))
 
 
-def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
+             msr: MeasureOptions) -> None:
     from attncli.documents.build import explain_document
     from attncli.core.explain import build_steps, select
     from attncli.core.record import parse_layer
@@ -56,19 +62,36 @@ def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOpt
     if mdl.rollout or mdl.heads_mean:
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
+    msr.check(mdl)
     if mdl.model is not None and text is None:
         from attncli.core.record import no_text
 
         raise no_text("explain", model=mdl.model)  # before the model loads
     runner = mdl.runner(attn)
-    record = runner.run(text)
+    if mdl.model is not None and mdl.layer is not None and mdl.layer.strip().lower() == "all":
+        raise AttnError("explain shows one layer; give a layer number", where="--layer")
+    record = runner.run(text, **msr.run_kwargs(runner, mdl, PassProgress()))
     env.warn_record(record)
     layer = None
     if record.source == "model":
         if mdl.layer is not None and mdl.layer.strip().lower() == "all":
             raise AttnError("explain shows one layer; give a layer number", where="--layer")
         layer = parse_layer(mdl.layer, len(record.layers))[0]
-    steps = select(build_steps(record, layer if layer is not None else 0, out.precision), step)
+    index = layer if layer is not None else 0
+    if record.measure != "weights":  # the attention's own steps show the softmax weights, the measure's follow
+        from attncli.core.explain import _Steps
+        from attncli.core.measures.explain import measure_steps
+
+        shown = record.layers[index]
+        measured, heads = shown.weights, record.heads
+        shown.weights, record.heads = shown.attention, int(shown.attention.shape[0])
+        steps = build_steps(record, index, out.precision)
+        shown.weights, record.heads = measured, heads
+        extra = _Steps(out.precision)
+        measure_steps(extra, record, index)
+        steps = select(steps + list(extra), step)
+    else:
+        steps = select(build_steps(record, index, out.precision), step)
     doc = explain_document(record, steps, layer=layer)
 
     def make_view(doc, width):

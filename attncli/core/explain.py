@@ -177,12 +177,14 @@ def select(steps: list[dict], name: str | None) -> list[dict]:
     if name is None:
         return steps
     available = [step["name"] for step in steps]
+    from attncli.core.measures.explain import MEASURE_STEPS
+
     if name not in available:
         import difflib
 
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        if name in STEP_NAMES:
+        if name in STEP_NAMES or name in MEASURE_STEPS:
             message = f"step {name!r} does not apply to this configuration"
         else:
             message = f"unknown step {name!r}"

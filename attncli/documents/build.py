@@ -181,7 +181,7 @@ def compare_document(records: list[Record], entries: list[dict], contexts: list[
     doc = {**header()}
     if records[0].source == "model":
         doc.update(model=records[0].name, layer=layer)
-    doc.update(contexts=contexts, focus=entries)
+    doc.update(measure=records[0].measure, contexts=contexts, focus=entries)
     return doc
 
 
@@ -190,7 +190,7 @@ def explain_document(record: Record, steps: list[dict], *, layer: int | None = N
            "special": list(record.special)}
     if record.source == "model":
         doc.update(model=record.name, layer=layer)
-    doc.update(config=record.config, steps=steps)
+    doc.update(config=record.config, measure=record.measure, steps=steps)
     return doc
 
 
