@@ -48,13 +48,16 @@ class ModelAttention:
         if measure != "weights" or ablate:
             from attncli.models.measured import measured_run
 
-            record, extra = measured_run(self.transformer, ids, where=where, measure=measure, layers=layers, rollout=rollout,
+            record, extra = measured_run(self.transformer, ids, where=where, measure=measure, layers=layers,
+                                         rollout=rollout,
                                          max_passes=max_passes, progress=progress, ablate=ablate or [],
                                          ablate_mode=ablate_mode)
         else:
             record = self.transformer.run_ids(ids, where=where)
         record.text = text
-        rows = focus_grammar.rows(record.tokens, focus)
+        focus_notes: list[str] = []
+        rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
+        record.warnings = list(record.warnings) + focus_notes
         if raw_scores:
             from attncli.core.attention import unscaled_scores
 
