@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 from attncli.core.decoding import DEFAULT_ALTERNATIVES, Sampling, choose, generator, rank_of, top_alternatives
 from attncli.errors import AttnError, ExitCode
+from attncli.models.memory import allocation_error, nonfinite_hint
 
 
 @dataclass
@@ -159,14 +160,14 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
         started = time.perf_counter()
         try:
             out = transformer.forward(current, past_key_values=state["past"], use_cache=True)
-        except RuntimeError as exc:
-            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",
-                            code=ExitCode.FAILURE) from None
+        except (RuntimeError, MemoryError) as exc:
+            raise allocation_error(exc, f"the forward pass of step {k}") or AttnError(
+                f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
         state["past"] = out.past_key_values
         logits = out.logits[0, -1].float()  # (V,)
         if not bool(torch.isfinite(logits).all()):
             raise AttnError(f"non-finite logits at step {k} ({transformer.dtype_name})", kind="numeric",
-                            code=ExitCode.FAILURE, hint="use --dtype float32")
+                            code=ExitCode.FAILURE, hint=nonfinite_hint(transformer.lm, transformer.dtype_name))
         log_probs = torch.log_softmax(logits, dim=-1)  # (V,)
         token = target[k] if target is not None else choose(logits, sampling, gen)
         rows = {layer: cache[layer]["pattern"][:, -1, :].float().clone() for layer in layers}  # (H, n + k)
