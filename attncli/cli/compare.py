@@ -10,6 +10,7 @@ from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
     model_options, output_options,
 )
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
 from attncli.cli.output import Environment, guarded
 from attncli.errors import AttnError
 
@@ -17,6 +18,7 @@ app = typer.Typer()
 
 
 @app.command("compare")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -35,6 +37,7 @@ def compare(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Show how one word's attention and context vector change from one context to another.
 
@@ -45,13 +48,16 @@ def compare(
       attncli compare "the cat sat" "a cat ran" --json
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
+
+      attncli compare --model minilm "the river bank" "the bank loan" --focus bank --measure alti
     """
-    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out, color_scale))
+    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out, color_scale, msr))
 
 
 def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, mdl: ModelOptions,
-             out: OutputOptions, color_scale: str | None = None) -> None:
+             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None) -> None:
     color_scale = check_color_scale(color_scale)
+    msr = msr or MeasureOptions()
     from attncli.core import comparison, focus as focus_grammar
 
     if len(texts) < 2:
@@ -61,6 +67,10 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
         focus_grammar.parse(focus)  # a malformed --focus fails before anything loads
     if mdl.rollout:
         raise AttnError("compare follows one token's own attention; rollout is for run", where="--rollout")
+    msr.check(mdl)
+    if mdl.layer is not None and mdl.layer.strip().lower() == "all":
+        raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
+                        hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
     runner = mdl.runner(attn)
     if mdl.model is None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
@@ -71,10 +81,11 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
     heads, layers = ((runner.heads, int(runner.config["model"]["layers"])) if mdl.model is not None
                      else (runner.settings.attention.heads, 0))
     comparison.check_cells(len(texts), 1, heads, layers, limit)  # at least one token: before any run
+    kwargs = msr.run_kwargs(runner, mdl, PassProgress())
     records = []
     with env.progress(len(texts), views_on_stdout=not out.json) as advance:
         for i, text in enumerate(texts):
-            records.append(runner.run(text, where=f"context {i + 1}"))
+            records.append(runner.run(text, where=f"context {i + 1}", **kwargs))
             advance()
     for record in records:
         if record.source == "model":

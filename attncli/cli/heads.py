@@ -92,6 +92,10 @@ def heads(
         "--device", metavar="DEVICE", rich_help_panel=PANEL, help="auto, cpu, cuda, cuda:N or mps.")] = None,
     dtype: Annotated[Optional[str], typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32, float64, float16 or bfloat16.")] = None,
+    effect: Annotated[bool, typer.Option(
+        "--effect", rich_help_panel=PANEL,
+        help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
+             "(one forward pass per head; decoders).")] = False,
     *,
     out: OutputOptions,
 ) -> None:
@@ -105,6 +109,7 @@ def heads(
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
     """
 
@@ -112,7 +117,7 @@ def heads(
         from attncli.core import head_scan
         from attncli.errors import AttnError
 
-        head_scan.check(score=score, top=top, length=length)
+        head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
         if model is not None and config is not None:
@@ -132,7 +137,9 @@ def heads(
             with _Progress() as progress:  # attncli.heads, with progress bars
                 runner = ModelAttention(model, device=device or "cpu", dtype=dtype_name(dtype or "float32"),
                                         bos=bos, progress=progress.update)
-                doc = head_scan.scan_model(runner, layer_progress=progress.layers, **common)
+                doc = head_scan.scan_model(runner, layer_progress=progress.layers, effect=effect,
+                                           effect_progress=lambda d, t: progress.update("ablating heads", d, t),
+                                           **common)
         else:
             from attncli.api import load_config
 

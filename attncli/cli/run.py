@@ -10,6 +10,7 @@ from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, choices, color_scale_option,
     model_options, output_options,
 )
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
 from attncli.cli.output import Environment, guarded, parse_include
 from attncli.errors import AttnError
 
@@ -20,6 +21,7 @@ VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every 
 
 
 @app.command("run")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -56,6 +58,7 @@ def run(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
 
@@ -72,11 +75,13 @@ def run(
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
     guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out,
-                                  color_scale, context))
+                                  color_scale, context, msr))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
-         mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto") -> None:
+         mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto",
+         msr: MeasureOptions | None = None) -> None:
+    msr = msr or MeasureOptions()
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 
@@ -93,6 +98,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     if join and file is None:
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
+    msr.check(mdl, rollout=mdl.rollout)
     if mdl.model is not None and "projections" in wanted:
         raise AttnError("--include projections does not apply to a real model (its projections are its weights)",
                         where="--include", hint="use qkv, raw_scores, head_context or all")
@@ -120,7 +126,8 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         check_head(head, runner.spec.heads)
         if lines is not None and runner.settings.tensors is not None:
             raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
-    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout}
+    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout,
+                  **msr.run_kwargs(runner, mdl, PassProgress())}
     if mdl.model is not None and wanted & {"raw_scores", "all"}:
         run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
 

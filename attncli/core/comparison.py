@@ -127,7 +127,10 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
     weights, context, exact, inputs = [], [], [], []
     for record, one, index in zip(records, chosen, indices):
         w = one.weights[:, index, :]  # (H, N_k)
-        weights.append(to_list(head_mean(w[:, None, :])[:, 0] if heads_mean else w, precision))
+        if heads_mean and one.level is not None:  # a measure's layer level: all heads together
+            weights.append(to_list(one.level[:, index, :], precision))
+        else:
+            weights.append(to_list(head_mean(w[:, None, :])[:, 0] if heads_mean else w, precision))
         context.append(to_list(one.output[index], precision))  # (d_out,)
         exact.append(exact_list(one.output[index]))
         inputs.append(exact_list(record.embeddings[index]))  # (d_model,) before positional encoding

@@ -177,12 +177,14 @@ def select(steps: list[dict], name: str | None) -> list[dict]:
     if name is None:
         return steps
     available = [step["name"] for step in steps]
+    from attncli.core.measures.explain import MEASURE_STEPS
+
     if name not in available:
         import difflib
 
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        if name in STEP_NAMES:
+        if name in STEP_NAMES or name in MEASURE_STEPS:
             message = f"step {name!r} does not apply to this configuration"
         else:
             message = f"unknown step {name!r}"
@@ -204,5 +206,20 @@ def explain_record(record: Record, *, layer: int | str | None = None, step: str 
     elif layer is not None:
         raise AttnError(f"{option('layer')} goes with {option('model')}", param="layer",
                         hint=f"e.g. {option('model')} minilm")
-    steps = select(build_steps(record, index if index is not None else 0, precision), step)
+    shown_index = index if index is not None else 0
+    if record.measure != "weights":  # the attention's own steps show the softmax weights, the measure's follow
+        from attncli.core.measures.explain import measure_steps
+
+        shown = record.layers[shown_index]
+        measured, heads = shown.weights, record.heads
+        shown.weights, record.heads = shown.attention, int(shown.attention.shape[0])
+        try:
+            steps = build_steps(record, shown_index, precision)
+        finally:
+            shown.weights, record.heads = measured, heads
+        extra = _Steps(precision)
+        measure_steps(extra, record, shown_index)
+        steps = select(steps + list(extra), step)
+    else:
+        steps = select(build_steps(record, shown_index, precision), step)
     return explain_document(record, steps, layer=index)

@@ -17,10 +17,15 @@ from attncli.errors import AttnError, option
 MAX_LENGTH = 4096
 
 
-def check(*, score: str | None, top: int, length: int) -> None:
+def check(*, score: str | None, top: int, length: int, effect: bool = False, model: str | None = None) -> None:
     """The scan's own parameters, before anything loads."""
-    if score is not None and score not in detectors.SCORES:
-        raise AttnError(f"unknown score {score!r}", param="score", hint="expected one of " + ", ".join(detectors.SCORES))
+    known = detectors.SCORES + (("effect",) if effect else ())
+    if score is not None and score not in known:
+        extra = f" (effect goes with {option('effect')})" if score == "effect" else ""
+        raise AttnError(f"unknown score {score!r}{extra}", param="score", hint="expected one of " + ", ".join(known))
+    if effect and model is None:
+        raise AttnError(f"{option('effect')} goes with {option('model')} (a decoder)", param="effect",
+                        hint=f"e.g. {option('model')} smollm2")
     if top < 1:
         raise AttnError(f"must be at least 1, got {top}", param="top")
     if not 2 <= length <= MAX_LENGTH:
@@ -36,13 +41,15 @@ def record_weights(record: Record):
 
 
 def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: str | None, top: int,
-              precision: int | None, tokens: list[str]) -> dict:
+              precision: int | None, tokens: list[str], effect=None, norm_share=None) -> dict:
     from attncli.version import SCHEMA_VERSION, __version__
     from attncli.documents.jsonout import to_list
 
     layers, heads, n, _ = weights.shape
     span = (probe["start"], probe["length"]) if probe is not None else None
     scores = detectors.score_all(weights, causal=causal, probe=span)
+    if effect is not None:
+        scores["effect"] = effect  # (L, H) loss rise on the second copy, head ablated alone
     if only is not None:
         if only not in scores:
             raise AttnError(f"{only!r} needs the repeated-token probe, not {option('text')} or {option('file')}",
@@ -64,14 +71,21 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         "thresholds": {name: t for name, t in detectors.THRESHOLDS.items() if name in scores},
         "first_token_mass": [v if precision is None else round(v, precision)
                              for v in detectors.mean_by_layer(weights)],
+        "first_token_norm": None if norm_share is None else [v if precision is None else round(v, precision)
+                                                            for v in norm_share],
         "probe": probe,
     }
 
 
 def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
-               precision: int | None, layer_progress: Callable | None = None) -> dict:
+               precision: int | None, layer_progress: Callable | None = None, effect: bool = False,
+               effect_progress: Callable | None = None) -> dict:
     """A loaded model (attncli.models.runs.ModelAttention): the probe (or the text) through every layer
-    as a Record, then every head's scores."""
+    as a Record, then every head's scores.
+
+    Also the first token's share per layer under ``norm`` (``first_token_norm``, beside
+    ``first_token_mass``), and with ``effect`` the loss rise of each head ablated alone (the probe only).
+    """
     model = runner.transformer
     probe = None
     if text is None:
@@ -85,10 +99,20 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
                  "prefix": record.tokens[0] if start else None, "ids": ids}
     else:
         record = model.run(text, where=where, progress=layer_progress, points=("pattern",))
+    from attncli.models import effects
+
+    _, norm_share = effects.first_token_shares(model, record.ids, where=where if text is not None else option("length"))
+    effect_scores = None
+    if effect:
+        if probe is None:
+            raise AttnError(f"{option('effect')} measures the loss on the probe's second copy, not on "
+                            f"{option('text')} or {option('file')}", param="effect",
+                            hint=f"drop {option('text')}/{option('file')}")
+        effect_scores, _ = effects.head_effects(model, record.ids, probe["start"], length, progress=effect_progress)
     source = {"model": record.name, "config": None,
               "info": {"architecture": model.architecture, "path": str(model.path), **model.info}}
     return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source, only=only,
-                     top=top, precision=precision, tokens=record.tokens)
+                     top=top, precision=precision, tokens=record.tokens, effect=effect_scores, norm_share=norm_share)
 
 
 

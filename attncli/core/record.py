@@ -37,6 +37,10 @@ class Layer:
     normed: Any | None = None  # (R, d_out) after layer norm, when configured
     positional: Any | None = None  # (N, d) the sinusoidal encoding added to the inputs
     hidden: Any | None = None  # (N, d) the whole layer's output (a model's block, after its MLP)
+    level: Any | None = None  # (1, R, N) the measure with all heads together (None: the heads' mean)
+    ratio: Any | None = None  # (R,) the mixing ratio, the share from other tokens (``--measure mixing``)
+    attention: Any | None = None  # (H, R, N) the softmax weights, when ``weights`` holds another measure
+    steps: dict | None = None  # a measure's intermediate tensors, for explain
     top_indices: Any | None = None  # (H, R, K) computed with the weights, when they are not kept
     top_weights: Any | None = None  # (H, R, K)
     finite: Any | None = None  # () bool: no raw score overflowed (toy runs; checked once, then dropped)
@@ -99,6 +103,8 @@ class Record:
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
     #: What its document shows (:meth:`show`): layers, heads_mean, rollout, top_k, include.
     view: dict = field(default_factory=dict)
+    measure: str = "weights"  # what ``Layer.weights`` holds (attncli.core.measures.MEASURES)
+    ablation: dict | None = None  # heads ablated, mode, and what changed (log-probabilities, loss)
     ids: list[int] | None = None  # a model's token ids
     rotary: bool | str = False  # a model's rotary position embeddings (a str: the part of each head rotated)
 

@@ -116,7 +116,7 @@ class ToyAttention:
 
     # -- runs
     def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
-            top_k: int | None = None, rollout: bool = False) -> Record:
+            top_k: int | None = None, rollout: bool = False, measure: str = "weights", **_model_only) -> Record:
         """One text (None: the config's tensors). ``focus``: values naming the query rows.
 
         ``rollout`` is part of the runners' common call; toy attention has one layer, so there is
@@ -124,6 +124,10 @@ class ToyAttention:
         """
         from attncli.core import attention, focus as focus_grammar
 
+        if measure != "weights":
+            from attncli.core.measures.toy import apply_toy
+
+            return apply_toy(self.run(text, where=where, focus=focus, top_k=top_k), measure, self.spec)
         if text is None:
             return self._run_tensors(focus, top_k)
         where = where or option("text")
@@ -151,7 +155,7 @@ class ToyAttention:
         return self._finish(layer, None, rows, list(spec.tokens), [False] * len(spec.tokens), None, warnings)
 
     def run_many(self, items: list[tuple[str, str]], *, focus: list[str] | None = None,
-                 top_k: int | None = None, rollout: bool = False) -> list:
+                 top_k: int | None = None, rollout: bool = False, measure: str = "weights", **_model_only) -> list:
         """Many texts: ``items`` are (where, text); returns a Record or an AttnError for each.
 
         Plain runs stack texts with the same number of tokens and compute them as one batch (the
@@ -161,10 +165,10 @@ class ToyAttention:
         from attncli.core import attention
 
         out: list = [None] * len(items)
-        if focus or top_k:
+        if focus or top_k or measure != "weights":
             for i, (where, text) in enumerate(items):
                 try:
-                    out[i] = self.run(text, where=where, focus=focus, top_k=top_k)
+                    out[i] = self.run(text, where=where, focus=focus, top_k=top_k, measure=measure)
                 except AttnError as error:
                     out[i] = error
             return out

@@ -76,7 +76,9 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     """The per-layer keys: embeddings (the layer's input), weights [H][R][N], context [R][d], top_k."""
     layer = record.layers[index]
     weights = layer.weights
-    if mean and weights is not None:
+    if mean and layer.level is not None:
+        weights = layer.level  # (1, R, N) the measure with all heads together
+    elif mean and weights is not None:
         from attncli.core.reduce import head_mean
 
         weights = head_mean(weights)  # (1, R, N)
@@ -85,9 +87,14 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     else:
         top = _top_k(arrays, weights, top_k, record=record)
     shown = layer.printable if arrays.precision is None else {}
-    return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+    part = {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
+    if record.measure == "mixing":
+        part["mixing_ratio"] = arrays(layer.ratio)
+    if record.measure != "weights" and record.heads > 1 and not mean:
+        part["level"] = arrays(layer.level)  # (1, R, N) all heads together, beside the per-head values
+    return part
 
 
 def weights_of(record: Record, *, heads_mean: bool, rollout: bool) -> str:
@@ -131,7 +138,14 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         "focus": list(record.rows) if record.rows is not None else None,
         "top_k": top["top_k"],
         "weights_of": weights_of(record, heads_mean=heads_mean, rollout=rollout),
+        "measure": record.measure,
     }
+    if record.measure == "mixing":
+        doc["mixing_ratio"] = top["mixing_ratio"]
+    if "level" in top:
+        doc["level"] = top["level"] if not rollout else None
+    if record.ablation is not None:
+        doc["ablation"] = record.ablation
     if model:
         doc.update({"model": record.name, "layer": top["layer"], "rollout": rollout, "heads_mean": heads_mean})
     doc["config"] = _config(record, heads=1 if (heads_mean or rollout) and model else record.heads)
@@ -205,7 +219,7 @@ def compare_document(records: list[Record], entries: list[dict], contexts: list[
     doc = {**header()}
     if records[0].source == "model":
         doc.update(model=records[0].name, layer=layer)
-    doc.update(contexts=contexts, focus=entries)
+    doc.update(measure=records[0].measure, contexts=contexts, focus=entries)
     return doc
 
 
@@ -214,7 +228,7 @@ def explain_document(record: Record, steps: list[dict], *, layer: int | None = N
            "special": list(record.special)}
     if record.source == "model":
         doc.update(model=record.name, layer=layer)
-    doc.update(config=record.config, steps=steps)
+    doc.update(config=record.config, measure=record.measure, steps=steps)
     return doc
 
 

@@ -219,9 +219,10 @@ class Transformer:
         return record
 
     def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None, rows=None,
-                points=RECORD_POINTS):
+                points=RECORD_POINTS, interventions=()):
         """Token ids through the model: a Record (source "model") whose layers hold the capture points
-        (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all)."""
+        (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all;
+        ``interventions``: attncli.core.points interventions applied during the forward)."""
         from attncli.core.record import Record
 
         n = self._check_ids(ids, where, rows=rows, points=points)
@@ -229,7 +230,7 @@ class Transformer:
             self._probe_once(where)
         names = tuple(p for p in points if p != "attn_sublayer" or None not in self.structure.sublayer)
         try:
-            with self.hooks(capture=names, rows=rows, progress=progress) as cache:
+            with self.hooks(capture=names, rows=rows, progress=progress, interventions=interventions) as cache:
                 out = self.forward(ids, backbone=True)
         except (RuntimeError, MemoryError) as exc:
             raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(

@@ -36,15 +36,31 @@ class ModelAttention:
         return self.transformer.name
 
     def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
-            top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, progress=None) -> Record:
-        """One text through every layer; ``progress(done_layers, layers)`` after each layer."""
+            top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, measure: str = "weights",
+            layers: list[int] | None = None, max_passes: int | None = None, progress=None,
+            ablate: list | None = None, ablate_mode: str = "zero") -> Record:
+        """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s.
+
+        ``progress(done_layers, layers)`` after each layer of a plain run.
+        """
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
         from attncli.errors import option
 
         if text is None:
             raise no_text(model=self.name)
-        record = self.transformer.run(text, where=where or option("text"), progress=progress)
+        where = where or option("text")
+        ids = self.transformer.encode(text, where=where)
+        extra = None
+        if measure != "weights" or ablate:
+            from attncli.models.measured import measured_run
+
+            record, extra = measured_run(self.transformer, ids, where=where, measure=measure, layers=layers,
+                                          rollout=rollout, max_passes=max_passes, progress=progress,
+                                          ablate=ablate or [], ablate_mode=ablate_mode)
+        else:
+            record = self.transformer.run_ids(ids, where=where, progress=progress)
+        record.text = text
         focus_notes: list[str] = []
         rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
         record.warnings = list(record.warnings) + focus_notes
@@ -54,6 +70,11 @@ class ModelAttention:
             for layer in record.layers:
                 layer.raw_scores = unscaled_scores(layer.queries, layer.keys, rows)  # (H, R, N)
         full = record.attentions  # L x (H, N, N)
+        if extra is not None:
+            from attncli.models.measured import finish
+
+            record.rows, record.config = rows, self.config
+            return finish(record, extra, rows, rollout=rollout)
         if rows is not None:  # per-query tensors keep the focus rows only
             for layer in record.layers:
                 for name in ("weights", "scores", "output", "head_context", "projected"):
