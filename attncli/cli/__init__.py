@@ -54,11 +54,21 @@ def main_callback(
 
 
 def main() -> None:
-    """The ``attncli`` program: closed stdout/stderr handled, stdout flushed before the exit code is final."""
+    """The ``attncli`` program: closed stdout/stderr handled, SIGTERM and SIGHUP handled as Ctrl-C
+    (temporary files removed, exit 143 and 129), stdout flushed before the exit code is final."""
+    from attncli.io.signals import exit_code, install
+
+    install()
     guard_standard_streams()
     try:
         app()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.exit(finish(code, as_json="--json" in sys.argv[1:]))
+    except KeyboardInterrupt as exc:  # a signal outside any command's boundary (while starting up)
+        code = exit_code(exc)
+    try:
+        code = finish(code, as_json="--json" in sys.argv[1:])
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+    sys.exit(code)

@@ -24,3 +24,55 @@ def visible(text: str) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+# --------------------------------------------------------------------------- streams that are not UTF-8
+
+#: What the views draw with, spelt in ASCII for a stream that cannot encode it (same width: one column).
+_ASCII_GLYPHS = str.maketrans({
+    "─": "-", "━": "-", "│": "|", "┃": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "├": "+", "┤": "+",
+    "┬": "+", "┴": "+", "┼": "+", "╭": "+", "╮": "+", "╰": "+", "╯": "+", "█": "#", "▓": "#", "▒": "+",
+    "░": ".", "▀": "#", "▄": "#", "▁": "_", "·": ".", "×": "x", "…": ".", "↵": "/", "␣": "_", "⇥": ">",
+    "␍": "<", "◂": "<", "▸": ">", "←": "<", "→": ">", "↑": "^", "↓": "v", "–": "-", "—": "-",
+})
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def is_utf8(encoding: str | None) -> bool:
+    """True for a stream that takes any text: UTF-8 (any spelling), or none named (a StringIO)."""
+    if not encoding:
+        return True
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-16", "utf-32")
+    except LookupError:
+        return False
+
+
+def _json_escape(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xd800 + (code >> 10):04x}\\u{0xdc00 + (code & 0x3ff):04x}"
+
+
+def ascii_json(text: str) -> str:
+    """JSON text with every non-ASCII character escaped (what ``ensure_ascii`` would have written).
+
+    Outside its strings JSON is ASCII, so escaping the whole text escapes exactly the strings'
+    characters: the document is the same, and readable through any encoding.
+    """
+    return _NON_ASCII.sub(_json_escape, text)
+
+
+def encodable(text: str, encoding: str) -> str:
+    """``text`` as ``encoding`` can carry it: the views' glyphs in ASCII, anything else left as ``?``."""
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        pass
+    text = text.translate(_ASCII_GLYPHS)
+    return text.encode(encoding, "replace").decode(encoding)
