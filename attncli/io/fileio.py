@@ -82,7 +82,10 @@ def check_target(path: str | Path, where: str | None = None) -> Path | None:
                             where=where, kind="io") from None
     if not stat.S_ISREG(info.st_mode):
         kind = next((what for test, what in _KINDS if test(info.st_mode)), "not a file")
-        what = f"{name!r} links to {str(target)!r}, {kind}" if target is not None else f"{name!r} is {kind}"
+        if target is not None:
+            what = f"{name!r} links to {str(target)!r}, {kind}"
+        else:
+            what = f"is {kind}" if where == name else f"{name!r} is {kind}"
         raise AttnError(f"{what}, not a regular file", where=where, kind="io",
                         hint="attncli writes only regular files and new names; give another name")
     return target

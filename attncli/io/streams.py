@@ -162,7 +162,7 @@ class EncodedOutput:
     On a UTF-8 stream (or one with no encoding, a StringIO) every write passes unchanged. On
     another (``ascii``, ``latin-1``): ``json=True`` escapes every non-ASCII character of the JSON
     (:func:`ascii_json`: the same document, pure ASCII, as JSON should be outside UTF-8); views
-    get :func:`encodable` text. ``adapted`` is True once something had to be changed.
+    get :func:`encodable` text. ``adapted`` is True once a character had to be shown as ``?``.
     """
 
     def __init__(self, stream, *, json: bool) -> None:
@@ -180,12 +180,15 @@ class EncodedOutput:
         return self._encoding
 
     def write(self, text: str) -> int:
+        length = len(text)
         if not self._utf8 and text:
-            changed = ascii_json(text) if self.json else encodable(text, self._encoding)
-            if changed != text:
-                self.adapted = self.adapted or not self.json
-                text = changed
-        return self._stream.write(text)
+            if self.json:
+                text = ascii_json(text)
+            else:
+                text, lost = encodable(text, self._encoding)
+                self.adapted = self.adapted or lost
+        self._stream.write(text)
+        return length
 
     def flush(self) -> None:
         self._stream.flush()

@@ -67,12 +67,19 @@ def ascii_json(text: str) -> str:
     return _NON_ASCII.sub(_json_escape, text)
 
 
-def encodable(text: str, encoding: str) -> str:
-    """``text`` as ``encoding`` can carry it: the views' glyphs in ASCII, anything else left as ``?``."""
+def encodable(text: str, encoding: str) -> tuple[str, bool]:
+    """``text`` as ``encoding`` can carry it: the views' glyphs in ASCII, anything else left as ``?``.
+
+    The flag is True when a character had to become ``?`` (the glyphs' ASCII spelling loses nothing).
+    """
     try:
         text.encode(encoding)
-        return text
+        return text, False
     except UnicodeEncodeError:
         pass
     text = text.translate(_ASCII_GLYPHS)
-    return text.encode(encoding, "replace").decode(encoding)
+    try:
+        text.encode(encoding)
+        return text, False
+    except UnicodeEncodeError:
+        return text.encode(encoding, "replace").decode(encoding), True
