@@ -156,6 +156,11 @@ CATALOGUE = [
      "--length: the vocabulary has only"),
     ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
      "'induction' needs the repeated-token probe"),
+    # targets that are not regular files (issue 17 #5): never replaced, even with --force
+    ("config init onto a device node", None, ["config", "init", "/dev/null", "--force"], 2,
+     "/dev/null: is a character device, not a regular file"),
+    ("--join of an endless input", None, ["run", "--file", "/dev/zero", "--join"], 2,
+     "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
 ]
 
 
