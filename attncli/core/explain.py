@@ -122,27 +122,55 @@ def _toy_steps(steps: _Steps, record: Record) -> None:
 
 
 def _model_steps(steps: _Steps, record: Record, index: int) -> None:
+    from attncli.core.attention import unscaled_scores
+
     t = record.layers[index]
-    h = record.heads
+    h, n = record.heads, record.n
+    kv = record.kv_heads or h
     steps.add("embeddings", f"The input to layer {index}: "
               + ("the token (and position) embeddings." if index == 0 else f"the output of layer {index - 1}."),
               t.inputs)
+    spin = (" then rotated by position (rotary embeddings" + (f", on part of each head: {record.rotary}"
+            if isinstance(record.rotary, str) else "") + ")") if record.rotary else ""
     shared = ""
-    if record.kv_heads and record.kv_heads < h:
-        group = h // record.kv_heads
+    if kv < h:
+        group = h // kv
         pairs = ", ".join(f"{q}->{q // group}" for q in range(h))
-        shared = (f" Grouped-query attention: {record.kv_heads} key/value heads, each shared by {group} query "
-                  f"heads (query head -> key/value head: {pairs}).")
+        shared = (f" Grouped-query attention: {kv} key/value heads, each shared by {group} query heads "
+                  f"(query head -> key/value head: {pairs}).")
+    if t.queries is not None:
+        normed = " (after its input layer norm)" if record.causal else ""
+        steps.add("queries", f"Q = the layer's input{normed} times the model's W_q, split into {h} heads of width "
+                  f"{t.queries.shape[-1]},{spin}: what each token is looking for.", t.queries)
+        steps.add("keys", f"K = the input times W_k, {kv} heads,{spin}: what each token offers to be matched "
+                  f"against.{shared}", t.keys)
+        steps.add("values", f"V = the input times W_v, {kv} heads: what each token passes on when attended to.",
+                  t.values)
+        keys = t.keys
+        steps.add("scores", f"Raw scores Q K^T: how well each query matches each key ({h} heads, "
+                  f"{t.weights.shape[-2]} x {n}).", unscaled_scores(t.queries, keys, record.rows))
     mask = " Causal: each token sees only itself and earlier tokens (above the diagonal: masked, weight 0)." \
         if record.causal else ""
-    steps.add("weights", f"Softmax of the scaled scores, {h} heads: how much each token takes from each "
-              f"(transformers' own output_attentions).{mask}{shared}", t.weights)
+    if t.scores is not None:
+        what = "divided by sqrt(d_k) = sqrt({})".format(t.queries.shape[-1]) if t.queries is not None else "scaled"
+        steps.add("scaled_scores", f"The scores {what}" + (", masked (null) where a key comes after its query"
+                  if record.causal else "") + ": this is what enters the softmax.", t.scores, masked=record.causal)
+    steps.add("weights", f"Softmax of the scaled scores, {h} heads: how much each token takes from each.{mask}"
+              + ("" if t.queries is not None else shared), t.weights)
     if t.head_context is not None:
         steps.add("weighted_values", "Each head's weighted sum of its value vectors (weights @ V).", t.head_context)
-    steps.add("context", "The attention sublayer's output: the heads concatenated and projected (for an "
-              "encoder such as BERT also added to the input and layer-normed).", t.output)
+        r = t.head_context.shape[1]
+        steps.add("concat", f"The {h} heads' outputs side by side, one vector per token ({r} x "
+                  f"{h * t.head_context.shape[-1]}).", t.head_context.transpose(0, 1).reshape(r, -1))
+    if t.projected is not None:
+        steps.add("output", "The heads side by side, times the model's output projection W_o.", t.projected)
+    steps.add("context", "The attention sublayer's output, as the layer goes on with it"
+              + (": the output projection added to the input and layer-normed." if not record.causal
+                 else " (added to the residual stream)."), t.output)
     if t.hidden is not None:
-        steps.add("hidden", f"The output of layer {index}, after its feed-forward sublayer.", t.hidden)
+        steps.add("hidden", f"The output of layer {index}, after its feed-forward sublayer"
+                  + (" (the last layer: after the final norm)." if record.causal and index == len(record.layers) - 1
+                     else "."), t.hidden)
 
 
 def select(steps: list[dict], name: str | None) -> list[dict]:

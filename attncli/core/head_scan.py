@@ -35,7 +35,9 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         "tokens": tokens,
         "scores": {name: to_list(value, precision) for name, value in scores.items()},
         "top": {name: [{"layer": l, "head": h, "score": v if precision is None else round(v, precision)}
-                       for l, h, v in detectors.top_heads(value, top)] for name, value in scores.items()},
+                       for l, h, v in detectors.top_heads(value, top) if v >= detectors.THRESHOLDS.get(name, -1.0)]
+                for name, value in scores.items()},
+        "thresholds": {name: t for name, t in detectors.THRESHOLDS.items() if name in scores},
         "first_token_mass": [v if precision is None else round(v, precision)
                              for v in detectors.mean_by_layer(weights)],
         "probe": probe,
@@ -56,16 +58,16 @@ def scan_model(spec: str, *, device, dtype, bos: bool | None, text: str | None, 
         if model.max_tokens and len(ids) > model.max_tokens:
             raise AttnError(f"the probe has {len(ids)} tokens, more than {model.name} takes ({model.max_tokens})",
                             where="--length", hint=f"use --length {(model.max_tokens - start) // 2} or less")
-        run = model.run_ids(ids, where="--length", progress=layer_progress)
+        run = model.run_ids(ids, where="--length", progress=layer_progress, points=("pattern",))
         probe = {"length": length, "seed": seed, "start": start,
                  "prefix": run.tokens[0] if start else None, "ids": ids}
     else:
-        run = model.run(text, where=where, progress=layer_progress)
+        run = model.run(text, where=where, progress=layer_progress, points=("pattern",))
     torch = model.torch
     weights = torch.stack([a.float() for a in run.attentions]).cpu()  # (L, H, N, N)
     info = model.info
     source = {"model": run.name, "config": None,
-              "info": {"architecture": run.architecture, "path": str(model.path), **info}}
+              "info": {"architecture": model.architecture, "path": str(model.path), **info}}
     return _document(weights=weights, causal=run.causal, probe=probe, source=source, only=only, top=top,
                      precision=precision, tokens=run.tokens)
 

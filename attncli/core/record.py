@@ -43,6 +43,32 @@ class Layer:
     #: (attncli.documents.jsonout.shortest), when a batch computed them for all its lines at once.
     printable: dict = field(default_factory=dict)
 
+    def point(self, name: str):
+        """The tensor of a capture point (attncli.core.points.POINTS) in this layer's fields; None when absent.
+
+        q, k, v -> queries, keys, values; pattern -> weights; z -> head_context; attn_out -> projected
+        (a toy run without an output projection: its output); attn_sublayer -> output; resid_pre -> inputs;
+        resid_post -> hidden (a toy run: normed, residual or output, the last one it has)."""
+        if name not in _POINT_FIELDS:
+            from attncli.core.points import POINTS
+
+            raise KeyError(f"unknown point {name!r}; points: {', '.join(POINTS)}")
+        for attribute in _POINT_FIELDS[name]:
+            value = getattr(self, attribute)
+            if value is not None:
+                return value
+        return None
+
+    __getitem__ = point
+
+
+#: capture point -> the Layer fields that hold it, first present wins.
+_POINT_FIELDS = {
+    "resid_pre": ("inputs",), "q": ("queries",), "k": ("keys",), "v": ("values",), "scores": ("scores",),
+    "pattern": ("weights",), "z": ("head_context",), "attn_out": ("projected", "output"),
+    "attn_sublayer": ("output",), "resid_post": ("hidden", "normed", "residual", "output"),
+}
+
 
 @dataclass
 class Record:
@@ -65,6 +91,13 @@ class Record:
     name: str | None = None  # the model's name
     text: str | None = None  # the input text
     warnings: list[str] = field(default_factory=list)  # for the command to print on stderr
+    ids: list[int] | None = None  # a model's token ids
+    rotary: bool | str = False  # a model's rotary position embeddings (a str: the part of each head rotated)
+
+    @property
+    def attentions(self) -> list:
+        """Every layer's softmax weights, L x (H, R, N)."""
+        return [layer.weights for layer in self.layers]
 
     @property
     def n(self) -> int:
@@ -93,10 +126,9 @@ def parse_layer(value: str | None, layers: int, where: str = "--layer") -> list[
         return [layers - 1]
     if value.strip().lower() == "all":
         return list(range(layers))
-    try:
-        index = int(value.strip())
-    except ValueError:
-        raise AttnError(f"expected a layer number or 'all', got {value!r}", where=where) from None
+    from attncli.core.numbers import LAYER_GRAMMAR, parse_int
+
+    index = parse_int(value, where, what=LAYER_GRAMMAR)
     if not -layers <= index < layers:
         what = f"the model has {layers} layers" if layers > 1 else "this run has 1 layer"
         raise AttnError(f"layer {index} is out of range: {what}", where=where,

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
+from attncli.core.record import Layer
 from attncli.errors import AttnError, ExitCode
 from attncli.models.load import (
-    PACKAGED, ModelRun, _attention_modules, _heads_module, _layer_modules, _transformers, check_config,
-    check_weights_size, is_causal, load_error, resolve,
+    PACKAGED, _transformers, check_folder, is_causal, load_error, resolve,
 )
+from attncli.models.memory import allocation_error, check_activations, nonfinite_hint
 
 
 #: Every layer's attention weights of one forward pass are held at once: refuse texts that need more.
 MAX_ATTENTION_MB = 4096.0
+#: What a record of a real model holds, per layer.
+RECORD_POINTS = ("resid_pre", "q", "k", "v", "scores", "pattern", "z", "attn_out", "attn_sublayer", "resid_post")
 
 
 class Transformer:
@@ -43,8 +47,8 @@ class Transformer:
             hf_cache.discard(Path(self.path), error.message)
             self.path = hf_cache.ensure(spec, progress=progress)
             self._load(transformers, spec)
-        self.model.eval()
-        self.model.to(device=device, dtype=dtype)
+        self.lm.eval()
+        self.lm.to(device=device, dtype=dtype)
         self.device = device
         self.dtype = dtype
         self.bos = bos
@@ -54,27 +58,41 @@ class Transformer:
         config = self.model.config
         limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tokenizer_limit and tokenizer_limit < 10**8:
+        if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 10**8:  # -1 or 1e30: no limit of its own
             limit = min(limit, tokenizer_limit) if limit else tokenizer_limit
         self.max_tokens = limit
         self.architecture = type(self.model).__name__
-        self.modules = _attention_modules(self.model)
-        self.layer_modules = _layer_modules(self.model)
+        from attncli.models.structure import Structure
+
+        self.structure = Structure.of(self.model)
         self.causal = is_causal(config)
         self.info = self._info(config)
 
     def _load(self, transformers, spec: str) -> None:
         where = f"--model {spec}"
-        check_config(Path(self.path), where)
-        check_weights_size(Path(self.path), where)
+        raw = check_folder(Path(self.path), where, transformers, checked=spec not in PACKAGED)
+        decoder = is_causal(SimpleNamespace(**{k: v for k, v in raw.items() if isinstance(k, str)}))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-                self.model = transformers.AutoModel.from_pretrained(
-                    str(self.path), local_files_only=True, attn_implementation="eager")
-        except MemoryError:
-            raise
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    str(self.path), local_files_only=True, trust_remote_code=False)
+                #: encoder-decoder (T5, BART, Marian): run, compare and heads read the encoder; generate the rest
+                self.seq2seq = bool(raw.get("is_encoder_decoder"))
+                if self.seq2seq:
+                    self.lm = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+                        str(self.path), local_files_only=True, attn_implementation="eager", trust_remote_code=False)
+                    self.model = self.lm.get_encoder()
+                else:
+                    self.lm = _load_model(transformers, str(self.path), decoder)
+                    # the backbone (LlamaModel, BertModel...): everything but the logits goes through it
+                    self.model = getattr(self.lm, "base_model", self.lm) if self.lm is not None else None
+        except (MemoryError, RuntimeError) as exc:
+            error = allocation_error(exc, "loading the model's weights", where=where)
+            if error is None:
+                raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
+                                kind="model") from None
+            raise error from None
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; each becomes one line
             raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
                             kind="model") from None
@@ -141,12 +159,131 @@ class Transformer:
 
     # ------------------------------------------------------------------ forward
 
-    def run(self, text: str, *, where: str = "TEXT", progress: Callable | None = None) -> ModelRun:
-        return self.run_ids(self.encode(text, where=where), where=where, progress=progress)
+    def hooks(self, capture=("q", "k", "pattern"), layers=None, rows=None, interventions=(), progress=None):
+        """Capture points and interventions for the forwards inside the ``with`` (attncli.core.points):
+        ``with t.hooks(capture=("q", "pattern")) as cache: t.forward(ids)``, then ``cache[layer][name]``."""
+        from attncli.models import capture as capture_points
 
-    def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None) -> ModelRun:
-        """Token ids through the model; ``progress(done_layers, layers)`` after each layer."""
+        return capture_points.hooks(self.model, self.structure, self._probe, capture=capture, layers=layers,
+                                    rows=rows, interventions=interventions, progress=progress)
+
+    def _probe(self) -> None:
+        token = self.prefix_id() if self.bos is not False else None
+        ids = self.torch.tensor([[token if token is not None else 0] * 2], dtype=self.torch.long, device=self.device)
+        with self.torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model(input_ids=ids, use_cache=False)
+
+    def forward(self, ids, *, backbone: bool = False, **kwargs):
+        """Token ids (a list, (N,) or (B, N)) through the model, without gradients: the model's output object
+        (decoders: ``.logits`` and, with ``use_cache=True``, ``.past_key_values``; ``backbone=True`` or an
+        encoder: ``.last_hidden_state``). Accepts transformers' keywords (``past_key_values``, ``use_cache``,
+        ``attention_mask``, ``position_ids``...); ``use_cache`` is off unless asked for."""
         torch = self.torch
+        input_ids = ids if isinstance(ids, torch.Tensor) else torch.tensor(ids, dtype=torch.long)
+        if input_ids.dim() == 1:
+            input_ids = input_ids[None]  # (1, N)
+        kwargs.setdefault("use_cache", kwargs.get("past_key_values") is not None)
+        model = self.model if backbone else self.lm
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model(input_ids=input_ids.to(self.device), **kwargs)
+
+    def describe(self, dtype: str | None = None) -> dict:
+        """The model description that a record's (and a document's) ``config`` holds."""
+        info = self.info  # family, layers, heads, kv_heads, kv_head_of, d_model, causal, bos, max_tokens, quantized
+        heads = int(info["heads"])
+        model = {"name": self.name, "path": str(self.path), "architecture": self.architecture,
+                 "family": info["family"], "layers": int(info["layers"]), "heads": heads,
+                 "kv_heads": int(info["kv_heads"]), "kv_head_of": list(info["kv_head_of"]),
+                 "d_model": int(info["d_model"]), "max_tokens": self.max_tokens, "bos": info["bos"],
+                 "quantized": info["quantized"]}
+        return {
+            "source": str(self.path),
+            "source_kind": "model",
+            "description": f"{self.name} ({self.architecture})",
+            "model": model,
+            "attention": {"heads": heads, "causal": bool(info["causal"]), "scale": True, "temperature": 1.0,
+                          "positional": "model", "projections": "model",
+                          "d_head_k": int(info["d_model"]) // heads if heads else None},
+            "device": self.device_name,
+            "dtype": dtype or self.dtype_name,
+        }
+
+    def run(self, text: str, *, where: str = "TEXT", progress: Callable | None = None, rows=None,
+            points=RECORD_POINTS):
+        """One text through the model: a Record with one Layer per model layer (see ``run_ids``)."""
+        record = self.run_ids(self.encode(text, where=where), where=where, progress=progress, rows=rows,
+                              points=points)
+        record.text = text
+        return record
+
+    def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None, rows=None,
+                points=RECORD_POINTS):
+        """Token ids through the model: a Record (source "model") whose layers hold the capture points
+        (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all)."""
+        from attncli.core.record import Record
+
+        n = self._check_ids(ids, where, rows=rows, points=points)
+        if self.structure.probed is False and "attn_sublayer" in points:
+            self._probe_once(where)
+        names = tuple(p for p in points if p != "attn_sublayer" or None not in self.structure.sublayer)
+        try:
+            with self.hooks(capture=names, rows=rows, progress=progress) as cache:
+                out = self.forward(ids, backbone=True)
+        except (RuntimeError, MemoryError) as exc:
+            raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(
+                f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
+        count = len(self.structure.blocks)
+        if len(cache) != count or any("pattern" not in cache[i] for i in range(count)):
+            raise AttnError("the model's attention did not go through transformers' attention interface",
+                            where=f"--model {self.name}", kind="model",
+                            hint="its architecture is not supported by attncli's capture points")
+        notes = [] if "attn_sublayer" in names else ["attention sublayers not found: context is each layer's output"]
+        if self.seq2seq:
+            notes.append(f"{self.name} is an encoder-decoder model: this is its encoder's self-attention "
+                         "(attncli generate shows the decoder's)")
+        layers = []
+        for i in range(count):
+            point = cache[i]
+            hidden = point.get("resid_post")
+            if i == count - 1 and hidden is not None:  # as output_hidden_states: after a decoder's final norm
+                hidden = out.last_hidden_state[0]
+            layers.append(Layer(
+                index=i, inputs=point.get("resid_pre"), weights=point["pattern"], scores=point.get("scores"),
+                output=point.get("attn_sublayer", hidden), head_context=point.get("z"),
+                queries=point.get("q"), keys=point.get("k"), values=point.get("v"), projected=point.get("attn_out"),
+                hidden=hidden))
+        for layer in layers:
+            for t in (layer.weights, layer.output):
+                if t is not None and not bool(self.torch.isfinite(t).all()):
+                    raise AttnError(f"non-finite values in the model's output ({self.dtype_name})", kind="numeric",
+                                    code=ExitCode.FAILURE, hint=nonfinite_hint(self.model, self.dtype_name))
+        tokenizer = self.tokenizer
+        special_ids = set(tokenizer.all_special_ids)
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        info = self.info
+        return Record(source="model", tokens=list(tokens), texts=[tokenizer.decode([i]) for i in ids],
+                      oov=[False] * n, special=[i in special_ids for i in ids], embeddings=layers[0].inputs,
+                      layers=layers, heads=int(info["heads"]), causal=bool(self.causal), config=self.describe(),
+                      rows=None if rows is None else list(rows), kv_heads=int(info["kv_heads"]), name=self.name,
+                      warnings=notes, ids=list(ids), rotary=self._rotary())
+
+    def _rotary(self) -> bool | str:
+        rope = getattr(self.model.config, "rope_parameters", None) or {}
+        if not rope and getattr(self.model.config, "rope_theta", None) is None:
+            return False
+        part = rope.get("partial_rotary_factor") if isinstance(rope, dict) else None
+        return f"{part:g} of its dimensions" if part not in (None, 1, 1.0) else True
+
+    def _probe_once(self, where: str) -> None:
+        try:
+            self.structure.probe(self.model, self._probe)
+        except RuntimeError as exc:
+            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", where=where, kind="model",
+                            code=ExitCode.FAILURE) from None
+
+    def _check_ids(self, ids: list[int], where: str, *, rows, points) -> int:
         n = len(ids)
         if n == 0:
             raise AttnError("no tokens", where=where, kind="text")
@@ -155,72 +292,29 @@ class Transformer:
                             hint="shorten the text", kind="text")
         info = self.info
         element = self.torch.empty((), dtype=self.dtype).element_size()
-        need_mb = info["layers"] * info["heads"] * n * n * element / 2**20  # every layer's (H, N, N)
+        per_row = sum(p in points for p in ("pattern", "scores"))
+        r = n if rows is None else len(rows)
+        need_mb = per_row * info["layers"] * info["heads"] * r * n * element / 2**20  # every layer's (H, R, N)
         if need_mb > self.max_attention_mb:
             raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
-                            f"of attention weights; the limit is {self.max_attention_mb:,.0f} MiB", where=where,
-                            kind="budget", hint="use a smaller --length" if where == "--length" else "shorten the text")
+                            f"of attention weights and scores; the limit is {self.max_attention_mb:,.0f} MiB",
+                            where=where, kind="budget",
+                            hint="use a smaller --length" if where == "--length" else "shorten the text")
+        check_activations(info, n, element, where)
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")
-        captured: dict[int, object] = {}
-        heads_captured: dict[int, object] = {}
-        hooks = []
-        for index, module in enumerate(self.modules or []):
-            def keep(_module, _inputs, output, index=index):
-                captured[index] = output[0] if isinstance(output, tuple) else output
-            hooks.append(module.register_forward_hook(keep))
-            inner, when = _heads_module(module)
-            if when == "post":
-                hooks.append(inner.register_forward_hook(
-                    lambda _m, _i, output, index=index: heads_captured.__setitem__(
-                        index, output[0] if isinstance(output, tuple) else output)))
-            elif when == "pre":
-                hooks.append(inner.register_forward_pre_hook(
-                    lambda _m, inputs, index=index: heads_captured.__setitem__(index, inputs[0])))
-        if progress is not None and self.layer_modules:
-            total = len(self.layer_modules)
-            for index, layer in enumerate(self.layer_modules):
-                hooks.append(layer.register_forward_hook(
-                    lambda *_args, done=index + 1: progress(done, total)))
-        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N)
+        return n
+
+
+def _load_model(transformers, path: str, decoder: bool):
+    """The causal-LM class for a decoder (its logits), else the base model; SDPA attention by default."""
+    if decoder:
         try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                 output_attentions=True, output_hidden_states=True)
-        except RuntimeError as exc:
-            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",
-                            code=ExitCode.FAILURE) from None
-        finally:
-            for h in hooks:
-                h.remove()
-        if not out.attentions or out.attentions[0] is None:
-            raise AttnError("the model returned no attentions", where=f"--model {self.name}", kind="model",
-                            hint="its architecture may not support output_attentions")
-        attentions = [a[0] for a in out.attentions]  # L x (H, N, N)
-        hidden = [h[0] for h in out.hidden_states]  # (L + 1) x (N, d)
-        notes = []
-        if len(captured) == len(attentions):
-            outputs = [captured[i][0] for i in range(len(attentions))]  # L x (N, d)
-        else:
-            outputs = hidden[1:]
-            notes.append("attention sublayers not found: context is each layer's output")
-        for t in attentions + outputs:
-            if not bool(torch.isfinite(t).all()):
-                raise AttnError(f"non-finite values in the model's output ({self.dtype_name})", kind="numeric",
-                                code=ExitCode.FAILURE, hint="use --dtype float32")
-        head_outputs = None
-        heads = int(attentions[0].shape[0])
-        if len(heads_captured) == len(attentions):
-            head_outputs = []
-            for i in range(len(attentions)):
-                concat = heads_captured[i][0]  # (N, H*dh)
-                head_outputs.append(concat.reshape(concat.shape[0], heads, -1).transpose(0, 1))  # (H, N, dh)
-        tokenizer = self.tokenizer
-        special_ids = set(tokenizer.all_special_ids)
-        return ModelRun(name=self.name, architecture=self.architecture,
-                        tokens=tokenizer.convert_ids_to_tokens(ids), special=[i in special_ids for i in ids],
-                        attentions=attentions, attention_outputs=outputs, head_outputs=head_outputs,
-                        hidden_states=hidden, device=self.device_name, dtype=self.dtype_name, notes=notes,
-                        texts=[tokenizer.decode([i]) for i in ids], causal=self.causal, ids=list(ids))
+            return transformers.AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, attn_implementation="sdpa", trust_remote_code=False)
+        except ValueError as exc:  # a decoder family without a causal-LM class: the base model
+            if "Unrecognized configuration class" not in str(exc):
+                raise
+    return transformers.AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="sdpa",
+                                                  trust_remote_code=False)

@@ -1,13 +1,14 @@
 """Real models: a local Hugging Face model's attention as a Record, the same container as a toy run.
 
-``ModelAttention`` loads the model once (``attncli.models``: offline, eager attention) and turns
-each text's ``ModelRun`` (transformers' own ``output_attentions``, hidden states and attention
-sublayer outputs) into a :class:`attncli.core.record.Record` with one Layer per model layer.
+``ModelAttention`` loads the model once (``attncli.models``: offline) and runs each text through
+its capture points (attncli.models.capture: queries, keys and values after rotary embeddings,
+scores, weights, each head's output, the attention sublayer's output, the block's input and
+output), one :class:`attncli.core.record.Layer` per model layer.
 """
 
 from __future__ import annotations
 
-from attncli.core.record import Layer, Record, no_text
+from attncli.core.record import Record, no_text
 
 
 class ModelAttention:
@@ -25,55 +26,40 @@ class ModelAttention:
 
     def _config(self) -> dict:
         t = self.transformer
-        info = t.info  # family, layers, heads, kv_heads, kv_head_of, d_model, causal, bos, max_tokens, quantized
-        self.causal, self.heads, self.kv_heads = bool(info["causal"]), int(info["heads"]), int(info["kv_heads"])
-        model = {"name": t.name, "path": str(t.path), "architecture": t.architecture, "family": info["family"],
-                 "layers": int(info["layers"]), "heads": self.heads, "kv_heads": self.kv_heads,
-                 "kv_head_of": list(info["kv_head_of"]), "d_model": int(info["d_model"]),
-                 "max_tokens": t.max_tokens, "bos": info["bos"], "quantized": info["quantized"]}
-        return {
-            "source": str(t.path),
-            "source_kind": "model",
-            "description": f"{t.name} ({t.architecture})",
-            "model": model,
-            "attention": {"heads": self.heads, "causal": self.causal, "scale": True, "temperature": 1.0,
-                          "positional": "model", "projections": "model",
-                          "d_head_k": int(info["d_model"]) // self.heads if self.heads else None},
-            "device": t.device_name,
-            "dtype": self.dtype,
-        }
+        self.causal, self.heads, self.kv_heads = bool(t.info["causal"]), int(t.info["heads"]), int(t.info["kv_heads"])
+        return t.describe(self.dtype)
 
     @property
     def name(self) -> str:
         return self.transformer.name
 
     def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False) -> Record:
+            rollout: bool = False, raw_scores: bool = False) -> Record:
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
 
         if text is None:
             raise no_text(model=self.name)
-        run = self.transformer.run(text, where=where)
-        rows = focus_grammar.rows(run.tokens, focus)
+        record = self.transformer.run(text, where=where)
+        focus_notes: list[str] = []
+        rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
+        record.warnings = list(record.warnings) + focus_notes
+        if raw_scores:
+            from attncli.core.attention import unscaled_scores
 
-        def shown(tensor):  # per-query tensors keep the focus rows only
-            return tensor if tensor is None or rows is None else tensor[..., rows, :]
-
-        layers = []
-        for i, weights in enumerate(run.attentions):
-            head_outputs = run.head_outputs[i] if run.head_outputs is not None else None
-            layers.append(Layer(index=i, inputs=run.hidden_states[i], weights=shown(weights),
-                                output=shown(run.attention_outputs[i]), head_context=shown(head_outputs),
-                                hidden=run.hidden_states[i + 1]))
-        record = Record(
-            source="model", tokens=list(run.tokens), texts=list(run.texts or run.tokens),
-            oov=[False] * len(run.tokens), special=list(run.special), embeddings=run.hidden_states[0],
-            layers=layers, heads=int(run.attentions[0].shape[0]), causal=bool(run.causal),
-            config=self.config, rows=rows, kv_heads=self.kv_heads, name=run.name, text=text,
-            warnings=list(run.notes))
+            for layer in record.layers:
+                layer.raw_scores = unscaled_scores(layer.queries, layer.keys, rows)  # (H, R, N)
+        full = record.attentions  # L x (H, N, N)
+        if rows is not None:  # per-query tensors keep the focus rows only
+            for layer in record.layers:
+                for name in ("weights", "scores", "output", "head_context", "projected"):
+                    tensor = getattr(layer, name)
+                    if tensor is not None:
+                        setattr(layer, name, tensor[..., rows, :])
+        record.rows = rows
+        record.config = self.config
         if rollout:
-            record.rollout = attention_rollout(run.attentions, rows)  # (R, N)
+            record.rollout = attention_rollout(full, rows)  # (R, N)
         return record
 
     def run_many(self, items: list[tuple[str, str]], **kwargs) -> list:
@@ -87,3 +73,4 @@ class ModelAttention:
             except AttnError as error:
                 out.append(error)
         return out
+
