@@ -67,7 +67,7 @@ def test_stdout_on_a_filling_disk_is_exit_1_not_a_cut_document(small_disk, view)
 def test_stdout_past_ulimit_f_is_exit_1_in_every_output(tmp_path):
     lines = tmp_path / "in.txt"
     lines.write_text("the cat sat\nthe dog ran\n" * 200)
-    for args in (["run", TWELVE, "--json"], ["run", TWELVE], ["run", "--file", str(lines), "--json"]):
+    for args in (["run", TWELVE, "--json"], ["run", TWELVE, "--view", "full"], ["run", "--file", str(lines), "--json"]):
         with open(tmp_path / "out", "wb") as sink:
             done = attncli(*args, stdout=sink, stderr=subprocess.PIPE, text=True, limit_bytes=8192)
         assert done.returncode == 1 and "cannot write the output: File too large" in done.stderr, (args, done.stderr)
