@@ -23,8 +23,12 @@ class ExitCode(IntEnum):
     FAILURE = 1
     #: Bad input or usage: config, text, option values, unavailable device.
     USAGE = 2
+    #: The terminal went away (SIGHUP): 128 + 1. Temporary files removed, the previous target intact.
+    HANGUP = 129
     #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
     INTERRUPTED = 130
+    #: Terminated (SIGTERM, ``kill``): 128 + 15, handled as Ctrl-C is.
+    TERMINATED = 143
 
 
 class Naming:

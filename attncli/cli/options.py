@@ -231,13 +231,13 @@ class OutputOptions:
     debug: bool = False
     color: Optional[bool] = None
 
-    def check(self) -> None:
+    def check(self, env=None) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
             raise AttnError(f"must be between 0 and 17, got {self.precision}", where="--precision")
         if self.save is not None:
             from attncli.cli.output import check_save
 
-            check_save(self.save)
+            check_save(self.save, env)
 
 
 OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -289,7 +289,7 @@ class BasicOutputOptions:
     save = None
     precision = None
 
-    def check(self) -> None:
+    def check(self, env=None) -> None:
         pass
 
 

@@ -108,17 +108,13 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise no_text(model=mdl.model)  # before the model loads
     lines = None
     if file is not None:
-        from attncli.cli.lines import read_lines, stream_lines
+        from attncli.cli.lines import join_lines, stream_lines
 
-        lines = read_lines(file) if join else stream_lines(file)  # a batch streams: any length, bounded memory
-        if join:
-            for _, _, error in lines:
-                if error is not None:  # one text: a line that does not read fails it (never dropped)
-                    raise error
-            text = " ".join(t for _, t, e in lines if e is None)
-            if not text.strip():
-                raise AttnError("the file holds no text", where=file, kind="text")
-            lines = None
+        stdin = env.stdin_binary() if file == "-" else None
+        if join:  # one text: bounded (never the whole of an endless input), a line that fails fails it
+            text = join_lines(file, stdin)
+        else:
+            lines = stream_lines(file, stdin)  # a batch streams: any length, bounded memory
     runner = mdl.runner(attn)
     if mdl.model is None:
         from attncli.core.record import check_head

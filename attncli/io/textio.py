@@ -53,8 +53,8 @@ def label_of(source: str) -> str:
     return "stdin" if source == "-" else visible(str(source))
 
 
-def _stdin_binary() -> BinaryIO:
-    stream = sys.stdin
+def binary_of(stream) -> BinaryIO:
+    """A text stream (stdin) as bytes: its ``buffer``, or the text itself encoded as UTF-8."""
     if stream is None:
         raise AttnError("stdin is closed", where=f"{option('file')} -", hint="pipe the text in, or give a file")
     buffer = getattr(stream, "buffer", None)
@@ -79,7 +79,7 @@ class _EncodedText:
 def open_binary(source: str | Path, where: str) -> BinaryIO:
     """A binary stream for a path or ``'-'``; every failure is one AttnError naming ``where``."""
     if str(source) == "-":
-        return _stdin_binary()
+        return binary_of(sys.stdin)
     path = Path(source)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
