@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import typer
 from typer import Abort, Exit
 from typer.core import TyperGroup
 
@@ -201,6 +202,29 @@ def settle(env, exc: BaseException) -> int:
         if isinstance(exc, KeyboardInterrupt):
             return exit_code(exc)
         return int(exc.code) if isinstance(exc, AttnError) else int(ExitCode.FAILURE)
+
+
+def guarded(out, body: Callable[[Any], Any], env=None) -> Any:
+    """Run a command body in the error boundary: user errors become one line and an exit status.
+
+    ``env`` is the Environment of this invocation (by default the one the app's group made, or a
+    new one on ``sys.*``); the boundary itself is :func:`settle`.
+    """
+    from attncli.cli.output import Environment
+
+    env = env or current_environment() or Environment()
+    env.as_json, env.debug = out.json, out.debug
+    env.color = getattr(out, "color", None)
+    try:
+        out.check(env)
+        result = body(env)
+    except typer.Exit as done:
+        env.note_encoding()
+        raise done
+    except BaseException as exc:  # noqa: BLE001 - settle re-raises what it does not own (SystemExit)
+        raise typer.Exit(settle(env, exc)) from None
+    env.note_encoding()
+    return result
 
 
 class AttnGroup(TyperGroup):

@@ -15,7 +15,8 @@ import typer
 from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
-from attncli.cli.output import Environment, guarded
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
 app = typer.Typer()

@@ -11,7 +11,8 @@ from attncli.cli.options import (
     model_options, output_options,
 )
 from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
-from attncli.cli.output import Environment, guarded
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
 app = typer.Typer()

@@ -10,7 +10,7 @@ import typer
 from attncli.cli.options import (
     BasicOutputOptions, OutputOptions, basic_output_options, complete_config, output_options,
 )
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer(help="Write, check, show and list YAML configs.", no_args_is_help=True)
 

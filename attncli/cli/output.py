@@ -1,9 +1,10 @@
-"""The one output path: an Environment that owns stdout, stderr and their consoles, and the error boundary.
+"""The one output path: an Environment that owns stdout, stderr and their consoles.
 
 Every command ends in :meth:`Environment.emit` (one document: the JSON, or the view, and
 ``--save``) or in a :class:`Batch` (``--file``: JSON Lines or one view per line, error records,
-progress bar, streamed ``--save``). Errors become one line on stderr in :func:`guarded`, the
-one boundary every command body runs in (as httpie's ``core.main`` does).
+progress bar, streamed ``--save``). Errors become one line on stderr in
+:func:`attncli.cli.boundary.guarded`, the one boundary every command body runs in (as httpie's
+``core.main`` does).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-import typer
 
 from attncli.errors import AttnError
 from attncli.cli.hints import fit_error
@@ -292,29 +292,6 @@ class Flusher:
             self.last = now
             return True
         return False
-
-
-def guarded(out, body: Callable[["Environment"], Any], env: Environment | None = None) -> Any:
-    """Run a command body in the error boundary: user errors become one line and an exit status.
-
-    ``env`` is the Environment of this invocation (by default the one the app's group made, or a
-    new one on ``sys.*``); the boundary itself is :func:`attncli.cli.boundary.settle`.
-    """
-    from attncli.cli.boundary import current_environment, settle
-
-    env = env or current_environment() or Environment()
-    env.as_json, env.debug = out.json, out.debug
-    env.color = getattr(out, "color", None)
-    try:
-        out.check(env)
-        result = body(env)
-    except typer.Exit as done:
-        env.note_encoding()
-        raise done
-    except BaseException as exc:  # noqa: BLE001 - settle re-raises what it does not own (SystemExit)
-        raise typer.Exit(settle(env, exc)) from None
-    env.note_encoding()
-    return result
 
 
 def parse_include(values: list[str], choices: tuple[str, ...]) -> set[str]:
