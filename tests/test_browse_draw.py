@@ -62,24 +62,26 @@ def test_cells_are_light_where_weights_are_high():
         assert contrast(style.color.triplet, style.bgcolor.triplet) >= 4.5
 
 
-def test_long_input_is_max_pooled_with_half_blocks_and_marks_the_query():
+def test_long_input_is_pooled_with_half_blocks_and_marks_the_query():
     n = 300
     m = softmax_rows(n)
     lines, rows = heat.heatmap(m, [f"t{i}" for i in range(n)], 150, 80, 20, 2, key=("test", n))
     text = heat.to_text(lines).plain
-    assert "▀" in text and "max-pooled" in text
+    assert "▀" in text and "pooled: a line is 18 queries, a cell the mean of its block" in text
     assert len(lines) <= 20 and rows[0] == 0 and rows == sorted(rows)
     marked = [i for i, ln in enumerate(lines[1:-1]) if ln[0].text.startswith("▶")]
     assert len(marked) == 1 and rows[marked[0]] <= 150 < (rows[marked[0] + 1] if marked[0] + 1 < len(rows) else n)
+    assert lines[1 + marked[0]][1].text.startswith(" 150 t150 ")  # the marked line names the query itself
     again, _ = heat.heatmap(m, [f"t{i}" for i in range(n)], 10, 80, 20, 2, key=("test", n))
     assert again[2][2:] == lines[2][2:]  # the cells are drawn once; only the labels move
 
 
-def test_pool_keeps_the_strongest_weight():
+def test_pool_takes_the_mean_of_even_blocks():
     m = torch.zeros(10, 10)
     m[7, 3] = 0.9
-    pooled = heat.pool(m, 5, 5)  # (5, 5)
-    assert pooled.shape == (5, 5) and float(pooled.max()) == pytest.approx(0.9)
+    pooled = heat.pool(m, 5, 5)  # (5, 5): blocks of 2 x 2
+    assert pooled.shape == (5, 5) and float(pooled[3, 1]) == pytest.approx(0.9 / 4)
+    assert float(pooled.sum()) == pytest.approx(0.9 / 4)
     masked = torch.full((4, 4), -math.inf)
     assert heat.pool(masked, 2, 2).isinf().all()
 
@@ -117,12 +119,15 @@ def test_state_masks_causal_cells_and_finds_tokens():
     assert s.find("zzz") is not None and s.queries == [3]
 
 
-def test_state_moves_wrap_and_explain_what_is_not_there():
+def test_state_moves_and_explain_what_is_not_there():
     s = State(data(line(4, layers=2, heads=3)), layer=1)
     s.move_head(-1)
-    assert s.head == 2
+    assert s.head == 2  # heads cycle
+    assert s.move_layer(1) == "layer 1 is the last layer" and s.layer == 1  # layers stop at the ends
+    assert s.move_layer(-1) is None and s.layer == 0
+    assert s.move_layer(-1) == "layer 0 is the first layer" and s.layer == 0
     s.move_layer(1)
-    assert s.layer == 0
+    s.layer = 0
     assert "rollout" in s.toggle("rollout") and s.mode == "head"
     assert "scores" in s.toggle("scores")
     assert s.toggle("mean") is None and s.mode == "mean"

@@ -134,7 +134,16 @@ CATALOGUE = [
     ("no shared token", None, ["compare", "the cat", "a dog"], 2, "no token occurs in every context"),
     ("empty context", None, ["compare", "the cat", " "], 2, "context 2: text holds only whitespace"),
     # usage errors from the option parser: the same one line (issue 13, #16)
-    ("a word where a number goes", None, ["run", "a", "--heads", "abc"], 2, "--heads: Input should be a valid integer"),
+    ("a word where a number goes", None, ["run", "a", "--heads", "abc"], 2,
+     "--heads: expected a whole number in ASCII digits 0-9, got 'abc'"),
+    ("digits of another script", None, ["run", "a", "--head", "\u0661"], 2,
+     "--head: expected a whole number in ASCII digits 0-9, got '\u0661' (digits of other scripts are not accepted)"),
+    ("a number past 64 bits", None, ["heads", "--seed", "9" * 30], 2,
+     "--seed: is too large (999999999999999999999999999999) (the limit is 9,223,372,036,854,775,807)"),
+    ("a number of thousands of digits", None, ["run", "a", "--focus", "9" * 5000], 2,
+     "--focus: is too large (a number of 5,000 digits) (the limit is 9,223,372,036,854,775,807)"),
+    ("a layer in another script's digits", None, ["run", "a", "--layer", "\u0663"], 2,
+     "--layer: expected a layer number (ASCII digits 0-9, -1 the last) or 'all', got '\u0663'"),
     ("unknown option", None, ["run", "a", "--colour"], 2, "--colour: no such option"),
     ("missing argument", None, ["compare"], 2, "TEXTS: missing argument (see 'attncli compare --help')"),
     ("--save to a directory", None, ["run", "a", "--save", "."], 2, "--save: file '.' is a directory"),
@@ -156,6 +165,15 @@ CATALOGUE = [
      "--length: the vocabulary has only"),
     ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
      "'induction' needs the repeated-token probe"),
+    # work estimated before it is done (docs/limits.md)
+    ("toy attention past the score budget", None, ["run", "the cat sat on the mat", "--max-scores", "10"], 2,
+     "--max-scores: 6 x 6 tokens x 1 head(s) is 36 attention scores to compute; the limit is 10"),
+    ("compare past the figures budget", None, ["compare", "the cat", "a cat", "--max-cells", "10"], 2,
+     "--max-cells: 2 contexts x 1 followed token(s) need 16 pairwise figures (4 matrices of 2 x 2); the limit is 10"),
+    ("bench past the work limit", None, ["bench", "--lengths", "100000"], 2,
+     "--max-tflop: this bench is 81.9 TFLOP of attention"),
+    ("bench past the calls limit", None, ["bench", "--lengths", "8", "--repeat", "100000000"], 2,
+     "--max-calls: this bench makes 200,000,002 calls"),
 ]
 
 

@@ -113,9 +113,12 @@ def test_toy_heads_json_and_view():
     assert doc["probe"]["length"] == 50 and doc["probe"]["seed"] == 0 and len(doc["tokens"]) == 100
     assert doc["tokens"][:50] == doc["tokens"][50:]
     gpt = run_json("heads", "-c", "gpt-style", "--length", "12", "--seed", "5", "--top", "2")
-    assert gpt["causal"] is True and gpt["heads"] == 2 and len(gpt["top"]["induction"]) == 2
+    assert gpt["causal"] is True and gpt["heads"] == 2 and gpt["thresholds"] == {"induction": 0.2}
+    best = max(v for row in gpt["scores"]["induction"] for v in row)
+    assert best < 0.2 and gpt["top"]["induction"] == []  # toy attention has no induction head: none ranked
     view = cli("heads", "-c", "gpt-style", "--length", "12")
     assert view.code == 0 and "induction: second copy" in view.stdout and "top heads" in view.stdout
+    assert "no induction head: no score reaches 0.20" in " ".join(view.stdout.split())
     one = run_json("heads", "--score", "entropy")
     assert list(one["scores"]) == ["entropy"] and list(one["top"]) == ["entropy"]
 

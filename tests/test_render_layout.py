@@ -107,7 +107,8 @@ def test_legend_bins_never_repeat_a_range():
 
 
 def test_precision_adapts_when_two_decimals_flatten(monkeypatch):
-    out = cli("run", " ".join([LONG] * 25))  # 300 tokens: the strongest links, per query
+    out = cli("run", " ".join([LONG] * 25), "--top-k", "5")  # 300 tokens: the strongest links, per query
+    assert "pooled: 300 x 300 pooled to" in _flat(out.stdout)  # the picture fits the screen
     assert re.search(r"@\d+ 0\.\d{3,4}\b", out.stdout)  # not 2 decimals
     assert not re.search(r"@\d+ 0\.0+\b", out.stdout)  # no weight printed as 0
 
@@ -122,11 +123,11 @@ def test_grid_shows_every_head_on_one_scale(args, heads):
     assert any("█" in line or "▓" in line for line in lines)
 
 
-def test_grid_max_pools_long_inputs_and_says_so(monkeypatch):
+def test_grid_pools_long_inputs_and_says_how(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = cli("run", " ".join([LONG] * 6), "--heads", "4", "--projections", "random", "--view", "grid")
     _check_fits(out, 80)
-    assert "max-pooled" in _flat(out.stdout)
+    assert "pooled to" in _flat(out.stdout) and "the mean of a 4 x 4 block" in _flat(out.stdout)
 
 
 def test_grid_in_color_uses_half_blocks(monkeypatch):
@@ -169,12 +170,14 @@ def test_minilm_layer_all_has_one_scale_and_labels():
     assert "layer 5 of 6" not in out.stdout
 
 
-def test_pool_keeps_the_largest_weight_of_each_block():
-    from attncli.render.grid_view import pool
+def test_pool_takes_the_mean_of_each_block_leaving_masked_cells_out():
+    from attncli.render.grid_view import pooled
 
     matrix = [[0.1, 0.9, 0.0, 0.0], [0.2, 0.3, 0.4, None], [0.0, 0.0, 0.5, 0.5], [1.0, 0.0, 0.0, 0.0]]
-    assert pool(matrix, 2, 2) == [[0.9, 0.4], [1.0, 0.5]]
-    assert pool([[None, None], [None, None]], 1, 1) == [[None]]
+    cells, how = pooled(matrix, 2, 2)
+    assert cells == [[pytest.approx(0.375), pytest.approx(0.4 / 3)], [0.25, 0.25]]
+    assert how.row_factor == how.col_factor == 2 and "mean of a 2 x 2 block" in how.phrase()
+    assert pooled([[None, None], [None, None]], 1, 1)[0] == [[None]]
 
 
 def test_explain_masks_causal_weights_shown_alone():

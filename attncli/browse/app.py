@@ -140,12 +140,20 @@ class Title(Widget):
         line = s.panes()[s.active]
         if not s.compare and len(s.data.lines) > 1:
             text.append(f"{line.label} ({s.line + 1}/{len(s.data.lines)}) ", style="bold")
-        layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
         query = s.queries[s.active]
-        parts = [p for p in (layer, s.what(), f"query {query} {line.tokens[query]}",
-                             "grid: arrows pick, Enter opens" if s.grid else "") if p]
-        text.append(" · ".join(parts), style="bold")
-        text.append(f" · {s.data.description}", style="dim")
+        if s.grid:  # the grid's cursor, not the matrix behind it
+            at_layer, at_head = s.selected
+            layer = f"layer {at_layer} of {s.data.layers}" if s.data.layers > 1 else ""
+            parts = [layer, f"head {at_head} of {s.data.heads}", "grid: arrows pick, Enter opens, Esc leaves"]
+        else:
+            layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
+            parts = [layer, s.what(), f"query {query} {line.tokens[query]}"]
+        text.append(" · ".join(p for p in parts if p), style="bold")
+        # the description's phrases while they fit (never one cut in the middle: "float32 on")
+        for phrase in s.data.description.split(" · "):
+            if text.cell_len + 3 + len(phrase) > self.size.width:
+                break
+            text.append(f" · {phrase}", style="dim")
         return text
 
 
@@ -201,6 +209,7 @@ class BrowseApp(App):
         Binding("c", "mode('scores')", show=False),
         Binding("g", "grid", show=False),
         Binding("enter", "open", show=False),
+        Binding("escape", "leave", show=False),
         Binding("slash", "find", show=False),
         Binding("n", "line(1)", show=False),
         Binding("p", "line(-1)", show=False),
@@ -308,6 +317,12 @@ class BrowseApp(App):
         if self.state.grid:
             self.open_cell(None)
 
+    def action_leave(self) -> None:
+        """Escape: leave the grid for the matrix it was opened from."""
+        if self.state.grid:
+            self.state.grid = False
+            self.redraw()
+
     def action_line(self, step: int) -> None:
         self.redraw(self.state.move_line(step))
         for strip in self.query(TokenStrip):
@@ -346,7 +361,7 @@ class BrowseApp(App):
             self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error")
             return
         self.saved.append(written)
-        self.notify(f"saved {written}")
+        self.notify(f"saved {written.name}")  # the name fits a toast; the full path is printed on exit
 
     def action_save_json(self) -> None:
         from attncli.errors import AttnError
@@ -367,4 +382,4 @@ class BrowseApp(App):
             self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
             return
         self.saved.append(path)
-        self.notify(f"wrote {path}")
+        self.notify(f"wrote {path.name}")

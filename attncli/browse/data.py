@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from attncli.errors import AttnError
+from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
 
 #: All lines of a browse session together may hold at most this much attention data (MiB).
@@ -24,7 +25,7 @@ class BrowseLine:
 
     label: str  # where it came from: "TEXT", "context 2", "notes.txt:3"
     text: str
-    tokens: list[str]  # display text (control characters escaped)
+    tokens: list[str]  # as views show them (attncli.documents.tokens_display: ␣the, not Ġthe)
     special: list[bool]
     oov: list[bool]
     causal: bool
@@ -33,6 +34,7 @@ class BrowseLine:
     rollout: object | None  # (N, N) attention rollout through the layers, models only
     scores: object | None  # (L, H, N, N) what enters the softmax (-inf where masked), toy runs only
     document: Callable[[int, str], dict]  # (layer, mode) -> the run --json document of that layer
+    raw: list[str] = field(default_factory=list)  # the tokenizer's own strings (what --focus and / match)
 
     @property
     def n(self) -> int:
@@ -107,7 +109,8 @@ def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
 
         lines.append(BrowseLine(
             label=label, text=text if text is not None else " ".join(record.tokens),
-            tokens=[visible(tok) for tok in record.tokens], special=list(record.special), oov=list(record.oov),
+            tokens=display_tokens(record.tokens) if model else [visible(tok) for tok in record.tokens],
+            raw=list(record.tokens), special=list(record.special), oov=list(record.oov),
             causal=bool(record.causal), weights=weights, contexts=contexts,
             rollout=record.rollout.detach().float().cpu() if record.rollout is not None else None,  # (N, N)
             scores=scores, document=document))

@@ -14,6 +14,7 @@ from functools import lru_cache
 from rich.style import Style
 from rich.text import Text
 
+from attncli.documents.tokens_display import shorten
 from attncli.render import palette
 from attncli.render.palette import ink_for
 
@@ -142,7 +143,7 @@ def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines
         rgb = weight_color(row[i], 0.0, hi) if row[i] != -math.inf else None
         mark = i == query
         text.append("▸" if mark else " ", style="bold")
-        body = tokens[i][: x1 - x0 - 2]
+        body = shorten(tokens[i], x1 - x0 - 2)
         style = MASKED if rgb is None else _cell(rgb, mark)
         if mark:
             style = style + Style(underline=True)
@@ -156,12 +157,17 @@ def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines
 
 def row_list(tokens: list[str], row: list[float], query: int, width: int, height: int, precision: int,
              what: str = "weights") -> Text:
-    """The query's row, largest first: key index, token, value and a bar."""
-    order = sorted(range(len(row)), key=lambda j: (row[j] == -math.inf, -row[j] if row[j] != -math.inf else 0))
+    """The query's row, largest first: key index, token, value and a bar.
+
+    Masked keys (-inf: a causal query's future) are not listed; a line says how many there are.
+    """
+    order = sorted((j for j in range(len(row)) if row[j] != -math.inf), key=lambda j: -row[j])
+    hidden = len(row) - len(order)
     finite = [v for v in row if v != -math.inf]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     text = Text(no_wrap=True, overflow="crop")
-    text.append(f"{what} of {query} {tokens[query]}"[:width], style="bold")
+    title = f"{what} of {query} {tokens[query]}" + (f" ({len(order)} keys it may see)" if hidden else "")
+    text.append(title[:width], style="bold")
     label_w = max(1, min(10, max(len(t) for t in tokens)))
     number_w = precision + (4 if lo < 0 else 2)
     bar_w = max(0, width - (4 + label_w + 1 + number_w + 1))
@@ -170,7 +176,7 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
     for j in shown:
         value = row[j]
         text.append("\n")
-        text.append(f"{j:>3} {tokens[j][:label_w].ljust(label_w)} ", style="bold" if j == query else "")
+        text.append(f"{j:>3} {shorten(tokens[j], label_w).ljust(label_w)} ", style="bold" if j == query else "")
         text.append(fmt(value, precision).rjust(number_w))
         if bar_w and value != -math.inf:
             base = min(lo, 0.0)  # bars start at 0 (at the smallest value only when it is negative)

@@ -2,8 +2,8 @@
 
 A key press redraws these within a frame for 512 tokens: the colored cells of a matrix are
 drawn once (cached under the caller's key) as runs of equal style, and moving the cursor
-only redraws the row labels. A matrix larger than the space is max-pooled (a cell shows the
-strongest weight it covers) and drawn with half blocks (``▀``: two rows per line). Pure
+only redraws the row labels. A matrix larger than the space is pooled (attncli.core.pooling:
+the mean of even blocks) and drawn with half blocks (``▀``: two rows per line). Pure
 functions of tensors and a size, no Textual.
 """
 
@@ -17,6 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from attncli.documents.tokens_display import shorten
 from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, ramp, value_range, weight_color
 
 Line = list[Segment]
@@ -78,26 +79,21 @@ def to_text(lines: list[Line]) -> Text:
 
 
 def pool(matrix, rows: int, cols: int):
-    """Max-pool an (N, M) matrix to at most (rows, cols); -inf (masked) only where every value is."""
-    import torch
+    """Pool an (N, M) matrix to at most (rows, cols) by the one rule of attncli.core.pooling
+    (the mean of even blocks; -inf, masked, only where every cell of a block is)."""
+    from attncli.core.pooling import mean_pool, plan
 
     n, m = matrix.shape
     if n <= rows and m <= cols:
         return matrix
-    pooled = torch.nn.functional.adaptive_max_pool2d(matrix[None, None], (min(n, rows), min(m, cols)))
-    return pooled[0, 0]  # (rows, cols)
+    return mean_pool(matrix, plan(n, m, rows, cols)).to(matrix.dtype)  # (r, c)
 
 
 def fit(matrix, rows: int, cols: int):
-    """Max-pool down, or repeat each weight up, so that the matrix fills about rows x cols cells."""
+    """Pool down, or repeat each weight up, so that the matrix fills about rows x cols cells."""
     m = pool(matrix, rows, cols)  # (r, c)
     r, c = m.shape
     return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
-
-
-def bins(n: int, out: int) -> list[int]:
-    """The first source index of each of ``out`` adaptive-pooling bins over ``n``."""
-    return [i * n // out for i in range(out)]
 
 
 def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> Line:
@@ -133,10 +129,10 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         if not short:  # room to spare: wider cells show more of each key's token
             longest = max(len(t) for t in tokens) + 1
             cell_w = max(cell_w, min(longest, 9, (width - 2 - label_w) // n))
-        lines = [[Segment(" " * (2 + label_w))] + [Segment(t[: cell_w - 1].rjust(cell_w), BOLD) for t in tokens]]
+        lines = [[Segment(" " * (2 + label_w))] + [Segment(shorten(t, cell_w - 1).rjust(cell_w), BOLD) for t in tokens]]
         for i, row in enumerate(matrix.tolist()):
             mark = i == query
-            line = [Segment(("▶ " if mark else "  ") + tokens[i][:label_w].ljust(label_w), MARKED if mark else PLAIN)]
+            line = [Segment(("▶ " if mark else "  ") + shorten(tokens[i], label_w).ljust(label_w), MARKED if mark else PLAIN)]
             for value in row:
                 rgb = weight_color(value, lo, hi)
                 line.append(Segment(fmt(value, precision, short).rjust(cell_w),
@@ -159,22 +155,31 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     line_rows = []
     for r, row_cells in zip(range(0, out_rows, step), cells):
         first = row_starts[r]
-        mark = query_bin in (r, r + step - 1)
+        mark = query_bin in range(r, r + step)
+        shown = query if mark else first  # the marked line names the query itself, not its block's first row
         lines.append([Segment("▶ " if mark else "  ", BOLD),
-                      Segment(f"{first:>4} {tokens[first][:label_w].ljust(label_w)} ", MARKED if mark else PLAIN),
+                      Segment(f"{shown:>4} {shorten(tokens[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)
-    note = f"max-pooled to {out_rows}x{out_cols}" if out_rows < n or out_cols < n else ""
+    note = ""
+    if out_rows < n or out_cols < n:
+        rows_per = -(-n // out_rows) * step
+        note = (f"pooled: a line is {rows_per} queries, a cell the mean of its block" if rows_per > 1
+                else f"pooled to {out_cols} key columns (mean of each block)")
     lines.append(legend(lo, hi, width, precision, note))
     return lines, line_rows
 
 
 def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: float):
     """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape)."""
+    from attncli.core.pooling import plan
+
+    how = plan(matrix.shape[0], matrix.shape[1], rows, cols)
     shown = pool(matrix, rows, cols)  # (rows, cols) at most
     out_rows, out_cols = shown.shape
     cell_w = max(1, min(3, cols // out_cols))
-    row_starts, col_starts = bins(n, out_rows), bins(n, out_cols)
+    row_starts = [how.first_row(b) for b in range(out_rows)]
+    col_starts = [how.first_col(b) for b in range(out_cols)]
     ticks = [" "] * (out_cols * cell_w)
     for c in range(0, out_cols, max(1, 10 // cell_w)):
         label = str(col_starts[c])
@@ -198,12 +203,18 @@ def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: flo
     return "".join(ticks), lines, row_starts, (out_rows, out_cols)
 
 
+#: A grid thumbnail keeps at least this many lines (two matrix rows each), scrolling rather than shrinking.
+MIN_THUMB_LINES = 4
+
+
 def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
          scale: tuple[float, float], cache=None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
     """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
 
     Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
-    Row labels ("L3") go in a gutter on the left. Returns the lines and hit boxes (y0, y1, x0, x1, key).
+    Row labels ("L3") go in a gutter on the left. Thumbnails keep :data:`MIN_THUMB_LINES` lines:
+    when the rows do not fit, the grid scrolls to keep the selected row in view (the legend says
+    which rows are shown). Returns the lines and hit boxes (y0, y1, x0, x1, key).
     ``cache`` names the set of matrices (it must change when they do): each thumbnail is drawn once.
     """
     lo, hi = scale
@@ -211,14 +222,16 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     gutter += 1 if gutter else 0
     columns = max(len(cells) for _label, cells in rows)
     cell_w = max(2, (width - gutter) // columns - 1)
-    lines_per_row = max(2, (height - 1) // len(rows))
+    room = max(2, height - 1)  # the legend takes the last line
+    lines_per_row = max(min(MIN_THUMB_LINES + 1, room), room // len(rows))
+    visible = max(1, room // lines_per_row)
+    chosen_row = next((r for r, (_l, cells) in enumerate(rows) if any(key == selected for _x, _m, key in cells)), 0)
+    first = min(max(0, chosen_row - visible // 2), max(0, len(rows) - visible))
     thumb_lines = lines_per_row - 1
     lines: list[Line] = []
     boxes = []
-    for row_label, cells in rows:
+    for row_label, cells in rows[first:first + visible]:
         y = len(lines)
-        if y + 2 > height:
-            break
         chosen = any(key == selected for _l, _m, key in cells)
         head = [Segment(row_label.ljust(gutter), MARKED if chosen and row_label else BOLD)]
         for c, (label, _matrix, key) in enumerate(cells):
@@ -231,7 +244,11 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
                   for _label, m, key in cells]
         for i in range(thumb_lines):
             lines.append([Segment(" " * gutter)] + [segment for thumb in thumbs for segment in thumb[i]])
-    lines.append(legend(lo, hi, width, 2, "one scale for every head"))
+    shown = "one scale for every head"
+    if visible < len(rows):
+        names = [label for label, _cells in rows]
+        shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll)"
+    lines.append(legend(lo, hi, width, 2, shown))
     return lines, boxes
 
 

@@ -78,7 +78,9 @@ class State:
             if mode == "rollout":
                 m = line.rollout  # (N, N)
             elif mode == "mean":
-                m = line.weights[layer].mean(dim=0)  # (N, N)
+                from attncli.core.attention import head_mean
+
+                m = head_mean(line.weights[layer])[0]  # (N, N)
             elif mode == "scores":
                 m = line.scores[layer, head]  # (N, N)
             else:
@@ -134,7 +136,10 @@ class State:
             return "toy attention has one layer; --model shows a real model's layers"
         if self.mode == "rollout":
             self.mode = "head"
-        self.layer = (self.layer + step) % self.data.layers
+        target = self.layer + step
+        if not 0 <= target < self.data.layers:  # no silent wrap from the last layer to the first
+            return f"layer {self.layer} is the {'last' if target > self.layer else 'first'} layer"
+        self.layer = target
         return None
 
     def toggle(self, mode: str) -> str | None:
@@ -153,25 +158,37 @@ class State:
         return None
 
     def find(self, text: str) -> str | None:
-        """Jump the active pane's cursor to the next token that starts with (else contains) ``text``."""
-        tokens = self.panes()[self.active].tokens
+        """Jump the active pane's cursor to the next token that is (else starts with, else contains) ``text``.
+
+        Tokens are compared as --focus compares them: the tokenizer's string, the shown form
+        (``␣bank``) or the text a user types (``bank``), case-insensitively.
+        """
+        from attncli.core.focus import word_texts
+        from attncli.documents.tokens_display import display_tokens
+
+        line = self.panes()[self.active]
+        tokens = line.raw or line.tokens
         needle = text.strip().lower()
         if not needle:
             return None
+        texts = [t.lower() for t in word_texts(tokens)[0]]
+        forms = [{t.lower(), d.lower(), w} for t, d, w in zip(tokens, display_tokens(tokens), texts)]
         start = self.queries[self.active]
         order = [(start + k) % len(tokens) for k in range(1, len(tokens) + 1)]
-        for test in (lambda t: t.lower() == needle, lambda t: t.lower().lstrip("#").startswith(needle),
-                     lambda t: needle in t.lower()):
+        for test in (lambda i: needle in forms[i], lambda i: texts[i].startswith(needle),
+                     lambda i: needle in texts[i]):
             for i in order:
-                if test(tokens[i]):
+                if test(i):
                     self.set_query(self.active, i)
                     return None
         return f"no token matches {text!r}"
 
     # -- the grid
     def move_selected(self, d_layer: int, d_head: int) -> None:
+        """Move the grid's cursor; it stops at the edges (the grid scrolls to keep it in view)."""
         layer, head = self.selected
-        self.selected = ((layer + d_layer) % self.data.layers, (head + d_head) % self.data.heads)
+        self.selected = (max(0, min(self.data.layers - 1, layer + d_layer)),
+                         max(0, min(self.data.heads - 1, head + d_head)))
 
     def open_selected(self, key: tuple[int, int] | None = None) -> None:
         self.layer, self.head = key or self.selected

@@ -24,15 +24,22 @@ def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, tot
     from attncli.documents.jsonout import dumps
 
     views: list = []
+    if out.save is not None and out.save.suffix.lower() != ".json":
+        lines = _at_most(lines, MAX_SAVED_VIEWS, out.save.suffix)  # refused before the first view is printed
     with contextlib.ExitStack() as stack:
         saved = None
-        if out.save is not None and out.save.suffix.lower() == ".json":
+        from attncli.render.export import is_json
+
+        if out.save is not None and is_json(out.save):
             from attncli.io.fileio import atomic_open
 
             # --save FILE.json: the JSON Lines go to a temporary file as they come, renamed at the end
             saved = stack.enter_context(atomic_open(out.save, where="--save"))
-        return _run(env, runner, lines, label, out=out, total=total, make_doc=make_doc, make_view=make_view,
-                    run_kwargs=run_kwargs, saved=saved, views=views)
+        status = _run(env, runner, lines, label, out=out, total=total, make_doc=make_doc, make_view=make_view,
+                      run_kwargs=run_kwargs, saved=saved, views=views)
+    if out.save is not None:
+        env.note_saved(out.save)
+    return status
 
 
 def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_view, run_kwargs, saved,
@@ -82,11 +89,7 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
                     renderable = make_view(doc, env.out.width)
                     env.out.print(Rule(f"line {number}", align="left"))
                     env.out.print(renderable)
-                    if out.save is not None and saved is None:
-                        if len(views) >= 2 * MAX_SAVED_VIEWS:
-                            raise AttnError(f"more than {MAX_SAVED_VIEWS:,} lines: too many views to save "
-                                            f"as {out.save.suffix}", where="--save",
-                                            hint="save a batch as .json (JSON Lines, written as it runs)")
+                    if out.save is not None and saved is None:  # at most MAX_SAVED_VIEWS (read ahead)
                         views += [Rule(f"line {number}", align="left"), renderable]
                 if saved is not None:
                     saved.write(record_line + "\n")
@@ -104,6 +107,17 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
         env.err.print(f"attncli: {failed} of {seen} line(s) failed")
         return int(ExitCode.USAGE)
     return int(ExitCode.OK)
+
+
+def _at_most(lines: Iterable, limit: int, suffix: str) -> list:
+    """The lines, read ahead (a line is at most a text), refused when there are more than ``limit``."""
+    kept: list = []
+    for item in lines:
+        kept.append(item)
+        if len(kept) > limit:
+            raise AttnError(f"more than {limit:,} lines: too many views to save as {suffix}", where="--save",
+                            hint="save a batch as .json (JSON Lines, written as it runs)")
+    return kept
 
 
 def _windows(lines: Iterable):

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from typer import Abort
 from typer.core import TyperGroup
 
+from attncli.cli.integers import require_ascii_integers
 from attncli.errors import AttnError, ExitCode
 
 try:  # Typer >= 0.20 carries its own copy of Click
@@ -71,6 +72,48 @@ def require_finite_floats(command: Any) -> None:
         require_finite_floats(sub)
 
 
+#: Metavars by a parameter's type, for options that name none: upper-case words, as PATH and K are.
+_METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT", "Path": "PATH", "bool": " "}
+
+
+def _no_type(ctx: Any = None) -> None:
+    return None
+
+
+def tidy_metavars(command: Any) -> None:
+    """One style of metavar in every help page: ``N``, ``NUMBER``, ``TEXT``, arguments by their upper-case
+    name (``TEXT``, ``PATH``), flags (``--json``, ``--help``) without one (never ``<int>`` or ``<bool>``)."""
+    for param in getattr(command, "params", ()):
+        if param.metavar is not None:
+            continue
+        if getattr(param, "param_type_name", "") == "argument":
+            param.metavar = param.name.upper()
+            param.display_type_rich = _no_type  # the name says it: TEXT, not "TEXT <str>"
+            continue
+        try:
+            kind = param.bare_type() if hasattr(param, "bare_type") else getattr(param.type, "name", "")
+        except Exception:  # noqa: BLE001 - a type Typer cannot name: a plain word
+            kind = ""
+        kind = kind.split("[")[-1].rstrip("]")  # list[str] -> str
+        if getattr(param, "is_flag", False) or kind == "bool":
+            param.metavar = " "
+        else:
+            param.metavar = _METAVARS.get(kind, "VALUE")
+    if hasattr(command, "get_help_option") and not getattr(command, "attncli_help", False):
+        made = command.get_help_option
+
+        def get_help_option(ctx, made=made):  # --help is a flag: no "<bool>"
+            option = made(ctx)
+            if option is not None:
+                option.display_type_rich = _no_type
+            return option
+
+        command.get_help_option = get_help_option
+        command.attncli_help = True
+    for sub in getattr(command, "commands", {}).values():
+        tidy_metavars(sub)
+
+
 def usage_error(exc: Any) -> AttnError:
     """A Click usage error as an AttnError: ``WHERE: what`` and a pointer to ``--help``."""
     ctx = getattr(exc, "ctx", None)
@@ -110,6 +153,8 @@ class AttnGroup(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         require_finite_floats(self)
+        require_ascii_integers(self)
+        tidy_metavars(self)
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -98,14 +99,18 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     browser = BrowseApp(loaded, compare=compare, precision=out.precision, layer=layer, head=head, mode=mode)
     browser.state.grid = grid
     if focus is not None:
-        tokens = loaded.lines[0].tokens
-        if focus.strip().isdigit() and int(focus) < len(tokens):
-            browser.state.set_query(0, int(focus))
-        elif browser.state.find(focus) is not None:
-            raise AttnError(f"no token {focus!r} in the text", where="--focus")
+        from attncli.core import focus as focus_grammar
+
+        tokens = loaded.lines[0].raw or loaded.lines[0].tokens
+        spec = focus_grammar.parse(focus)  # ASCII digits only, the one integer grammar
+        hit = focus_grammar.hits(spec, tokens, every=False)[0]
+        note = focus_grammar.describe(spec, hit, tokens)
+        if note:
+            env.warn(note)
+        browser.state.set_query(0, hit.index)
     browser.run()
     for path in browser.saved:
-        env.err.print(f"attncli: saved {path}", soft_wrap=True, highlight=False)
+        env.note_saved(Path(path))
 
 
 def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str, str]]:

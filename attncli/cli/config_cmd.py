@@ -32,8 +32,15 @@ def init(
 
         text = (bundled_dir() / "example.yaml").read_text(encoding="utf-8")
         if path != "-":  # the comments name the file written, not the bundled one it came from
-            text = text.replace("attncli run -c example ", f"attncli run -c {path} ")
-            text = text.replace("attncli config validate configs/example.yaml", f"attncli config validate {path}")
+            from attncli.io.textsafe import visible
+
+            named = visible(path)  # a newline or a non-UTF-8 byte in the name cannot break the YAML
+            text = text.replace("attncli run -c example ", f"attncli run -c {named} ")
+            text = text.replace("attncli config validate example\n", f"attncli config validate {named}\n")
+        else:  # written to stdout: the reader names the file it goes to
+            text = text.replace("attncli run -c example ", "attncli run -c FILE.yaml ")
+            text = text.replace("attncli config validate example\n", "attncli config validate FILE.yaml (the file you "
+                                "saved this to)\n")
         if path == "-":
             if out.json:
                 raise AttnError("config init - writes the YAML itself to stdout", where="--json",
@@ -55,7 +62,10 @@ def init(
 
             env.stdout.write(json.dumps({"written": str(target)}) + "\n")
         else:
-            env.out.print(f"wrote {target}; try: attncli run -c {target} \"She ate the apple\"")
+            from rich.markup import escape
+
+            shown = escape(visible(str(target)))
+            env.out.print(f"wrote {shown}; try: attncli run -c {shown} \"She ate the apple\"", soft_wrap=True)
 
     guarded(out, body)
 
@@ -84,7 +94,9 @@ def show(
         settings = load_settings(name)
         doc = settings.to_config()
         json_text = dumps(doc)
-        header = f"# {settings.source or 'defaults'}: every key resolved\n"
+        from attncli.io.textsafe import visible
+
+        header = f"# {visible(str(settings.source or 'defaults'))}: every key resolved\n"  # a comment: one line
         text = header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
         from rich.syntax import Syntax
 
@@ -118,7 +130,7 @@ def validate(
         from attncli.config import check_problems
         from attncli.errors import AttnError
 
-        settings, problems = check_problems(path)
+        settings, problems = check_problems(path, where="PATH")
         if problems:
             raise AttnError(problems[0], kind="config", details=problems[1:])
         a = settings.attention
@@ -129,7 +141,11 @@ def validate(
 
             env.stdout.write(dumps({"valid": True, "source": settings.source, "config": settings.to_dict()}) + "\n")
         else:
-            env.out.print(f"ok: {settings.source} is valid ({summary})", soft_wrap=True)
+            from rich.markup import escape
+
+            from attncli.io.textsafe import visible
+
+            env.out.print(f"ok: {escape(visible(str(settings.source)))} is valid ({summary})", soft_wrap=True)
 
     guarded(out, body)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
+    model_options, output_options,
 )
 from attncli.cli.output import Environment, guarded
 from attncli.errors import AttnError
@@ -28,6 +29,7 @@ def explain(
         "--step", metavar="NAME", rich_help_panel="Output",
         autocompletion=lambda incomplete: [s for s in STEP_NAMES if s.startswith(incomplete)],
         help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
+    color_scale: Annotated[Optional[str], color_scale_option()] = None,
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -45,10 +47,12 @@ def explain(
 
       attncli explain --model minilm "the cat sat" --layer 2
     """
-    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out))
+    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out, color_scale))
 
 
-def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions) -> None:
+def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
+             color_scale: str | None = None) -> None:
+    color_scale = check_color_scale(color_scale)
     from attncli.documents.build import explain_document
     from attncli.core.explain import build_steps, select
     from attncli.core.record import parse_layer
@@ -74,6 +78,6 @@ def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOpt
     def make_view(doc, width):
         from attncli.render.explain_view import explain_view
 
-        return explain_view(doc, precision=out.precision, width=width)
+        return explain_view(doc, precision=out.precision, width=width, color_scale=color_scale)
 
     env.emit(doc, out, make_view)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import OutputOptions, output_options
+from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.output import guarded
 
 app = typer.Typer()
@@ -14,6 +14,8 @@ app = typer.Typer()
 #: --file reads at most this much.
 MAX_FILE_BYTES = 1024 * 1024
 PANEL = "Heads"
+#: attncli.core.detectors.SCORES, for shell completion without importing torch (a test checks they agree).
+SCORE_NAMES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
 
 
 def _read(source: str) -> str:
@@ -81,7 +83,7 @@ def heads(
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
     top: Annotated[int, typer.Option("--top", rich_help_panel=PANEL, help="Top heads listed per score.")] = 5,
     score: Annotated[Optional[str], typer.Option(
-        "--score", metavar="NAME", rich_help_panel=PANEL,
+        "--score", metavar="NAME", rich_help_panel=PANEL, autocompletion=choices(*SCORE_NAMES),
         help="Only this score: previous, induction, duplicate, first, entropy or distance.")] = None,
     bos: Annotated[Optional[bool], typer.Option(
         "--bos/--no-bos", rich_help_panel=PANEL, show_default=False,

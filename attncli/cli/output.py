@@ -19,6 +19,7 @@ from typing import Any, Callable
 import typer
 
 from attncli.errors import AttnError, ExitCode
+from attncli.cli.hints import fit_error
 from attncli.io.textsafe import visible
 
 #: A single JSON document is spooled in memory up to this size, then on disk, before it reaches stdout.
@@ -27,12 +28,40 @@ SPOOL_BYTES = 32 * 2**20
 MAX_SAVED_VIEWS = 1000
 
 
+def console_colors(color: bool | None, environ=None) -> dict:
+    """Console arguments for --color / --no-color and the environment's color settings.
+
+    ``--no-color`` (or NO_COLOR, which Rich reads): no color. ``--color`` or FORCE_COLOR: color
+    even through a pipe. The color system: COLORTERM=truecolor (or 24bit) gives truecolor;
+    FORCE_COLOR=2 or 3 ask for 256 colors or truecolor; TERM=*-256color gives 256; else
+    FORCE_COLOR=1 gets 16 colors (force-color.org) and --color truecolor.
+    """
+    environ = os.environ if environ is None else environ
+    if color is False:
+        return {"no_color": True, "color_system": None}
+    force = environ.get("FORCE_COLOR", "")
+    if color is None and not force:
+        return {}
+    if environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        system = "truecolor"
+    elif force in ("2", "3") and color is None:
+        system = "256" if force == "2" else "truecolor"
+    elif environ.get("TERM", "").endswith("256color"):
+        system = "256"
+    else:
+        system = "standard" if force == "1" and color is None else "truecolor"
+    if environ.get("NO_COLOR") and color is None:
+        return {}
+    return {"force_terminal": True, "color_system": system}
+
+
 class Environment:
     """stdout, stderr and their consoles for one command (no module globals)."""
 
-    def __init__(self, *, as_json: bool = False, debug: bool = False) -> None:
+    def __init__(self, *, as_json: bool = False, debug: bool = False, color: bool | None = None) -> None:
         self.as_json = as_json
         self.debug = debug
+        self.color = color  # --color / --no-color; None: the terminal and NO_COLOR / FORCE_COLOR decide
         self.stdout = sys.stdout
         self.stderr = sys.stderr
         self._out_console = None
@@ -55,7 +84,7 @@ class Environment:
                 def on_broken_pipe(self) -> None:  # Rich would exit 1; `guarded` ends quietly with 0
                     raise BrokenPipeError
 
-            self._out_console = _Console(highlight=False)
+            self._out_console = _Console(highlight=False, **console_colors(self.color))
         return self._out_console
 
     @property
@@ -73,6 +102,7 @@ class Environment:
 
         if self.stderr is None or getattr(self.stderr, "closed", False):
             return
+        error = fit_error(error)  # a hint names only options this command has
         self.err.print(f"[bold red]attncli: error:[/] {escape(visible(prefix + error.line()))}", soft_wrap=True)
         for extra in error.details[:20]:
             self.err.print(f"  {escape(visible(extra))}", soft_wrap=True)
@@ -116,7 +146,9 @@ class Environment:
         from attncli.io.fileio import SpooledOutput
         from attncli.documents.jsonout import materialize, stream_json
 
-        save_json = out.save is not None and out.save.suffix.lower() == ".json"
+        from attncli.render.export import is_json
+
+        save_json = out.save is not None and is_json(out.save)
         with SpooledOutput(SPOOL_BYTES) as spool:
             if out.json or save_json:
                 stream_json(doc, spool.write)
@@ -138,6 +170,19 @@ class Environment:
                 spool.commit(self.stdout)
             elif renderable is not None:
                 self.out.print(renderable)
+        if out.save is not None:
+            self.note_saved(out.save)
+
+    def note_saved(self, path: Path) -> None:
+        """``attncli: saved out.svg (12 KB)`` on stderr once a --save file is in place (with --json too)."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        amount = f"{size} bytes" if size < 1024 else (f"{size / 1024:.0f} KB" if size < 2**20 else
+                                                      f"{size / 2**20:.1f} MB")
+        self.err.print(f"attncli: saved {visible(str(path))} ({amount})", soft_wrap=True, highlight=False,
+                       markup=False)
 
     # -- progress
     @contextmanager
@@ -187,7 +232,7 @@ class Flusher:
 
 def guarded(out, body: Callable[["Environment"], Any]) -> Any:
     """Run a command body: user errors become one line and an exit status, never a traceback."""
-    env = Environment(as_json=out.json, debug=out.debug)
+    env = Environment(as_json=out.json, debug=out.debug, color=getattr(out, "color", None))
     try:
         out.check()
         return body(env)

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, choices, model_options, output_options,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, choices, color_scale_option,
+    model_options, output_options,
 )
 from attncli.cli.output import Environment, guarded, parse_include
 from attncli.errors import AttnError
@@ -47,6 +48,10 @@ def run(
     view: Annotated[str, typer.Option(
         "--view", metavar="auto|full|compact|grid", rich_help_panel="Output", help=VIEW_HELP,
         autocompletion=choices("auto", "full", "compact", "grid"))] = "auto",
+    color_scale: Annotated[Optional[str], color_scale_option()] = None,
+    context: Annotated[str, typer.Option(
+        "--context", metavar="auto|all|none", rich_help_panel="Output", autocompletion=choices("auto", "all", "none"),
+        help="The context vectors in the view: auto (every row up to 12, else the first 10), all, or none.")] = "auto",
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -66,17 +71,21 @@ def run(
 
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
-    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out))
+    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out,
+                                  color_scale, context))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
-         mdl: ModelOptions, out: OutputOptions) -> None:
+         mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto") -> None:
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 
     wanted = parse_include(include, INCLUDE_CHOICES)
     if view not in VIEWS:
         raise AttnError(f"unknown view {view!r}", where="--view", hint="expected " + ", ".join(VIEWS))
+    color_scale = check_color_scale(color_scale)
+    if context not in ("auto", "all", "none"):
+        raise AttnError(f"unknown choice {context!r}", where="--context", hint="expected auto, all or none")
     if top_k is not None and top_k < 1:
         raise AttnError(f"must be at least 1, got {top_k}", where="--top-k")
     if text is not None and file is not None:
@@ -127,7 +136,8 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     def make_view(doc, width):
         from attncli.render.run_view import run_view
 
-        return run_view(doc, head=head, precision=out.precision, view=view, width=width)
+        return run_view(doc, head=head, precision=out.precision, view=view, width=width, color_scale=color_scale,
+                        context=context)
 
     if lines is not None:
         from attncli.cli.batch import run_batch

@@ -40,7 +40,9 @@ def vocab(
 def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
     from attncli.core import vocabulary
     from attncli.errors import AttnError
-    from attncli.core.tokens import oov_vector
+    import unicodedata
+
+    from attncli.core.tokens import embed
 
     if neighbors < 1:
         raise AttnError(f"must be at least 1, got {neighbors}", where="--neighbors")
@@ -65,38 +67,43 @@ def _vocab(env, words, config, neighbors, out: OutputOptions) -> None:
     else:
         entries = []
         for word in words:
-            key = word.lower()
-            vector = table.get(key)
-            oov = vector is None
-            if oov:
-                vector = oov_vector(word, dim)
-            ranked = sorted(((other, _cosine(vector, v)) for other, v in table.items() if other != key),
+            typed = unicodedata.normalize("NFC", word)  # looked up as run looks a token up (NFC, any case)
+            found = embed([typed], table, dim)
+            vector, oov = found.vectors[0], found.oov[0]
+            key = typed.lower()
+            ranked = sorted(((other, _cosine(vector, v, word, other)) for other, v in table.items()
+                             if unicodedata.normalize("NFC", other) != key),
                             key=lambda item: -(item[1] if item[1] is not None else -2))
-            entries.append({"token": word, "oov": oov, "vector": vector,
+            entries.append({"token": typed, "oov": oov, "vector": vector,
                             "neighbors": [{"token": t, "cosine": c} for t, c in ranked[:neighbors]]})
         doc = {"source": source, "d_model": dim, "words": entries}
         make_view = lambda doc, width: _words_view(doc, out.precision)  # noqa: E731
     env.emit(doc, out, make_view)
 
 
-def _cosine(a, b):
-    import math
+def _cosine(a, b, word: str, other: str):
+    """The cosine of two vectors of any finite size (1e200 included); a non-finite one is an error."""
+    from attncli.core.similarity import cosine
+    from attncli.errors import numeric_error
 
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(x * x for x in b))
-    if na == 0 or nb == 0:
-        return None
-    return sum(x * y for x, y in zip(a, b)) / (na * nb)
+    try:
+        return cosine(a, b)
+    except ValueError:
+        bad = word if any(x != x or x in (float("inf"), float("-inf")) for x in a) else other
+        raise numeric_error(f"the vector of {bad!r} has a non-finite component (nan or inf)", where="vocab",
+                            hint="give finite numbers under embeddings:") from None
 
 
 def _list_view(doc, precision):
     from rich.console import Group
     from rich.text import Text
 
+    from attncli.io.textsafe import visible
     from attncli.render.matrix import vector_table
 
     labels = [w["token"] + (f" ({w['seed']})" if w["seed"] else "") for w in doc["words"]]
     table = vector_table(labels, [w["vector"] for w in doc["words"]], precision=2 if precision is None else precision,
-                         title=f"{doc['size']} words, {doc['d_model']} dimensions ({doc['source']})")
+                         title=f"{doc['size']} words, {doc['d_model']} dimensions ({visible(doc['source'])})")
     note = Text("(000), (004): the seed a word's vector comes from", style="dim") if doc["source"] == "built-in" \
         else Text("")
     return Group(table, note)
@@ -108,6 +115,8 @@ def _words_view(doc, precision):
     from rich.table import Table
     from rich.text import Text
 
+    from attncli.io.textsafe import visible
+    from attncli.render.layout import label
     from attncli.render.matrix import vector_table
 
     p = 3 if precision is None else precision
@@ -118,6 +127,6 @@ def _words_view(doc, precision):
         table.add_column("neighbour")
         table.add_column("cosine", justify="right")
         for n in w["neighbors"]:
-            table.add_row(n["token"], "n/a" if n["cosine"] is None else f"{n['cosine']:.{p}f}")
-        parts += [Text(""), Text(f"nearest to {w['token']}", style="bold"), table]
+            table.add_row(Text(label(n["token"])), "n/a" if n["cosine"] is None else f"{n['cosine']:.{p}f}")
+        parts += [Text(""), Text(f"nearest to {visible(w['token'])}", style="bold"), table]
     return Group(*parts)

@@ -97,11 +97,17 @@ def load_settings(
     return settings
 
 
-def check_problems(name_or_path: str, budget_mb: float | None = None) -> tuple[Settings | None, list[str]]:
-    """Every problem in a config, for ``config validate``: (settings or None, lines)."""
+def check_problems(name_or_path: str, budget_mb: float | None = None,
+                   where: str = "--config") -> tuple[Settings | None, list[str]]:
+    """Every problem in a config, for ``config validate``: (settings or None, lines).
+
+    ``where`` names the argument the config came from (``PATH`` for config validate).
+    """
     try:
         doc, label, kind = read_document(name_or_path)
     except AttnError as exc:
+        if exc.where and exc.where.startswith("--config"):
+            exc.where = where + exc.where[len("--config"):]
         return None, [exc.line()]
     validator = Validator(doc, budget_mb=_budget(budget_mb))
     try:

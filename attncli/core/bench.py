@@ -16,6 +16,27 @@ from attncli.core.attention import flops
 from attncli.core.devices import import_torch
 
 
+def memory_mb(n: int, *, heads: int, width: int, batch: int, element: int) -> dict[str, float]:
+    """Estimated peak MiB of each method at length ``n``: Q, K, V and the output; naive adds (B, H, N, N)."""
+    qkv_mb = 3 * batch * heads * n * width * element / 2**20
+    out_mb = batch * heads * n * width * element / 2**20
+    return {"naive": qkv_mb + batch * heads * n * n * (2 * element + 4) / 2**20 + out_mb, "sdpa": qkv_mb + out_mb}
+
+
+def cost(lengths: list[int], *, heads: int, width: int, batch: int, repeat: int, element: int = 4,
+         budget_mb: float = math.inf) -> tuple[float, int]:
+    """(TFLOP, calls) of a bench before it runs: the warm-up and every repeat of each method that
+    fits ``budget_mb`` (a method that does not fit is reported, not run)."""
+    calls_per_method = repeat + 1
+    tflop, calls = 0.0, 0
+    for n in lengths:
+        fitting = sum(mb <= budget_mb for mb in memory_mb(n, heads=heads, width=width, batch=batch,
+                                                           element=element).values())
+        tflop += fitting * calls_per_method * flops(n, n, heads, width, width) * batch / 1e12
+        calls += fitting * calls_per_method
+    return tflop, calls
+
+
 @dataclass
 class Row:
     length: int
@@ -85,9 +106,8 @@ def run_length(n: int, *, heads: int, width: int, batch: int, device, dtype, rep
                budget_mb: float, methods=("naive", "sdpa")) -> list[Row]:
     torch = import_torch()
     element = torch.empty((), dtype=dtype).element_size()
-    qkv_mb = 3 * batch * heads * n * width * element / 2**20
-    naive_mb = qkv_mb + batch * heads * n * n * (2 * element + 4) / 2**20 + batch * heads * n * width * element / 2**20
-    sdpa_mb = qkv_mb + batch * heads * n * width * element / 2**20
+    estimates = memory_mb(n, heads=heads, width=width, batch=batch, element=element)
+    naive_mb, sdpa_mb = estimates["naive"], estimates["sdpa"]
     work = flops(n, n, heads, width, width) * batch
     g = torch.Generator(device="cpu").manual_seed(0)
     rows: list[Row] = []

@@ -12,28 +12,71 @@ import math
 from attncli.core import focus as focus_grammar
 from attncli.core.attention import head_mean
 from attncli.documents.build import exact_list
-from attncli.errors import AttnError
+from attncli.core.similarity import cosine
+from attncli.errors import AttnError, numeric_error
 from attncli.documents.jsonout import to_list
 from attncli.core.record import Record
 
 
+#: Default limit on compare's pairwise figures (``compare --max-cells``): 1,000,000 numbers is about
+#: 20 MB of JSON; 2,000 contexts would be 16 million per token (87 s, 462 MB before the limit).
+DEFAULT_MAX_CELLS = 1_000_000
+
+
+def cells(contexts: int, tokens: int, heads: int, layers: int = 0) -> int:
+    """The numbers compare computes and writes: a K x K matrix of cosine, L2 and input cosine, one
+    per head, and (a model) hidden and context cosine per layer, for every followed token."""
+    return tokens * contexts * contexts * (3 + heads + 2 * layers)
+
+
+def check_cells(contexts: int, tokens: int, heads: int, layers: int, limit: int) -> None:
+    """Refuse, before the work, a comparison of more than ``limit`` numbers (see :func:`cells`)."""
+    need = cells(contexts, tokens, heads, layers)
+    if need <= limit:
+        return
+    matrices = f"{3 + heads + 2 * layers} matrices"
+    raise AttnError(f"{contexts:,} contexts x {tokens:,} followed token(s) need {need:,} pairwise figures "
+                    f"({matrices} of {contexts:,} x {contexts:,}); the limit is {limit:,}", where="--max-cells",
+                    kind="budget", hint="compare fewer contexts, " + ("" if tokens == 1 else
+                                                                     "follow one token with --focus, ")
+                    + "or raise --max-cells")
+
+
 def context_label(i: int, record: Record) -> str:
-    text = " ".join(record.tokens)
+    from attncli.documents.tokens_display import display_tokens
+
+    text = " ".join(display_tokens(record.tokens) if record.source == "model" else record.tokens)
     if len(text) > 40:
         text = text[:39] + "…"
     return f"context {i + 1} ({text!r})"
 
 
+def locate_hits(spec: focus_grammar.Focus, records: list[Record]) -> list[focus_grammar.Hit]:
+    """Where the followed token is in each context (TOKEN: its first occurrence)."""
+    return [focus_grammar.hits(spec, r.tokens, label=context_label(i, r), every=False)[0]
+            for i, r in enumerate(records)]
+
+
 def locate(spec: focus_grammar.Focus, records: list[Record]) -> list[int]:
     """The position of the followed token in each context (TOKEN: its first occurrence)."""
-    return [focus_grammar.positions(spec, r.tokens, label=context_label(i, r), every=False)[0]
-            for i, r in enumerate(records)]
+    return [hit.index for hit in locate_hits(spec, records)]
+
+
+def focus_notes(spec: focus_grammar.Focus, records: list[Record]) -> list[str]:
+    """What to say on stderr about the followed token: a word split in several tokens, per context."""
+    notes = []
+    for i, (record, hit) in enumerate(zip(records, locate_hits(spec, records))):
+        note = focus_grammar.describe(spec, hit, record.tokens, f"context {i + 1}")
+        if note:
+            notes.append(note)
+    return notes
 
 
 def common_tokens(records: list[Record]) -> list[focus_grammar.Focus]:
     """Every token (case-insensitive, special tokens left out) in all contexts, in the order of the first."""
-    def words(record):
-        return [t.lower() for t, s in zip(record.tokens, record.special) if not s]
+    def words(record):  # a token's text as typed ("bank" for Ġbank): the same word at the start or not
+        texts, _starts = focus_grammar.word_texts(record.tokens)
+        return [t.lower() for t, s in zip(texts, record.special) if not s and t.strip()]
 
     others = [set(words(r)) for r in records[1:]]
     seen: list[str] = []
@@ -47,15 +90,25 @@ def common_tokens(records: list[Record]) -> list[focus_grammar.Focus]:
 
 
 def _cosine(a: list[float], b: list[float]) -> float | None:
-    na = math.sqrt(math.fsum(x * x for x in a))
-    nb = math.sqrt(math.fsum(x * x for x in b))
-    if na == 0.0 or nb == 0.0:
-        return None
-    return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(a, b)) / (na * nb)))
+    """Cosine without overflow (components of 1e160 square to inf); a non-finite vector is an error."""
+    try:
+        return cosine(a, b)
+    except ValueError:
+        raise numeric_error("a context vector is not finite", where="compare",
+                            hint="check the magnitudes of the inputs") from None
 
 
 def _l2(a: list[float], b: list[float]) -> float:
-    return math.sqrt(math.fsum((x - y) ** 2 for x, y in zip(a, b)))
+    """Euclidean distance, scaled by the largest difference so that no square overflows."""
+    diffs = [x - y for x, y in zip(a, b)]  # (D,)
+    largest = max((abs(d) for d in diffs), default=0.0)
+    if largest == 0.0:
+        return 0.0
+    distance = largest * math.sqrt(math.fsum((d / largest) ** 2 for d in diffs))
+    if not math.isfinite(distance):
+        raise numeric_error("the distance between two context vectors is beyond the float range", where="compare",
+                            hint="check the magnitudes of the inputs")
+    return distance
 
 
 def pairwise(vectors: list[list[float]], fn, precision: int | None = None) -> list[list[float | None]]:
@@ -68,7 +121,8 @@ def pairwise(vectors: list[list[float]], fn, precision: int | None = None) -> li
 def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int = -1, heads_mean: bool = False,
                 precision: int | None = None) -> dict:
     """The figures of one followed token at ``layer`` (a toy run has one), across the contexts."""
-    indices = locate(spec, records)
+    hits = locate_hits(spec, records)
+    indices = [hit.index for hit in hits]
     chosen = [r.layers[layer] for r in records]
     weights, context, exact, inputs = [], [], [], []
     for record, one, index in zip(records, chosen, indices):
@@ -85,6 +139,8 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
         "token": spec.token if spec.token is not None else spec.text,
         "occurrence": spec.occurrence or 1,
         "indices": indices,
+        "matched": [records[k].tokens[i] for k, i in enumerate(indices)],
+        "words": [list(hit.word) for hit in hits],
         "weights": weights,
         "context": context,
         "cosine": pairwise(exact, _cosine, precision),

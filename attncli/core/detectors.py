@@ -27,6 +27,9 @@ from __future__ import annotations
 from attncli.errors import AttnError
 
 SCORES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
+#: A head is listed as a top head of these scores only from this score up: below it the score is noise
+#: (a bidirectional encoder's best induction score is about 0.01; SmolLM2's induction heads score 0.3-0.9).
+THRESHOLDS = {"induction": 0.2}
 TEXT_SCORES = ("previous", "first", "entropy", "distance")
 DESCRIPTIONS = {
     "previous": "attention to the position before",

@@ -5,6 +5,14 @@ A value is one of:
 * ``INDEX``: ASCII digits, a 0-based token position (``7``);
 * ``TOKEN@K``: the K-th occurrence of TOKEN (1-based, ASCII digits), compared case-insensitively;
 * ``TOKEN``: every occurrence of TOKEN (run), or its first (compare, which follows one token).
+
+TOKEN is matched, case-insensitively, in this order (the first rule that finds something wins):
+
+1. the tokenizer's own string (``Ġbank``, ``##ing``);
+2. the token as views show it (``␣bank``);
+3. the token's text without its leading space or continuation mark (``bank``): what a user types;
+4. a whole word split into several tokens (``collapsed`` = ``␣collaps`` + ``ed``): its last
+   token, the one that has read the whole word, with a note saying so.
 """
 
 from __future__ import annotations
@@ -12,9 +20,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from attncli.documents.tokens_display import SPACE, NEWLINE, TAB, display_tokens, scheme_of
 from attncli.errors import AttnError
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²' and '٣'
+
+
+def _number(text: str, where: str) -> int:
+    """ASCII digits as an int, through the one integer grammar (at most 30 digits, 64 bits)."""
+    from attncli.core.numbers import parse_int
+
+    return parse_int(text, where)
 
 
 @dataclass(frozen=True)
@@ -27,16 +43,25 @@ class Focus:
     occurrence: int | None = None
 
 
+@dataclass(frozen=True)
+class Hit:
+    """Where a focus value matched: the ``index`` followed and the ``word`` (positions) it stands for."""
+
+    index: int
+    word: tuple[int, ...]
+    rule: str  # "index", "token", "shown", "text" or "word"
+
+
 def parse(value: str, where: str = "--focus") -> Focus:
     text = value.strip()
     if _DIGITS.fullmatch(text):
-        return Focus(value, index=int(text))
+        return Focus(value, index=_number(text, where))
     token, occurrence = text, None
     if "@" in text[1:]:
         token, _, count = text.rpartition("@")
-        if not _DIGITS.fullmatch(count) or int(count) < 1:
+        if not _DIGITS.fullmatch(count) or _number(count, where) < 1:
             raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where)
-        occurrence = int(count)
+        occurrence = _number(count, where)
     token = token.strip()
     if not token:
         raise AttnError("empty focus token", where=where)
@@ -47,36 +72,104 @@ def _shown(tokens: list[str], limit: int = 12) -> str:
     return ", ".join(tokens[:limit]) + (", ..." if len(tokens) > limit else "")
 
 
-def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
-              where: str = "--focus") -> list[int]:
-    """The 0-based positions ``focus`` names in ``tokens`` (``label`` names them in messages)."""
+_LEADING = SPACE + NEWLINE + TAB + " "
+
+
+def word_texts(tokens: list[str]) -> tuple[list[str], list[bool]]:
+    """Each token's text as typed (no leading space or ``##``) and whether it starts a word."""
+    scheme = scheme_of(tokens)
+    shown = display_tokens(tokens)
+    texts, starts = [], []
+    for i, (token, view) in enumerate(zip(tokens, shown)):
+        if scheme == "plain":
+            continued = token.startswith("##") and len(token) > 2
+            texts.append(token[2:] if continued else token)
+            starts.append(not continued)
+        else:
+            texts.append(view.lstrip(_LEADING))
+            special = token.startswith("<") and token.endswith(">") and len(token) > 2
+            starts.append(i == 0 or view[:1] in _LEADING or special or
+                          (tokens[i - 1].startswith("<") and tokens[i - 1].endswith(">")))
+    return texts, starts
+
+
+def _hits(name: str, tokens: list[str]) -> list[Hit]:
+    """Every match of ``name`` (lower case) by the first rule that finds one."""
+    for rule, forms in (("token", tokens), ("shown", display_tokens(tokens))):
+        found = [Hit(i, (i,), rule) for i, t in enumerate(forms) if t.lower() == name]
+        if found:
+            return found
+    texts, starts = word_texts(tokens)
+    found = [Hit(i, (i,), "text") for i, t in enumerate(texts) if t and t.lower() == name]
+    if found:
+        return found
+    out = []
+    for start, begins in enumerate(starts):
+        if not begins:
+            continue
+        joined = texts[start]
+        end = start
+        while name.startswith(joined.lower()) and len(joined) < len(name) and end + 1 < len(tokens) \
+                and not starts[end + 1]:
+            end += 1
+            joined += texts[end]
+        if end > start and joined.lower() == name:
+            out.append(Hit(end, tuple(range(start, end + 1)), "word"))
+    return out
+
+
+def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
+         where: str = "--focus") -> list[Hit]:
+    """What ``focus`` names in ``tokens`` (``label`` names them in messages)."""
     if focus.index is not None:
         if focus.index >= len(tokens):
             raise AttnError(f"index {focus.index} is out of range: {label} has {len(tokens)} tokens",
                             where=where, hint=f"use 0 to {len(tokens) - 1}", kind="text")
-        return [focus.index]
-    name = focus.token.lower()
-    hits = [i for i, token in enumerate(tokens) if token.lower() == name]
-    if not hits:
+        return [Hit(focus.index, (focus.index,), "index")]
+    found = _hits(focus.token.lower(), tokens)
+    if not found:
+        digits = "an index is written in ASCII digits 0-9; " if focus.token.isdecimal() else ""
         raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where,
-                        hint=f"tokens: {_shown(tokens)}", kind="text")
+                        hint=f"{digits}tokens: {_shown(display_tokens(tokens))}", kind="text")
     if focus.occurrence is not None:
-        if focus.occurrence > len(hits):
-            subject = "the text" if label == "the text" else label
+        if focus.occurrence > len(found):
             if label == "the text":
-                message = f"{focus.token!r} occurs {len(hits)} time(s), not {focus.occurrence}"
+                message = f"{focus.token!r} occurs {len(found)} time(s), not {focus.occurrence}"
             else:
-                message = f"{subject} has {len(hits)} occurrence(s) of {focus.token!r}, not {focus.occurrence}"
+                message = f"{label} has {len(found)} occurrence(s) of {focus.token!r}, not {focus.occurrence}"
             raise AttnError(message, where=where, kind="text")
-        return [hits[focus.occurrence - 1]]
-    return hits if every else hits[:1]
+        return [found[focus.occurrence - 1]]
+    return found if every else found[:1]
 
 
-def rows(tokens: list[str], values: list[str] | None, where: str = "--focus") -> list[int] | None:
-    """``--focus`` values -> query rows, in the order given (None: every row)."""
+def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
+              where: str = "--focus") -> list[int]:
+    """The 0-based positions ``focus`` names in ``tokens`` (``label`` names them in messages)."""
+    return [hit.index for hit in hits(focus, tokens, label=label, every=every, where=where)]
+
+
+def describe(focus: Focus, hit: Hit, tokens: list[str], label: str = "") -> str | None:
+    """A note for a word split in several tokens (None for a plain match): which token is followed."""
+    if hit.rule != "word":
+        return None
+    shown = display_tokens(tokens)
+    parts = " + ".join(shown[i] for i in hit.word)
+    where = f" in {label}" if label else ""
+    return (f"--focus {focus.token!r}{where} is split into {len(hit.word)} tokens ({parts}, positions "
+            f"{hit.word[0]}-{hit.word[-1]}); following its last, {shown[hit.index]!r} at {hit.index}")
+
+
+def rows(tokens: list[str], values: list[str] | None, where: str = "--focus",
+         notes: list[str] | None = None) -> list[int] | None:
+    """``--focus`` values -> query rows, in the order given (None: every row); ``notes`` gets what to say."""
     if not values:
         return None
     out: list[int] = []
     for value in values:
-        out.extend(positions(parse(value, where), tokens, where=where))
+        spec = parse(value, where)
+        for hit in hits(spec, tokens, where=where):
+            out.append(hit.index)
+            note = describe(spec, hit, tokens)
+            if note and notes is not None and note not in notes:
+                notes.append(note)
     return out

@@ -35,7 +35,9 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         "tokens": tokens,
         "scores": {name: to_list(value, precision) for name, value in scores.items()},
         "top": {name: [{"layer": l, "head": h, "score": v if precision is None else round(v, precision)}
-                       for l, h, v in detectors.top_heads(value, top)] for name, value in scores.items()},
+                       for l, h, v in detectors.top_heads(value, top) if v >= detectors.THRESHOLDS.get(name, -1.0)]
+                for name, value in scores.items()},
+        "thresholds": {name: t for name, t in detectors.THRESHOLDS.items() if name in scores},
         "first_token_mass": [v if precision is None else round(v, precision)
                              for v in detectors.mean_by_layer(weights)],
         "probe": probe,

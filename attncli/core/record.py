@@ -126,10 +126,9 @@ def parse_layer(value: str | None, layers: int, where: str = "--layer") -> list[
         return [layers - 1]
     if value.strip().lower() == "all":
         return list(range(layers))
-    try:
-        index = int(value.strip())
-    except ValueError:
-        raise AttnError(f"expected a layer number or 'all', got {value!r}", where=where) from None
+    from attncli.core.numbers import LAYER_GRAMMAR, parse_int
+
+    index = parse_int(value, where, what=LAYER_GRAMMAR)
     if not -layers <= index < layers:
         what = f"the model has {layers} layers" if layers > 1 else "this run has 1 layer"
         raise AttnError(f"layer {index} is out of range: {what}", where=where,

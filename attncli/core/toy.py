@@ -15,6 +15,10 @@ from attncli.errors import AttnError, ExitCode, numeric_error
 from attncli.core.record import Layer, Record, no_text
 from attncli.core.tokens import check_text, embed, strict_check
 
+#: Default work budget (``--max-scores``): the attention scores, queries x keys x heads, one text computes.
+#: About 15 s of one CPU core (6e7 scores/s measured with --top-k); 262,144 tokens would be 20 minutes.
+DEFAULT_MAX_SCORES = 1_000_000_000
+
 #: Default budget for the attention matrices (raw scores, scores, weights), in MiB (``--max-weights-mb``).
 DEFAULT_MAX_WEIGHTS_MB = 256.0
 #: Texts with more tokens than this are refused outright (the work grows as N^2).
@@ -25,7 +29,8 @@ class ToyAttention:
     """Settings made concrete on one device and dtype."""
 
     def __init__(self, settings: Settings, *, strict: bool = False,
-                 max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB, device_where: str = "--device") -> None:
+                 max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB, device_where: str = "--device",
+                 max_scores: int = DEFAULT_MAX_SCORES) -> None:
         torch = import_torch()
         from attncli.core import attention
 
@@ -33,6 +38,7 @@ class ToyAttention:
         self.settings = settings
         self.strict = strict
         self.max_weights_mb = max_weights_mb
+        self.max_scores = max_scores
         self.device = resolve_device(settings.device, device_where)
         self.dtype = resolve_dtype(settings.dtype)
         self.element_size = torch.empty((), dtype=self.dtype).element_size()
@@ -74,6 +80,11 @@ class ToyAttention:
                             kind="budget", hint="split the text")
         h = self.settings.attention.heads
         r = n if rows is None else len(rows)
+        scores = r * n * h  # the work: every score is computed, kept or not (--top-k keeps K per row)
+        if scores > self.max_scores:
+            raise AttnError(f"{r:,} x {n:,} tokens x {h} head(s) is {scores:,} attention scores to compute; "
+                            f"the limit is {self.max_scores:,}", where="--max-scores", kind="budget",
+                            hint="view a few rows with --focus, split the text, or raise --max-scores")
         need_mb = 3 * h * r * n * self.element_size / 2**20  # raw scores, scores and weights
         if need_mb <= self.max_weights_mb:
             return True
@@ -112,7 +123,7 @@ class ToyAttention:
             return self._run_tensors(focus, top_k)
         warnings: list[str] = []
         embedded = self._embed_text(text, where)
-        rows = focus_grammar.rows(embedded.tokens, focus)
+        rows = focus_grammar.rows(embedded.tokens, focus, notes=warnings)
         keep = self.plan(len(embedded.tokens), rows, top_k, warnings)
         x = self._tensor(embedded.vectors, "embeddings")  # (N, d_model)
         trace = attention.forward(x, self.weights, self.spec, rows=rows, top_k=top_k, keep=keep)
@@ -125,7 +136,7 @@ class ToyAttention:
         if spec is None:
             raise no_text()
         warnings: list[str] = []
-        rows = focus_grammar.rows(spec.tokens, focus)
+        rows = focus_grammar.rows(spec.tokens, focus, notes=warnings)
         keep = self.plan(len(spec.tokens), rows, top_k, warnings)
         query = self._tensor(spec.query, "tensors.query")  # (N, D_k)
         key = self._tensor(spec.key, "tensors.key")  # (N, D_k)

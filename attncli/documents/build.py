@@ -47,16 +47,27 @@ class _Arrays:
         return part
 
 
-def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None) -> dict | None:
+def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None, *, record: Record) -> dict | None:
+    """``top_k``: {k, indices [H][R][K], weights [H][R][K]}; a causal query's rows list only the keys it
+    may see (row r of query q has min(K, q + 1) entries), never a masked key."""
     if not k:
         return None
+    from attncli.core.attention import top_links, visible_keys
+
+    positions = record.rows if record.rows is not None else list(range(record.n))
     if indices is None:
         if weights is None:
             return None
-        from attncli.core.attention import top_links
-
-        values, indices = top_links(weights, k)  # (H, R, K) x2
-    return {"k": int(indices.shape[-1]), "indices": arrays(indices), "weights": arrays(values)}
+        values, indices = top_links(weights, k, positions if record.causal else None)  # (H, R, K) x2
+    if not record.causal:
+        return {"k": int(indices.shape[-1]), "indices": arrays(indices), "weights": arrays(values)}
+    counts = visible_keys(positions, record.n, True).tolist()  # (R,)
+    numbers = arrays(values)
+    numbers = numbers.tolist() if hasattr(numbers, "tolist") else numbers
+    keys = indices.cpu().tolist()
+    cut = [[row[:c] for row, c in zip(head, counts)] for head in keys]
+    return {"k": int(indices.shape[-1]), "indices": cut,
+            "weights": [[row[:c] for row, c in zip(head, counts)] for head in numbers]}
 
 
 def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_k: int | None) -> dict:
@@ -68,9 +79,9 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
 
         weights = head_mean(weights)  # (1, R, N)
     if layer.top_indices is not None and not mean:
-        top = _top_k(arrays, None, top_k, layer.top_indices, layer.top_weights)
+        top = _top_k(arrays, None, top_k, layer.top_indices, layer.top_weights, record=record)
     else:
-        top = _top_k(arrays, weights, top_k)
+        top = _top_k(arrays, weights, top_k, record=record)
     shown = layer.printable if arrays.precision is None else {}
     return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
@@ -101,7 +112,7 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     if rollout:
         matrix = record.rollout[None]  # (1, R, N)
         top["weights"] = arrays(matrix)
-        top["top_k"] = _top_k(arrays, matrix, top_k)
+        top["top_k"] = _top_k(arrays, matrix, top_k, record=record)
     last = record.layers[chosen[-1]]
     model = record.source == "model"
     doc: dict[str, Any] = {

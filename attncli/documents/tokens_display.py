@@ -73,3 +73,10 @@ def display_tokens(tokens: list[str]) -> list[str]:
     """Every token of one text, with the scheme decided once for the whole list."""
     scheme = scheme_of(tokens)
     return [display_token(t, scheme) for t in tokens]
+
+
+def shorten(shown: str, width: int) -> str:
+    """A shown token in at most ``width`` cells: cut with "…" (never silently), as every view cuts."""
+    if width <= 0:
+        return ""
+    return shown if len(shown) <= width else shown[: width - 1] + "…"

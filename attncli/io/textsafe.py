@@ -2,25 +2,43 @@
 
 Tokens, config keys, file names and model names come from the user (or from a hostile file).
 Printed raw, control characters would drive the terminal: ``ESC ] 0 ;`` sets the window title,
-``ESC [ 2 J`` clears the screen, bidi overrides reorder what is shown. :func:`visible` spells
-every such character as an escape (``\\x1b``, ``\\u202e``); the JSON keeps the exact strings.
+``ESC [ 2 J`` clears the screen, bidi overrides reorder what is shown; invisible characters
+(zero-width space, joiners, line and paragraph separators) take no cell or break the line and
+misalign tables. :func:`visible` spells every such character as an escape (``\\x1b``,
+``\\u202e``, ``\\u200d``); the JSON keeps the exact strings.
+
+What is escaped, by Unicode general category: Cc (C0 and C1 controls, DEL), Cf (format
+characters: bidi marks, embeddings, overrides and isolates, ZWSP, ZWJ, ZWNJ, word joiner,
+BOM, soft hyphen, tag characters), Zl and Zp (U+2028, U+2029) and Cs (lone surrogates, which
+is how Python spells file-name bytes that are not UTF-8). Letters, marks (Devanagari vowel
+signs, combining accents) and symbols (emoji) are shown as they are.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-#: C0 controls, DEL, C1 controls, and the Unicode bidi marks, embeddings, overrides and isolates.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: The general categories :func:`visible` escapes.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+_ASCII_UNSAFE = re.compile("[\x00-\x1f\x7f]")
 
 
-def _escape(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _code(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def unsafe(ch: str) -> bool:
+    """Whether one character would drive the terminal or take no cell (it is escaped)."""
+    return unicodedata.category(ch) in UNSAFE_CATEGORIES
 
 
 def visible(text: str) -> str:
-    """``text`` with every control and bidi-override character written as an escape."""
-    if _UNSAFE.search(text) is None:
-        return text
-    return _UNSAFE.sub(_escape, text)
+    """``text`` with every control, format, separator and surrogate character written as an escape."""
+    if text.isascii():
+        return text if _ASCII_UNSAFE.search(text) is None else _ASCII_UNSAFE.sub(lambda m: _code(m.group()), text)
+    return "".join(_code(ch) if unicodedata.category(ch) in UNSAFE_CATEGORIES else ch for ch in text)

@@ -76,9 +76,16 @@ class Transformer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-                self.lm = _load_model(transformers, str(self.path), decoder)
-                # the backbone (LlamaModel, BertModel...): everything but the logits goes through it
-                self.model = getattr(self.lm, "base_model", self.lm) if self.lm is not None else None
+                #: encoder-decoder (T5, BART, Marian): run, compare and heads read the encoder; generate the rest
+                self.seq2seq = bool(raw.get("is_encoder_decoder"))
+                if self.seq2seq:
+                    self.lm = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+                        str(self.path), local_files_only=True, attn_implementation="eager")
+                    self.model = self.lm.get_encoder()
+                else:
+                    self.lm = _load_model(transformers, str(self.path), decoder)
+                    # the backbone (LlamaModel, BertModel...): everything but the logits goes through it
+                    self.model = getattr(self.lm, "base_model", self.lm) if self.lm is not None else None
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; each becomes one line
@@ -228,6 +235,9 @@ class Transformer:
                             where=f"--model {self.name}", kind="model",
                             hint="its architecture is not supported by attncli's capture points")
         notes = [] if "attn_sublayer" in names else ["attention sublayers not found: context is each layer's output"]
+        if self.seq2seq:
+            notes.append(f"{self.name} is an encoder-decoder model: this is its encoder's self-attention "
+                         "(attncli generate shows the decoder's)")
         layers = []
         for i in range(count):
             point = cache[i]

@@ -41,7 +41,9 @@ class ModelAttention:
         if text is None:
             raise no_text(model=self.name)
         record = self.transformer.run(text, where=where)
-        rows = focus_grammar.rows(record.tokens, focus)
+        focus_notes: list[str] = []
+        rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
+        record.warnings = list(record.warnings) + focus_notes
         if raw_scores:
             from attncli.core.attention import unscaled_scores
 

@@ -15,7 +15,7 @@ from rich.text import Text
 from attncli.render.display import prepare_compare
 from attncli.render.colors import Paint
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
+    SCALE_WORDS, Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, note, wrap_phrases,
 )
 from attncli.render.matrix import row_maxima, vector_lines
 from attncli.io.textsafe import visible
@@ -65,7 +65,8 @@ def focus_lines(paint: Paint, width: int, tokens: list[str], rows: list[list[flo
     table_rows = []
     for h, row in enumerate(rows):
         best = row_maxima(row, precision)
-        cells = [Text(fmt(w, precision) + ("*" if j in best else " "), style=paint.weight(scale(w), bold=j in best))
+        cells = [Text(fmt(w, precision) + ("*" if j in best else " "), style=paint.weight(scale.row(h)(w),
+                                                                                        bold=j in best))
                  for j, w in enumerate(row)]
         table_rows.append((Text(str(h), style="dim"), cells))
     return block_table("head", columns, table_rows, width, noun="keys")
@@ -119,9 +120,10 @@ def _panel_lines(paint: Paint, inner: int, doc: dict, entry: dict, i: int, p: in
     return out
 
 
-def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int) -> list[RenderableType]:
+def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int,
+            mode: str = "matrix") -> list[RenderableType]:
     k = len(doc["contexts"])
-    scale = Scale.over(entry["weights"])
+    scale = Scale.over(entry["weights"], mode)
     natural = [_panel_lines(paint, 10 ** 4, doc, entry, i, p, pv, scale) for i in range(k)]
     widths = [max(t.cell_len for t in lines) + 4 for lines in natural]  # borders and padding
     if sum(widths) + (k - 1) <= width:
@@ -140,9 +142,12 @@ def _panels(paint: Paint, width: int, doc: dict, entry: dict, p: int, pv: int) -
     return out
 
 
-def compare_view(doc: dict, *, precision: int | None = None, width: int | None = None) -> Lazy:
+def compare_view(doc: dict, *, precision: int | None = None, width: int | None = None,
+                 color_scale: str | None = None) -> Lazy:
     pv = 3 if precision is None else precision
     doc = prepare_compare(doc)
+    causal = any(c["config"]["attention"].get("causal") for c in doc["contexts"])
+    mode = color_scale or ("keys" if causal else "matrix")
 
     def build(paint: Paint, render_width: int, _height: int) -> list[RenderableType]:
         w = render_width if width is None else min(width, render_width)
@@ -151,7 +156,9 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
             p = precision if precision is not None else adaptive_precision(
                 [row for ctx in entry["weights"] for row in ctx])
             parts += wrap_phrases([(word, "bold") for word in where(entry).split(" ")], w)
-            parts += _panels(paint, w, doc, entry, p, pv)
+            parts += _panels(paint, w, doc, entry, p, pv, mode)
+            if paint.color:
+                parts += note(f"colors: scale {mode} ({SCALE_WORDS[mode]}; --color-scale)", w)
             parts += similarity_lines(entry, pv, w)
             if entry.get("layers"):
                 parts += layer_lines(entry, pv, w)

@@ -15,7 +15,7 @@ SQUARE_STEPS = ("scores", "scaled_scores", "weights")
 
 
 def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80,
-               weight_precision: int | None = None) -> list[RenderableType]:
+               weight_precision: int | None = None, mode: str = "matrix") -> list[RenderableType]:
     parts: list[RenderableType] = []
     tensor, shape = step["tensor"], step["shape"]
     if step.get("projection") is not None:
@@ -33,7 +33,7 @@ def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80,
         title = f"head {h}" if many else None
         if step["name"] == "weights":
             masked = None
-            parts.append(heatmap(tokens, matrix, precision=weight_precision, title=title, masked=masked))
+            parts.append(heatmap(tokens, matrix, precision=weight_precision, title=title, masked=masked, mode=mode))
         elif step["name"] in SQUARE_STEPS:
             parts.append(vector_table(tokens, matrix, precision=precision, columns=tokens, corner="q \\ k",
                                       title=title))
@@ -42,9 +42,11 @@ def _step_body(step: dict, tokens: list[str], precision: int, width: int = 80,
     return parts
 
 
-def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Group:
+def explain_view(doc: dict, *, precision: int | None = None, width: int = 80, color_scale: str | None = None) -> Group:
     p = 2 if precision is None else precision
     doc = prepare(doc)
+    causal = bool(doc["config"]["attention"].get("causal"))
+    mode = color_scale or ("keys" if causal else "matrix")
     tokens = doc["tokens"]
     parts: list[RenderableType] = [Text.assemble(("tokens: ", "bold"), " | ".join(visible(t) for t in tokens))]
     masked_rows = None
@@ -63,9 +65,9 @@ def explain_view(doc: dict, *, precision: int | None = None, width: int = 80) ->
         wp = precision
         if wp is None and step["name"] == "weights":
             wp = adaptive_precision([[w for w in row if w is not None] for m in step["tensor"] for row in m])
-        body = _step_body(step, tokens, p, width, wp)
+        body = _step_body(step, tokens, p, width, wp, mode)
         if step["name"] == "weights" and masked_rows is not None:
             body = [heatmap(tokens, m, precision=wp, title=f"head {h}" if len(step["tensor"]) > 1 else None,
-                            masked=masked_rows[h]) for h, m in enumerate(step["tensor"])]
+                            masked=masked_rows[h], mode=mode) for h, m in enumerate(step["tensor"])]
         parts += body
     return Group(*parts)

@@ -9,7 +9,13 @@ from rich.console import Console, RenderableType
 
 from attncli.errors import AttnError
 
-FORMATS = (".svg", ".html", ".txt", ".json")
+#: A document's JSON: .json, or JSON Lines (.jsonl, .ndjson: a batch's records, one a line; one document is one line).
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+FORMATS = (".svg", ".html", ".txt") + JSON_SUFFIXES
+
+
+def is_json(path: Path) -> bool:
+    return path.suffix.lower() in JSON_SUFFIXES
 
 
 def check_path(path: Path) -> str:
@@ -42,7 +48,7 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
               title: str = "attncli") -> None:
     """Write atomically: a temporary file renamed into place, never a half-written one."""
     suffix = check_path(path)
-    if suffix == ".json":
+    if suffix in JSON_SUFFIXES:
         content = json_text + "\n"
     else:
         content = _export(renderable, suffix, width, title)

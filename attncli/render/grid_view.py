@@ -4,7 +4,7 @@ A toy run (or a model's chosen layer) tiles its heads across the width ("head K"
 with ``--layer all`` draws a layer x head grid (rows "L{l}", columns "h{k}"). With color each
 thumbnail uses half blocks (``▀``: the upper cell is the ink, the lower the background), two
 matrix rows per line; without color one glyph per cell. A sequence longer than the thumbnail
-is max-pooled (each cell the largest weight of its block), and the view says so.
+is pooled by attncli.core.pooling (each cell the mean of an even block), and the view says so.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from math import ceil
 from rich.console import RenderableType
 from rich.text import Text
 
+from attncli.core.pooling import Pooling, plan, pool_lists
 from attncli.render.colors import HALF, MASKED, Paint, glyph_for
 from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, wrap_phrases
 
@@ -23,33 +24,20 @@ MAX_SIDE = 48
 MIN_SIDE = 6
 
 
-def _bins(n: int, k: int) -> list[int]:
-    """For each of ``n`` positions, its block among ``k`` near-equal contiguous blocks."""
-    return [min(i * k // n, k - 1) for i in range(n)]
-
-
-def pool(matrix: list[list[float | None]], rows: int, cols: int) -> list[list[float | None]]:
-    """Max-pool a matrix to ``rows`` x ``cols`` (None cells, masked ones, are ignored)."""
-    row_bin, col_bin = _bins(len(matrix), rows), _bins(len(matrix[0]), cols)
-    out: list[list[float | None]] = [[None] * cols for _ in range(rows)]
-    for r, row in enumerate(matrix):
-        target = out[row_bin[r]]
-        for j, w in enumerate(row):
-            if w is not None:
-                b = col_bin[j]
-                if target[b] is None or w > target[b]:
-                    target[b] = w
-    return out
+def pooled(matrix: list[list[float | None]], rows: int, cols: int) -> tuple[list[list[float | None]], Pooling]:
+    """A matrix pooled to fit ``rows`` x ``cols`` by the one pooling rule (attncli.core.pooling)."""
+    how = plan(len(matrix), len(matrix[0]), rows, cols)
+    return pool_lists(matrix, how), how
 
 
 def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[Text]:
     """A pooled matrix as lines: half blocks with color, glyphs without."""
     lines: list[Text] = []
     if not paint.color:
-        for row in matrix:
+        for r, row in enumerate(matrix):
             text = Text(no_wrap=True, overflow="ignore")
             for w in row:
-                text.append("×" if w is None else glyph_for(scale(w)), style=MASKED if w is None else "")
+                text.append("×" if w is None else glyph_for(scale.row(r)(w)), style=MASKED if w is None else "")
             lines.append(text)
         return lines
     for top in range(0, len(matrix), 2):
@@ -57,8 +45,8 @@ def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[
         lower = matrix[top + 1] if top + 1 < len(matrix) else [None] * len(upper)
         text = Text(no_wrap=True, overflow="ignore")
         for a, b in zip(upper, lower):
-            fa = None if a is None else scale(a)
-            fb = None if b is None else scale(b)
+            fa = None if a is None else scale.row(top)(a)
+            fb = None if b is None else scale.row(top + 1)(b)
             if fa is None and fb is None:
                 text.append(" ")
             elif fa is None:
@@ -69,8 +57,9 @@ def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[
     return lines
 
 
-def _live(doc: dict, h: int) -> list[list]:
-    weights = doc["weights"][h]
+def _live(doc: dict, h: int, weights: list | None = None) -> list[list]:
+    """Head ``h``'s weights (or ``weights``, a matrix of the same run) with masked cells as None."""
+    weights = doc["weights"][h] if weights is None else weights
     if doc.get("scores") is None and doc.get("mask") is not None:
         return [[None if m else w for w, m in zip(row, mrow)] for row, mrow in zip(weights, doc["mask"])]
     if doc.get("scores") is None:
@@ -86,15 +75,16 @@ def _side(rows: int, cols: int, fits) -> int:
     return 2
 
 
-def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24) -> list[RenderableType]:
+def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24,
+              mode: str = "matrix") -> list[RenderableType]:
     if doc["weights"] is None:
         return [line(("attention weights left out (too large for --max-weights-mb); no grid to draw", "dim"))]
 
     def build(paint: Paint, render_width: int, _h: int) -> list[RenderableType]:
         w = min(width, render_width)
         if doc.get("layers"):
-            return _layer_grid(doc, head, paint, w, height)
-        return _head_grid(doc, head, paint, w, height)
+            return _layer_grid(doc, head, paint, w, height, mode)
+        return _head_grid(doc, head, paint, w, height, mode)
 
     return [Lazy(build)]
 
@@ -103,11 +93,10 @@ def _lines_for(rows: int, paint: Paint) -> int:
     return ceil(rows / 2) if paint.color else rows
 
 
-def _note(rows: int, cols: int, side_rows: int, side_cols: int, *, pooled_hint: str) -> str:
-    if side_rows < rows or side_cols < cols:
-        return (f"each thumbnail: {rows} queries x {cols} keys max-pooled to {side_rows} x {side_cols} "
-                f"(each cell is the largest weight of its block); {pooled_hint}")
-    return f"each thumbnail: {rows} queries (rows) x {cols} keys (columns), one cell per weight"
+def _note(how: Pooling, *, pooled_hint: str) -> str:
+    if how.pooled:
+        return f"each thumbnail: {how.phrase()}; {pooled_hint}"
+    return f"each thumbnail: {how.rows} queries (rows) x {how.cols} keys (columns), one cell per weight"
 
 
 def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -> list[RenderableType]:
@@ -117,7 +106,8 @@ def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -
     return out + note(text + "; one color scale for every thumbnail", width)
 
 
-def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
+               mode: str = "matrix") -> list[RenderableType]:
     heads = [head] if head is not None else list(range(len(doc["weights"])))
     matrices = [_live(doc, h) for h in heads]
     rows, cols = len(matrices[0]), len(matrices[0][0])
@@ -138,8 +128,10 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     side = _side(rows, cols, fits)
     tile, per_row, _ = layout(side)
     side_rows, side_cols = min(rows, side), min(cols, side)
-    scale = Scale.over(matrices)
-    drawn = [_draw(pool(m, side_rows, side_cols), paint, scale) for m in matrices]
+    pools = [pooled(m, side_rows, side_cols) for m in matrices]
+    how = pools[0][1]
+    scale = Scale.over([p for p, _how in pools], mode)
+    drawn = [_draw(p, paint, scale) for p, _how in pools]
     where = f" of layer {doc['layer']}" if doc.get("model") and doc.get("layer") is not None else ""
     out: list[RenderableType] = heading(f"all {len(heads)} heads{where} on one color scale (in each thumbnail rows "
                                         "are queries, columns keys)", width) if len(heads) > 1 else \
@@ -159,16 +151,16 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
                     text.append(" " * (tile - cell.cell_len + gap))
             out.append(text)
         out.append(Text(""))
-    text = _note(rows, cols, side_rows, side_cols, pooled_hint="a wider terminal or --head K --view compact "
-                 "shows more")
+    text = _note(how, pooled_hint="a wider terminal or --head K --view compact shows more")
     return out + _footer(paint, scale, matrices, text, width)
 
 
-def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int) -> list[RenderableType]:
+def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
+                mode: str = "matrix") -> list[RenderableType]:
     entries = doc["layers"]
     n_heads = len(entries[0]["weights"])
     heads = [head] if head is not None else list(range(n_heads))
-    grid = [[entry["weights"][h] for h in heads] for entry in entries]
+    grid = [[_live(doc, 0, entry["weights"][h]) for h in heads] for entry in entries]  # masked cells: None
     rows, cols = len(grid[0][0]), len(grid[0][0][0])
     label_width = len(f"L{entries[-1]['layer']}") + 1
     gap = 1
@@ -183,7 +175,6 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     side = _side(rows, cols, fits)
     side_rows, side_cols = min(rows, side), min(cols, side)
     tile = max(side_cols, head_label)
-    scale = Scale.over([m for layer in grid for m in layer])
     title = (f"every layer x every head ({len(entries)} x {len(heads)}): rows L = layers, columns h = heads; "
              "in each thumbnail rows are queries, columns keys")
     out: list[RenderableType] = wrap_phrases([(word, "bold") for word in title.split(" ")], width)
@@ -191,8 +182,11 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     for h in heads:
         top.append(f"h{h}".ljust(tile + gap), style="bold")
     out.append(top)
-    for entry, layer in zip(entries, grid):
-        drawn = [_draw(pool(m, side_rows, side_cols), paint, scale) for m in layer]
+    how = plan(rows, cols, side_rows, side_cols)
+    pooled_grid = [[pool_lists(m, how) for m in layer] for layer in grid]
+    scale = Scale.over([m for layer in pooled_grid for m in layer], mode)
+    for entry, layer in zip(entries, pooled_grid):
+        drawn = [_draw(m, paint, scale) for m in layer]
         for k in range(len(drawn[0])):
             text = Text((f"L{entry['layer']}" if k == 0 else "").ljust(label_width), style="bold", no_wrap=True,
                         overflow="ignore")
@@ -202,6 +196,5 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
                     text.append(" " * (tile - cells[k].cell_len + gap))
             out.append(text)
         out.append(Text(""))
-    text = _note(rows, cols, side_rows, side_cols, pooled_hint="a wider terminal, --head K, or --layer L --view "
-                 "grid shows more")
+    text = _note(how, pooled_hint="a wider terminal, --head K, or --layer L --view grid shows more")
     return out + _footer(paint, scale, [m for layer in grid for m in layer], text, width)

@@ -60,9 +60,16 @@ def _top(doc: dict, precision: int, width: int) -> list[Text]:
                for name, found in doc["top"].items()}
     columns = [Column(f"#{rank + 1}", max([len(v[rank]) for v in entries.values() if len(v) > rank] + [2]),
                       justify="left") for rank in range(ranks)]
-    rows = [(name, values + [""] * (ranks - len(values))) for name, values in entries.items()]
-    return [Text("top heads (L layer, H head, score)", style="bold")] + \
-        block_table("score", columns, rows, width, noun="ranks")
+    rows = [(name, values + [""] * (ranks - len(values))) for name, values in entries.items() if values]
+    out = [Text("top heads (L layer, H head, score)", style="bold")]
+    if rows:
+        out += block_table("score", columns, rows, width, noun="ranks")
+    for name, threshold in (doc.get("thresholds") or {}).items():
+        if not doc["top"].get(name):
+            best = max(v for row in doc["scores"][name] for v in row)
+            out.append(Text(f"no {name} head: no score reaches {fmt(threshold, precision)} (the best is "
+                            f"{fmt(best, precision)}; below the threshold the score is noise)", style="yellow"))
+    return out
 
 
 def heads_view(doc: dict, *, precision: int | None = None, width: int = 80) -> Lazy:

@@ -9,6 +9,8 @@ the way NumPy and pandas print wide arrays.
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Sequence
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -16,6 +18,7 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from attncli.render.colors import GLYPHS, MASKED, Paint, glyph_for
+from attncli.documents.tokens_display import shorten
 from attncli.io.textsafe import visible
 
 #: Labels (tokens) longer than this are shortened with "…"; numbers never are.
@@ -48,8 +51,7 @@ def line(*parts: tuple[str, object] | str) -> Text:
 
 def label(token: str, limit: int = LABEL_MAX) -> str:
     """A token as a label: control characters escaped, shortened past ``limit`` cells."""
-    shown = visible(token)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return shorten(visible(token), limit)
 
 
 def wrap_phrases(phrases: Sequence[tuple[str, object]], width: int, *, sep: str = " ") -> list[Text]:
@@ -57,25 +59,66 @@ def wrap_phrases(phrases: Sequence[tuple[str, object]], width: int, *, sep: str 
     return wrap_texts([Text(text, style=style or "") for text, style in phrases], width, sep=sep)
 
 
+#: How a view's colors span its weights (``--color-scale``).
+SCALE_MODES = ("matrix", "row", "keys")
+SCALE_WORDS = {
+    "matrix": "one range for every weight shown",
+    "row": "each row from its smallest to its largest weight",
+    "keys": "one range for every key but the first (it may saturate)",
+}
+
+
 class Scale:
-    """Maps weights to [0, 1] between the smallest and largest weight shown (one scale per view)."""
+    """Maps weights to [0, 1] between the smallest and largest weight shown.
+
+    ``mode`` (``--color-scale``): ``matrix``, one range for everything shown; ``keys``, the
+    same without the first key column (a causal run's row 0 and an attention sink sit there,
+    and would take the whole range); ``row``, each query row its own range (:meth:`row`).
+    """
 
     def __init__(self, weights: Sequence[Sequence[float | None]] | None = None, *, low: float | None = None,
-                 high: float | None = None) -> None:
-        live = [w for row in weights or [] for w in row if w is not None]
+                 high: float | None = None, mode: str = "matrix",
+                 rows: list[tuple[float, float]] | None = None) -> None:
+        start = 1 if mode == "keys" and weights and len(weights[0]) > 1 else 0
+        live = [w for row in weights or [] for w in row[start:] if w is not None]
         self.low = min(live, default=0.0) if low is None else low
         self.high = max(live, default=1.0) if high is None else high
         if self.high - self.low < 1e-12:
             self.low = 0.0 if self.high > 0 else self.high - 1.0
+        self.mode = mode
+        self.rows = rows
+        if mode == "row" and rows is None and weights:
+            self.rows = _row_ranges([weights])
 
     @classmethod
-    def over(cls, matrices: Sequence[Sequence[Sequence[float | None]]]) -> "Scale":
-        """One scale shared by several matrices (heads, layers)."""
-        live = [w for m in matrices for row in m for w in row if w is not None]
-        return cls(low=min(live, default=0.0), high=max(live, default=1.0))
+    def over(cls, matrices: Sequence[Sequence[Sequence[float | None]]], mode: str = "matrix") -> "Scale":
+        """One scale shared by several matrices (heads, layers); ``row``: row r's range covers row r of each."""
+        start = 1 if mode == "keys" and matrices and matrices[0] and len(matrices[0][0]) > 1 else 0
+        live = [w for m in matrices for row in m for w in row[start:] if w is not None]
+        return cls(low=min(live, default=0.0), high=max(live, default=1.0), mode=mode,
+                   rows=_row_ranges(matrices) if mode == "row" else None)
+
+    def row(self, r: int) -> "Scale":
+        """The scale of query row ``r`` (itself, unless each row has its own)."""
+        if self.rows is None or r >= len(self.rows):
+            return self
+        low, high = self.rows[r]
+        return Scale(low=low, high=high)
+
+    def words(self) -> str:
+        return SCALE_WORDS[self.mode]
 
     def __call__(self, w: float) -> float:
         return min(max((w - self.low) / (self.high - self.low), 0.0), 1.0)
+
+
+def _row_ranges(matrices) -> list[tuple[float, float]]:
+    """(low, high) of row r over every matrix (matrices of the same rows: heads or layers)."""
+    out = []
+    for r in range(len(matrices[0])):
+        live = [w for m in matrices for w in m[r] if w is not None]
+        out.append((min(live, default=0.0), max(live, default=1.0)))
+    return out
 
 
 #: Adaptive precision looks at most this many values (enough for any matrix that is printed).
@@ -114,9 +157,23 @@ def adaptive_precision(rows: Sequence[Sequence[float | None]], *, low: int = 2, 
     return chosen
 
 
+#: Fixed point is used while a number has at most this many digits before the point.
+FIXED_DIGITS = 7
+
+
 def fmt(value: float, precision: int) -> str:
+    """``value`` with ``precision`` decimals; scientific notation (``1.000e+100``) past 7 integer digits.
+
+    Fixed point would print 1e100 as 101 digits and push every other column off the terminal;
+    the scientific form keeps ``precision`` digits after the point and is at most 7 + precision
+    characters (``-1.000e+308``). -0 is printed as 0.
+    """
+    if math.isfinite(value) and abs(value) >= 10 ** FIXED_DIGITS:
+        return f"{value:.{precision}e}"
     text = f"{value:.{precision}f}"
-    return "0." + "0" * precision if text.startswith("-") and float(text) == 0 else text
+    if text.startswith("-") and float(text) == 0:
+        return text[1:]
+    return text
 
 
 class Column:
@@ -199,22 +256,29 @@ def block_table(corner: str, columns: list[Column], rows: list[tuple[Text | str,
 
 def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, what: str = "weight",
            width: int = 80) -> list[Text]:
-    """A color bar from the smallest to the largest weight shown (glyph bins without color)."""
+    """A color bar from the smallest to the largest weight shown (glyph bins without color), and the scale."""
     phrases: list[tuple[Text, None]] = []
+    per_row = scale.rows is not None
+    low, high = ("row min", "row max") if per_row else (fmt(scale.low, precision), fmt(scale.high, precision))
     if paint.color:
         steps = {"16": 6, "256": 16}.get(paint.system, 24)
-        bar = Text("legend: " + fmt(scale.low, precision) + " ")
+        bar = Text("legend: " + low + " ")
         for i in range(steps):
             bar.append(" ", style=paint.weight((i + 0.5) / steps))
-        bar.append(" " + fmt(scale.high, precision))
+        bar.append(" " + high)
         phrases.append(bar)
         phrases.append(Text(f"(brighter: more {what})", style="dim"))
     else:
         phrases.append(Text("legend:"))
-        for glyph, lo, hi in _glyph_bins(scale, precision):
-            phrases.append(Text(f"{glyph} {lo}-{hi} " if lo != hi else f"{glyph} {lo} "))
+        if per_row:
+            phrases += [Text(f"{glyph} {int(100 * i / len(GLYPHS))}-{int(100 * (i + 1) / len(GLYPHS))}% ")
+                        for i, glyph in enumerate(GLYPHS)]
+        else:
+            for glyph, lo, hi in _glyph_bins(scale, precision):
+                phrases.append(Text(f"{glyph} {lo}-{hi} " if lo != hi else f"{glyph} {lo} "))
     if masked:
         phrases.append(Text.assemble(("×", MASKED), " masked"))
+    phrases.append(Text(f"scale {scale.mode}: {scale.words()}", style="dim"))
     return wrap_texts(phrases, width)
 
 

@@ -23,7 +23,7 @@ MAX_MARK = "*"
 MAX_COLUMNS = 12
 
 __all__ = ["MAX_MARK", "MAX_COLUMNS", "Scale", "heatmap", "compact_heatmap", "vector_table", "full_heatmap_width",
-           "compact_fits", "row_maxima", "vector_lines"]
+           "compact_fits", "compact_columns", "row_maxima", "vector_lines"]
 
 
 def _apply_mask(weights: Sequence[Sequence[float]], masked: Sequence[Sequence[bool]] | None) -> list[list]:
@@ -50,7 +50,7 @@ def full_heatmap_width(tokens: list[str], precision: int) -> int:
 
 def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | None = None, title: str | None = None,
             query_rows: list[int] | None = None, masked: list[list[bool]] | None = None,
-            scale: Scale | None = None, show_legend: bool = True) -> Lazy:
+            scale: Scale | None = None, show_legend: bool = True, mode: str = "matrix") -> Lazy:
     """Every weight printed on its color; rows are queries, columns keys; masked cells are '-'.
 
     ``weights`` holds one row per entry of ``query_rows`` (default: every token); ``masked``
@@ -59,21 +59,22 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
     rows = query_rows if query_rows is not None else list(range(len(tokens)))
     cells_in = _apply_mask(weights, masked)
     p = adaptive_precision(cells_in) if precision is None else precision
-    shared = scale or Scale(cells_in)
+    shared = scale or Scale(cells_in, mode=mode)
     any_masked = any(w is None for row in cells_in for w in row)
 
     def build(paint: Paint, width: int, _height: int):
         columns = [Column(label(t), p + 3) for t in tokens]
         table_rows = []
-        for index, row in zip(rows, cells_in):
+        for r, (index, row) in enumerate(zip(rows, cells_in)):
             best = row_maxima(row, p)
+            row_scale = shared.row(r)
             cells: list[Text] = []
             for j, w in enumerate(row):
                 if w is None:
                     cells.append(Text("-", style=MASKED))
                     continue
                 mark = MAX_MARK if j in best else " "
-                cells.append(Text(fmt(w, p) + mark, style=paint.weight(shared(w), bold=j in best)))
+                cells.append(Text(fmt(w, p) + mark, style=paint.weight(row_scale(w), bold=j in best)))
             table_rows.append((label(tokens[index]), cells))
         out = heading(title, width) if title else []
         out += block_table("q \\ k", columns, table_rows, width, noun="keys")
@@ -91,15 +92,24 @@ def compact_fits(tokens: list[str], width: int) -> bool:
 
 def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str | None = None,
                     query_rows: list[int] | None = None, masked: list[list[bool]] | None = None, width: int = 80,
-                    scale: Scale | None = None, precision: int | None = None, show_legend: bool = True) -> Lazy:
+                    scale: Scale | None = None, precision: int | None = None, show_legend: bool = True,
+                    keys: Sequence[int] | None = None, pooling=None) -> Lazy:
     """One character per cell (its background the weight; a glyph without color), each row's
-    largest weight at the end, a legend: readable at 40+ tokens in 80 columns."""
-    rows = query_rows if query_rows is not None else list(range(len(tokens)))
-    cells_in = _apply_mask(weights, masked)
+    largest weight at the end, a legend: readable at 40+ tokens in 80 columns.
+
+    ``keys``: only these key columns (a block of a matrix too wide for one); ``pooling`` (an
+    attncli.core.pooling.Pooling): ``weights`` are already pooled, a row a block of queries.
+    """
     n = len(tokens)
+    rows = query_rows if query_rows is not None else list(range(n))
+    cells_in = _apply_mask(weights, masked)
     shared = scale or Scale(cells_in)
     p = adaptive_precision(cells_in) if precision is None else precision
     any_masked = any(w is None for row in cells_in for w in row)
+    if pooling is not None:  # a line is a block of query rows: labelled by its first
+        rows = [rows[pooling.first_row(b)] for b in range(len(cells_in))]
+    columns = list(keys) if keys is not None else list(range(len(cells_in[0]) if cells_in else n))
+    key_index = (lambda c: pooling.first_col(c)) if pooling is not None else (lambda c: c)
 
     def build(paint: Paint, render_width: int, _height: int):
         limit = min(width, render_width)
@@ -111,36 +121,47 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
             best = sorted(row_maxima(row, p))
             live = [w for w in row if w is not None]
             where = ", ".join(str(j) for j in best[:3]) + (f" +{len(best) - 3}" if len(best) > 3 else "")
-            suffixes.append(f"  max {fmt(max(live), p)} @ {where}" if live else "")
+            suffixes.append(f"  max {fmt(max(live), p)} @ {where}" if live and pooling is None else "")
         longest = max((len(s) for s in suffixes), default=0)
+        count = len(columns)
         # With color, two characters per key when they fit (square cells, one index line on top).
-        cell = 2 if paint.color and n < 100 and 6 + label_width + 2 * n + longest <= limit else 1
-        if n >= 10:  # key indices: tens over units, at the right of each cell
+        cell = 2 if paint.color and count < 100 and 6 + label_width + 2 * count + longest <= limit else 1
+        if keys is not None and len(columns) < n:
+            lines.append(line((f"keys {columns[0]}-{columns[-1]} of {n}", "dim italic")))
+        indices = [key_index(c) for c in columns]
+        if max(indices, default=0) >= 10:  # key indices: tens over units, at the right of each cell
             lines.append(line((prefix + "".join((str(j // 10 % 10) if j >= 10 else " ").rjust(cell)
-                                                for j in range(n)), "dim")))
-        lines.append(line((prefix + "".join(str(j % 10).rjust(cell) for j in range(n)), "dim")))
-        show_max = 6 + label_width + cell * n + longest <= limit
-        for index, row, suffix in zip(rows, cells_in, suffixes):
+                                                for j in indices), "dim")))
+        lines.append(line((prefix + "".join(str(j % 10).rjust(cell) for j in indices), "dim")))
+        show_max = 6 + label_width + cell * count + longest <= limit
+        for r, (index, row, suffix) in enumerate(zip(rows, cells_in, suffixes)):
             text = Text(f"{index:>4} {label(tokens[index], label_width):<{label_width}} ", no_wrap=True,
                         overflow="ignore")
-            for w in row:
+            row_scale = shared.row(r)
+            for c in columns:
+                w = row[c]
                 if w is None:
                     text.append("×".rjust(cell), style=MASKED)
                 elif paint.color:
-                    text.append(" " * cell, style=paint.weight(shared(w)))
+                    text.append(" " * cell, style=paint.weight(row_scale(w)))
                 else:
-                    text.append(glyph_for(shared(w)))
+                    text.append(glyph_for(row_scale(w)))
             if show_max:
                 text.append(suffix, style="dim")
             lines.append(text)
         if show_legend:
             lines += legend(paint, shared, p, masked=any_masked, width=limit)
-        if not show_max:
+        if not show_max and pooling is None:
             lines += note("each row's largest weight is left out to fit the width; --top-k 1 lists it, "
                           "--json has every weight", limit)
         return lines
 
     return Lazy(build)
+
+
+def compact_columns(tokens: list[str], width: int) -> int:
+    """How many keys one block of a compact heatmap holds at ``width`` (one character each)."""
+    return max(1, width - 6 - min(max(len(label(t)) for t in tokens), 12))
 
 
 def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list[float]], *, precision: int = 3,

@@ -91,13 +91,27 @@ def choose_view(tokens: list[str], precision: int, width: int, view: str) -> str
     return "compact"
 
 
+def _positions(doc: dict) -> list[int]:
+    return doc["focus"] if doc.get("focus") is not None else list(range(len(doc["tokens"])))
+
+
+def _causal(doc: dict) -> bool:
+    return bool(doc["config"]["attention"]["causal"])
+
+
 def _top_from_weights(doc: dict, k: int) -> dict:
-    top = {"k": min(k, len(doc["tokens"])), "indices": [], "weights": []}
-    for head in doc["weights"]:
-        order = [sorted(range(len(row)), key=lambda j: -row[j])[: top["k"]] for row in head]
-        top["indices"].append(order)
-        top["weights"].append([[row[j] for j in o] for row, o in zip(head, order)])
-    return {**doc, "top_k": top}
+    """The document's ``top_k`` as ``run --top-k`` computes it, from the weights the view shows."""
+    import torch
+
+    from attncli.core.attention import top_links, visible_keys
+
+    positions = _positions(doc)
+    weights = torch.tensor(doc["weights"], dtype=torch.float64)  # (H, R, N)
+    values, indices = top_links(weights, k, positions if _causal(doc) else None)  # (H, R, K) x2
+    counts = visible_keys(positions, weights.shape[-1], _causal(doc)).tolist()  # (R,)
+    cut = [[row[:c] for row, c in zip(head, counts)] for head in indices.tolist()]
+    shown = [[row[:c] for row, c in zip(head, counts)] for head in values.tolist()]
+    return {**doc, "top_k": {"k": int(indices.shape[-1]), "indices": cut, "weights": shown}}
 
 
 def _masked(doc: dict, h: int):
@@ -115,19 +129,24 @@ def _live(doc: dict, h: int) -> list[list]:
 
 def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: str,
                  query_rows: list[int] | None = None, width: int = 80, scale: Scale | None = None,
-                 titles: list[str] | None = None) -> list[RenderableType]:
+                 titles: list[str] | None = None, forced: bool = False, mode: str = "matrix") -> list[RenderableType]:
+    """The heatmaps of ``heads``; ``forced``: the user named the view (--view), never replaced."""
     tokens = doc["tokens"]
     if doc["weights"] is None:
         return [line(("attention weights left out (too large for --max-weights-mb); see the top-k table", "dim"))]
-    if view == "compact" and not compact_fits(tokens, width):
-        # Too many keys for one character each: show each row's strongest links instead.
-        return [*note(f"{len(tokens)} keys are too many to draw in {width} columns; the 5 strongest links of "
-                      "each query (--top-k K for more, --view grid for a pooled picture, --json for all):", width),
-                top_k_table(_top_from_weights(doc, 5), heads=heads, precision=precision, width=width)]
-    shown = [doc["weights"][h] for h in heads]
-    shared = scale or Scale.over([_live(doc, h) for h in heads])
-    p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
     many = len(doc["weights"]) > 1
+    if view == "compact" and not compact_fits(tokens, width):
+        from attncli.render.wide_view import key_block_views, pooled_views
+
+        # Too many keys for one character each: blocks of keys when asked for, else a pooled picture.
+        names = [(titles[number] if titles else (f"attention weights, head {h}" if many else "attention weights"))
+                 + " (rows: queries, columns: keys)" for number, h in enumerate(heads)]
+        draw = key_block_views if forced else pooled_views
+        return draw(tokens, [_live(doc, h) for h in heads], names, query_rows=query_rows, width=width, mode=mode,
+                    precision=precision)
+    shown = [doc["weights"][h] for h in heads]
+    shared = scale or Scale.over([_live(doc, h) for h in heads], mode)
+    p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
     parts: list[RenderableType] = []
     for number, h in enumerate(heads):
         title = titles[number] if titles else (f"attention weights, head {h}" if many else "attention weights")
@@ -151,7 +170,8 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
     return parts
 
 
-def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: int = 80) -> RenderableType:
+def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: int = 80,
+                what: str = "") -> RenderableType:
     """Each query's K most-attended keys, per head: ``token@index weight``."""
     tokens = doc["tokens"]
     top = doc["top_k"]
@@ -162,65 +182,91 @@ def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: in
     for h in heads:
         cells = []
         for r, query in enumerate(rows):
-            cells.append((f"{query} {label(tokens[query])}",
-                          [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
-                           for j, w in zip(top["indices"][h][r], top["weights"][h][r])]))
-        columns = [Column(f"#{k + 1}", max((c[1][k].cell_len for c in cells), default=2), "left")
-                   for k in range(top["k"])]
-        title = f"top {top['k']} keys per query" + (f", head {h}" if many else "")
+            row = [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
+                   for j, w in zip(top["indices"][h][r], top["weights"][h][r])]
+            cells.append((f"{query} {label(tokens[query])}", row + [Text("")] * (top["k"] - len(row))))
+        columns = [Column(f"#{k + 1}", max(max((c[1][k].cell_len for c in cells), default=2), len(f"#{k + 1}")),
+                          "left") for k in range(top["k"])]
+        title = f"top {top['k']} keys per query" + (f", head {h}" if many else (f", {what}" if what else ""))
+        if _causal(doc) and h == heads[0] and any(len(r) < top["k"] for r in top["indices"][h]):
+            title += " (a causal query sees only itself and earlier keys: early rows list fewer)"
         parts += [*heading(title, width), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
     return Lazy(lambda paint, w, ht: parts)
 
 
 def _mean(matrices: list) -> list[list[float]]:
-    count = len(matrices)
-    return [[sum(m[i][j] for m in matrices) / count for j in range(len(matrices[0][i]))]
-            for i in range(len(matrices[0]))]
+    """[H][R][N] -> [R][N]: the heads' mean, by the one head mean of attncli (core.attention)."""
+    import torch
+
+    from attncli.core.attention import head_mean
+
+    return head_mean(torch.tensor(matrices, dtype=torch.float64))[0].tolist()  # (R, N)
+
+
+#: A context vector table longer than this many rows is summarized (--context all shows every row).
+CONTEXT_ROWS = 12
+
+
+def default_scale(doc: dict) -> str:
+    """The --color-scale a view gets when none is asked for: ``keys`` for a causal run, else ``matrix``.
+
+    A causal query 0 attends only to itself (weight 1), and decoders put most weight on the first
+    token (an attention sink): with one range for the matrix, everything else is the darkest color.
+    """
+    return "keys" if _causal(doc) else "matrix"
 
 
 def run_view(doc: dict, *, head: int | None = None, precision: int | None = None,
-             view: str = "auto", width: int = 80) -> Lazy:
+             view: str = "auto", width: int = 80, color_scale: str | None = None, context: str = "auto") -> Lazy:
     """The whole run view, laid out when drawn (for that console's width and colors)."""
     doc = prepare(doc)
+    mode = color_scale or default_scale(doc)
 
     def build(paint: Paint, render_width: int, height: int) -> list[RenderableType]:
-        return _build(doc, head, precision, view, min(width, render_width), height)
+        return _build(doc, head, precision, view, min(width, render_width), height, mode, context)
 
     return Lazy(build)
 
 
 def _build(doc: dict, head: int | None, precision: int | None, view: str, width: int,
-           height: int) -> list[RenderableType]:
+           height: int, mode: str = "matrix", context: str = "auto") -> list[RenderableType]:
     tokens = doc["tokens"]
     rows = doc.get("focus")
     p = precision
     if p is None and doc["weights"] is not None and len(tokens) <= FULL_VIEW_TOKENS:
         p = adaptive_precision([row for m in doc["weights"] for row in m])
     chosen = choose_view(tokens, 2 if p is None else p, width, view)
+    forced = view != "auto"
     n_heads = len(doc["weights"]) if doc["weights"] is not None else doc["config"]["attention"]["heads"]
     heads = [head] if head is not None else list(range(n_heads))
     parts: list[RenderableType] = [*header_lines(doc, width), Text("")]
+    top_doc, top_heads, top_what, top_p = doc, heads, "", precision
     if chosen == "grid":
         from attncli.render.grid_view import grid_view
 
-        parts += grid_view(doc, head=head, width=width, height=height)
+        parts += grid_view(doc, head=head, width=width, height=height, mode=mode)
     elif doc.get("layers"):
         # --layer all: one matrix per layer (a head, or the mean of heads), one scale for all.
         matrices = [entry["weights"][head] if head is not None else _mean(entry["weights"])
                     for entry in doc["layers"]]
-        shared = Scale.over(matrices)
+        layer_doc = {**doc, "weights": matrices, "scores": None}
+        shared = Scale.over([_live(layer_doc, i) for i in range(len(matrices))], mode)
         p = precision if precision is not None else adaptive_precision([r for m in matrices for r in m])
         what = f"head {head}" if head is not None else "mean of heads"
         titles = [f"L{entry['layer']} · layer {entry['layer']}, {what}" for entry in doc["layers"]]
-        layer_doc = {**doc, "weights": matrices, "scores": None}
         parts += weight_views(layer_doc, heads=list(range(len(matrices))), precision=p, view=chosen,
-                              query_rows=rows, width=width, scale=shared, titles=titles)
+                              query_rows=rows, width=width, scale=shared, titles=titles, forced=forced, mode=mode)
     elif doc.get("model") and head is None and doc["weights"] is not None and len(doc["weights"]) > 1:
         count = len(doc["weights"])  # a model's many heads: their mean (the JSON keeps every head)
         title = "attention rollout" if doc.get("rollout") else f"layer {doc['layer']}, mean of heads"
-        parts += weight_views({**doc, "weights": [_mean(doc["weights"])]}, heads=[0], precision=precision,
-                              view=chosen, query_rows=rows, width=width, titles=[title])
+        mean_doc = {**doc, "weights": [_mean(doc["weights"])]}
+        p = precision if precision is not None else adaptive_precision(mean_doc["weights"][0])
+        parts += weight_views(mean_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width,
+                              titles=[title], forced=forced, mode=mode)
         parts += note(f"the mean of {count} heads; --head K shows one, --view grid all at once", width)
+        if doc.get("top_k") is not None:  # the strongest links of the matrix shown: the mean's
+            top_doc = _top_from_weights(mean_doc, doc["top_k"]["k"])
+            top_heads, top_what, top_p = [0], "mean of heads", p
     elif doc.get("top_k") is None or doc["weights"] is not None:
         titles = None
         if doc.get("model"):
@@ -228,13 +274,28 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
                       f"layer {doc['layer']}, " + ("mean of heads" if doc.get("heads_mean") else f"head {h}")
                       for h in heads]
         parts += weight_views(doc, heads=heads, precision=precision, view=chosen, query_rows=rows, width=width,
-                              titles=titles)
+                              titles=titles, forced=forced, mode=mode)
+        if precision is None and doc["weights"] is not None:  # the top-k table prints as the matrix does
+            top_p = adaptive_precision([r for h in heads for r in doc["weights"][h]])
     if doc.get("top_k") is not None:
         parts.append(Text(""))
-        parts.append(top_k_table(doc, heads=heads, precision=precision, width=width))
-    labels = tokens if rows is None else [f"{tokens[i]}@{i}" for i in rows]
-    d_out = len(doc["context"][0]) if doc["context"] else 0
-    parts.append(Text(""))
-    parts.append(vector_table(labels, doc["context"], precision=3 if precision is None else precision,
-                              title=f"context vectors (d_out = {d_out})", width_limit=width))
+        parts.append(top_k_table(top_doc, heads=top_heads, precision=top_p, width=width, what=top_what))
+    if context != "none":
+        parts += _context(doc, tokens, rows, precision, width, context)
     return parts
+
+
+def _context(doc: dict, tokens: list[str], rows: list[int] | None, precision: int | None, width: int,
+             context: str) -> list[RenderableType]:
+    """The context vectors: every row with --context all (or when few), else the first rows and a count."""
+    labels = tokens if rows is None else [f"{tokens[i]}@{i}" for i in rows]
+    vectors = doc["context"] or []
+    d_out = len(vectors[0]) if vectors else 0
+    shown = len(vectors) if context == "all" or len(vectors) <= CONTEXT_ROWS else CONTEXT_ROWS - 2
+    out: list[RenderableType] = [Text(""), vector_table(
+        labels[:shown], vectors[:shown], precision=3 if precision is None else precision,
+        title=f"context vectors (d_out = {d_out})", width_limit=width)]
+    if shown < len(vectors):
+        out += note(f"the first {shown} of {len(vectors)} rows; --context all shows every row, --context none "
+                    "none, --json has them all", width)
+    return out
