@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from attncli import __version__
+from attncli.version import __version__
 from attncli.cli import bench, browse, compare, config_cmd, explain, generate, heads, models, run, vocab
 from attncli.cli.boundary import AttnGroup, finish, guard_standard_streams
 

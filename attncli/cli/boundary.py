@@ -151,23 +151,26 @@ class AttnGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        from attncli.cli.params import command_line_naming
+
         args = list(sys.argv[1:] if args is None else args)
         require_finite_floats(self)
         require_ascii_integers(self)
         tidy_metavars(self)
-        try:
-            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                standalone_mode=False, **extra)
-        except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
-            code = exc.exit_code
-        except click_exceptions.ClickException as exc:
-            code = _report(usage_error(exc), args)
-        except Abort:
-            code = _report(AttnError("aborted", kind="usage", code=ExitCode.FAILURE), args)
-        except AttnError as exc:
-            code = _report(exc, args)
-        except KeyboardInterrupt:
-            code = int(ExitCode.INTERRUPTED)
+        with command_line_naming():  # messages name --flags, not the API's parameters
+            try:
+                code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                    standalone_mode=False, **extra)
+            except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
+                code = exc.exit_code
+            except click_exceptions.ClickException as exc:
+                code = _report(usage_error(exc), args)
+            except Abort:
+                code = _report(AttnError("aborted", kind="usage", code=ExitCode.FAILURE), args)
+            except AttnError as exc:
+                code = _report(exc, args)
+            except KeyboardInterrupt:
+                code = int(ExitCode.INTERRUPTED)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)

@@ -86,7 +86,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     from attncli.browse import data as adapter
     from attncli.core.record import check_head, parse_layer
 
-    loaded = adapter.load(items, attn, mdl)
+    loaded = adapter.load(items, mdl.runner(attn))
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
     if mdl.model is not None and mdl.layer is not None:

@@ -53,13 +53,12 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
              out: OutputOptions, color_scale: str | None = None) -> None:
     color_scale = check_color_scale(color_scale)
     from attncli.core import comparison, focus as focus_grammar
-    from attncli.documents.build import compare_document, run_document
-    from attncli.core.record import parse_layer
 
     if len(texts) < 2:
         raise AttnError(f"compare needs at least two texts, got {len(texts)}", where="TEXTS",
                         hint='e.g. attncli compare "stream bank mud" "money bank loan" --focus bank')
-    specs = [focus_grammar.parse(focus)] if focus is not None else None
+    if focus is not None:
+        focus_grammar.parse(focus)  # a malformed --focus fails before anything loads
     if mdl.rollout:
         raise AttnError("compare follows one token's own attention; rollout is for run", where="--rollout")
     runner = mdl.runner(attn)
@@ -84,22 +83,12 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
     unknown = list(dict.fromkeys(t for r in records for t, m in zip(r.tokens, r.oov) if m))
     if unknown:
         env.warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
-    layer = -1
-    if records[0].source == "model":
-        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
-            raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
-                            hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
-        layer = parse_layer(mdl.layer, len(records[0].layers))[0]
-    specs = specs or comparison.common_tokens(records)
-    comparison.check_cells(len(texts), len(specs), heads, layers, limit)  # every followed token
+    specs = [focus_grammar.parse(focus)] if focus is not None else comparison.common_tokens(records)
     for spec in specs:
         for note in comparison.focus_notes(spec, records):
             env.warn(note)
-    layers = [layer % len(records[0].layers)] if records[0].source == "model" else None
-    contexts = [run_document(r, layers=layers, heads_mean=mdl.heads_mean, precision=out.precision) for r in records]
-    entries = [comparison.focus_entry(spec, records, layer=layer, heads_mean=mdl.heads_mean,
-                                      precision=out.precision) for spec in specs]
-    doc = compare_document(records, entries, contexts, layer=layers[0] if layers else None)
+    doc = comparison.compare_records(records, focus=focus, layer=mdl.layer, heads_mean=mdl.heads_mean,
+                                     precision=out.precision, max_cells=limit)  # what attncli.compare returns
 
     def make_view(doc, width):
         from attncli.render.compare_view import compare_view

@@ -53,9 +53,7 @@ def explain(
 def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
              color_scale: str | None = None) -> None:
     color_scale = check_color_scale(color_scale)
-    from attncli.documents.build import explain_document
-    from attncli.core.explain import build_steps, select
-    from attncli.core.record import parse_layer
+    from attncli.core.explain import explain_record
 
     if mdl.rollout or mdl.heads_mean:
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
@@ -67,13 +65,7 @@ def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOpt
     runner = mdl.runner(attn)
     record = runner.run(text)
     env.warn_record(record)
-    layer = None
-    if record.source == "model":
-        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
-            raise AttnError("explain shows one layer; give a layer number", where="--layer")
-        layer = parse_layer(mdl.layer, len(record.layers))[0]
-    steps = select(build_steps(record, layer if layer is not None else 0, out.precision), step)
-    doc = explain_document(record, steps, layer=layer)
+    doc = explain_record(record, layer=mdl.layer, step=step, precision=out.precision)  # what attncli.explain returns
 
     def make_view(doc, width):
         from attncli.render.explain_view import explain_view

@@ -110,15 +110,9 @@ def heads(
 
     def body(env):
         from attncli.core import head_scan
-        from attncli.core.detectors import SCORES
         from attncli.errors import AttnError
 
-        if score is not None and score not in SCORES:
-            raise AttnError(f"unknown score {score!r}", where="--score", hint="expected one of " + ", ".join(SCORES))
-        if top < 1:
-            raise AttnError(f"must be at least 1, got {top}", where="--top")
-        if not 2 <= length <= 4096:
-            raise AttnError(f"must be between 2 and 4096, got {length}", where="--length")
+        head_scan.check(score=score, top=top, length=length)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
         if model is not None and config is not None:
@@ -132,17 +126,17 @@ def heads(
         common = dict(text=given, where=where, length=length, seed=seed, only=score, top=top,
                       precision=out.precision)
         if model is not None:
-            from attncli.core.devices import resolve_device, resolve_dtype
+            from attncli.core.devices import dtype_name
+            from attncli.models.runs import ModelAttention
 
-            with _Progress() as progress:
-                doc = head_scan.scan_model(model, device=resolve_device(device or "cpu"),
-                                           dtype=resolve_dtype(dtype or "float32"), bos=bos,
-                                           load_progress=progress.update, layer_progress=progress.layers, **common)
+            with _Progress() as progress:  # attncli.heads, with progress bars
+                runner = ModelAttention(model, device=device or "cpu", dtype=dtype_name(dtype or "float32"),
+                                        bos=bos, progress=progress.update)
+                doc = head_scan.scan_model(runner, layer_progress=progress.layers, **common)
         else:
-            from attncli.config import load_settings
+            from attncli.api import load_config
 
-            overrides = {("device",): (device, "--device"), ("dtype",): (dtype, "--dtype")}
-            doc = head_scan.scan_toy(load_settings(config, overrides), **common)
+            doc = head_scan.scan_toy(load_config(config, device=device, dtype=dtype), **common)
 
         def make_view(doc, width):
             from attncli.render.heads_view import heads_view

@@ -125,13 +125,12 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
 
     def make_doc(record, lazy=False):
-        from attncli.documents.build import run_document
-        from attncli.core.record import check_head, parse_layer
+        from attncli.core.record import check_head
+        from attncli.documents.build import record_document
 
         check_head(head, record.heads, record.name)
-        layers = parse_layer(mdl.layer, len(record.layers)) if record.source == "model" else None
-        return run_document(record, layers=layers, heads_mean=mdl.heads_mean, rollout=mdl.rollout, top_k=top_k,
-                            include=wanted, precision=out.precision, lazy=lazy)
+        record.show(layer=mdl.layer, heads_mean=mdl.heads_mean, rollout=mdl.rollout, top_k=top_k, include=wanted)
+        return record_document(record, precision=out.precision, lazy=lazy)  # attncli.document, streamed
 
     def make_view(doc, width):
         from attncli.render.run_view import run_view

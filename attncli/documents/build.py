@@ -11,11 +11,13 @@ document is written a block at a time, never held whole as Python lists or one s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attncli import SCHEMA_VERSION, __version__
 from attncli.documents.jsonout import LazyArray, to_list
-from attncli.core.record import Record
+from attncli.version import SCHEMA_VERSION, __version__
+
+if TYPE_CHECKING:  # annotations only: the record's own document() imports this module
+    from attncli.core.record import Record
 
 #: What ``--include`` may add to a run document.
 INCLUDE_CHOICES = ("qkv", "raw_scores", "head_context", "projections", "all")
@@ -52,7 +54,7 @@ def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None, *
     may see (row r of query q has min(K, q + 1) entries), never a masked key."""
     if not k:
         return None
-    from attncli.core.attention import top_links, visible_keys
+    from attncli.core.reduce import top_links, visible_keys
 
     positions = record.rows if record.rows is not None else list(range(record.n))
     if indices is None:
@@ -75,7 +77,7 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     layer = record.layers[index]
     weights = layer.weights
     if mean and weights is not None:
-        from attncli.core.attention import head_mean
+        from attncli.core.reduce import head_mean
 
         weights = head_mean(weights)  # (1, R, N)
     if layer.top_indices is not None and not mean:
@@ -138,6 +140,31 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     if include:
         doc.update(_included(record, last, arrays, include))
     return doc
+
+
+def record_document(record: Record, *, precision: int | None = None, lazy: bool = False) -> dict:
+    """The run document of ``record`` as its ``view`` (:meth:`Record.show`) chose it."""
+    view = record.view
+    return run_document(record, layers=view.get("layers"), heads_mean=view.get("heads_mean", False),
+                        rollout=view.get("rollout", False), top_k=view.get("top_k"),
+                        include=view.get("include", frozenset()), precision=precision, lazy=lazy)
+
+
+def parse_include(values) -> set[str]:
+    """``include`` values (each may be comma-separated) -> the set of INCLUDE_CHOICES named."""
+    from attncli.errors import AttnError
+
+    found: set[str] = set()
+    for value in [values] if isinstance(values, str) else values or ():
+        for part in str(value).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in INCLUDE_CHOICES:
+                raise AttnError(f"unknown value {part!r}", param="include",
+                                hint="expected one of " + ", ".join(INCLUDE_CHOICES))
+            found.add(part)
+    return found
 
 
 def _config(record: Record, *, heads: int) -> dict:

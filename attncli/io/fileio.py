@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 
 #: Write errors that are the machine's state, not the user's choice of path: exit 1, not 2.
 RUNTIME_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
@@ -121,13 +121,13 @@ def _link_new(tmp: str, path: Path, where: str | None) -> None:
         os.link(tmp, path)
     except FileExistsError:
         raise AttnError("already exists", where=where or str(path), kind="io",
-                        hint="use --force to overwrite it") from None
+                        hint=f"use {option('force')} to overwrite it") from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
         if path.exists():  # a file system without hard links
             raise AttnError("already exists", where=where or str(path), kind="io",
-                            hint="use --force to overwrite it") from None
+                            hint=f"use {option('force')} to overwrite it") from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)

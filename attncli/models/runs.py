@@ -14,13 +14,15 @@ from attncli.core.record import Record, no_text
 class ModelAttention:
     """A local model, loaded once, on one device and dtype; ``run`` makes one record per text."""
 
-    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None) -> None:
+    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None,
+                 progress=None) -> None:
+        """``progress(description, done, total)`` while a packaged model's cache is built."""
         from attncli.core.devices import dtype_name, resolve_device, resolve_dtype
         from attncli.models import Transformer
 
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype)
-        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos)
+        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos, progress=progress)
         self.dtype = dtype_name(dtype)
         self.config = self._config()
 
@@ -33,14 +35,16 @@ class ModelAttention:
     def name(self) -> str:
         return self.transformer.name
 
-    def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False, raw_scores: bool = False) -> Record:
+    def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
+            top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, progress=None) -> Record:
+        """One text through every layer; ``progress(done_layers, layers)`` after each layer."""
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
+        from attncli.errors import option
 
         if text is None:
             raise no_text(model=self.name)
-        record = self.transformer.run(text, where=where)
+        record = self.transformer.run(text, where=where or option("text"), progress=progress)
         focus_notes: list[str] = []
         rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
         record.warnings = list(record.warnings) + focus_notes

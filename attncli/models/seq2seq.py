@@ -16,7 +16,8 @@ import warnings
 from typing import Iterator
 
 from attncli.core.decoding import Sampling, choose, generator, rank_of, top_alternatives
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
+from attncli.models.memory import allocation_error, nonfinite_hint
 
 
 def start_id(transformer) -> int:
@@ -25,14 +26,14 @@ def start_id(transformer) -> int:
     if value is None:
         value = getattr(lm.config, "decoder_start_token_id", None)
     if value is None:
-        raise AttnError(f"{transformer.name} names no decoder start token", where=f"--model {transformer.name}",
+        raise AttnError(f"{transformer.name} names no decoder start token", where=f"{option('model')} {transformer.name}",
                         kind="model")
     return int(value)
 
 
 def steps(transformer, source: list[int], *, sampling: Sampling, max_new_tokens: int, layers: list[int],
           alternatives: int, target: list[int] | None, stop_ids: set[int]) -> Iterator:
-    from attncli.models.generation import Alternative, Step
+    from attncli.models.steps import Alternative, Step
 
     torch = transformer.torch
     lm = transformer.lm
@@ -52,14 +53,14 @@ def steps(transformer, source: list[int], *, sampling: Sampling, max_new_tokens:
                 warnings.simplefilter("ignore")
                 out = lm(encoder_outputs=encoded, decoder_input_ids=current, past_key_values=past, use_cache=True,
                          output_attentions=True)
-        except RuntimeError as exc:
-            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",
-                            code=ExitCode.FAILURE) from None
+        except (RuntimeError, MemoryError) as exc:
+            raise allocation_error(exc, f"the forward pass of step {k}") or AttnError(
+                f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
         past = out.past_key_values
         logits = out.logits[0, -1].float()  # (V,)
         if not bool(torch.isfinite(logits).all()):
             raise AttnError(f"non-finite logits at step {k}", kind="numeric", code=ExitCode.FAILURE,
-                            hint="use --dtype float32")
+                            hint=nonfinite_hint(lm, transformer.dtype_name))
         log_probs = torch.log_softmax(logits, dim=-1)  # (V,)
         token = target[k] if target is not None else choose(logits, sampling, gen)
         log_p = float(log_probs[token])

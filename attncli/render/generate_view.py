@@ -145,7 +145,7 @@ def strip_lines(doc: dict, *, step: int, layer: int, head: int | None, width: in
 def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Paint,
                cross: bool = False) -> list[RenderableType]:
     """Generated tokens (rows) x earlier tokens (columns): one cell per weight, pooled to the width."""
-    from attncli.render.grid_view import pool
+    from attncli.render.grid_view import pooled
 
     steps = doc["steps"]
     keys = display_tokens(doc["source"]["tokens"]) if cross else shown_tokens(doc)[:steps[-1]["position"]]
@@ -156,7 +156,7 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
     tokens = shown_tokens(doc)
     name_cells = min(TOKEN_CELLS, max(len(label(tokens[s["position"]], TOKEN_CELLS)) for s in steps))
     cols = max(4, min(len(keys), width - name_cells - 6))
-    matrix = pool(rows, len(rows), cols) if cols < len(keys) else rows
+    matrix, how = pooled(rows, len(rows), cols) if cols < len(keys) else (rows, None)
     live = [w for r in matrix for w in r if w is not None]
     scale = Scale([live])
     out: list[RenderableType] = [*heading(f"every step · {_what(doc, layer, head, cross)}", width)]
@@ -174,10 +174,10 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         out.append(lines_text)
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
     out += legend(paint, scale, precision, width=width)
-    pooled = f", {len(keys)} keys max-pooled to {cols} columns" if cols < len(keys) else ""
+    pooling = f", {how.phrase()}" if how is not None and how.pooled else ""
     what = "source tokens" if cross else "earlier tokens (prompt first)"
     blank = "·" if paint.color else "a blank"
-    out += note(f"rows: generated tokens; columns: {what}{pooled}; {blank}: not yet written", width)
+    out += note(f"rows: generated tokens; columns: {what}{pooling}; {blank}: not yet written", width)
     return out
 
 
