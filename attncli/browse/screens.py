@@ -30,14 +30,18 @@ KEYS = (
 
 class _Closing:
     """Dismissed once: keys that arrive together (a paste, a fast typist) may ask twice, or after
-    another screen took its place; popping then would pop a screen that is not this one."""
+    another screen took its place; popping then would pop a screen that is not this one.
 
-    _closed = False
+    The flag is not ``_closed``: that is Textual's own ``MessagePump._closed``, and setting it
+    before ``dismiss`` left the screen's message queue open, so the pop waited on it forever
+    and the whole app froze (Escape in the find box, any key in the help)."""
+
+    _dismissed = False
 
     def close(self, value) -> None:
-        if self._closed or not self.is_current:
+        if self._dismissed or not self.is_current:
             return
-        self._closed = True
+        self._dismissed = True
         self.dismiss(value)
 
 
