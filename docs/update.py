@@ -100,13 +100,15 @@ def error_table() -> str:
     sys.path.insert(0, str(HERE.parent / "tests"))
     os.environ["COLUMNS"] = "200"
     from conftest import cli  # noqa: E402
-    from test_errors import CATALOGUE  # noqa: E402
+    from test_errors import CATALOGUE, write_files  # noqa: E402
 
     lines = ["| case | exit | message (stderr) |", "| --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
         for name, config, args, _code, _expected in CATALOGUE:
-            if config is not None:
+            if isinstance(config, dict):
+                write_files(Path(folder), config)
+            elif config is not None:
                 Path("config.yaml").write_text(config, encoding="utf-8")
                 args = [args[0], "-c", "config.yaml", *args[1:]]
             out = cli(*args)

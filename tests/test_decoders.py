@@ -262,7 +262,8 @@ def test_attention_budget_and_weights_larger_than_memory(folders, monkeypatch):
         model.run(TEXT)
     monkeypatch.setattr(hf_load.os, "sysconf", lambda name: 1024 if name == "SC_PHYS_PAGES" else 1)
     out = cli("run", "--model", str(folders["gpt2"]), "the cat", "--json")
-    assert out.code == 1 and out.stdout == "" and "do not fit in this machine's memory" in out.stderr
+    assert out.code == 1 and out.stdout == "" and "config.json describes about 9,648 parameters" in out.stderr
+    assert "the limit is 0.0 GiB (90% of this machine's memory)" in out.stderr
 
 
 @pytest.mark.parametrize("family", ["llama", "bert"])

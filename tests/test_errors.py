@@ -18,7 +18,8 @@ BOMB = "\n".join(
     + [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
 )
 
-# name, config text (or None), args, exit code, text expected in the first stderr line
+# name, config text (or None, or {path: text} for the files of a folder), args, exit code, text expected in the
+# first stderr line
 CATALOGUE = [
     ("empty text", None, ["run", ""], 2, "TEXT: empty text"),
     ("whitespace-only text", None, ["run", "   \t "], 2, "TEXT: text holds only whitespace"),
@@ -159,6 +160,22 @@ CATALOGUE = [
      "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
     ("model in a home folder that does not exist", None, ["run", "the cat", "--model", "~nosuchuser/x"], 2,
      "--model ~nosuchuser/x: cannot load the model: no such user's home folder"),
+    # model folders (issue 17): sizes and files checked before anything is read or allocated
+    ("model config with a million layers", {"m/config.json": '{"model_type": "llama", "num_hidden_layers": 1000000}'},
+     ["run", "the cat", "--model", "m"], 2,
+     "--model m: cannot load the model: config.json: num_hidden_layers is 1,000,000; the limit is 1,024"),
+    ("model config with a vocabulary of 1e8", {"m/config.json": '{"model_type": "bert", "vocab_size": 1e8}'},
+     ["run", "the cat", "--model", "m"], 2, "config.json: vocab_size is 100,000,000; the limit is 4,194,304"),
+    ("model config size that is not a number", {"m/config.json": '{"model_type": "gpt2", "n_layer": "12"}'},
+     ["run", "the cat", "--model", "m"], 2, "config.json: n_layer must be a whole number, got \"12\""),
+    ("model config larger than memory", {"m/config.json": '{"model_type": "llama", "hidden_size": 65536, '
+                                         '"intermediate_size": 262144, "num_hidden_layers": 512, "vocab_size": 32000}'},
+     ["run", "the cat", "--model", "m"], 1,
+     "--model m: config.json describes about 35,186,603,458,560 parameters (131,080.3 GiB in float32); the limit is"),
+    ("model chat template over 1 MiB", {"m/config.json": '{"model_type": "gpt2"}',
+                                        "m/chat_template.jinja": "x" * ((1 << 20) + 1)},
+     ["run", "the cat", "--model", "m"], 2,
+     "--model m: cannot load the model: chat_template.jinja has 1,048,577 bytes; the limit for it is 1 MiB"),
     ("unknown head score", None, ["heads", "--score", "nope"], 2, "--score: unknown score 'nope'"),
     ("probe too short", None, ["heads", "--length", "1"], 2, "--length: must be between 2 and 4096"),
     ("probe longer than the vocabulary", None, ["heads", "--length", "4000"], 2,
@@ -171,16 +188,25 @@ CATALOGUE = [
     ("compare past the figures budget", None, ["compare", "the cat", "a cat", "--max-cells", "10"], 2,
      "--max-cells: 2 contexts x 1 followed token(s) need 16 pairwise figures (4 matrices of 2 x 2); the limit is 10"),
     ("bench past the work limit", None, ["bench", "--lengths", "100000"], 2,
-     "--max-tflop: this bench is 163.8 TFLOP of attention"),
+     "--max-tflop: this bench is 81.9 TFLOP of attention"),
     ("bench past the calls limit", None, ["bench", "--lengths", "8", "--repeat", "100000000"], 2,
      "--max-calls: this bench makes 200,000,002 calls"),
 ]
 
 
+def write_files(folder, files: dict) -> None:
+    """The files of a catalogue case (a model folder's config.json, ...), relative to ``folder``."""
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+
+
 @pytest.mark.parametrize("name, config, args, code, expected", CATALOGUE, ids=[c[0] for c in CATALOGUE])
 def test_error_catalogue(tmp_path, monkeypatch, name, config, args, code, expected):
     monkeypatch.chdir(tmp_path)
-    if config is not None:
+    if isinstance(config, dict):
+        write_files(tmp_path, config)
+    elif config is not None:
         (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
         args = [args[0], "-c", "config.yaml", *args[1:]]
     out = cli(*args, "--json")

@@ -19,7 +19,7 @@ COMMANDS = get_command(app)
 
 #: Command modules and the commands they implement.
 MODULES = {"run.py": ["run"], "compare.py": ["compare"], "explain.py": ["explain"], "vocab.py": ["vocab"],
-           "bench.py": ["bench"], "heads.py": ["heads"], "browse.py": ["browse"],
+           "bench.py": ["bench"], "heads.py": ["heads"], "browse.py": ["browse"], "generate.py": ["generate"],
            "config_cmd.py": ["config init", "config show", "config validate", "config list"],
            "models.py": ["models list", "models install"]}
 

@@ -58,7 +58,7 @@ def test_cells_formula():
 
 def test_bench_long_lengths_are_refused_with_the_estimate():
     out = cli("bench", "--lengths", "100000", "--json")
-    refused(out, "--max-tflop", "163.8 TFLOP", "N = 100,000, is 20.48 TFLOP a call", "the limit is 5 TFLOP")
+    refused(out, "--max-tflop", "81.9 TFLOP", "N = 100,000, is 20.48 TFLOP a call", "the limit is 5 TFLOP")
 
 
 def test_bench_huge_repeat_is_refused():

@@ -16,7 +16,7 @@ from attncli.cli.integers import integer_param
 #: Positional arguments each command needs before its options are parsed.
 POSITIONALS = {"run": ["the cat"], "compare": ["the cat", "a cat"], "explain": ["the cat"], "vocab": ["cat"],
                "browse": ["the cat"], "config show": ["bank"], "config init": ["-"], "config validate": ["bank"],
-               "models install": ["minilm"]}
+               "models install": ["minilm"], "generate": ["The cat"]}
 #: Options declared as text that hold whole numbers.
 TEXT_INTEGERS = [("run", "--layer"), ("compare", "--layer"), ("explain", "--layer"), ("browse", "--layer"),
                  ("bench", "--lengths"), ("run", "--focus"), ("compare", "--focus")]

@@ -207,3 +207,15 @@ def test_hostile_config_name_and_keys_in_every_view(tmp_path):
         assert out.code == 0, (args, out)
         assert not RAW.search(out.stdout), (args, out.stdout)
         assert not RAW.search(out.stderr), (args, out.stderr)
+
+
+def test_compare_figures_do_not_overflow():
+    from attncli.core.comparison import _cosine, _l2
+
+    assert _cosine([1e200, 2e200], [1.0, 2.0]) == pytest.approx(1.0)
+    assert _l2([3e200, 0.0], [0.0, 4e200]) == pytest.approx(5e200)
+    assert _l2([1.0, 2.0], [1.0, 2.0]) == 0.0
+    from attncli.errors import AttnError
+
+    with pytest.raises(AttnError, match="beyond the float range"):
+        _l2([1.7e308, 1.7e308], [-1.7e308, -1.7e308])

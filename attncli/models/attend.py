@@ -41,14 +41,26 @@ def allowed(mask: torch.Tensor | None, *, causal: bool, q_len: int, kv_len: int,
     return (keys[None, :] <= positions[:, None])[None, None]  # (1, 1, R, N)
 
 
+def bias(mask: torch.Tensor | None, kv_len: int, rows: list[int] | None) -> torch.Tensor | None:
+    """An additive float mask as eager attention adds it (T5 passes its relative position bias this way,
+    (B or 1, H or 1, Q, N)); None for a boolean mask or none.  # (B, H or 1, R, N)"""
+    if mask is None or mask.dtype == torch.bool:
+        return None
+    mask = mask[..., :kv_len]
+    return mask[..., rows, :] if rows is not None and mask.shape[-2] > 1 else mask
+
+
 def scores(query: torch.Tensor, key: torch.Tensor, scaling: float, keep: torch.Tensor | None,
-           softcap: float | None = None) -> torch.Tensor:
+           softcap: float | None = None, additive: torch.Tensor | None = None) -> torch.Tensor:
     """Scaled (and soft-capped) scores with the mask applied, masked: -inf.  # (B, H, R, N)
 
-    ``query`` (B, H, R, dk) holds only the computed rows; ``key`` (B, H, N, dk) is already expanded."""
+    ``query`` (B, H, R, dk) holds only the computed rows; ``key`` (B, H, N, dk) is already expanded;
+    ``additive`` (see :func:`bias`) is added before the softmax, as eager attention does."""
     out = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, R, N)
     if softcap is not None:
         out = torch.tanh(out / softcap) * softcap
+    if additive is not None:
+        out = out + additive
     if keep is not None:
         out = out.masked_fill(~keep, float("-inf"))
     return out

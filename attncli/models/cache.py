@@ -5,22 +5,26 @@ transformers loads a GGUF with ``gguf_file=`` and dequantizes every tensor on ea
 (safetensors), the config and the tokenizer as an ordinary model folder under
 ``$XDG_CACHE_HOME/attncli`` (else ``~/.cache/attncli``); later loads read that folder.
 
-* An entry is named ``NAME-HASH16`` after the GGUF's SHA-256 and holds ``attncli-cache.json``:
-  the GGUF's path, size, mtime and full SHA-256, and the size of every file written. A later
-  run finds its entry by the GGUF's size and mtime (no 98 MB hash on every run); only when those
-  change is the GGUF hashed again.
+* An entry is named ``NAME-HASH16`` after the GGUF's SHA-256 and holds ``attncli-cache.json``
+  (:mod:`attncli.models.manifest`): the GGUF's path, size, mtime and full SHA-256, and for every
+  file written its size, SHA-256 and stamp (inode, mtime, ctime). A later run finds its entry
+  by the GGUF's size and mtime (no 98 MB hash on every run); only when those change is the GGUF
+  hashed again. Each file is re-hashed only when its stamp changed.
 * Entries are written into a temporary folder beside the cache and renamed into place, with the
   manifest written last: an interrupted build never leaves an entry that looks complete.
 * An entry whose manifest or files do not match is rebuilt with a warning, never used.
+* A read-only cache is read: a valid entry is used even when its manifest cannot be updated
+  (the GGUF is then hashed on each run); a failed write is a cache error naming the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import errno
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,9 +34,12 @@ from pathlib import Path
 from typing import Callable
 
 from attncli.errors import AttnError, ExitCode
+from attncli.models.manifest import FORMAT, MANIFEST, problem, read as _read_manifest, record, sha256
+from attncli.models.manifest import write_atomic as _write_json_atomic
+from attncli.models.registry import PACKAGED, import_transformers, not_installed
 
-MANIFEST = "attncli-cache.json"
-FORMAT = 1
+__all__ = ["FORMAT", "MANIFEST", "problem", "sha256", "cache_root", "gguf_path", "lookup", "find", "ensure",
+           "discard", "build"]
 STALE_BUILD_SECONDS = 3600
 
 
@@ -44,8 +51,6 @@ def cache_root() -> Path:
 
 def gguf_path(name: str) -> Path:
     """The GGUF a packaged model ships, found without importing its package."""
-    from attncli.models.load import PACKAGED, _install_hint
-
     entry = PACKAGED[name]
     try:
         spec = importlib.util.find_spec(entry.package)
@@ -56,52 +61,12 @@ def gguf_path(name: str) -> Path:
         path = Path(folder) / entry.gguf
         if path.is_file():
             return path
-    raise AttnError(f"model {name!r} is not installed", where="--model", hint=_install_hint(name), kind="model")
+    raise not_installed(name)
 
 
 def _default_warn(message: str) -> None:
     sys.stderr.write(f"attncli: warning: {message}\n")
     sys.stderr.flush()
-
-
-def _read_manifest(entry: Path) -> dict | None:
-    try:
-        with open(entry / MANIFEST, "rb") as handle:
-            raw = handle.read(65537)
-        doc = json.loads(raw.decode("utf-8")) if len(raw) <= 65536 else None
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
-
-
-def problem(entry: Path) -> str | None:
-    """Why a cache entry cannot be used, or None when it is complete."""
-    manifest = _read_manifest(entry)
-    if manifest is None:
-        return "its manifest is missing or unreadable"
-    files = manifest.get("files")
-    if not isinstance(files, dict) or "model.safetensors" not in files or "config.json" not in files:
-        return "its manifest lists no model files"
-    for name, size in files.items():
-        path = entry / name
-        if "/" in name or not path.is_file():
-            return f"{name} is missing"
-        if path.stat().st_size != size:
-            return f"{name} has {path.stat().st_size} bytes, not {size}"
-    return None
-
-
-def sha256(path: Path, progress: Callable | None = None) -> str:
-    digest = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress("hashing the GGUF", done, total)
-    return digest.hexdigest()
 
 
 def entries(name: str) -> list[Path]:
@@ -120,6 +85,23 @@ def lookup(name: str, gguf: Path) -> Path | None:
     return None
 
 
+def _by_digest(name: str, digest: str) -> Path:
+    return cache_root() / f"{name}-{digest[:16]}"
+
+
+def find(name: str, gguf: Path, progress: Callable | None = None) -> Path | None:
+    """A valid entry for this GGUF: by size and mtime, else (the GGUF touched or moved) by its hash."""
+    entry = lookup(name, gguf)
+    if entry is not None and problem(entry) is None:
+        return entry
+    digest = sha256(gguf, progress)
+    entry = _by_digest(name, digest)
+    manifest = _read_manifest(entry) if entry.is_dir() else None
+    if manifest and manifest.get("sha256") == digest and problem(entry, manifest) is None:
+        return entry
+    return None
+
+
 def ensure(name: str, *, progress: Callable | None = None, warn: Callable[[str], None] | None = None,
            rebuild: bool = False) -> Path:
     """The cached model folder for packaged GGUF model ``name``, built if needed."""
@@ -134,14 +116,17 @@ def ensure(name: str, *, progress: Callable | None = None, warn: Callable[[str],
         warn(f"the cached {name} at {entry} is damaged ({reason}); rebuilding it")
         warned = entry
     digest = sha256(gguf, progress)
-    entry = cache_root() / f"{name}-{digest[:16]}"
+    entry = _by_digest(name, digest)
     if entry.exists() and not rebuild:
-        reason = problem(entry)
         manifest = _read_manifest(entry) or {}
+        reason = problem(entry, manifest) if manifest else problem(entry)
         if reason is None and manifest.get("sha256") == digest:
             stat = gguf.stat()  # the same GGUF moved or touched: point the manifest at it
             manifest.update(source=str(gguf), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-            _write_json_atomic(entry / MANIFEST, manifest)
+            try:
+                _write_json_atomic(entry / MANIFEST, manifest)
+            except OSError:  # a read-only cache: use the valid entry as it is (the GGUF is hashed each run)
+                pass
             return entry
         if entry != warned:
             warn(f"the cached {name} at {entry} is damaged ({reason or 'built from another file'}); rebuilding it")
@@ -169,17 +154,6 @@ def _remove(path: Path) -> None:
     except OSError:
         trash = path
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def _write_json_atomic(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _clean_stale(root: Path, name: str) -> None:
@@ -221,7 +195,6 @@ def _quiet_tqdm(progress: Callable | None):
 def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable | None = None) -> Path:
     """Dequantize the GGUF with transformers and write the entry atomically."""
     from attncli.core.devices import import_torch
-    from attncli.models.load import _transformers
 
     root = entry.parent
     try:
@@ -237,17 +210,23 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                         hint="set XDG_CACHE_HOME to a folder on a larger disk")
     _clean_stale(root, name)
     torch = import_torch()
-    transformers = _transformers()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-building-", dir=root))
+    transformers = import_transformers()
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-building-", dir=root))
+    except OSError as exc:  # a read-only cache folder
+        raise AttnError(f"cannot write the model cache ({exc.strerror})", where=str(root), kind="cache",
+                        code=ExitCode.FAILURE, hint="set XDG_CACHE_HOME to a writable folder") from None
     try:
         if progress is not None:
             progress("dequantizing the GGUF", None, None)
         try:
             with warnings.catch_warnings(), _quiet_tqdm(progress):
                 warnings.simplefilter("ignore")
-                tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-                model = transformers.AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                               dtype=torch.float32, attn_implementation="eager")
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    str(gguf.parent), gguf_file=gguf.name, local_files_only=True, trust_remote_code=False)
+                model = transformers.AutoModel.from_pretrained(
+                    str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, attn_implementation="eager",
+                    local_files_only=True, trust_remote_code=False)
         except ImportError as exc:
             raise AttnError(f"reading a GGUF needs a package that is not installed ({exc})", kind="model",
                             where=f"--model {name}", hint="pip install 'attncli[models]'") from None
@@ -256,24 +235,12 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                             where=f"--model {name}", kind="model") from None
         if progress is not None:
             progress("writing the cache", None, None)
-        from safetensors.torch import save_file
-
-        state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        config["architectures"] = [type(model).__name__]
-        config["torch_dtype"] = config["dtype"] = "float32"
-        (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
-        tokenizer.save_pretrained(str(tmp))
-        stat = gguf.stat()
-        manifest = {
-            "format": FORMAT, "model": name, "source": str(gguf), "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns, "sha256": digest, "transformers": transformers.__version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()},
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        try:
+            _write_entry(tmp, model, tokenizer, name, gguf, digest, transformers.__version__)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - safetensors reports a failed write as its own error type
+            raise _write_reason(exc) from None
         _remove(entry)
         try:
             os.rename(tmp, entry)
@@ -282,9 +249,44 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                 return entry
             raise
     except OSError as exc:
+        hint = f"set XDG_CACHE_HOME to a writable folder with {max(1, needed >> 20)} MiB free"
+        if exc.errno == errno.EFBIG:
+            hint = f"raise the file size limit, ulimit -f: the cache writes about {max(1, needed // 6 >> 20)} MiB"
         raise AttnError(f"cannot write the model cache ({exc.strerror or exc})", where=str(root), kind="cache",
-                        code=ExitCode.FAILURE, hint="set XDG_CACHE_HOME to a writable folder") from None
+                        code=ExitCode.FAILURE, hint=hint) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return entry
+
+
+def _write_entry(tmp: Path, model, tokenizer, name: str, gguf: Path, digest: str, version: str) -> None:
+    """The weights, config, tokenizer and (last) the manifest with every file's size, hash and stamp."""
+    from safetensors.torch import save_file
+
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config["architectures"] = [type(model).__name__]
+    config["torch_dtype"] = config["dtype"] = "float32"
+    (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    tokenizer.save_pretrained(str(tmp))
+    stat = gguf.stat()
+    manifest = {
+        "format": FORMAT, "model": name, "source": str(gguf), "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns, "sha256": digest, "transformers": version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": {p.name: record(p) for p in sorted(tmp.iterdir()) if p.is_file()},
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+def _write_reason(exc: Exception) -> OSError:
+    """An OSError out of safetensors' ``Error while serializing: I/O error: File too large (os error 27)``."""
+    text = str(exc)
+    found = re.search(r"os error (\d+)|code: (\d+)", text)
+    if found:
+        number = int(found.group(1) or found.group(2))
+        return OSError(number, os.strerror(number))
+    return OSError(text.splitlines()[0] if text else type(exc).__name__)

@@ -41,7 +41,8 @@ def register() -> None:
 
 
 def _sdpa(module, query, key, value, attention_mask, scaling, dropout, kwargs):
-    if kwargs.get("softcap") is not None:  # SDPA refuses soft-capping: the eager arithmetic, nothing kept
+    if kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
+        # SDPA refuses soft-capping and knows no position bias (T5): the eager arithmetic, nothing kept
         return _eager(module, query, key, value, attention_mask, scaling, dropout, kwargs)
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -54,9 +55,19 @@ def _eager(module, query, key, value, attention_mask, scaling, dropout, kwargs):
     keep = attend.allowed(attention_mask, causal=_causal(module, kwargs), q_len=query.shape[2],
                           kv_len=key.shape[2], rows=None, device=query.device)
     pattern = attend.softmax(attend.scores(query, attend.expand_kv(key, groups), _scale(query, scaling), keep,
-                                           kwargs.get("softcap")), query.dtype)
+                                           kwargs.get("softcap"), _bias(attention_mask, kwargs, key.shape[2], None)),
+                             query.dtype)
     pattern = torch.nn.functional.dropout(pattern, p=dropout, training=module.training)
     return attend.head_outputs(pattern, attend.expand_kv(value, groups)).transpose(1, 2).contiguous(), None
+
+
+def _bias(mask, kwargs, kv_len: int, rows):
+    """What eager attention adds to the scores: an additive float mask and T5's relative position bias."""
+    added = attend.bias(mask, kv_len, rows)
+    position = attend.bias(kwargs.get("position_bias"), kv_len, rows)
+    if position is None:
+        return added
+    return position if added is None else added + position
 
 
 def _causal(module, kwargs) -> bool:
@@ -149,7 +160,8 @@ class Session:
         picked = query if rows is None else query[:, :, rows]  # (B, H, R, dk)
         keep = attend.allowed(mask, causal=_causal(module, kwargs), q_len=q_len, kv_len=kv_len, rows=rows,
                               device=query.device)
-        scores = attend.scores(picked, keys, _scale(query, scaling), keep, kwargs.get("softcap"))  # (B, H, R, N)
+        scores = attend.scores(picked, keys, _scale(query, scaling), keep, kwargs.get("softcap"),
+                               _bias(mask, kwargs, kv_len, rows))  # (B, H, R, N)
         pattern = attend.softmax(scores, query.dtype)
         for item in heads:
             if isinstance(item, ReplacePattern):

