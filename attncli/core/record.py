@@ -39,6 +39,7 @@ class Layer:
     hidden: Any | None = None  # (N, d) the whole layer's output (a model's block, after its MLP)
     top_indices: Any | None = None  # (H, R, K) computed with the weights, when they are not kept
     top_weights: Any | None = None  # (H, R, K)
+    row_stats: dict | None = None  # --stats: entropy, first_token, top1, each (H, R) (attncli.core.rowstats)
     #: The same tensors as float64 holding the shortest decimals that read back exactly
     #: (attncli.documents.jsonout.shortest), when a batch computed them for all its lines at once.
     printable: dict = field(default_factory=dict)

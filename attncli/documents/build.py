@@ -83,9 +83,12 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     else:
         top = _top_k(arrays, weights, top_k, record=record)
     shown = layer.printable if arrays.precision is None else {}
-    return {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+    part = {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
+    if layer.row_stats is not None:  # --stats: entropy, first_token, top1, each [H][R]
+        part["stats"] = {name: arrays(value, exact=name == "top1") for name, value in layer.row_stats.items()}
+    return part
 
 
 def weights_of(record: Record, *, heads_mean: bool, rollout: bool) -> str:
@@ -130,6 +133,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         "top_k": top["top_k"],
         "weights_of": weights_of(record, heads_mean=heads_mean, rollout=rollout),
     }
+    if "stats" in top:
+        doc["stats"] = top["stats"]
     if model:
         doc.update({"model": record.name, "layer": top["layer"], "rollout": rollout, "heads_mean": heads_mean})
     doc["config"] = _config(record, heads=1 if (heads_mean or rollout) and model else record.heads)
