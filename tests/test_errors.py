@@ -191,6 +191,11 @@ CATALOGUE = [
      "--max-tflop: this bench is 81.9 TFLOP of attention"),
     ("bench past the calls limit", None, ["bench", "--lengths", "8", "--repeat", "100000000"], 2,
      "--max-calls: this bench makes 200,000,002 calls"),
+    # targets that are not regular files (issue 17 #5): never replaced, even with --force
+    ("config init onto a device node", None, ["config", "init", "/dev/null", "--force"], 2,
+     "/dev/null: is a character device, not a regular file"),
+    ("--join of an endless input", None, ["run", "--file", "/dev/zero", "--join"], 2,
+     "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
 ]
 
 

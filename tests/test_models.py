@@ -177,7 +177,7 @@ def test_explain_a_model_layer():
 @needs_model
 @pytest.mark.parametrize("args, message", [
     (["--layer", "9"], "--layer: layer 9 is out of range: the model has 6 layers"),
-    (["--layer", "x"], "--layer: expected a layer number or 'all'"),
+    (["--layer", "x"], "--layer: expected a layer number (ASCII digits 0-9, -1 the last) or 'all', got 'x'"),
     (["--heads", "2"], "--heads does not apply to a real model"),
     (["-c", "bank"], "--config does not apply to a real model"),
     (["--head", "12"], "--head: head 12 is out of range: minilm has 12 heads"),

@@ -50,21 +50,21 @@ def test_equals_scaled_dot_product_attention(shape, causal, scale, temperature, 
     query, key, value = tensors(n, heads, dk, dv, dtype, seed)
     base = dk ** 0.5 if scale is True else (1.0 if scale is False else scale)
     divisor = base * temperature
-    trace = attention.attend_projected(query, key, value, attention.Spec(heads=heads, divisor=divisor, causal=causal))
+    layer = attention.attend_projected(query, key, value, attention.Spec(heads=heads, divisor=divisor, causal=causal))
 
     q = query.view(n, heads, dk).transpose(0, 1)
     k = key.view(n, heads, dk).transpose(0, 1)
     v = value.view(n, heads, dv).transpose(0, 1)
     expected = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=1.0 / divisor)
     tol = TOL[dtype]
-    torch.testing.assert_close(trace.head_context, expected, atol=tol, rtol=0)
-    torch.testing.assert_close(trace.context, expected.transpose(0, 1).reshape(n, heads * dv), atol=tol, rtol=0)
+    torch.testing.assert_close(layer.head_context, expected, atol=tol, rtol=0)
+    torch.testing.assert_close(layer.output, expected.transpose(0, 1).reshape(n, heads * dv), atol=tol, rtol=0)
     # Weights: rows sum to one, zero above the diagonal when causal.
-    torch.testing.assert_close(trace.weights.sum(-1), torch.ones(heads, n, dtype=dtype), atol=tol, rtol=0)
+    torch.testing.assert_close(layer.weights.sum(-1), torch.ones(heads, n, dtype=dtype), atol=tol, rtol=0)
     if causal:
         upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
-        assert bool((trace.weights[:, upper] == 0).all())
-        assert bool(torch.isneginf(trace.scores[:, upper]).all())
+        assert bool((layer.weights[:, upper] == 0).all())
+        assert bool(torch.isneginf(layer.scores[:, upper]).all())
 
 
 @settings(max_examples=100, deadline=None)
@@ -77,7 +77,7 @@ def test_equals_multihead_attention(n, heads, head_dim, causal, temperature, dty
     w_query, w_key, w_value, w_output = (
         torch.randn(embed_dim, embed_dim, generator=g, dtype=torch.float64).to(dtype) / embed_dim ** 0.5
         for _ in range(4))
-    trace = attention.forward(x, attention.Projections(w_query, w_key, w_value, w_output),
+    layer = attention.forward(x, attention.Projections(w_query, w_key, w_value, w_output),
                               attention.Spec(heads=heads, divisor=head_dim ** 0.5 * temperature, causal=causal))
 
     mha = torch.nn.MultiheadAttention(embed_dim, heads, bias=False, batch_first=True, dtype=dtype)
@@ -89,8 +89,8 @@ def test_equals_multihead_attention(n, heads, head_dim, causal, temperature, dty
         out, weights = mha(x[None], x[None], x[None], attn_mask=mask, need_weights=True,
                            average_attn_weights=False)
     tol = TOL[dtype]
-    torch.testing.assert_close(trace.context, out[0], atol=tol, rtol=0)
-    torch.testing.assert_close(trace.weights, weights[0], atol=tol, rtol=0)
+    torch.testing.assert_close(layer.output, out[0], atol=tol, rtol=0)
+    torch.testing.assert_close(layer.weights, weights[0], atol=tol, rtol=0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,16 +103,16 @@ def test_permuting_tokens_permutes_the_output(n, heads, seed, data):
     args = (attention.Projections(w[0], w[1], w[2]), attention.Spec(heads=heads, divisor=2.0))
     base = attention.forward(x, *args)
     permuted = attention.forward(x[perm], *args)
-    torch.testing.assert_close(permuted.context, base.context[perm], atol=1e-12, rtol=0)
+    torch.testing.assert_close(permuted.output, base.output[perm], atol=1e-12, rtol=0)
     torch.testing.assert_close(permuted.weights, base.weights[:, perm][:, :, perm], atol=1e-12, rtol=0)
 
 
 def test_huge_scores_still_give_rows_that_sum_to_one():
     query = torch.tensor([[100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
-    trace = attention.attend_projected(query, query, query, attention.Spec(heads=1, divisor=1.0))
-    assert float(trace.raw_scores.max()) == 20000.0
-    torch.testing.assert_close(trace.weights.sum(-1), torch.ones(1, 3))
-    assert bool(torch.isfinite(trace.context).all())
+    layer = attention.attend_projected(query, query, query, attention.Spec(heads=1, divisor=1.0))
+    assert float(layer.raw_scores.max()) == 20000.0
+    torch.testing.assert_close(layer.weights.sum(-1), torch.ones(1, 3))
+    assert bool(torch.isfinite(layer.output).all())
 
 
 def mha_config(tmp_config, heads, causal, dtype="float64"):

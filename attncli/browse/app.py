@@ -354,27 +354,24 @@ class BrowseApp(App):
         return path
 
     def action_save_svg(self) -> None:
-        path = self._target(".svg")
-        try:
-            written = Path(self.save_screenshot(filename=path.name, path=str(path.parent)))
-        except OSError as exc:
-            self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error")
-            return
-        self.saved.append(written)
-        self.notify(f"saved {written.name}")  # the name fits a toast; the full path is printed on exit
+        self._save(".svg", lambda handle: handle.write(self.export_screenshot()))
 
     def action_save_json(self) -> None:
-        from attncli.errors import AttnError
-        from attncli.io.fileio import atomic_write
         from attncli.documents.jsonout import stream_json
-
-        path = self._target(".json")
 
         def write(handle) -> None:
             stream_json(self.state.document(), handle.write)
             handle.write("\n")
+        self._save(".json", write)
+
+    def _save(self, suffix: str, write) -> None:
+        """A new file (never an existing name, a FIFO or a device), written whole or not at all."""
+        from attncli.errors import AttnError
+        from attncli.io.fileio import atomic_write
+
+        path = self._target(suffix)
         try:
-            atomic_write(path, write, overwrite=False)  # never a half-written file
+            atomic_write(path, write, overwrite=False)  # a temporary file renamed into place
         except AttnError as error:
             self.notify(error.line(), severity="error")
             return
@@ -382,4 +379,4 @@ class BrowseApp(App):
             self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
             return
         self.saved.append(path)
-        self.notify(f"wrote {path.name}")
+        self.notify(f"saved {path.name}" if suffix == ".svg" else f"wrote {path.name}")  # the full path is printed on exit

@@ -1,7 +1,7 @@
 """Everything ``attncli browse`` shows, computed once when it opens: the only module that runs attention.
 
-One :class:`attncli.core.record.Record` per text (toy or model alike) becomes plain
-:class:`BrowseData` (tensors on the CPU, float32); the app never recomputes: moving the cursor,
+One :class:`attncli.core.record.Record` per text (toy or model alike), each seen as a
+:class:`Line` (the record, its label, its layers stacked on the CPU in float32); the app never recomputes: moving the cursor,
 the layer or the head only indexes these tensors. ``document(layer, mode)`` is the one lazy
 part: it builds the ``run --json`` document of a layer (attncli.documents.build) when ``e`` is pressed.
 """
@@ -9,8 +9,8 @@ part: it builds the ``run --json`` document of a layer (attncli.documents.build)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
+from attncli.core.record import Record
 from attncli.errors import AttnError
 from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
@@ -19,33 +19,66 @@ from attncli.io.textsafe import visible
 BUDGET_MB = 1024.0
 
 
-@dataclass
-class BrowseLine:
-    """One text, every layer and head of it."""
+class Line:
+    """One text of the browser: its :class:`~attncli.core.record.Record` and where it came from.
 
-    label: str  # where it came from: "TEXT", "context 2", "notes.txt:3"
-    text: str
-    tokens: list[str]  # as views show them (attncli.documents.tokens_display: ␣the, not Ġthe)
-    special: list[bool]
-    oov: list[bool]
-    causal: bool
-    weights: object  # (L, H, N, N) float32 on the CPU
-    contexts: object  # (L, N, d) float32: the context vectors (a model's attention sublayer output)
-    rollout: object | None  # (N, N) attention rollout through the layers, models only
-    scores: object | None  # (L, H, N, N) what enters the softmax (-inf where masked), toy runs only
-    document: Callable[[int, str], dict]  # (layer, mode) -> the run --json document of that layer
-    raw: list[str] = field(default_factory=list)  # the tokenizer's own strings (what --focus and / match)
+    A view, not a copy: the tokens and flags are the record's; the tensors the app indexes are the
+    record's layers stacked once, on the CPU in float32 (moving the cursor never recomputes).
+    """
+
+    def __init__(self, record: Record, label: str) -> None:
+        self.record = record
+        self.label = label  # where it came from: "TEXT", "context 2", "notes.txt:3"
+        model = record.source == "model"
+        # as views show them (attncli.documents.tokens_display: ␣the, not Ġthe), control characters escaped
+        self.tokens = display_tokens(record.tokens) if model else [visible(token) for token in record.tokens]
+        self.raw = list(record.tokens)  # the tokenizer's own strings (what focus and / match)
+        self.weights = _cpu([layer.weights for layer in record.layers])  # (L, H, N, N)
+        self.contexts = _cpu([layer.output for layer in record.layers])  # (L, N, d): a model's sublayer output
+        has_scores = all(layer.scores is not None for layer in record.layers)
+        self.scores = _cpu([layer.scores for layer in record.layers]) if has_scores else None  # (L, H, N, N)
+        # (N, N) attention rollout through the layers, models only
+        self.rollout = record.rollout.detach().float().cpu() if record.rollout is not None else None
+
+    @property
+    def text(self) -> str:
+        return self.record.text if self.record.text is not None else " ".join(self.record.tokens)
+
+    @property
+    def special(self) -> list[bool]:
+        return self.record.special
+
+    @property
+    def oov(self) -> list[bool]:
+        return self.record.oov
+
+    @property
+    def causal(self) -> bool:
+        return bool(self.record.causal)
 
     @property
     def n(self) -> int:
-        return len(self.tokens)
+        return self.record.n
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [t for t in (self.weights, self.contexts, self.scores) if t is not None]
+        return sum(t.numel() for t in tensors) * 4
+
+    def document(self, layer: int, mode: str) -> dict:
+        """The run --json document of ``layer`` as the browser shows it (mode: head, mean, rollout)."""
+        from attncli.documents.build import run_document
+
+        model = self.record.source == "model"
+        return run_document(self.record, layers=[layer], heads_mean=model and mode == "mean",
+                            rollout=model and mode == "rollout")
 
 
 @dataclass
 class BrowseData:
     """What the app shows: one or more lines (a --file, or the contexts of --compare)."""
 
-    lines: list[BrowseLine]
+    lines: list[Line]
     model: str | None  # a real model's name, None for toy attention
     layers: int
     heads: int
@@ -66,18 +99,15 @@ def _cpu(tensors: list):
     return torch.stack([t.detach().float().cpu() for t in tensors])
 
 
-def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
-    """``texts``: (label, text) pairs through toy attention or ``--model`` (loaded once).
+def load(texts: list[tuple[str, str | None]], runner) -> BrowseData:
+    """``texts``: (label, text) pairs through ``runner``, toy attention or a model (loaded once), one
+    Record each.
 
-    ``attn`` and ``mdl`` are the command's AttentionOptions and ModelOptions (None: toy). No texts with a
-    tensors config: the config's own query, key and value. A line that fails is skipped with a
-    note when there are others (a --file); a single text's error is raised.
+    No texts with a tensors config: the config's own query, key and value. A line that fails is
+    skipped with a note when there are others (a file of lines); a single text's error is raised.
     """
-    from attncli.documents.build import run_document
-
-    model = mdl is not None and mdl.model is not None
-    runner = mdl.runner(attn) if mdl is not None else attn.toy()
-    lines: list[BrowseLine] = []
+    model = runner.config.get("source_kind") == "model"
+    lines: list[Line] = []
     notes: list[str] = []
     failed: list[AttnError] = []
     total = 0
@@ -96,24 +126,10 @@ def load(texts: list[tuple[str, str | None]], attn, mdl=None) -> BrowseData:
             notes.append(f"{label}: not in the vocabulary, given stable hashed vectors: "
                          + ", ".join(dict.fromkeys(visible(t) for t in unknown)))
         notes += [f"{label}: {note}" for note in record.warnings]
-        weights = _cpu([layer.weights for layer in record.layers])  # (L, H, N, N)
-        contexts = _cpu([layer.output for layer in record.layers])  # (L, N, d)
-        has_scores = all(layer.scores is not None for layer in record.layers)
-        scores = _cpu([layer.scores for layer in record.layers]) if has_scores else None  # (L, H, N, N)
-        total += (weights.numel() + contexts.numel() + (scores.numel() if scores is not None else 0)) * 4
+        line = Line(record, label)
+        total += line.nbytes
         _check_budget(total, label)
-
-        def document(layer: int, mode: str, record=record) -> dict:
-            return run_document(record, layers=[layer], heads_mean=model and mode == "mean",
-                                rollout=model and mode == "rollout")
-
-        lines.append(BrowseLine(
-            label=label, text=text if text is not None else " ".join(record.tokens),
-            tokens=display_tokens(record.tokens) if model else [visible(tok) for tok in record.tokens],
-            raw=list(record.tokens), special=list(record.special), oov=list(record.oov),
-            causal=bool(record.causal), weights=weights, contexts=contexts,
-            rollout=record.rollout.detach().float().cpu() if record.rollout is not None else None,  # (N, N)
-            scores=scores, document=document))
+        lines.append(line)
     if not lines:
         raise failed[0]
     return BrowseData(lines=lines, model=record.name if model else None, layers=len(record.layers),

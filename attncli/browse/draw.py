@@ -28,6 +28,13 @@ _SYSTEM = "truecolor"
 _LUT = tuple(palette.weight_rgb(i / 255) for i in range(256))
 #: RGB of a palette entry -> its number, on 256 and 16 colors.
 _INDEX: dict = {}
+#: Called after the color system changes (heat.forget drops its drawings): registered, not imported.
+_LISTENERS: list = []
+
+
+def on_color_change(callback) -> None:
+    """Call ``callback()`` whenever :func:`set_color_system` changes the colors."""
+    _LISTENERS.append(callback)
 
 
 def set_color_system(system: str | None) -> None:
@@ -50,9 +57,8 @@ def set_color_system(system: str | None) -> None:
     _INDEX.update(ink)
     _cell.cache_clear()
     _half.cache_clear()
-    from attncli.browse import heat
-
-    heat.forget()
+    for callback in _LISTENERS:
+        callback()
 
 
 def signed_color(value: float, max_abs: float) -> tuple[int, int, int]:

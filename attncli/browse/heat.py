@@ -18,7 +18,9 @@ from rich.style import Style
 from rich.text import Text
 
 from attncli.documents.tokens_display import shorten
-from attncli.browse.draw import MASKED, _cell, _half, _hex, fmt, ramp, value_range, weight_color
+from attncli.browse.draw import (
+    MASKED, _cell, _half, _hex, fmt, on_color_change, ramp, value_range, weight_color,
+)
 
 Line = list[Segment]
 
@@ -41,6 +43,9 @@ def forget() -> None:
     """Drop every drawing (the colors changed)."""
     _DRAWN.clear()
     _bg.cache_clear()
+
+
+on_color_change(forget)
 
 
 def _remember(key, value):

@@ -28,7 +28,20 @@ KEYS = (
 )
 
 
-class HelpScreen(ModalScreen):
+class _Closing:
+    """Dismissed once: keys that arrive together (a paste, a fast typist) may ask twice, or after
+    another screen took its place; popping then would pop a screen that is not this one."""
+
+    _closed = False
+
+    def close(self, value) -> None:
+        if self._closed or not self.is_current:
+            return
+        self._closed = True
+        self.dismiss(value)
+
+
+class HelpScreen(_Closing, ModalScreen):
     """Every key; any key closes it."""
 
     DEFAULT_CSS = """
@@ -47,13 +60,13 @@ class HelpScreen(ModalScreen):
 
     def on_key(self, event) -> None:
         event.stop()
-        self.dismiss(None)
+        self.close(None)
 
     def on_click(self, event) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
-class FindScreen(ModalScreen[str]):
+class FindScreen(_Closing, ModalScreen[str]):
     """One line of input; Enter jumps to the token, Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -69,7 +82,7 @@ class FindScreen(ModalScreen[str]):
             yield Input(placeholder="token text", id="find")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        self.close(event.value)
 
     def action_cancel(self) -> None:
-        self.dismiss("")
+        self.close("")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from attncli import __version__
+from attncli.version import __version__
 from attncli.cli import bench, browse, compare, config_cmd, explain, generate, heads, models, run, vocab
 from attncli.cli.boundary import AttnGroup, finish, guard_standard_streams
 
@@ -54,12 +54,39 @@ def main_callback(
     """
 
 
+def utf8_arguments(args: list[str]) -> list[str]:
+    """The arguments as UTF-8 text, whatever the locale (``LC_ALL=C PYTHONUTF8=0`` decodes them as
+    ASCII, so "café" would arrive as "caf" and two stray bytes). Bytes that are not UTF-8 stay escaped."""
+    import os
+
+    if sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return args
+    fixed = []
+    for arg in args:
+        try:
+            fixed.append(os.fsencode(arg).decode("utf-8", "surrogateescape"))
+        except (UnicodeError, ValueError):
+            fixed.append(arg)
+    return fixed
+
+
 def main() -> None:
-    """The ``attncli`` program: closed stdout/stderr handled, stdout flushed before the exit code is final."""
+    """The ``attncli`` program: closed stdout/stderr handled, SIGTERM and SIGHUP handled as Ctrl-C
+    (temporary files removed, exit 143 and 129), stdout flushed before the exit code is final."""
+    from attncli.io.signals import exit_code, install
+
+    install()
+    sys.argv[1:] = utf8_arguments(sys.argv[1:])
     guard_standard_streams()
     try:
         app()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.exit(finish(code, as_json="--json" in sys.argv[1:]))
+    except KeyboardInterrupt as exc:  # a signal outside any command's boundary (while starting up)
+        code = exit_code(exc)
+    try:
+        code = finish(code, as_json="--json" in sys.argv[1:])
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+    sys.exit(code)

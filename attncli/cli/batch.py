@@ -4,6 +4,10 @@ One writer for toy and model runs alike: records flushed as they come (the first
 a bad line becomes a record with ``line`` and ``error`` (and its message on stderr, prefixed
 with FILE:LINE), a progress bar on stderr, and ``--save`` streamed to its file as records are
 written. The exit status is 2 if any line failed.
+
+A reader of stdout that leaves early (``| head -1``) ends the batch quietly (exit 0), unless
+``--save`` is on: then the rest of stdout is dropped and the batch runs on, so the file is
+written in full.
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ WINDOW = 512
 def run_batch(env: Environment, runner, lines: Iterable, label: str, *, out, total: int | None,
               make_doc: Callable, make_view: Callable | None, run_kwargs: dict) -> int:
     """``lines`` yields (line number, text or None, AttnError or None); returns the exit status."""
-    from attncli.documents.jsonout import dumps
-
     views: list = []
     if out.save is not None and out.save.suffix.lower() != ".json":
         lines = _at_most(lines, MAX_SAVED_VIEWS, out.save.suffix)  # refused before the first view is printed
@@ -80,21 +82,21 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
                         first_unknown = first_unknown or number
                     record_line = _record_line(number, doc, encoded_configs)
                 if out.json:
-                    env.stdout.write(record_line + "\n")
+                    _to_stdout(env, out, lambda: env.stdout.write(record_line + "\n"))
                     if flush_now():
-                        env.stdout.flush()
+                        _to_stdout(env, out, env.stdout.flush)
                 elif doc is not None and make_view is not None:
                     from rich.rule import Rule
 
                     renderable = make_view(doc, env.out.width)
-                    env.out.print(Rule(f"line {number}", align="left"))
-                    env.out.print(renderable)
+                    _to_stdout(env, out, lambda: (env.out.print(Rule(f"line {number}", align="left")),
+                                                  env.out.print(renderable)))
                     if out.save is not None and saved is None:  # at most MAX_SAVED_VIEWS (read ahead)
                         views += [Rule(f"line {number}", align="left"), renderable]
                 if saved is not None:
                     saved.write(record_line + "\n")
                 advance()
-    env.stdout.flush()
+    _to_stdout(env, out, env.stdout.flush)
     if saved is None and out.save is not None:
         from rich.console import Group
 
@@ -107,6 +109,18 @@ def _run(env: Environment, runner, lines, label, *, out, total, make_doc, make_v
         env.err.print(f"attncli: {failed} of {seen} line(s) failed")
         return int(ExitCode.USAGE)
     return int(ExitCode.OK)
+
+
+def _to_stdout(env: Environment, out, write: Callable[[], object]) -> None:
+    """``write()`` to stdout, unless its reader has left; a reader that leaves ends the batch, unless it saves."""
+    if env.reader_left:
+        return
+    try:
+        write()
+    except BrokenPipeError:
+        if out.save is None:
+            raise
+        env.stop_stdout()  # --save is still to be written in full: run on without stdout
 
 
 def _at_most(lines: Iterable, limit: int, suffix: str) -> list:

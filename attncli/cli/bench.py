@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli.options import OutputOptions, finite, output_options
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer()
 
@@ -107,7 +107,7 @@ def tflop_of(n: int, heads: int, width: int, batch: int) -> float:
 
 
 def _bench(env, lengths, heads, width, batch, device, dtype, repeat, memory_mb, limits, out: OutputOptions) -> None:
-    from attncli import SCHEMA_VERSION, __version__
+    from attncli.version import SCHEMA_VERSION, __version__
     from attncli.errors import AttnError, finite_option
 
     finite_option(memory_mb, "--memory-mb")  # nan/inf (also refused when the options are parsed)

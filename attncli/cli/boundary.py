@@ -10,7 +10,10 @@ turns what comes out into the documented exit codes (README, "Exit codes"):
 * Every float option refuses nan and inf (the callbacks are wrapped when the app is built),
   so no command can forget: ``--max-weights-mb nan``, ``bench --memory-mb inf``.
 * An AttnError raised outside a command's own boundary is reported the same way;
-  Ctrl-C is exit 130.
+  Ctrl-C is exit 130, SIGTERM 143, SIGHUP 129.
+* :func:`settle` is the one error boundary: :func:`attncli.cli.output.guarded` (every command
+  body) and the group both turn exceptions into a line and an exit code through it, on the one
+  Environment the group makes for the invocation (``ctx.obj``).
 
 :func:`guard_standard_streams` and :func:`finish` are for the real process (``cli.main``):
 a closed stdout or stderr (``>&-``) and a stdout that fails at the last flush (``> /dev/full``,
@@ -24,9 +27,10 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from typer import Abort
+import typer
+from typer import Abort, Exit
 from typer.core import TyperGroup
 
 from attncli.cli.integers import require_ascii_integers
@@ -135,43 +139,132 @@ def usage_error(exc: Any) -> AttnError:
     return AttnError(message[0] if message else type(exc).__name__, hint=hint, kind="usage", code=code)
 
 
-def _report(error: AttnError, args: Sequence[str]) -> int:
+def _wants(args: Sequence[str], flag: str) -> bool:
+    options = list(args)[:list(args).index("--")] if "--" in args else list(args)
+    return flag in options
+
+
+def current_environment():
+    """The Environment the app's group made for this invocation (None outside one)."""
     from attncli.cli.output import Environment
 
-    options = list(args)[:list(args).index("--")] if "--" in args else list(args)
     try:
-        Environment(as_json="--json" in options).report(error)
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older Typer on Click
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, Environment) else None
+
+
+def settle(env, exc: BaseException) -> int:
+    """The one error boundary: what an exception out of a command means, reported through ``env``.
+
+    An AttnError is its one line (and JSON object line) and its code; a reader that left (``|
+    head -1``) is 0, stdout silenced; Ctrl-C is 130, SIGTERM 143, SIGHUP 129 (one line: the
+    temporary files are already gone); out of memory and anything unexpected are one line, 1
+    (the traceback only with ``--debug``). SystemExit and Click's own exits pass through.
+    """
+    from attncli.io.signals import exit_code, message
+
+    if isinstance(exc, (SystemExit, Exit)):
+        raise exc
+    try:
+        if isinstance(exc, AttnError):
+            if env.debug:
+                env.err.print_exception()
+            env.report(exc)
+            return int(exc.code)
+        if isinstance(exc, BrokenPipeError):
+            env.stop_stdout()  # and keep Python from complaining at exit
+            return int(ExitCode.OK)
+        if isinstance(exc, KeyboardInterrupt):
+            env.err.print(f"attncli: {message(exc)}")
+            return exit_code(exc)
+        if isinstance(exc, MemoryError):
+            env.report(AttnError("out of memory", kind="memory", code=ExitCode.FAILURE,
+                                 hint="use a shorter input or a smaller --max-weights-mb"))
+            return int(ExitCode.FAILURE)
+        if not isinstance(exc, Exception):
+            raise exc
+        if env.debug:
+            env.err.print_exception()
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "out of memory" in text.lower():
+            error = AttnError(f"out of memory: {text}", kind="memory", code=ExitCode.FAILURE,
+                              hint="use a shorter input, --dtype bfloat16, or --device cpu")
+        else:
+            error = AttnError(f"internal error: {type(exc).__name__}: {text}", kind="internal",
+                              code=ExitCode.FAILURE, hint=None if env.debug else "run again with --debug for details")
+        env.report(error)
+        return int(ExitCode.FAILURE)
     except (OSError, AttnError):  # stderr itself is gone: the exit code still tells
-        pass
-    return int(error.code)
+        if isinstance(exc, KeyboardInterrupt):
+            return exit_code(exc)
+        return int(exc.code) if isinstance(exc, AttnError) else int(ExitCode.FAILURE)
+
+
+def guarded(out, body: Callable[[Any], Any], env=None) -> Any:
+    """Run a command body in the error boundary: user errors become one line and an exit status.
+
+    ``env`` is the Environment of this invocation (by default the one the app's group made, or a
+    new one on ``sys.*``); the boundary itself is :func:`settle`.
+    """
+    from attncli.cli.output import Environment
+
+    env = env or current_environment() or Environment()
+    env.as_json, env.debug = out.json, out.debug
+    env.color = getattr(out, "color", None)
+    try:
+        out.check(env)
+        result = body(env)
+    except typer.Exit as done:
+        env.note_encoding()
+        raise done
+    except BaseException as exc:  # noqa: BLE001 - settle re-raises what it does not own (SystemExit)
+        raise typer.Exit(settle(env, exc)) from None
+    env.note_encoding()
+    return result
 
 
 class AttnGroup(TyperGroup):
-    """The root group: one reporter for every error, whether Typer or a command raised it."""
+    """The root group: one Environment and one reporter for every error, whether Typer or a command raised it."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        from attncli.cli.output import Environment
+        from attncli.cli.params import command_line_naming
+
         args = list(sys.argv[1:] if args is None else args)
         require_finite_floats(self)
         require_ascii_integers(self)
         tidy_metavars(self)
-        try:
-            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                standalone_mode=False, **extra)
-        except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
-            code = exc.exit_code
-        except click_exceptions.ClickException as exc:
-            code = _report(usage_error(exc), args)
-        except Abort:
-            code = _report(AttnError("aborted", kind="usage", code=ExitCode.FAILURE), args)
-        except AttnError as exc:
-            code = _report(exc, args)
-        except KeyboardInterrupt:
-            code = int(ExitCode.INTERRUPTED)
+        env = extra.pop("obj", None)
+        if not isinstance(env, Environment):
+            env = Environment(as_json=_wants(args, "--json"), debug=_wants(args, "--debug"))
+        with command_line_naming():  # messages name --flags, not the API's parameters
+            try:
+                code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                    standalone_mode=False, obj=env, **extra)
+            except NO_ARGS_IS_HELP as exc:  # bare `attncli`: the help, as before
+                code = exc.exit_code
+            except click_exceptions.ClickException as exc:
+                code = settle(env, usage_error(exc))
+            except Abort:
+                code = settle(env, AttnError("aborted", kind="usage", code=ExitCode.FAILURE))
+            except (AttnError, KeyboardInterrupt) as exc:
+                code = settle(env, exc)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _report(error: AttnError, args: Sequence[str]) -> int:
+    """Report an error outside any command (the process's last flush) on a fresh Environment."""
+    from attncli.cli.output import Environment
+
+    return settle(Environment(as_json=_wants(args, "--json")), error)
 
 
 # --------------------------------------------------------------------------- the real process
@@ -194,13 +287,13 @@ def guard_standard_streams() -> None:
     Writing to a closed stdout is one error (exit 1: the output cannot be delivered); a
     closed stderr swallows messages and leaves exit codes alone (a usage error stays 2).
     """
-    from attncli.io.streams import CheckedStream, ClosedStream
+    from attncli.io.streams import CheckedStream, ClosedStream, rebuilt_with_whole_writes
 
     if sys.stdout is None:
         _reserve(1)
         sys.stdout = ClosedStream("stdout", strict=True)
-    else:
-        sys.stdout = CheckedStream(sys.stdout, "stdout", strict=True)
+    else:  # every write complete or an error (a short write on a filling disk is not success)
+        sys.stdout = CheckedStream(rebuilt_with_whole_writes(sys.stdout), "stdout", strict=True)
     if sys.stderr is None:
         _reserve(2)
         sys.stderr = ClosedStream("stderr", strict=False)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +15,8 @@ import typer
 from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
 )
-from attncli.cli.output import Environment, guarded
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
 app = typer.Typer()
@@ -70,7 +74,9 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         option = "--json" if out.json else "--save"
         raise AttnError("browse is interactive and prints nothing", where=option,
                         hint="use attncli run for printed output; in the browser e writes JSON and s an SVG")
-    items = _inputs(texts, compare, file)
+    if file is not None and not texts and file != "-":
+        _need_terminal(env)  # before reading the file: /dev/urandom is not read only to be refused
+    items, skipped = _inputs(texts, compare, file)
     if compare and len(items) > MAX_PANES:
         raise AttnError(f"--compare shows at most {MAX_PANES} texts side by side, got {len(items)}", where="TEXTS")
     mdl.check(attn)
@@ -78,15 +84,14 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         from attncli.core.record import no_text
 
         raise no_text("browse", model=mdl.model)  # before anything loads
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
-        raise AttnError("browse needs a terminal (stdout or stdin is not a TTY)", where="browse",
-                        hint="attncli run prints the same views, and run --json the numbers")
+    _need_terminal(env)
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
     from attncli.browse import data as adapter
     from attncli.core.record import check_head, parse_layer
 
-    loaded = adapter.load(items, attn, mdl)
+    loaded = adapter.load(items, mdl.runner(attn))
+    loaded.notes[:0] = skipped  # the --file lines that did not read, shown when the app opens
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
     if mdl.model is not None and mdl.layer is not None:
@@ -108,37 +113,72 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         if note:
             env.warn(note)
         browser.state.set_query(0, hit.index)
-    browser.run()
+    with _drawing_on_the_terminal(env):
+        browser.run()
     for path in browser.saved:
         env.note_saved(Path(path))
 
 
-def _inputs(texts: list[str], compare: bool, file: str | None) -> list[tuple[str, str]]:
-    """(label, text) pairs from the arguments or the file."""
+@contextlib.contextmanager
+def _drawing_on_the_terminal(env: Environment):
+    """Textual draws on file descriptor 2: with stderr elsewhere (``2>log``) it is pointed at
+    stdout's terminal while the app runs, so the app is on the screen and the log gets no escapes."""
+    try:
+        if os.isatty(2):
+            yield
+            return
+        terminal = env.stdout.fileno()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        yield
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sys.__stderr__.flush()
+    os.dup2(terminal, 2)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.__stderr__.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _need_terminal(env: Environment) -> None:
+    if not (_isatty(env.stdout) and _isatty(env.stdin)):
+        raise AttnError("browse needs a terminal (stdout or stdin is not a TTY)", where="browse",
+                        hint="attncli run prints the same views, and run --json the numbers")
+
+
+def _inputs(texts: list[str], compare: bool, file: str | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, text) pairs from the arguments or the file, and a note per --file line skipped."""
     if file is not None:
         if texts:
             raise AttnError("give a TEXT or --file, not both", where="--file")
         if file == "-":
             raise AttnError("browse reads the terminal, so it cannot read stdin", where="--file -",
                             hint="save the lines to a file and give its path")
-        from attncli.cli.lines import read_lines
+        from attncli.cli.lines import browse_lines
 
-        lines = []
-        for number, text, error in read_lines(file):
-            if error is not None:
-                raise error
-            lines.append((number, text))
+        lines, skipped = browse_lines(file)  # bounded; a line that does not read is skipped with a note
         if not lines:
             raise AttnError("the file holds no text", where=file, kind="text")
         if compare and len(lines) < 2:
             raise AttnError("--compare needs at least two lines", where=file)
-        return [(f"{file}:{number}", line) for number, line in lines]
+        return [(f"{file}:{number}", line) for number, line in lines], skipped
     if compare:
         if len(texts) < 2:
             raise AttnError(f"--compare needs at least two texts, got {len(texts)}", where="TEXTS",
                             hint='e.g. attncli browse --compare "stream bank mud" "money bank loan"')
-        return [(f"context {i}: {text}", text) for i, text in enumerate(texts, start=1)]
+        return [(f"context {i}: {text}", text) for i, text in enumerate(texts, start=1)], []
     if len(texts) > 1:
         raise AttnError(f"got {len(texts)} texts: give one TEXT, or --compare TEXT_A TEXT_B", where="TEXTS",
                         hint="quote a text that has spaces")
-    return [("TEXT", texts[0])] if texts else []
+    return ([("TEXT", texts[0])] if texts else []), []

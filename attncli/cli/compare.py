@@ -10,13 +10,16 @@ from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
     model_options, output_options,
 )
-from attncli.cli.output import Environment, guarded
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
 app = typer.Typer()
 
 
 @app.command("compare")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -35,6 +38,7 @@ def compare(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Show how one word's attention and context vector change from one context to another.
 
@@ -45,23 +49,29 @@ def compare(
       attncli compare "the cat sat" "a cat ran" --json
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank
+
+      attncli compare --model minilm "the river bank" "the bank loan" --focus bank --measure alti
     """
-    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out, color_scale))
+    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out, color_scale, msr))
 
 
 def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, mdl: ModelOptions,
-             out: OutputOptions, color_scale: str | None = None) -> None:
+             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None) -> None:
     color_scale = check_color_scale(color_scale)
+    msr = msr or MeasureOptions()
     from attncli.core import comparison, focus as focus_grammar
-    from attncli.documents.build import compare_document, run_document
-    from attncli.core.record import parse_layer
 
     if len(texts) < 2:
         raise AttnError(f"compare needs at least two texts, got {len(texts)}", where="TEXTS",
                         hint='e.g. attncli compare "stream bank mud" "money bank loan" --focus bank')
-    specs = [focus_grammar.parse(focus)] if focus is not None else None
+    if focus is not None:
+        focus_grammar.parse(focus)  # a malformed --focus fails before anything loads
     if mdl.rollout:
         raise AttnError("compare follows one token's own attention; rollout is for run", where="--rollout")
+    msr.check(mdl)
+    if mdl.layer is not None and mdl.layer.strip().lower() == "all":
+        raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
+                        hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
     runner = mdl.runner(attn)
     if mdl.model is None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", where="--config",
@@ -72,10 +82,11 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
     heads, layers = ((runner.heads, int(runner.config["model"]["layers"])) if mdl.model is not None
                      else (runner.settings.attention.heads, 0))
     comparison.check_cells(len(texts), 1, heads, layers, limit)  # at least one token: before any run
+    kwargs = msr.run_kwargs(runner, mdl, PassProgress())
     records = []
     with env.progress(len(texts), views_on_stdout=not out.json) as advance:
         for i, text in enumerate(texts):
-            records.append(runner.run(text, where=f"context {i + 1}"))
+            records.append(runner.run(text, where=f"context {i + 1}", **kwargs))
             advance()
     for record in records:
         if record.source == "model":
@@ -84,22 +95,12 @@ def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, 
     unknown = list(dict.fromkeys(t for r in records for t, m in zip(r.tokens, r.oov) if m))
     if unknown:
         env.warn("not in the vocabulary, given stable hashed vectors: " + ", ".join(unknown))
-    layer = -1
-    if records[0].source == "model":
-        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
-            raise AttnError("compare shows every layer already; --layer all is for run", where="--layer",
-                            hint="compare's figures cover all layers; --layer picks the one whose weights are shown")
-        layer = parse_layer(mdl.layer, len(records[0].layers))[0]
-    specs = specs or comparison.common_tokens(records)
-    comparison.check_cells(len(texts), len(specs), heads, layers, limit)  # every followed token
+    specs = [focus_grammar.parse(focus)] if focus is not None else comparison.common_tokens(records)
     for spec in specs:
         for note in comparison.focus_notes(spec, records):
             env.warn(note)
-    layers = [layer % len(records[0].layers)] if records[0].source == "model" else None
-    contexts = [run_document(r, layers=layers, heads_mean=mdl.heads_mean, precision=out.precision) for r in records]
-    entries = [comparison.focus_entry(spec, records, layer=layer, heads_mean=mdl.heads_mean,
-                                      precision=out.precision) for spec in specs]
-    doc = compare_document(records, entries, contexts, layer=layers[0] if layers else None)
+    doc = comparison.compare_records(records, focus=focus, layer=mdl.layer, heads_mean=mdl.heads_mean,
+                                     precision=out.precision, max_cells=limit)  # what attncli.compare returns
 
     def make_view(doc, width):
         from attncli.render.compare_view import compare_view

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +10,7 @@ import typer
 from attncli.cli.options import (
     BasicOutputOptions, OutputOptions, basic_output_options, complete_config, output_options,
 )
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer(help="Write, check, show and list YAML configs.", no_args_is_help=True)
 
@@ -47,14 +46,17 @@ def init(
                                 hint="drop --json, or give a file name")
             env.stdout.write(text)
             return
-        from attncli.io.fileio import atomic_write, check_writable
+        from attncli.io.fileio import atomic_write, check_target, check_writable
 
         target = Path(path)
         if target.is_dir():
             raise AttnError("is a directory", where=path, hint="give a file name, e.g. attncli.yaml")
-        if target.exists() and not force:
+        linked = check_target(target, path)  # never a FIFO or a device, even with --force
+        if (target.exists() or target.is_symlink()) and not force:
             raise AttnError("already exists", where=path, hint="use --force to overwrite it")
         check_writable(target, path)
+        if linked is not None:
+            env.warn(f"{path!r} is a symbolic link: writing its target {str(linked)!r}", kind="link")
         # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
         atomic_write(target, lambda handle: handle.write(text), overwrite=force)
         if out.json:
@@ -102,16 +104,16 @@ def show(
 
         syntax = Syntax(text, "yaml", background_color="default")
         console = env.out
+        if out.save is not None:  # first: a reader that leaves early (| head -1) does not cost the file
+            from attncli.render.export import render_to
+
+            render_to(out.save, syntax, json_text)
         if out.json:
             env.stdout.write(json_text + "\n")
         elif console.is_terminal:
             console.print(syntax)
         else:
-            sys.stdout.write(text)
-        if out.save is not None:
-            from attncli.render.export import render_to
-
-            render_to(out.save, syntax, json_text)
+            env.stdout.write(text)
 
     guarded(out, body)
 

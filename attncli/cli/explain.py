@@ -10,7 +10,9 @@ from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
     model_options, output_options,
 )
-from attncli.cli.output import Environment, guarded
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 from attncli.core.explain import STEP_NAMES
 
@@ -18,6 +20,7 @@ app = typer.Typer()
 
 
 @app.command("explain")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -34,6 +37,7 @@ def explain(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
 
@@ -46,34 +50,32 @@ def explain(
       attncli explain "the cat sat" --json | jq '.steps[] | .name'
 
       attncli explain --model minilm "the cat sat" --layer 2
+
+      attncli explain --model smollm2 "the cat sat" --measure norm --layer 14
     """
-    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out, color_scale))
+    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out, color_scale, msr))
 
 
 def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
-             color_scale: str | None = None) -> None:
+             color_scale: str | None = None, msr: MeasureOptions | None = None) -> None:
     color_scale = check_color_scale(color_scale)
-    from attncli.documents.build import explain_document
-    from attncli.core.explain import build_steps, select
-    from attncli.core.record import parse_layer
+    msr = msr or MeasureOptions()
+    from attncli.core.explain import explain_record
 
     if mdl.rollout or mdl.heads_mean:
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
+    msr.check(mdl)
     if mdl.model is not None and text is None:
         from attncli.core.record import no_text
 
         raise no_text("explain", model=mdl.model)  # before the model loads
     runner = mdl.runner(attn)
-    record = runner.run(text)
+    if mdl.model is not None and mdl.layer is not None and mdl.layer.strip().lower() == "all":
+        raise AttnError("explain shows one layer; give a layer number", where="--layer")
+    record = runner.run(text, **msr.run_kwargs(runner, mdl, PassProgress()))
     env.warn_record(record)
-    layer = None
-    if record.source == "model":
-        if mdl.layer is not None and mdl.layer.strip().lower() == "all":
-            raise AttnError("explain shows one layer; give a layer number", where="--layer")
-        layer = parse_layer(mdl.layer, len(record.layers))[0]
-    steps = select(build_steps(record, layer if layer is not None else 0, out.precision), step)
-    doc = explain_document(record, steps, layer=layer)
+    doc = explain_record(record, layer=mdl.layer, step=step, precision=out.precision)  # what attncli.explain returns
 
     def make_view(doc, width):
         from attncli.render.explain_view import explain_view

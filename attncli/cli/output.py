@@ -1,13 +1,15 @@
-"""The one output path: an Environment that owns stdout, stderr and their consoles, and the error boundary.
+"""The one output path: an Environment that owns stdout, stderr and their consoles.
 
 Every command ends in :meth:`Environment.emit` (one document: the JSON, or the view, and
 ``--save``) or in a :class:`Batch` (``--file``: JSON Lines or one view per line, error records,
-progress bar, streamed ``--save``). Errors become one line on stderr in :func:`guarded`, the
-one boundary every command body runs in (as httpie's ``core.main`` does).
+progress bar, streamed ``--save``). Errors become one line on stderr in
+:func:`attncli.cli.boundary.guarded`, the one boundary every command body runs in (as httpie's
+``core.main`` does).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -16,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-import typer
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError
 from attncli.cli.hints import fit_error
 from attncli.io.textsafe import visible
 
@@ -56,23 +57,47 @@ def console_colors(color: bool | None, environ=None) -> dict:
 
 
 class Environment:
-    """stdout, stderr and their consoles for one command (no module globals)."""
+    """stdout, stderr and stdin and their consoles for one command (no module globals).
 
-    def __init__(self, *, as_json: bool = False, debug: bool = False, color: bool | None = None) -> None:
-        self.as_json = as_json
+    The consoles are built on the streams given (``sys.*`` by default, as httpie's context does),
+    so a test runs a command body with ``io.StringIO()`` streams and finds the output in them.
+    Everything written to stdout goes through :class:`attncli.io.streams.EncodedOutput`: on a
+    stream that is not UTF-8, JSON is escaped to ASCII and views use ASCII glyphs.
+    """
+
+    def __init__(self, *, stdout=None, stderr=None, stdin=None, as_json: bool = False,
+                 debug: bool = False, color: bool | None = None) -> None:
+        from attncli.io.streams import ClosedStream, EncodedOutput
+
+        stdout = stdout if stdout is not None else sys.stdout
+        self.stdout = EncodedOutput(stdout if stdout is not None else ClosedStream("stdout", strict=True),
+                                    json=as_json)
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.stdin = stdin if stdin is not None else sys.stdin
         self.debug = debug
         self.color = color  # --color / --no-color; None: the terminal and NO_COLOR / FORCE_COLOR decide
-        self.stdout = sys.stdout
-        self.stderr = sys.stderr
+        self._as_json = as_json
         self._out_console = None
         self._err_console = None
         self.live = None  # the stderr console of a progress bar on screen: messages print above it
+        #: True once the reader of stdout went away (``| head -1``): the rest of stdout is dropped.
+        self.reader_left = False
+
+    @property
+    def as_json(self) -> bool:
+        return self._as_json
+
+    @as_json.setter
+    def as_json(self, value: bool) -> None:
+        self._as_json = value
+        self.stdout.json = value
 
     # -- consoles
     def make_stderr_console(self):
         from rich.console import Console
 
-        return Console(stderr=True, highlight=False)
+        stream = self.stderr if self.stderr is not None else io.StringIO()  # no stderr: messages go nowhere
+        return Console(file=stream, highlight=False)
 
     @property
     def out(self):
@@ -81,10 +106,10 @@ class Environment:
             from rich.console import Console
 
             class _Console(Console):
-                def on_broken_pipe(self) -> None:  # Rich would exit 1; `guarded` ends quietly with 0
+                def on_broken_pipe(self) -> None:  # Rich would exit 1; the boundary ends quietly with 0
                     raise BrokenPipeError
 
-            self._out_console = _Console(highlight=False, **console_colors(self.color))
+            self._out_console = _Console(file=self.stdout, highlight=False, **console_colors(self.color))
         return self._out_console
 
     @property
@@ -94,6 +119,31 @@ class Environment:
         if self._err_console is None:
             self._err_console = self.make_stderr_console()
         return self._err_console
+
+    def stdin_binary(self):
+        """stdin as bytes (``--file -``): its buffer, or a text stream (a test's StringIO) read as UTF-8."""
+        from attncli.io.textio import binary_of
+
+        return binary_of(self.stdin)
+
+    def stop_stdout(self) -> None:
+        """The reader left (a broken pipe): point stdout at /dev/null, so nothing more can fail there."""
+        self.reader_left = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            return
+        try:
+            os.dup2(devnull, self.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+        finally:
+            os.close(devnull)
+
+    def _json_line(self, doc: dict) -> str:
+        from attncli.io.textsafe import is_utf8
+
+        return json.dumps(doc, ensure_ascii=not is_utf8(getattr(self.stderr, "encoding", None))) + "\n"
 
     # -- messages
     def report(self, error: AttnError, *, prefix: str = "") -> None:
@@ -109,7 +159,7 @@ class Environment:
         if len(error.details) > 20:
             self.err.print(f"  ... and {len(error.details) - 20} more problems", soft_wrap=True)
         if self.as_json:
-            self.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
+            self.stderr.write(self._json_line({"error": error.to_dict()}))
             self.stderr.flush()
 
     def warn(self, message: str, *, kind: str = "warning") -> None:
@@ -117,7 +167,14 @@ class Environment:
 
         self.err.print(f"[yellow]attncli: warning:[/] {escape(visible(message))}", soft_wrap=True)
         if self.as_json:
-            self.stderr.write(json.dumps({"warning": {"kind": kind, "message": message}}, ensure_ascii=False) + "\n")
+            self.stderr.write(self._json_line({"warning": {"kind": kind, "message": message}}))
+
+    def note_encoding(self) -> None:
+        """After a view on a stdout that is not UTF-8: one warning if some characters became ``?``."""
+        if getattr(self.stdout, "adapted", False):
+            self.stdout.adapted = False
+            self.warn(f"stdout's encoding ({self.stdout.encoding}) cannot show every character: "
+                      "they are shown as '?' (set PYTHONIOENCODING=utf-8, or use --json)", kind="encoding")
 
     def warn_record(self, record, where: str | None = None, *, unknown: bool = True) -> None:
         """A record's warnings: unknown tokens (unless a batch gathers them), left-out matrices, model notes."""
@@ -206,13 +263,20 @@ class Environment:
             self.live = None
 
 
-def check_save(path: Path) -> None:
-    """Before any output: --save names a format we write, in a folder that exists and can be written."""
-    from attncli.io.fileio import check_writable
+def check_save(path: Path, env: Environment | None = None) -> None:
+    """Before any output: --save names a format we write, in a folder that exists and can be written.
+
+    The target is a regular file or a new name (never a FIFO or a device); a symbolic link is
+    written through, and ``env`` says so: which file will get the output.
+    """
+    from attncli.io.fileio import check_target, check_writable
     from attncli.render.export import check_path
 
     check_path(path)
     check_writable(path, "--save")  # tries a file for real: root, read-only mounts and full inode tables too
+    target = check_target(path, "--save")
+    if target is not None and env is not None:
+        env.warn(f"--save: {str(path)!r} is a symbolic link: writing its target {str(target)!r}", kind="link")
 
 
 class Flusher:
@@ -228,45 +292,6 @@ class Flusher:
             self.last = now
             return True
         return False
-
-
-def guarded(out, body: Callable[["Environment"], Any]) -> Any:
-    """Run a command body: user errors become one line and an exit status, never a traceback."""
-    env = Environment(as_json=out.json, debug=out.debug, color=getattr(out, "color", None))
-    try:
-        out.check()
-        return body(env)
-    except AttnError as error:
-        if out.debug:
-            env.err.print_exception()
-        env.report(error)
-        raise typer.Exit(int(error.code)) from None
-    except typer.Exit:
-        raise
-    except BrokenPipeError:
-        # The reader went away (| head -1): stop quietly, and keep Python from complaining at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise typer.Exit(int(ExitCode.OK)) from None
-    except KeyboardInterrupt:
-        env.err.print("attncli: interrupted")
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    except MemoryError:
-        env.report(AttnError("out of memory", kind="memory", code=ExitCode.FAILURE,
-                             hint="use a shorter input or a smaller --max-weights-mb"))
-        raise typer.Exit(int(ExitCode.FAILURE)) from None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if out.debug:
-            env.err.print_exception()
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "out of memory" in text.lower():
-            error = AttnError(f"out of memory: {text}", kind="memory", code=ExitCode.FAILURE,
-                              hint="use a shorter input, --dtype bfloat16, or --device cpu")
-        else:
-            error = AttnError(f"internal error: {type(exc).__name__}: {text}", kind="internal",
-                              code=ExitCode.FAILURE, hint=None if out.debug else "run again with --debug for details")
-        env.report(error)
-        raise typer.Exit(int(ExitCode.FAILURE)) from None
 
 
 def parse_include(values: list[str], choices: tuple[str, ...]) -> set[str]:

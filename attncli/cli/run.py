@@ -10,7 +10,9 @@ from attncli.cli.options import (
     AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, choices, color_scale_option,
     model_options, output_options,
 )
-from attncli.cli.output import Environment, guarded, parse_include
+from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.boundary import guarded
+from attncli.cli.output import Environment, parse_include
 from attncli.errors import AttnError
 
 app = typer.Typer()
@@ -20,6 +22,7 @@ VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every 
 
 
 @app.command("run")
+@measure_options
 @output_options
 @model_options
 @attention_options
@@ -64,6 +67,7 @@ def run(
     attn: AttentionOptions,
     mdl: ModelOptions,
     out: OutputOptions,
+    msr: MeasureOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
 
@@ -80,12 +84,13 @@ def run(
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
     guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out,
-                                  color_scale, context, rows, stats))
+                                  color_scale, context, msr, rows, stats))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
          mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto",
-         rows: str | None = None, stats: bool = False) -> None:
+         msr: MeasureOptions | None = None, rows: str | None = None, stats: bool = False) -> None:
+    msr = msr or MeasureOptions()
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 
@@ -102,6 +107,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     if join and file is None:
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
+    msr.check(mdl, rollout=mdl.rollout)
     for flag, given in (("--rows", rows is not None), ("--stats", stats)):
         if given and mdl.model is None:
             raise AttnError(f"{flag} goes with --model (a toy run computes its rows directly)", where=flag,
@@ -115,17 +121,13 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise no_text(model=mdl.model)  # before the model loads
     lines = None
     if file is not None:
-        from attncli.cli.lines import read_lines, stream_lines
+        from attncli.cli.lines import join_lines, stream_lines
 
-        lines = read_lines(file) if join else stream_lines(file)  # a batch streams: any length, bounded memory
-        if join:
-            for _, _, error in lines:
-                if error is not None:  # one text: a line that does not read fails it (never dropped)
-                    raise error
-            text = " ".join(t for _, t, e in lines if e is None)
-            if not text.strip():
-                raise AttnError("the file holds no text", where=file, kind="text")
-            lines = None
+        stdin = env.stdin_binary() if file == "-" else None
+        if join:  # one text: bounded (never the whole of an endless input), a line that fails fails it
+            text = join_lines(file, stdin)
+        else:
+            lines = stream_lines(file, stdin)  # a batch streams: any length, bounded memory
     runner = mdl.runner(attn)
     if mdl.model is None:
         from attncli.core.record import check_head
@@ -133,20 +135,20 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         check_head(head, runner.spec.heads)
         if lines is not None and runner.settings.tensors is not None:
             raise AttnError("this config gives tensors directly; it takes no --file", where="--file")
-    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout}
+    run_kwargs = {"focus": focus or None, "top_k": top_k, "rollout": mdl.rollout,
+                  **msr.run_kwargs(runner, mdl, PassProgress())}
     if mdl.model is not None and wanted & {"raw_scores", "all"}:
         run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
     if mdl.model is not None:
         run_kwargs.update(rows=rows, stats=stats, qkv=bool(wanted & {"qkv", "all"}))
 
     def make_doc(record, lazy=False):
-        from attncli.documents.build import run_document
-        from attncli.core.record import check_head, parse_layer
+        from attncli.core.record import check_head
+        from attncli.documents.build import record_document
 
         check_head(head, record.heads, record.name)
-        layers = parse_layer(mdl.layer, len(record.layers)) if record.source == "model" else None
-        return run_document(record, layers=layers, heads_mean=mdl.heads_mean, rollout=mdl.rollout, top_k=top_k,
-                            include=wanted, precision=out.precision, lazy=lazy)
+        record.show(layer=mdl.layer, heads_mean=mdl.heads_mean, rollout=mdl.rollout, top_k=top_k, include=wanted)
+        return record_document(record, precision=out.precision, lazy=lazy)  # attncli.document, streamed
 
     def make_view(doc, width):
         from attncli.render.run_view import run_view

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import OutputOptions, complete_config, output_options
-from attncli.cli.output import guarded
+from attncli.cli.boundary import guarded
 
 app = typer.Typer()
 

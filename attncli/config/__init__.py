@@ -33,7 +33,7 @@ from attncli.config.validation import (
     Validator,
 )
 from attncli.core.dtypes import DTYPE_ALIASES, DTYPES, canonical_dtype
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 __all__ = [
     "ATTENTION_KEYS", "DEFAULT_BUDGET_MB", "DEVICE_PATTERN", "DIVISOR_MAX", "DIVISOR_MIN", "DTYPES",
@@ -62,9 +62,9 @@ def _budget(budget_mb: float | None) -> float:
     if budget_mb is None:
         return DEFAULT_BUDGET_MB
     if isinstance(budget_mb, bool) or not isinstance(budget_mb, (int, float)) or not math.isfinite(budget_mb):
-        raise AttnError(f"must be a finite number, got {budget_mb}", where="--max-weights-mb")
+        raise AttnError(f"must be a finite number, got {budget_mb}", param="max_weights_mb")
     if budget_mb <= 0:
-        raise AttnError(f"must be greater than 0, got {budget_mb:g}", where="--max-weights-mb")
+        raise AttnError(f"must be greater than 0, got {budget_mb:g}", param="max_weights_mb")
     return float(budget_mb)
 
 
@@ -75,7 +75,7 @@ def load_settings(
 ) -> Settings:
     """Read a config (or the defaults), apply command-line overrides, validate.
 
-    ``overrides`` maps a key path to ``(value, option name)``; the option name is
+    ``overrides`` maps a key path to ``(value, option name[, parameter])``; the option name is
     what errors about that value mention. ``budget_mb`` is the tensor budget
     (``--max-weights-mb``; default :data:`DEFAULT_BUDGET_MB`).
     """
@@ -89,7 +89,7 @@ def load_settings(
         if doc.data is None:
             doc.data = {}
         if isinstance(doc.data, dict):
-            for path, (value, _option) in overrides.items():
+            for path, (value, *_naming) in overrides.items():
                 _set_path(doc.data, path, value)
     settings = Validator(doc, overrides, budget).settings()
     settings.source = label
@@ -98,7 +98,7 @@ def load_settings(
 
 
 def check_problems(name_or_path: str, budget_mb: float | None = None,
-                   where: str = "--config") -> tuple[Settings | None, list[str]]:
+                   where: str | None = None) -> tuple[Settings | None, list[str]]:
     """Every problem in a config, for ``config validate``: (settings or None, lines).
 
     ``where`` names the argument the config came from (``PATH`` for config validate).
@@ -106,8 +106,9 @@ def check_problems(name_or_path: str, budget_mb: float | None = None,
     try:
         doc, label, kind = read_document(name_or_path)
     except AttnError as exc:
-        if exc.where and exc.where.startswith("--config"):
-            exc.where = where + exc.where[len("--config"):]
+        given = option("config")
+        if where is not None and exc.where and exc.where.startswith(given):
+            exc.where = where + exc.where[len(given):]
         return None, [exc.line()]
     validator = Validator(doc, budget_mb=_budget(budget_mb))
     try:

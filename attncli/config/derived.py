@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from attncli.config.settings import Settings
 from attncli.core.dtypes import ELEMENT_SIZE
+from attncli.errors import option
 
 DIVISOR_MIN = 1e-30
 DIVISOR_MAX = 1e30
@@ -101,7 +102,7 @@ def check_budget(s: Settings, budget_mb: float) -> list[Problem]:
     shapes = ", ".join(f"{b.name} {b.rows:,} x {b.cols:,}" for b in blocks[:4])
     message = (f"the tensors these settings imply ({shapes}) need {need / 2**20:,.0f} MiB in {s.dtype}; "
                f"the budget is {budget_mb:,.0f} MiB")
-    return [(blocks[0].path, message, "use smaller widths, or raise --max-weights-mb")]
+    return [(blocks[0].path, message, f"use smaller widths, or raise {option('max_weights_mb')}")]
 
 
 def check_text_budget(s: Settings, n_tokens: int, budget_mb: float = DEFAULT_BUDGET_MB) -> None:
@@ -118,5 +119,5 @@ def check_text_budget(s: Settings, n_tokens: int, budget_mb: float = DEFAULT_BUD
     widths = f"d_model {s.d_model:,}, d_k {s.d_k:,}, d_v {s.d_v:,}, d_out {s.d_out:,}"
     raise AttnError(f"{n_tokens:,} tokens at {widths} need {need / 2**20:,.0f} MiB in {s.dtype} for the "
                     f"embeddings, queries, keys, values and outputs; the budget is {budget_mb:,.0f} MiB",
-                    where="--max-weights-mb", kind="budget",
-                    hint="use a shorter text or smaller widths, or raise --max-weights-mb")
+                    param="max_weights_mb", kind="budget",
+                    hint=f"use a shorter text or smaller widths, or raise {option('max_weights_mb')}")

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 from attncli.config.reader import Document, config_error, parse_yaml
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 #: A config larger than this is refused (at most this + 1 bytes are read).
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
@@ -77,20 +77,20 @@ def locate(name_or_path: str) -> tuple[Path, str]:
     Returns (path, kind) where kind is "file" or "bundled".
     """
     if not name_or_path or not name_or_path.strip():
-        raise AttnError("empty config name", where="--config", kind="config")
+        raise AttnError("empty config name", param="config", kind="config")
     try:
         path = Path(name_or_path).expanduser()
     except RuntimeError:  # ~nosuchuser/...: no such home folder, so no such file either
         path = Path(name_or_path)
     try:
         if path.is_dir():
-            raise AttnError("is a directory, not a config file", where=f"--config {name_or_path}",
+            raise AttnError("is a directory, not a config file", where=f"{option('config')} {name_or_path}",
                             hint="give a .yaml file or a bundled config name", kind="config")
         if path.exists():
             return path, "file"
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
         raise AttnError(f"cannot use {_shown(name_or_path)} as a config path: {getattr(exc, 'strerror', None) or exc}",
-                        where="--config", kind="config") from None
+                        param="config", kind="config") from None
     stem = name_or_path[:-5] if name_or_path.endswith(".yaml") else name_or_path
     if "/" not in stem and "\\" not in stem and len(stem) <= 200:
         candidate = bundled_dir() / f"{stem}.yaml"
@@ -98,7 +98,7 @@ def locate(name_or_path: str) -> tuple[Path, str]:
             return candidate, "bundled"
     close = difflib.get_close_matches(stem, bundled_names(), n=1) if len(stem) <= 200 else []
     hint = f"did you mean {close[0]!r}?" if close else "run 'attncli config list' for the bundled configs"
-    raise AttnError(f"no config file or bundled config named {_shown(name_or_path)}", where="--config", hint=hint,
+    raise AttnError(f"no config file or bundled config named {_shown(name_or_path)}", param="config", hint=hint,
                     kind="config")
 
 

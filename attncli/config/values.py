@@ -62,8 +62,17 @@ class Checker:
             return dotted(path)
         return fmt_where(self.label, self.doc.marks, path)
 
+    def param(self, path: Path_) -> str | None:
+        """The API parameter that set this key (an override's third item), if one did."""
+        for cut in range(len(path), 0, -1):
+            entry = self.overrides.get(path[:cut])
+            if entry is not None:
+                return entry[2] if len(entry) > 2 else None
+        return None
+
     def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
-        self.problems.append(AttnError(message, where=self.where(path), hint=hint, kind="config"))
+        self.problems.append(AttnError(message, where=self.where(path), hint=hint, kind="config",
+                                       param=self.param(path)))
 
     def unknown_keys(self, mapping: dict, allowed: tuple, path: Path_) -> None:
         for key in mapping:
@@ -195,5 +204,5 @@ class Checker:
         first = self.problems[0]
         rest = [p.line() for p in self.problems[1:]]
         return AttnError(first.message, where=first.where, hint=first.hint, kind="config",
-                         code=ExitCode.USAGE, details=rest)
+                         code=ExitCode.USAGE, details=rest, param=first.param)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from attncli.core.devices import import_torch
+from attncli.core.record import Layer
+from attncli.core.reduce import head_mean, top_links, visible_keys  # noqa: F401  (re-exported)
 from attncli.core.spec import AttentionSpec as Spec
 
 torch = import_torch()  # quietly: no "Failed to initialize NumPy" warning where numpy is absent
@@ -87,36 +89,6 @@ class Projections:
 
     def as_dict(self) -> dict:
         return {"query": self.query, "key": self.key, "value": self.value, "output": self.output}
-
-
-@dataclass
-class Trace:
-    """Every intermediate tensor of one self-attention pass (CPU or GPU, one dtype).
-
-    ``rows`` lists the query positions computed (None: all N, in order); every per-query tensor
-    below holds R = len(rows) rows. ``scores``, ``raw_scores`` and ``weights`` are None when they
-    were not kept (a long input viewed through ``top_k`` only).
-    """
-
-    embeddings: torch.Tensor | None  # (N, d_model) as looked up, or None for tensors configs
-    positional: torch.Tensor | None  # (N, d_model) the encoding added, sinusoidal only
-    inputs: torch.Tensor | None  # (N, d_model) embeddings after positional encoding
-    queries: torch.Tensor  # (H, N, dk) every query, after rope when used
-    keys: torch.Tensor  # (H, N, dk)
-    values: torch.Tensor  # (H, N, dv)
-    raw_scores: torch.Tensor | None  # (H, R, N) Q K^T
-    scores: torch.Tensor | None  # (H, R, N) scaled, tempered and masked (-inf): what enters the softmax
-    weights: torch.Tensor | None  # (H, R, N)
-    head_context: torch.Tensor  # (H, R, dv) weights @ values, per head
-    concat: torch.Tensor  # (R, H*dv) heads side by side
-    output: torch.Tensor | None  # (R, d_out) after the output projection, when one is given
-    residual: torch.Tensor | None  # (R, d_out) after adding the inputs, when configured
-    normed: torch.Tensor | None  # (R, d_out) after layer norm, when configured
-    context: torch.Tensor  # (R, d_out) the final output vectors
-    rows: list[int] | None = None
-    top_indices: torch.Tensor | None = None  # (H, R, K) the K most-attended keys of each query
-    top_weights: torch.Tensor | None = None  # (H, R, K) their weights, largest first
-    finite_scores: torch.Tensor | None = None  # () bool: no raw score overflowed
 
 
 #: Scores of one chunk of query rows are kept under this many bytes (per intermediate).
@@ -220,9 +192,12 @@ def forward(
     rows: list[int] | None = None,
     top_k: int | None = None,
     keep: bool = True,
-) -> Trace:
-    """Embeddings (..., N, d_model) -> one self-attention layer, for ``rows`` (default all)."""
-    embeddings = x  # (N, d_model)
+) -> Layer:
+    """Embeddings (..., N, d_model) -> one self-attention layer, for ``rows`` (default all).
+
+    The Layer's ``inputs`` are the embeddings after the positional encoding (``positional``, when
+    sinusoidal); the embeddings themselves are the caller's ``x``.
+    """
     encoding = None
     if spec.positional == "sinusoidal":
         encoding = sinusoidal_encoding(x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device)  # (N, d_model)
@@ -230,10 +205,10 @@ def forward(
     query = x if weights.query is None else x @ weights.query  # (N, D_k)
     key = x if weights.key is None else x @ weights.key  # (N, D_k)
     value = x if weights.value is None else x @ weights.value  # (N, D_v)
-    trace = attend_projected(query, key, value, spec, w_output=weights.output,
+    layer = attend_projected(query, key, value, spec, w_output=weights.output,
                              residual_input=x if spec.residual else None, rows=rows, top_k=top_k, keep=keep)
-    trace.embeddings, trace.positional, trace.inputs = embeddings, encoding, x
-    return trace
+    layer.positional, layer.inputs = encoding, x
+    return layer
 
 
 def attend_projected(
@@ -247,8 +222,13 @@ def attend_projected(
     rows: list[int] | None = None,
     top_k: int | None = None,
     keep: bool = True,
-) -> Trace:
-    """Projected query (N, D_k), key (N, D_k), value (N, D_v) -> a Trace for ``rows`` (default all)."""
+) -> Layer:
+    """Projected query (N, D_k), key (N, D_k), value (N, D_v) -> a Layer for ``rows`` (default all).
+
+    Every per-query tensor holds R = len(rows) rows. ``scores``, ``raw_scores`` and ``weights`` are
+    None when they were not kept (a long input viewed through ``top_k`` only); ``output`` is the
+    final context vectors, ``projected`` / ``residual`` / ``normed`` the steps that made them.
+    """
     q = split_heads(query, spec.heads)  # (H, N, dk)
     k = split_heads(key, spec.heads)  # (H, N, dk)
     v = split_heads(value, spec.heads)  # (H, N, dv)
@@ -268,12 +248,11 @@ def attend_projected(
         residual = out = out + base  # (R, d_out)
     if spec.layer_norm:
         normed = out = layer_norm(out)  # (R, d_out)
-    return Trace(
-        embeddings=None, positional=None, inputs=None, queries=q, keys=k, values=v,
+    return Layer(
+        index=0, inputs=None, queries=q, keys=k, values=v,
         raw_scores=attended.raw, scores=attended.scores, weights=attended.weights, head_context=head_context,
-        concat=concat, output=output, residual=residual, normed=normed, context=out,
-        rows=rows, top_indices=attended.top_indices, top_weights=attended.top_weights,
-        finite_scores=attended.finite,
+        concat=concat, projected=output, residual=residual, normed=normed, output=out,
+        top_indices=attended.top_indices, top_weights=attended.top_weights, finite=attended.finite,
     )
 
 
@@ -288,42 +267,6 @@ def random_projections(d_model: int, d_k: int, d_v: int, seed: int) -> tuple[tor
     w_key = torch.rand(d_model, d_k, generator=generator)  # (d_model, D_k)
     w_value = torch.rand(d_model, d_v, generator=generator)  # (d_model, D_v)
     return w_query, w_key, w_value
-
-
-def head_mean(weights):
-    """(H, R, N) -> (1, R, N): the mean over heads, in float32 at least (float64 stays float64).
-
-    The one head mean of attncli: documents, views, compare and the browser all call it.
-    """
-    if weights.dtype in (torch.float16, torch.bfloat16):
-        weights = weights.float()
-    return weights.mean(dim=-3, keepdim=True)  # (1, R, N)
-
-
-def visible_keys(positions, n_keys: int, causal: bool):
-    """(R,) query positions -> (R,) how many keys each query may see: all, or (causal) 0..position."""
-    positions = torch.as_tensor(positions, dtype=torch.long)  # (R,)
-    if not causal:
-        return torch.full_like(positions, n_keys)  # (R,)
-    return (positions + 1).clamp(max=n_keys)  # (R,)
-
-
-def top_links(weights, k: int, positions=None):
-    """(..., R, N) -> the K largest weights of each row and their key indices, largest first.
-
-    The one top-k of attncli. With ``positions`` (R,) (the query positions of a causal run)
-    the keys after each query are masked: they rank below every key the query may see (even one
-    whose weight underflowed to 0); keep the first :func:`visible_keys` entries of each row
-    (documents.build and the views do).
-    """
-    k = min(k, weights.shape[-1])
-    if positions is None:
-        return weights.topk(k, dim=-1)  # (..., R, K) x2
-    positions = torch.as_tensor(positions, dtype=torch.long, device=weights.device)  # (R,)
-    keys = torch.arange(weights.shape[-1], device=weights.device)  # (N,)
-    future = keys[None, :] > positions[:, None]  # (R, N)
-    _, indices = weights.masked_fill(future, float("-inf")).topk(k, dim=-1)  # (..., R, K)
-    return weights.gather(-1, indices), indices  # (..., R, K) x2
 
 
 def rollout(layers: list, rows: list[int] | None = None):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from attncli.core import focus as focus_grammar
-from attncli.core.attention import head_mean
+from attncli.core.reduce import head_mean
 from attncli.documents.build import exact_list
 from attncli.core.similarity import cosine
-from attncli.errors import AttnError, numeric_error
+from attncli.errors import AttnError, numeric_error, option
 from attncli.documents.jsonout import to_list
 from attncli.core.record import Record
 
@@ -36,10 +36,10 @@ def check_cells(contexts: int, tokens: int, heads: int, layers: int, limit: int)
         return
     matrices = f"{3 + heads + 2 * layers} matrices"
     raise AttnError(f"{contexts:,} contexts x {tokens:,} followed token(s) need {need:,} pairwise figures "
-                    f"({matrices} of {contexts:,} x {contexts:,}); the limit is {limit:,}", where="--max-cells",
+                    f"({matrices} of {contexts:,} x {contexts:,}); the limit is {limit:,}", param="max_cells",
                     kind="budget", hint="compare fewer contexts, " + ("" if tokens == 1 else
-                                                                     "follow one token with --focus, ")
-                    + "or raise --max-cells")
+                                                                     f"follow one token with {option('focus')}, ")
+                    + f"or raise {option('max_cells')}")
 
 
 def context_label(i: int, record: Record) -> str:
@@ -85,7 +85,7 @@ def common_tokens(records: list[Record]) -> list[focus_grammar.Focus]:
             seen.append(key)
     if not seen:
         raise AttnError("no token occurs in every context", where="compare",
-                        hint="name one with --focus TOKEN", kind="text")
+                        hint=f"name one with {option('focus')} TOKEN", kind="text")
     return [focus_grammar.Focus(token, token=token, occurrence=1) for token in seen]
 
 
@@ -127,7 +127,10 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
     weights, context, exact, inputs = [], [], [], []
     for record, one, index in zip(records, chosen, indices):
         w = one.weights[:, index, :]  # (H, N_k)
-        weights.append(to_list(head_mean(w[:, None, :])[:, 0] if heads_mean else w, precision))
+        if heads_mean and one.level is not None:  # a measure's layer level: all heads together
+            weights.append(to_list(one.level[:, index, :], precision))
+        else:
+            weights.append(to_list(head_mean(w[:, None, :])[:, 0] if heads_mean else w, precision))
         context.append(to_list(one.output[index], precision))  # (d_out,)
         exact.append(exact_list(one.output[index]))
         inputs.append(exact_list(record.embeddings[index]))  # (d_model,) before positional encoding
@@ -158,3 +161,37 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
                                         _cosine, precision)}
             for number in range(len(records[0].layers))]
     return entry
+
+
+def compare_records(records: list[Record], *, focus: str | None = None, layer: int | str | None = None,
+                    heads_mean: bool = False, precision: int | None = None, max_cells: int | None = None) -> dict:
+    """The compare document of K records made by the same attention (``compare --json``).
+
+    ``focus``: the token followed (default: every token all contexts share); ``layer``: a model's
+    layer whose weights are shown (default the last; the figures cover every layer); ``max_cells``:
+    the most pairwise figures computed (default :data:`DEFAULT_MAX_CELLS`).
+    """
+    from attncli.documents.build import compare_document, run_document
+    from attncli.core.record import parse_layer
+
+    specs = [focus_grammar.parse(focus)] if focus is not None else None
+    model = records[0].source == "model"
+    if not model:
+        for param, value in (("layer", layer), ("heads_mean", heads_mean or None)):
+            if value is not None:
+                raise AttnError(f"{option(param)} goes with {option('model')}", param=param,
+                                hint=f"e.g. {option('model')} minilm")
+    index = -1
+    if model:
+        if layer is not None and str(layer).strip().lower() == "all":
+            raise AttnError(f"compare shows every layer already; {option('layer')} all is for run", param="layer",
+                            hint=f"compare's figures cover all layers; {option('layer')} picks the one whose "
+                                 "weights are shown")
+        index = parse_layer(None if layer is None else str(layer), len(records[0].layers))[0]
+    specs = specs or common_tokens(records)
+    check_cells(len(records), len(specs), records[0].heads, len(records[0].layers) if model else 0,
+                max_cells or DEFAULT_MAX_CELLS)  # every followed token
+    layers = [index % len(records[0].layers)] if model else None
+    contexts = [run_document(r, layers=layers, heads_mean=heads_mean, precision=precision) for r in records]
+    entries = [focus_entry(spec, records, layer=index, heads_mean=heads_mean, precision=precision) for spec in specs]
+    return compare_document(records, entries, contexts, layer=layers[0] if layers else None)

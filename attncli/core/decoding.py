@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 #: The default number of new tokens (``-n/--max-new-tokens``).
 DEFAULT_MAX_NEW_TOKENS = 32
@@ -31,17 +31,17 @@ class Sampling:
     def check(self) -> "Sampling":
         """Refuse settings that name no distribution (exit 2), before any model loads."""
         if not self.sample:
-            for name, value in (("--temperature", self.temperature),
-                                ("--top-k", self.top_k), ("--top-p", self.top_p), ("--seed", self.seed)):
+            for name, value in ((option("temperature"), self.temperature),
+                                (option("top_k"), self.top_k), (option("top_p"), self.top_p), (option("seed"), self.seed)):
                 if value is not None:
-                    raise AttnError(f"{name} goes with --sample (decoding is greedy without it)", where=name)
+                    raise AttnError(f"{name} goes with {option('sample')} (decoding is greedy without it)", where=name)
         if self.temperature is not None and (not math.isfinite(self.temperature) or self.temperature <= 0):
-            raise AttnError(f"must be a finite number greater than 0, got {self.temperature}", where="--temperature")
+            raise AttnError(f"must be a finite number greater than 0, got {self.temperature}", where=option("temperature"))
         if self.top_k is not None and self.top_k < 1:
-            raise AttnError(f"must be at least 1, got {self.top_k}", where="--top-k")
+            raise AttnError(f"must be at least 1, got {self.top_k}", where=option("top_k"))
         if self.top_p is not None and (not math.isfinite(self.top_p) or not 0 < self.top_p <= 1):
-            raise AttnError(f"must be greater than 0 and at most 1, got {self.top_p:g}", where="--top-p",
-                            hint="e.g. --top-p 0.9 keeps the most likely tokens that make up 90% of the probability")
+            raise AttnError(f"must be greater than 0 and at most 1, got {self.top_p:g}", where=option("top_p"),
+                            hint=f"e.g. {option('top_p')} 0.9 keeps the most likely tokens that make up 90% of the probability")
         return self
 
     def to_dict(self) -> dict:

@@ -24,7 +24,7 @@ Pure torch; the probe's tokens come from :func:`probe_ids`.
 
 from __future__ import annotations
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 SCORES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
 #: A head is listed as a top head of these scores only from this score up: below it the score is noise
@@ -146,10 +146,10 @@ def probe_ids(candidates: list, *, length: int, seed: int, prefix=None) -> tuple
     """
     torch = _torch()
     if length < 2:
-        raise AttnError(f"must be at least 2, got {length}", where="--length")
+        raise AttnError(f"must be at least 2, got {length}", param="length")
     if length > len(candidates):
         raise AttnError(f"the vocabulary has only {len(candidates)} ordinary tokens to draw {length} distinct "
-                        "ones from", where="--length", hint=f"use --length {len(candidates)} or less")
+                        "ones from", param="length", hint=f"use {option('length')} {len(candidates)} or less")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(candidates), generator=generator)[:length].tolist()
     drawn = [candidates[i] for i in order]

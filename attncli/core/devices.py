@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 
 from attncli.core.dtypes import canonical_dtype
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 def import_torch():
     """Import torch without its 'Failed to initialize NumPy' warning (numpy is not needed)."""
@@ -18,19 +18,20 @@ def import_torch():
     return torch
 
 
-def dtype_name(name: str, where: str = "--dtype") -> str:
+def dtype_name(name: str, where: str | None = None) -> str:
     """A dtype name or alias (fp16, half, bf16, double, ...) -> its canonical name."""
     return canonical_dtype(name, where)
 
 
-def resolve_dtype(name: str, where: str = "--dtype"):
+def resolve_dtype(name: str, where: str | None = None):
     torch = import_torch()
     return getattr(torch, dtype_name(name, where))
 
 
-def resolve_device(name: str, where: str = "--device"):
+def resolve_device(name: str, where: str | None = None):
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps' -> torch.device, or a clear AttnError."""
     torch = import_torch()
+    where = where or option("device")
     name = name.strip().lower()
     mps = getattr(torch.backends, "mps", None)
     if name == "auto":
@@ -43,20 +44,20 @@ def resolve_device(name: str, where: str = "--device"):
         return torch.device("cpu")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isascii() and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise AttnError(f"no usable CUDA GPU for device {name!r}", where=where, kind="device",
-                            hint="this torch build or machine has no CUDA GPU; use --device cpu or auto")
+            raise AttnError(f"no usable CUDA GPU for device {name!r}", where=where, param="device", kind="device",
+                            hint=f"this torch build or machine has no CUDA GPU; use {option('device')} cpu or auto")
         index = int(name.split(":", 1)[1]) if ":" in name else 0
         count = torch.cuda.device_count()
         if index >= count:
-            raise AttnError(f"no CUDA device {index}: this machine has {count}", where=where, kind="device",
+            raise AttnError(f"no CUDA device {index}: this machine has {count}", where=where, param="device", kind="device",
                             hint=f"use cuda:0 to cuda:{count - 1}" if count > 1 else "use cuda or cuda:0")
         return torch.device(f"cuda:{index}")
     if name == "mps":
         if mps is None or not mps.is_available():
-            raise AttnError("Apple MPS is not available here", where=where, kind="device",
-                            hint="use --device cpu or auto")
+            raise AttnError("Apple MPS is not available here", where=where, param="device", kind="device",
+                            hint=f"use {option('device')} cpu or auto")
         return torch.device("mps")
-    raise AttnError(f"unknown device {name!r}", where=where, kind="device",
+    raise AttnError(f"unknown device {name!r}", where=where, param="device", kind="device",
                     hint="expected auto, cpu, cuda, cuda:N or mps")
 
 

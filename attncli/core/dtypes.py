@@ -50,7 +50,7 @@ def unknown_dtype_message(name: object) -> tuple[str, str | None]:
     return f"unknown value {name!r}; expected one of {', '.join(DTYPES)}", hint
 
 
-def canonical_dtype(name: str, where: str = "--dtype", *, kind: str = "input") -> str:
+def canonical_dtype(name: str, where: str | None = None, *, kind: str = "input") -> str:
     """``name`` as one of :data:`DTYPES`, or an AttnError (exit 2) naming ``where``.
 
     >>> canonical_dtype("fp16")
@@ -59,5 +59,5 @@ def canonical_dtype(name: str, where: str = "--dtype", *, kind: str = "input") -
     found = lookup_dtype(name)
     if found is None:
         message, hint = unknown_dtype_message(name)
-        raise AttnError(message, where=where, hint=hint, kind=kind)
+        raise AttnError(message, where=where, param="dtype", hint=hint, kind=kind)
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 if TYPE_CHECKING:  # the record and the JSON conversion load with the steps, not with `attncli --help`
     from attncli.core.record import Record
@@ -177,14 +177,49 @@ def select(steps: list[dict], name: str | None) -> list[dict]:
     if name is None:
         return steps
     available = [step["name"] for step in steps]
+    from attncli.core.measures.explain import MEASURE_STEPS
+
     if name not in available:
         import difflib
 
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        if name in STEP_NAMES:
+        if name in STEP_NAMES or name in MEASURE_STEPS:
             message = f"step {name!r} does not apply to this configuration"
         else:
             message = f"unknown step {name!r}"
-        raise AttnError(message, where="--step", hint=hint + "steps here: " + ", ".join(available))
+        raise AttnError(message, param="step", hint=hint + "steps here: " + ", ".join(available))
     return [step for step in steps if step["name"] == name]
+
+
+def explain_record(record: Record, *, layer: int | str | None = None, step: str | None = None,
+                   precision: int | None = None) -> dict:
+    """The explain document (``explain --json``): the steps of ``layer`` (a model's; default the last)."""
+    from attncli.core.record import parse_layer
+    from attncli.documents.build import explain_document
+
+    index = None
+    if record.source == "model":
+        if layer is not None and str(layer).strip().lower() == "all":
+            raise AttnError("explain shows one layer; give a layer number", param="layer")
+        index = parse_layer(None if layer is None else str(layer), len(record.layers))[0]
+    elif layer is not None:
+        raise AttnError(f"{option('layer')} goes with {option('model')}", param="layer",
+                        hint=f"e.g. {option('model')} minilm")
+    shown_index = index if index is not None else 0
+    if record.measure != "weights":  # the attention's own steps show the softmax weights, the measure's follow
+        from attncli.core.measures.explain import measure_steps
+
+        shown = record.layers[shown_index]
+        measured, heads = shown.weights, record.heads
+        shown.weights, record.heads = shown.attention, int(shown.attention.shape[0])
+        try:
+            steps = build_steps(record, shown_index, precision)
+        finally:
+            shown.weights, record.heads = measured, heads
+        extra = _Steps(precision)
+        measure_steps(extra, record, shown_index)
+        steps = select(steps + list(extra), step)
+    else:
+        steps = select(build_steps(record, shown_index, precision), step)
+    return explain_document(record, steps, layer=index)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from attncli.documents.tokens_display import SPACE, NEWLINE, TAB, display_tokens, scheme_of
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²' and '٣'
 
@@ -30,8 +30,13 @@ _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²' a
 def _number(text: str, where: str) -> int:
     """ASCII digits as an int, through the one integer grammar (at most 30 digits, 64 bits)."""
     from attncli.core.numbers import parse_int
+    from attncli.errors import option
 
-    return parse_int(text, where)
+    try:
+        return parse_int(text, where or option("focus"))
+    except AttnError as error:
+        error.param = error.param or "focus"
+        raise
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Hit:
     rule: str  # "index", "token", "shown", "text" or "word"
 
 
-def parse(value: str, where: str = "--focus") -> Focus:
+def parse(value: str, where: str | None = None) -> Focus:
     text = value.strip()
     if _DIGITS.fullmatch(text):
         return Focus(value, index=_number(text, where))
@@ -61,11 +66,11 @@ def parse(value: str, where: str = "--focus") -> Focus:
     if "@" in text[1:]:
         token, _, count = text.rpartition("@")
         if not _DIGITS.fullmatch(count) or _number(count, where) < 1:
-            raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where)
+            raise AttnError(f"expected TOKEN@K with K a whole number from 1, got {value!r}", where=where, param="focus")
         occurrence = _number(count, where)
     token = token.strip()
     if not token:
-        raise AttnError("empty focus token", where=where)
+        raise AttnError("empty focus token", where=where, param="focus")
     return Focus(value, token=token, occurrence=occurrence)
 
 
@@ -120,7 +125,7 @@ def _hits(name: str, tokens: list[str]) -> list[Hit]:
 
 
 def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
-         where: str = "--focus") -> list[Hit]:
+         where: str | None = None) -> list[Hit]:
     """What ``focus`` names in ``tokens`` (``label`` names them in messages)."""
     if focus.index is None and re.fullmatch(r"-[0-9]+", focus.token or "") and focus.occurrence is None \
             and not _hits(focus.token.lower(), tokens):
@@ -132,12 +137,12 @@ def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: boo
     if focus.index is not None:
         if focus.index >= len(tokens):
             raise AttnError(f"index {focus.index} is out of range: {label} has {len(tokens)} tokens",
-                            where=where, hint=f"use 0 to {len(tokens) - 1}", kind="text")
+                            where=where, param="focus", hint=f"use 0 to {len(tokens) - 1}", kind="text")
         return [Hit(focus.index, (focus.index,), "index")]
     found = _hits(focus.token.lower(), tokens)
     if not found:
         digits = "an index is written in ASCII digits 0-9; " if focus.token.isdecimal() else ""
-        raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where,
+        raise AttnError(f"focus token {focus.token!r} is not in {label}", where=where, param="focus",
                         hint=f"{digits}tokens: {_shown(display_tokens(tokens))}", kind="text")
     if focus.occurrence is not None:
         if focus.occurrence > len(found):
@@ -145,13 +150,13 @@ def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: boo
                 message = f"{focus.token!r} occurs {len(found)} time(s), not {focus.occurrence}"
             else:
                 message = f"{label} has {len(found)} occurrence(s) of {focus.token!r}, not {focus.occurrence}"
-            raise AttnError(message, where=where, kind="text")
+            raise AttnError(message, where=where, param="focus", kind="text")
         return [found[focus.occurrence - 1]]
     return found if every else found[:1]
 
 
 def positions(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
-              where: str = "--focus") -> list[int]:
+              where: str | None = None) -> list[int]:
     """The 0-based positions ``focus`` names in ``tokens`` (``label`` names them in messages)."""
     return [hit.index for hit in hits(focus, tokens, label=label, every=every, where=where)]
 
@@ -163,11 +168,11 @@ def describe(focus: Focus, hit: Hit, tokens: list[str], label: str = "") -> str 
     shown = display_tokens(tokens)
     parts = " + ".join(shown[i] for i in hit.word)
     where = f" in {label}" if label else ""
-    return (f"--focus {focus.token!r}{where} is split into {len(hit.word)} tokens ({parts}, positions "
+    return (f"{option('focus')} {focus.token!r}{where} is split into {len(hit.word)} tokens ({parts}, positions "
             f"{hit.word[0]}-{hit.word[-1]}); following its last, {shown[hit.index]!r} at {hit.index}")
 
 
-def rows(tokens: list[str], values: list[str] | None, where: str = "--focus",
+def rows(tokens: list[str], values: list[str] | None, where: str | None = None,
          notes: list[str] | None = None) -> list[int] | None:
     """``--focus`` values -> query rows, in the order given (None: every row); ``notes`` gets what to say."""
     if not values:

@@ -1,7 +1,8 @@
 """``attncli heads``: run a model (or a toy config) on a probe or a text and score every head.
 
-The core of the command, no typer or rich: :func:`scan_model` and :func:`scan_toy` return the
-JSON document that the terminal view draws (attncli.render.heads_view).
+The core of the command, no typer or rich: :func:`scan_model` and :func:`scan_toy` score the
+weights of a :class:`~attncli.core.record.Record` and return the JSON document that the terminal
+view draws (attncli.render.heads_view).
 """
 
 from __future__ import annotations
@@ -9,21 +10,51 @@ from __future__ import annotations
 from typing import Callable
 
 from attncli.core import detectors
-from attncli.errors import AttnError
+from attncli.core.record import Record
+from attncli.errors import AttnError, option
+
+#: The probe's length: at least 2 random tokens, at most this many.
+MAX_LENGTH = 4096
+
+
+def check(*, score: str | None, top: int, length: int, effect: bool = False, model: str | None = None) -> None:
+    """The scan's own parameters, before anything loads."""
+    known = detectors.SCORES + (("effect",) if effect else ())
+    if score is not None and score not in known:
+        extra = f" (effect goes with {option('effect')})" if score == "effect" else ""
+        raise AttnError(f"unknown score {score!r}{extra}", param="score", hint="expected one of " + ", ".join(known))
+    if effect and model is None:
+        raise AttnError(f"{option('effect')} goes with {option('model')} (a decoder)", param="effect",
+                        hint=f"e.g. {option('model')} smollm2")
+    if top < 1:
+        raise AttnError(f"must be at least 1, got {top}", param="top")
+    if not 2 <= length <= MAX_LENGTH:
+        raise AttnError(f"must be between 2 and {MAX_LENGTH}, got {length}", param="length")
+
+
+def record_weights(record: Record):
+    """Every layer's weights of a record as one (L, H, N, N) float32 CPU tensor."""
+    from attncli.core.devices import import_torch
+
+    torch = import_torch()
+    return torch.stack([layer.weights.float() for layer in record.layers]).cpu()  # (L, H, N, N)
 
 
 def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: str | None, top: int,
-              precision: int | None, tokens: list[str]) -> dict:
-    from attncli import SCHEMA_VERSION, __version__
+              precision: int | None, tokens: list[str], effect=None, norm_share=None) -> dict:
+    from attncli.version import SCHEMA_VERSION, __version__
     from attncli.documents.jsonout import to_list
 
     layers, heads, n, _ = weights.shape
     span = (probe["start"], probe["length"]) if probe is not None else None
     scores = detectors.score_all(weights, causal=causal, probe=span)
+    if effect is not None:
+        scores["effect"] = effect  # (L, H) loss rise on the second copy, head ablated alone
     if only is not None:
         if only not in scores:
-            raise AttnError(f"{only!r} needs the repeated-token probe, not --text or --file", where="--score",
-                            hint="drop --text/--file, or pick one of " + ", ".join(detectors.TEXT_SCORES))
+            raise AttnError(f"{only!r} needs the repeated-token probe, not {option('text')} or {option('file')}",
+                            param="score", hint=f"drop {option('text')}/{option('file')}, or pick one of "
+                            + ", ".join(detectors.TEXT_SCORES))
         scores = {only: scores[only]}
     return {
         "schema": SCHEMA_VERSION,
@@ -40,44 +71,50 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         "thresholds": {name: t for name, t in detectors.THRESHOLDS.items() if name in scores},
         "first_token_mass": [v if precision is None else round(v, precision)
                              for v in detectors.mean_by_layer(weights)],
+        "first_token_norm": None if norm_share is None else [v if precision is None else round(v, precision)
+                                                            for v in norm_share],
         "probe": probe,
     }
 
 
-def scan_model(spec: str, *, device, dtype, bos: bool | None, text: str | None, where: str, length: int,
-               seed: int, only: str | None, top: int, precision: int | None,
-               load_progress: Callable | None = None, layer_progress: Callable | None = None) -> dict:
-    """A real model: the probe (or the text) through every layer, then every head's scores."""
-    from attncli.models.adapter import Transformer
+def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
+               precision: int | None, layer_progress: Callable | None = None, effect: bool = False,
+               effect_progress: Callable | None = None) -> dict:
+    """A loaded model (attncli.models.runs.ModelAttention): the probe (or the text) through every layer
+    as a Record, then every head's scores.
 
-    model = Transformer(spec, device=device, dtype=dtype, bos=bos, progress=load_progress)
+    Also the first token's share per layer under ``norm`` (``first_token_norm``, beside
+    ``first_token_mass``), and with ``effect`` the loss rise of each head ablated alone (the probe only).
+    """
+    model = runner.transformer
     probe = None
     if text is None:
         prefix = model.prefix_id()
         ids, start = detectors.probe_ids(model.ordinary_ids(), length=length, seed=seed, prefix=prefix)
         if model.max_tokens and len(ids) > model.max_tokens:
             raise AttnError(f"the probe has {len(ids)} tokens, more than {model.name} takes ({model.max_tokens})",
-                            where="--length", hint=f"use --length {(model.max_tokens - start) // 2} or less")
-        run = model.run_ids(ids, where="--length", progress=layer_progress, points=("pattern",))
+                            param="length", hint=f"use {option('length')} {(model.max_tokens - start) // 2} or less")
+        record = model.run_ids(ids, where=option("length"), progress=layer_progress, points=("pattern",))
         probe = {"length": length, "seed": seed, "start": start,
-                 "prefix": run.tokens[0] if start else None, "ids": ids}
+                 "prefix": record.tokens[0] if start else None, "ids": ids}
     else:
-        run = model.run(text, where=where, progress=layer_progress, points=("pattern",))
-    torch = model.torch
-    weights = torch.stack([a.float() for a in run.attentions]).cpu()  # (L, H, N, N)
-    info = model.info
-    source = {"model": run.name, "config": None,
-              "info": {"architecture": model.architecture, "path": str(model.path), **info}}
-    return _document(weights=weights, causal=run.causal, probe=probe, source=source, only=only, top=top,
-                     precision=precision, tokens=run.tokens)
+        record = model.run(text, where=where, progress=layer_progress, points=("pattern",))
+    from attncli.models import effects
+
+    _, norm_share = effects.first_token_shares(model, record.ids, where=where if text is not None else option("length"))
+    effect_scores = None
+    if effect:
+        if probe is None:
+            raise AttnError(f"{option('effect')} measures the loss on the probe's second copy, not on "
+                            f"{option('text')} or {option('file')}", param="effect",
+                            hint=f"drop {option('text')}/{option('file')}")
+        effect_scores, _ = effects.head_effects(model, record.ids, probe["start"], length, progress=effect_progress)
+    source = {"model": record.name, "config": None,
+              "info": {"architecture": model.architecture, "path": str(model.path), **model.info}}
+    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source, only=only,
+                     top=top, precision=precision, tokens=record.tokens, effect=effect_scores, norm_share=norm_share)
 
 
-def toy_weights(settings, text: str, where: str):
-    """The toy pipeline's (1, H, N, N) weights for one text (the one place that knows the engine's API)."""
-    from attncli.core import toy
-
-    record = toy.build(settings).run(text, where=where)
-    return record.layers[0].weights.float().cpu()[None]  # (1, H, N, N)
 
 
 def scan_toy(settings, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
@@ -87,7 +124,7 @@ def scan_toy(settings, *, text: str | None, where: str, length: int, seed: int, 
     from attncli.core.vocabulary import TOY_VOCABULARY
 
     if settings.tensors is not None:
-        raise AttnError("this config gives query, key and value directly; heads needs text", where="--config",
+        raise AttnError("this config gives query, key and value directly; heads needs text", param="config",
                         hint="use a config with embeddings, or the toy vocabulary")
     probe = None
     if text is None:
@@ -96,9 +133,11 @@ def scan_toy(settings, *, text: str | None, where: str, length: int, seed: int, 
         sequence, start = detectors.probe_ids(words, length=length, seed=seed)
         text = " ".join(sequence)
         probe = {"length": length, "seed": seed, "start": start, "prefix": None, "ids": None}
-    weights = toy_weights(settings, text, where)
+    from attncli.core import toy
+
+    record = toy.build(settings).run(text, where=where)
     source = {"model": None, "config": settings.source or "defaults",
               "info": {"architecture": "toy", "layers": 1, "heads": settings.attention.heads,
                        "causal": settings.attention.causal, "d_model": settings.d_model}}
-    return _document(weights=weights, causal=bool(settings.attention.causal), probe=probe, source=source,
-                     only=only, top=top, precision=precision, tokens=tokenize(text))
+    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source,
+                     only=only, top=top, precision=precision, tokens=record.tokens)

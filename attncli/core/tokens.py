@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, call_example, option
 from attncli.core.vocabulary import TOY_VOCABULARY
 
 #: ASCII text: the one regular expression (fast, and the rule every seed was written with).
@@ -143,14 +143,14 @@ def check_text(text: str, where: str = "TEXT") -> list[str]:
     if len(text) > MAX_TEXT_CHARS:
         raise AttnError(
             f"text is too long ({len(text):,} characters; the limit is {MAX_TEXT_CHARS:,})",
-            where=where, kind="text",
+            where=where, param="text", kind="text",
         )
     if not text.strip():
-        raise AttnError("empty text" if not text else "text holds only whitespace", where=where,
-                        hint='give some words, e.g. attncli run "She ate the apple"', kind="text")
+        raise AttnError("empty text" if not text else "text holds only whitespace", where=where, param="text",
+                        hint=f'give some words, e.g. {call_example("run", "She ate the apple")}', kind="text")
     tokens = tokenize(text)
     if not tokens:
-        raise AttnError("text has no word tokens (punctuation is dropped)", where=where, kind="text")
+        raise AttnError("text has no word tokens (punctuation is dropped)", where=where, param="text", kind="text")
     return tokens
 
 
@@ -181,6 +181,6 @@ def strict_check(embedded: Embedded, where: str = "TEXT") -> None:
         everything = len(unknown) == len(set(t for t in embedded.tokens))
         raise AttnError(
             ("no token is in the vocabulary: " if everything else "unknown tokens: ") + ", ".join(unknown),
-            where=where, hint="--strict refuses out-of-vocabulary tokens; add them under embeddings: in a config",
+            where=where, hint=f"{option('strict')} refuses out-of-vocabulary tokens; add them under embeddings: in a config",
             kind="text",
         )

@@ -11,11 +11,13 @@ document is written a block at a time, never held whole as Python lists or one s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attncli import SCHEMA_VERSION, __version__
 from attncli.documents.jsonout import LazyArray, to_list
-from attncli.core.record import Record
+from attncli.version import SCHEMA_VERSION, __version__
+
+if TYPE_CHECKING:  # annotations only: the record's own document() imports this module
+    from attncli.core.record import Record
 
 #: What ``--include`` may add to a run document.
 INCLUDE_CHOICES = ("qkv", "raw_scores", "head_context", "projections", "all")
@@ -52,7 +54,7 @@ def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None, *
     may see (row r of query q has min(K, q + 1) entries), never a masked key."""
     if not k:
         return None
-    from attncli.core.attention import top_links, visible_keys
+    from attncli.core.reduce import top_links, visible_keys
 
     positions = record.rows if record.rows is not None else list(range(record.n))
     if indices is None:
@@ -74,8 +76,10 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     """The per-layer keys: embeddings (the layer's input), weights [H][R][N], context [R][d], top_k."""
     layer = record.layers[index]
     weights = layer.weights
-    if mean and weights is not None:
-        from attncli.core.attention import head_mean
+    if mean and layer.level is not None:
+        weights = layer.level  # (1, R, N) the measure with all heads together
+    elif mean and weights is not None:
+        from attncli.core.reduce import head_mean
 
         weights = head_mean(weights)  # (1, R, N)
     if layer.top_indices is not None and not mean:
@@ -86,6 +90,10 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     part = {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
+    if record.measure == "mixing":
+        part["mixing_ratio"] = arrays(layer.ratio)
+    if record.measure != "weights" and record.heads > 1 and not mean:
+        part["level"] = arrays(layer.level)  # (1, R, N) all heads together, beside the per-head values
     if layer.row_stats is not None:  # --stats: entropy, first_token, top1, each [H][R]
         part["stats"] = {name: arrays(value, exact=name == "top1") for name, value in layer.row_stats.items()}
     return part
@@ -132,7 +140,14 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         "focus": list(record.rows) if record.rows is not None else None,
         "top_k": top["top_k"],
         "weights_of": weights_of(record, heads_mean=heads_mean, rollout=rollout),
+        "measure": record.measure,
     }
+    if record.measure == "mixing":
+        doc["mixing_ratio"] = top["mixing_ratio"]
+    if "level" in top:
+        doc["level"] = top["level"] if not rollout else None
+    if record.ablation is not None:
+        doc["ablation"] = record.ablation
     if "stats" in top:
         doc["stats"] = top["stats"]
     if model:
@@ -143,6 +158,31 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     if include:
         doc.update(_included(record, last, arrays, include))
     return doc
+
+
+def record_document(record: Record, *, precision: int | None = None, lazy: bool = False) -> dict:
+    """The run document of ``record`` as its ``view`` (:meth:`Record.show`) chose it."""
+    view = record.view
+    return run_document(record, layers=view.get("layers"), heads_mean=view.get("heads_mean", False),
+                        rollout=view.get("rollout", False), top_k=view.get("top_k"),
+                        include=view.get("include", frozenset()), precision=precision, lazy=lazy)
+
+
+def parse_include(values) -> set[str]:
+    """``include`` values (each may be comma-separated) -> the set of INCLUDE_CHOICES named."""
+    from attncli.errors import AttnError
+
+    found: set[str] = set()
+    for value in [values] if isinstance(values, str) else values or ():
+        for part in str(value).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in INCLUDE_CHOICES:
+                raise AttnError(f"unknown value {part!r}", param="include",
+                                hint="expected one of " + ", ".join(INCLUDE_CHOICES))
+            found.add(part)
+    return found
 
 
 def _config(record: Record, *, heads: int) -> dict:
@@ -183,7 +223,7 @@ def compare_document(records: list[Record], entries: list[dict], contexts: list[
     doc = {**header()}
     if records[0].source == "model":
         doc.update(model=records[0].name, layer=layer)
-    doc.update(contexts=contexts, focus=entries)
+    doc.update(measure=records[0].measure, contexts=contexts, focus=entries)
     return doc
 
 
@@ -192,7 +232,7 @@ def explain_document(record: Record, steps: list[dict], *, layer: int | None = N
            "special": list(record.special)}
     if record.source == "model":
         doc.update(model=record.name, layer=layer)
-    doc.update(config=record.config, steps=steps)
+    doc.update(config=record.config, measure=record.measure, steps=steps)
     return doc
 
 

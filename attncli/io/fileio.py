@@ -17,13 +17,14 @@ import contextlib
 import errno
 import os
 import shutil
-import signal
+import stat
 import tempfile
-import threading
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
+from attncli.io.signals import held
+from attncli.io.streams import whole_writes
 
 #: Write errors that are the machine's state, not the user's choice of path: exit 1, not 2.
 RUNTIME_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
@@ -49,17 +50,60 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def check_target(path: str | Path, where: str | None = None) -> Path | None:
+    """Refuse (exit 2) a target that is neither a regular file nor a new name; follow a symbolic link.
+
+    A FIFO, a device node, a socket or a folder is never replaced or written to (the rename
+    would turn a FIFO into a file, a link to ``/dev/sda`` would replace the node). A symbolic
+    link is written through: returns the file its target names (a regular file, or a new name),
+    so that the caller can say what will be written; None for anything else.
+    """
+    path = Path(path)
+    name = str(path)
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):  # a new name (its folder is checked by the caller)
+        return None
+    except OSError as exc:
+        raise AttnError(f"cannot check {name!r}: {exc.strerror or exc}", where=where, kind="io") from None
+    target = None
+    if stat.S_ISLNK(info.st_mode):
+        target = Path(os.path.realpath(path))
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return target  # a dangling link: its target is a new name
+        except OSError as exc:
+            raise AttnError(f"{name!r} is a symbolic link that cannot be followed: {exc.strerror or exc}",
+                            where=where, kind="io") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((what for test, what in _KINDS if test(info.st_mode)), "not a file")
+        if target is not None:
+            what = f"{name!r} links to {str(target)!r}, {kind}"
+        else:
+            what = f"is {kind}" if where == name else f"{name!r} is {kind}"
+        raise AttnError(f"{what}, not a regular file", where=where, kind="io",
+                        hint="attncli writes only regular files and new names; give another name")
+    return target
+
+
 def check_writable(path: str | Path, where: str | None = None) -> Path:
     """Refuse, before any output, a target that cannot be written (exit 2).
 
-    The folder must exist, be a folder, and take a new file (tried for real: permissions,
-    a read-only mount and root's rights are then all accounted for); the target must not
-    be a folder. Returns the path.
+    The target must be a regular file or a new name (:func:`check_target`: never a FIFO, a
+    device or a folder; a symbolic link is checked at its target). Its folder must exist, be a
+    folder, and take a new file (tried for real: permissions, a read-only mount and root's
+    rights are then all accounted for). Returns the path.
     """
     path = Path(path)
-    folder = _folder(path)
-    if str(path) in ("", ".") or path.is_dir():
+    if str(path) in ("", ".") or (path.is_dir() and not path.is_symlink()):
         raise AttnError(f"{str(path)!r} is a directory", where=where, kind="io", hint="give a file name")
+    target = check_target(path, where) or path
+    folder = _folder(target)
     if not folder.exists():
         raise AttnError(f"folder {str(folder)!r} does not exist", where=where, kind="io")
     if not folder.is_dir():
@@ -83,22 +127,26 @@ def atomic_open(path: str | Path, *, where: str | None = None, binary: bool = Fa
     The temporary file sits in the target's folder (so ``os.replace`` is atomic), is fsynced
     before the rename, and is removed on any failure, KeyboardInterrupt included. OSErrors
     (other than a broken pipe) become an AttnError naming ``where``. ``overwrite=False``
-    refuses an existing target, checked at the rename itself (no race).
+    refuses an existing target, checked at the rename itself (no race). A target that is not
+    a regular file or a new name (a FIFO, a device) is refused (:func:`check_target`); a
+    symbolic link is written through (the link stays).
     """
     path = Path(path)
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))  # write through the link, keep the link
+    path = check_target(path, where) or path
     folder = _folder(path)
     try:
         mode = path.stat().st_mode & 0o7777
     except OSError:
         mode = _new_file_mode()
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=PREFIX, suffix=".tmp")
-    except OSError as exc:
-        raise write_error(path, exc, where) from None
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else encoding) as handle:
+        try:
+            with held():  # a signal between creating the file and knowing its name would leave it behind
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=PREFIX, suffix=".tmp")
+        except OSError as exc:
+            raise write_error(path, exc, where) from None
+        # every write complete or an error: Python's own buffered writer can drop the rest of a short write
+        with whole_writes(fd, binary=binary, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -109,8 +157,9 @@ def atomic_open(path: str | Path, *, where: str | None = None, binary: bool = Fa
             _link_new(tmp, path, where)
         _sync_folder(folder)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
             raise write_error(path, exc, where) from None
         raise
@@ -121,13 +170,13 @@ def _link_new(tmp: str, path: Path, where: str | None) -> None:
         os.link(tmp, path)
     except FileExistsError:
         raise AttnError("already exists", where=where or str(path), kind="io",
-                        hint="use --force to overwrite it") from None
+                        hint=f"use {option('force')} to overwrite it") from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
         if path.exists():  # a file system without hard links
             raise AttnError("already exists", where=where or str(path), kind="io",
-                            hint="use --force to overwrite it") from None
+                            hint=f"use {option('force')} to overwrite it") from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)
@@ -155,11 +204,12 @@ def atomic_write(path: str | Path, write_fn: Callable[[IO], object], *, where: s
 
 
 class SpooledOutput:
-    """A text document held until it is complete: memory up to ``max_memory`` bytes, then disk.
+    """A text document held until it is complete: memory up to ``max_memory`` characters, then disk.
 
     ``write`` it like a stream; ``commit(stream)`` copies it out (in 1 MiB blocks) and flushes;
     closing without committing discards it. The disk part is an anonymous temporary file
-    (already unlinked), so nothing is left behind even if the process is killed.
+    (already unlinked, so nothing is left behind even if the process is killed), written
+    through :func:`whole_writes`: a disk that fills up is an error, never a shorter document.
 
         with SpooledOutput() as spool:
             stream_json(doc, spool.write)
@@ -168,66 +218,80 @@ class SpooledOutput:
     """
 
     def __init__(self, max_memory: int = 8 * 1024 * 1024, *, folder: str | None = None) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=max_memory, mode="w+", encoding="utf-8",
-                                                   dir=folder)
+        self._max = max_memory
+        self._folder = folder
+        self._parts: list[str] = []
+        self._size = 0
+        self._disk = None  # the text stream of the temporary file, once the document outgrew memory
         self.committed = False
 
     def write(self, text: str) -> int:
         try:
-            return self._file.write(text)
+            if self._disk is not None:
+                self._disk.write(text)
+            else:
+                self._parts.append(text)
+                self._size += len(text)
+                if self._size > self._max:
+                    self._roll()
         except OSError as exc:
             raise write_error("a temporary file", exc, "output") from None
+        return len(text)
+
+    def _roll(self) -> None:
+        with held():  # an unlinked file: nothing to leave behind, but the descriptor must not leak
+            handle = tempfile.TemporaryFile(dir=self._folder)
+            fd = os.dup(handle.fileno())
+            handle.close()
+        self._disk = whole_writes(fd, encoding="utf-8")
+        for part in self._parts:
+            self._disk.write(part)
+        self._parts, self._size = [], 0
 
     @property
     def on_disk(self) -> bool:
         """True once the document outgrew memory and moved to a temporary file."""
-        return bool(getattr(self._file, "_rolled", False))
+        return self._disk is not None
 
     def commit(self, stream: IO[str], *, hold_interrupts: bool = True) -> None:
         """Copy the whole document to ``stream`` and flush it.
 
-        With ``hold_interrupts`` a Ctrl-C that arrives during the copy waits until the copy is
-        done (it is then raised as usual, exit 130): the document is never cut in the middle.
+        With ``hold_interrupts`` a Ctrl-C (or SIGTERM, SIGHUP) that arrives during the copy waits
+        until the copy is done (it is then raised as usual, exit 130): the document is never cut
+        in the middle.
         """
-        self._file.flush()
-        self._file.seek(0)
-        with _sigint_held() if hold_interrupts else contextlib.nullcontext():
-            shutil.copyfileobj(self._file, stream, 1024 * 1024)
-            stream.flush()
+        source = None
+        if self._disk is not None:
+            try:
+                self._disk.flush()
+            except OSError as exc:
+                raise write_error("a temporary file", exc, "output") from None
+            fd = os.dup(self._disk.fileno())
+            os.lseek(fd, 0, os.SEEK_SET)
+            source = open(fd, encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            with held() if hold_interrupts else contextlib.nullcontext():
+                if source is not None:
+                    shutil.copyfileobj(source, stream, 1024 * 1024)
+                else:
+                    text = "".join(self._parts)
+                    for start in range(0, len(text), 1024 * 1024):
+                        stream.write(text[start:start + 1024 * 1024])
+                stream.flush()
+        finally:
+            if source is not None:
+                source.close()
         self.committed = True
 
     def close(self) -> None:
-        self._file.close()
+        if self._disk is not None:
+            with contextlib.suppress(OSError):
+                self._disk.close()
+            self._disk = None
+        self._parts = []
 
     def __enter__(self) -> "SpooledOutput":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Hold Ctrl-C during the block and deliver it afterwards (main thread only).
-
-    Blocking the signal with a mask is not enough: torch's threads would take it. The Python
-    handler always runs in the main thread, so it is swapped for one that only takes note.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    try:
-        old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except (ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if caught:
-        if callable(old):
-            old(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
-        elif old != signal.SIG_IGN:
-            raise KeyboardInterrupt

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 from attncli.io.textsafe import visible
 
 #: The longest line ``--file`` accepts: room for the 262,144-token limit at ~16 bytes a token.
@@ -53,10 +53,10 @@ def label_of(source: str) -> str:
     return "stdin" if source == "-" else visible(str(source))
 
 
-def _stdin_binary() -> BinaryIO:
-    stream = sys.stdin
+def binary_of(stream) -> BinaryIO:
+    """A text stream (stdin) as bytes: its ``buffer``, or the text itself encoded as UTF-8."""
     if stream is None:
-        raise AttnError("stdin is closed", where="--file -", hint="pipe the text in, or give a file")
+        raise AttnError("stdin is closed", where=f"{option('file')} -", hint="pipe the text in, or give a file")
     buffer = getattr(stream, "buffer", None)
     if buffer is not None:
         return buffer
@@ -79,7 +79,7 @@ class _EncodedText:
 def open_binary(source: str | Path, where: str) -> BinaryIO:
     """A binary stream for a path or ``'-'``; every failure is one AttnError naming ``where``."""
     if str(source) == "-":
-        return _stdin_binary()
+        return binary_of(sys.stdin)
     path = Path(source)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
@@ -150,7 +150,7 @@ def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
     label = label_of(source)
-    handle = stream if stream is not None else open_binary(source, f"--file {label}")
+    handle = stream if stream is not None else open_binary(source, f"{option('file')} {label}")
     return _lines(handle, label, max_line_bytes, max_lines, close=stream is None and str(source) != "-")
 
 
@@ -166,7 +166,7 @@ def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> It
     rest = bytearray()  # the start of a line that has not ended yet (at most max_line_bytes + 1)
     number = 0
     skipping = 0  # bytes of a too-long line dropped so far (0: not skipping)
-    read_where = f"--file {label}"
+    read_where = f"{option('file')} {label}"
     skip_limit = MAX_SKIP_FACTOR * max_line_bytes
     while True:
         chunk = _read(handle, CHUNK, read_where)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Callable
 
 from attncli.core.record import Layer
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.load import (
     PACKAGED, _transformers, check_folder, is_causal, load_error, resolve,
 )
@@ -69,7 +69,7 @@ class Transformer:
         self.info = self._info(config)
 
     def _load(self, transformers, spec: str) -> None:
-        where = f"--model {spec}"
+        where = f"{option('model')} {spec}"
         raw = check_folder(Path(self.path), where, transformers, checked=spec not in PACKAGED)
         decoder = is_causal(SimpleNamespace(**{k: v for k, v in raw.items() if isinstance(k, str)}))
         try:
@@ -135,7 +135,7 @@ class Transformer:
         bos_id = self.tokenizer.bos_token_id
         if self.bos is True:
             if bos_id is None:
-                raise AttnError(f"{self.name}'s tokenizer has no BOS token", where="--bos")
+                raise AttnError(f"{self.name}'s tokenizer has no BOS token", param="bos")
             if not ids or ids[0] != bos_id:
                 ids = [bos_id] + ids
         elif self.bos is False and bos_id is not None and ids and ids[0] == bos_id:
@@ -220,10 +220,11 @@ class Transformer:
         return record
 
     def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None, rows=None,
-                points=RECORD_POINTS, reduce=None):
+                points=RECORD_POINTS, interventions=(), reduce=None):
         """Token ids through the model: a Record (source "model") whose layers hold the capture points
         (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all;
-        ``reduce``: capture's row reducer, every row handed over in chunks and no weights kept)."""
+        ``interventions``: attncli.core.points interventions applied during the forward; ``reduce``:
+        capture's row reducer, every row handed over in chunks and no weights kept)."""
         from attncli.core.record import Record
 
         if reduce is not None:
@@ -234,7 +235,8 @@ class Transformer:
             self._probe_once(where)
         names = tuple(p for p in points if p != "attn_sublayer" or None not in self.structure.sublayer)
         try:
-            with self.hooks(capture=names, rows=rows, progress=progress, reduce=reduce) as cache:
+            with self.hooks(capture=names, rows=rows, progress=progress, interventions=interventions,
+                            reduce=reduce) as cache:
                 out = self.forward(ids, backbone=True)
         except (RuntimeError, MemoryError) as exc:
             raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(
@@ -243,7 +245,7 @@ class Transformer:
         seen = (lambda i: i in reduce.seen) if reduce is not None else (lambda i: "pattern" in cache.get(i, {}))
         if not all(seen(i) for i in range(count)):
             raise AttnError("the model's attention did not go through transformers' attention interface",
-                            where=f"--model {self.name}", kind="model",
+                            where=f"{option('model')} {self.name}", kind="model",
                             hint="its architecture is not supported by attncli's capture points")
         notes = [] if "attn_sublayer" in names else ["attention sublayers not found: context is each layer's output"]
         if self.seq2seq:
@@ -305,7 +307,7 @@ class Transformer:
             raise AttnError(f"{n:,} tokens x {info['layers']} layers x {info['heads']} heads need {need_mb:,.0f} MiB "
                             f"of attention weights and scores; the limit is {self.max_attention_mb:,.0f} MiB",
                             where=where, kind="budget",
-                            hint="use a smaller --length" if where == "--length" else "shorten the text")
+                            hint=f"use a smaller {option('length')}" if where == option("length") else "shorten the text")
         check_activations(info, n, element, where, rows=None if rows is None and not chunked else r,
                           kept=points)
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)

@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.manifest import FORMAT, MANIFEST, problem, read as _read_manifest, record, sha256
 from attncli.models.manifest import write_atomic as _write_json_atomic
 from attncli.models.registry import PACKAGED, import_transformers, not_installed
@@ -229,10 +229,10 @@ def build(name: str, gguf: Path, digest: str, entry: Path, *, progress: Callable
                     local_files_only=True, trust_remote_code=False)
         except ImportError as exc:
             raise AttnError(f"reading a GGUF needs a package that is not installed ({exc})", kind="model",
-                            where=f"--model {name}", hint="pip install 'attncli[models]'") from None
+                            where=f"{option('model')} {name}", hint="pip install 'attncli[models]'") from None
         except Exception as exc:  # noqa: BLE001 - any failure of the GGUF reader is one line
             raise AttnError(f"cannot read {gguf.name}: {str(exc).splitlines()[0] if str(exc) else type(exc)}",
-                            where=f"--model {name}", kind="model") from None
+                            where=f"{option('model')} {name}", kind="model") from None
         if progress is not None:
             progress("writing the cache", None, None)
         try:

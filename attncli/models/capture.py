@@ -16,6 +16,7 @@ linear layer a block calls after its attention function returns). Everything is 
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 import torch
@@ -225,14 +226,26 @@ def _implementation(config):
     return getattr(config, "_attn_implementation_internal", None) or getattr(config, "_attn_implementation", None)
 
 
-def _set_implementation(model, name) -> None:
-    """Every config in the model (the model's and any sub-config its modules hold) on ``name``."""
+_CONFIGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its configs, found once
+
+
+def _configs(model) -> list:
+    """The model's config and any other config its modules hold (sub-models), found once."""
+    known = _CONFIGS.get(model)
+    if known is not None:
+        return known
     configs = {id(model.config): model.config}
     for module in model.modules():
         config = getattr(module, "config", None)
         if config is not None and hasattr(config, "_attn_implementation_internal"):
             configs.setdefault(id(config), config)
-    for config in configs.values():
+    _CONFIGS[model] = list(configs.values())
+    return _CONFIGS[model]
+
+
+def _set_implementation(model, name) -> None:
+    """Every config in the model on ``name``."""
+    for config in _configs(model):
         config._attn_implementation_internal = name
 
 

@@ -19,36 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from attncli.core.decoding import DEFAULT_ALTERNATIVES, Sampling, choose, generator, rank_of, top_alternatives
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.memory import allocation_error, nonfinite_hint
-
-
-@dataclass
-class Alternative:
-    id: int
-    token: str
-    text: str
-    probability: float
-
-
-@dataclass
-class Step:
-    """One generated (or, with a target, forced) token and what produced it."""
-
-    index: int  # 0-based among the generated tokens
-    position: int  # its position in the whole sequence (prompt first)
-    id: int
-    token: str  # the tokenizer's string
-    text: str  # decoded on its own
-    probability: float  # in the model's own distribution (softmax of the logits, before any warping)
-    log_probability: float
-    rank: int  # 1-based among the vocabulary
-    alternatives: list[Alternative]
-    attention: dict[int, object]  # layer -> (H, position) the query row of the forward that produced it
-    cross: dict[int, object] = field(default_factory=dict)  # encoder-decoder: layer -> (H, source tokens)
-    special: bool = False
-    eos: bool = False
-    seconds: float = 0.0  # the forward that produced it, and the choice
+from attncli.models.steps import Alternative, Step  # noqa: F401  (re-exported: generation.Step)
 
 
 @dataclass
@@ -113,12 +86,12 @@ def prompt_ids(transformer, prompt: str, *, chat: bool = False, system: str | No
     """The prompt's token ids; with ``chat`` the tokenizer's chat template (and its generation prompt)."""
     if not chat:
         if system is not None:
-            raise AttnError("--system goes with --chat", where="--system")
+            raise AttnError(f"{option('system')} goes with {option('chat')}", where=option("system"))
         return transformer.encode(prompt, where="PROMPT")
     tokenizer = transformer.tokenizer
     if not getattr(tokenizer, "chat_template", None):
-        raise AttnError(f"{transformer.name}'s tokenizer has no chat template", where="--chat",
-                        hint="leave --chat out to use the prompt as it is")
+        raise AttnError(f"{transformer.name}'s tokenizer has no chat template", where=option("chat"),
+                        hint=f"leave {option('chat')} out to use the prompt as it is")
     if not prompt.strip():
         raise AttnError("empty text" if not prompt else "text holds only whitespace", where="PROMPT", kind="text")
     messages = ([{"role": "system", "content": system}] if system is not None else []) + [
@@ -129,7 +102,7 @@ def prompt_ids(transformer, prompt: str, *, chat: bool = False, system: str | No
     return [int(i) for i in out]
 
 
-def check_lengths(transformer, n_prompt: int, new_tokens: int, *, where: str = "-n/--max-new-tokens") -> None:
+def check_lengths(transformer, n_prompt: int, new_tokens: int, *, where: str = f"-n/{option('max_new_tokens')}") -> None:
     """A prompt longer than the context, or a generation that would run past it: refused (exit 2)."""
     limit = transformer.max_tokens
     if not limit:
@@ -208,10 +181,10 @@ def generate(transformer, prompt: str, *, sampling: Sampling = Sampling(), max_n
 def target_ids(transformer, target: str) -> list[int]:
     """The continuation's ids as the model would write them (no BOS or other added tokens)."""
     if not target:
-        raise AttnError("empty target", where="--target", kind="text")
+        raise AttnError("empty target", where=option("target"), kind="text")
     ids = list(transformer.tokenizer(target, add_special_tokens=False)["input_ids"])
     if not ids:
-        raise AttnError("the target has no tokens", where="--target", kind="text")
+        raise AttnError("the target has no tokens", where=option("target"), kind="text")
     return ids
 
 
@@ -223,12 +196,12 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     """Like :func:`generate`, from token ids (``stop_ids``: the ids that end it; default the model's EOS)."""
     check_decoder(transformer)
     if max_new_tokens < 1:
-        raise AttnError(f"must be at least 1, got {max_new_tokens}", where="-n/--max-new-tokens")
+        raise AttnError(f"must be at least 1, got {max_new_tokens}", where=f"-n/{option('max_new_tokens')}")
     if not ids:
         raise AttnError("no tokens", where="PROMPT", kind="text")
     forced = target_ids(transformer, target) if target is not None else None
     check_lengths(transformer, len(ids), len(forced) if forced is not None else max_new_tokens,
-                  where="--target" if forced is not None else "-n/--max-new-tokens")
+                  where=option("target") if forced is not None else f"-n/{option('max_new_tokens')}")
     vocabulary = int(getattr(transformer.model.config, "vocab_size", 0) or 0)
     if vocabulary and any(not 0 <= i < vocabulary for i in ids):
         raise AttnError("a token id is outside the model's vocabulary", where="PROMPT", kind="text")
@@ -239,7 +212,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
         from attncli.models import seq2seq as s2s
 
         total, heads = s2s.decoder_layers(transformer), s2s.decoder_heads(transformer)
-        check_lengths(transformer, 1, count, where="--target" if forced is not None else "-n/--max-new-tokens")
+        check_lengths(transformer, 1, count, where=option("target") if forced is not None else f"-n/{option('max_new_tokens')}")
     else:
         total, heads = int(info["layers"]), int(info["heads"])
     chosen = list(range(total)) if layers is None else list(layers)
@@ -279,8 +252,8 @@ def check_decoder(transformer) -> None:
     if not transformer.causal or not hasattr(getattr(transformer, "lm", None), "get_output_embeddings") \
             or transformer.lm.get_output_embeddings() is None:
         raise AttnError(f"{transformer.name} is not a decoder: it has no language-model head to write with",
-                        where=f"--model {transformer.name}", kind="model",
-                        hint="generate needs a causal language model, e.g. --model smollm2")
+                        where=f"{option('model')} {transformer.name}", kind="model",
+                        hint=f"generate needs a causal language model, e.g. {option('model')} smollm2")
 
 
 _LOADED: dict = {}

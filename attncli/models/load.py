@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.folder import MAX_CONFIG_BYTES, check_files, check_model_size, check_remote_code, read_json
 from attncli.models.registry import (  # noqa: F401  (EXTRA_HINT, Packaged: re-exported)
     EXTRA_HINT, PACKAGED, Packaged, import_transformers, install_hint,
@@ -40,7 +40,7 @@ def packaged_path(name: str, *, progress: Callable | None = None) -> Path:
     try:
         module = importlib.import_module(entry.package)
     except ImportError:
-        raise AttnError(f"model {name!r} is not installed", where="--model", hint=install_hint(name),
+        raise AttnError(f"model {name!r} is not installed", param="model", hint=install_hint(name),
                         kind="model") from None
     return Path(module.get_model_path())
 
@@ -52,16 +52,16 @@ def resolve(spec: str, *, progress: Callable | None = None) -> tuple[str, Path]:
     try:
         path = Path(spec).expanduser()
     except RuntimeError:  # ~nosuchuser
-        raise AttnError("cannot load the model: no such user's home folder", where=f"--model {spec}",
+        raise AttnError("cannot load the model: no such user's home folder", where=f"{option('model')} {spec}",
                         kind="model") from None
     if not path.exists():
-        raise AttnError(f"no model folder or packaged model named {spec!r}", where="--model",
+        raise AttnError(f"no model folder or packaged model named {spec!r}", param="model",
                         hint="packaged: " + ", ".join(PACKAGED) + "; or a local folder with config.json",
                         kind="model")
     if not path.is_dir() or not (path / "config.json").is_file():
-        raise AttnError("not a model folder (it needs config.json and the weights)", where=f"--model {spec}",
+        raise AttnError("not a model folder (it needs config.json and the weights)", where=f"{option('model')} {spec}",
                         kind="model")
-    check_local(path, f"--model {spec}")  # before transformers is even imported
+    check_local(path, f"{option('model')} {spec}")  # before transformers is even imported
     return path.name, path
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.folder import memory_limit
 
 _ALLOCATION = ("can't allocate memory", "cannot allocate memory", "defaultcpuallocator", "out of memory",
@@ -36,7 +36,7 @@ def allocation_error(exc: BaseException, what: str, *, where: str | None = None)
     size = re.search(r"allocate (\d+) bytes", text)
     amount = f": {int(size.group(1)) / 2**20:,.1f} MiB more could not be allocated" if size else ""
     if "forward" in what:
-        hint = "shorten the text, use --dtype bfloat16, or free memory"
+        hint = f"shorten the text, use {option('dtype')} bfloat16, or free memory"
     else:
         hint = "use a smaller model or free memory; the whole model is held in memory"
     return AttnError(f"out of memory during {what}{amount}{_cap_note()}", where=where, kind="memory",
@@ -72,13 +72,13 @@ def check_activations(info: dict, n: int, element: int, where: str, *, rows: int
         raise AttnError(f"{n:,} tokens need about {need / 2**20:,.0f} MiB for the forward pass (attention weights "
                         f"and hidden states of {info['layers']} layers); the limit is {limit[0] / 2**20:,.0f} MiB "
                         f"({limit[1]})", where=where, kind="memory", code=ExitCode.FAILURE,
-                        hint="use a smaller --length" if where == "--length" else "shorten the text")
+                        hint=f"use a smaller {option('length')}" if where == option("length") else "shorten the text")
 
 
 def nonfinite_hint(model, dtype_name: str) -> str:
     """The advice for non-finite output: float32 only helps a run that is not already float32."""
     if dtype_name != "float32":
-        return "use --dtype float32"
+        return f"use {option('dtype')} float32"
     import torch
 
     for name, tensor in model.state_dict().items():

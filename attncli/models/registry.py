@@ -10,7 +10,7 @@ import os
 import warnings
 from typing import NamedTuple
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 
 class Packaged(NamedTuple):
@@ -36,7 +36,7 @@ def install_hint(name: str) -> str:
 
 
 def not_installed(name: str) -> AttnError:
-    return AttnError(f"model {name!r} is not installed", where="--model", hint=install_hint(name), kind="model")
+    return AttnError(f"model {name!r} is not installed", where=option("model"), hint=install_hint(name), kind="model")
 
 
 def import_transformers():
@@ -50,7 +50,7 @@ def import_transformers():
             warnings.simplefilter("ignore")
             import transformers
     except ImportError:
-        raise AttnError("model options need transformers, which is not installed", where="--model",
+        raise AttnError("model options need transformers, which is not installed", where=option("model"),
                         hint=EXTRA_HINT, kind="model") from None
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

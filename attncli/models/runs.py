@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from attncli.core.record import Record, no_text
 
+
 #: What a record computed row by row keeps per layer: the input, the chosen rows' scores, weights, head
 #: outputs and sublayer outputs (never a (H, N, N) tensor; the block's output only where no sublayer is found).
 ROW_POINTS = ("resid_pre", "scores", "pattern", "z", "attn_out", "attn_sublayer")
@@ -28,13 +29,15 @@ def _row_points(transformer, qkv: bool) -> tuple[str, ...]:
 class ModelAttention:
     """A local model, loaded once, on one device and dtype; ``run`` makes one record per text."""
 
-    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None) -> None:
+    def __init__(self, spec: str, *, device: str = "cpu", dtype: str = "float32", bos: bool | None = None,
+                 progress=None) -> None:
+        """``progress(description, done, total)`` while a packaged model's cache is built."""
         from attncli.core.devices import dtype_name, resolve_device, resolve_dtype
         from attncli.models import Transformer
 
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype)
-        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos)
+        self.transformer = Transformer(spec, device=torch_device, dtype=torch_dtype, bos=bos, progress=progress)
         self.dtype = dtype_name(dtype)
         self.config = self._config()
 
@@ -47,19 +50,26 @@ class ModelAttention:
     def name(self) -> str:
         return self.transformer.name
 
-    def run(self, text: str | None, *, where: str = "TEXT", focus: list[str] | None = None, top_k: int | None = None,
-            rollout: bool = False, raw_scores: bool = False, rows: str | None = None, stats: bool = False,
+    def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
+            top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, measure: str = "weights",
+            layers: list[int] | None = None, max_passes: int | None = None, progress=None,
+            ablate: list | None = None, ablate_mode: str = "zero", rows: str | None = None, stats: bool = False,
             qkv: bool = False) -> Record:
-        """One text -> a Record. ``focus`` and ``rows`` (``A:B``) choose query rows: only those are computed,
-        from the captured queries and keys, while the model runs on SDPA (no N x N weights per layer);
-        ``top_k`` or ``stats`` without chosen rows reduce every row chunk by chunk when the full weights do
-        not fit (``stats``: always); ``qkv`` keeps every layer's queries, keys and values."""
+        """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s.
+
+        ``progress(done_layers, layers)`` after each layer of a plain run. ``focus`` and ``rows`` (``A:B``)
+        choose query rows: only those are computed, from the captured queries and keys, while the model
+        runs on SDPA (no N x N weights per layer); ``top_k`` or ``stats`` without chosen rows reduce every
+        row chunk by chunk when the full weights do not fit (``stats``: always); ``qkv`` keeps every
+        layer's queries, keys and values.
+        """
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
-        from attncli.errors import AttnError
+        from attncli.errors import AttnError, option
 
         if text is None:
             raise no_text(model=self.name)
+        where = where or option("text")
         t = self.transformer
         ids = t.encode(text, where=where)
         tokens = t.tokenizer.convert_ids_to_tokens(ids)
@@ -70,11 +80,21 @@ class ModelAttention:
         if rollout and stats:
             raise AttnError("--rollout needs every layer's full weights; --stats is for inputs seen row by row",
                             where="--stats", hint="leave out --rollout or --stats")
-        points = _row_points(t, raw_scores or qkv)
-        if rollout:
-            record = self._full(ids, where, text)
+        extra = None
+        if measure != "weights" or ablate:
+            if stats:
+                raise AttnError("--stats summarizes the attention weights; it does not go with --measure or --ablate",
+                                where="--stats")
+            from attncli.models.measured import measured_run
+
+            record, extra = measured_run(t, ids, where=where, measure=measure, layers=layers,
+                                          rollout=rollout, max_passes=max_passes, progress=progress,
+                                          ablate=ablate or [], ablate_mode=ablate_mode)
+        elif rollout:
+            record = self._full(ids, where, progress)
         elif chosen is not None:
-            record = t.run_ids(ids, where=where, rows=chosen, points=points)
+            record = t.run_ids(ids, where=where, rows=chosen, points=_row_points(t, raw_scores or qkv),
+                               progress=progress)
             if stats:
                 from attncli.core.rowstats import row_stats
 
@@ -87,14 +107,15 @@ class ModelAttention:
             element = t.torch.empty((), dtype=t.dtype).element_size()
             reducer = RowReducer(heads=self.heads, top_k=top_k, stats=stats, causal=self.causal,
                                  chunk_bytes=CHUNK_BYTES, element=element)
-            record = t.run_ids(ids, where=where, points=points, reduce=reducer)
+            record = t.run_ids(ids, where=where, points=_row_points(t, raw_scores or qkv), reduce=reducer,
+                               progress=progress)
             for layer in record.layers:
                 if top_k:
                     layer.top_weights, layer.top_indices = reducer.top[layer.index]  # (H, N, K) x2
                 if stats:
                     layer.row_stats = reducer.stats[layer.index]  # (H, N) each
         else:
-            record = self._full(ids, where, text)
+            record = self._full(ids, where, progress)
         record.text = text
         record.warnings = list(record.warnings) + focus_notes
         if raw_scores:
@@ -103,6 +124,11 @@ class ModelAttention:
             for layer in record.layers:
                 layer.raw_scores = unscaled_scores(layer.queries, layer.keys, chosen)  # (H, R, N)
         full = record.attentions  # L x (H, N, N) on the full path
+        if extra is not None:
+            from attncli.models.measured import finish
+
+            record.rows, record.config = chosen, self.config
+            return finish(record, extra, chosen, rollout=rollout)
         if chosen is not None and record.rows is None:  # the full path: per-query tensors keep the rows only
             for layer in record.layers:
                 for name in ("weights", "scores", "output", "head_context", "projected"):
@@ -115,14 +141,14 @@ class ModelAttention:
             record.rollout = attention_rollout(full, chosen)  # (R, N)
         return record
 
-    def _full(self, ids: list[int], where: str, text: str) -> Record:
+    def _full(self, ids: list[int], where: str, progress=None) -> Record:
         """Every row of every layer (eager arithmetic); a text too long for that names the options that work."""
         from attncli.errors import AttnError
 
         try:
-            return self.transformer.run_ids(ids, where=where)
+            return self.transformer.run_ids(ids, where=where, progress=progress)
         except AttnError as error:
-            if error.kind not in ("budget", "memory") or where == "--length":
+            if error.kind not in ("budget", "memory") or "length" in str(where):
                 raise
             error.hint = (f"{error.hint}, or look at some query rows: --focus INDEX (-1: the last), --rows A:B, "
                           "--top-k K or --stats compute only what they show, from the queries and keys")

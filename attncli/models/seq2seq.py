@@ -16,7 +16,7 @@ import warnings
 from typing import Iterator
 
 from attncli.core.decoding import Sampling, choose, generator, rank_of, top_alternatives
-from attncli.errors import AttnError, ExitCode
+from attncli.errors import AttnError, ExitCode, option
 from attncli.models.memory import allocation_error, nonfinite_hint
 
 
@@ -26,14 +26,14 @@ def start_id(transformer) -> int:
     if value is None:
         value = getattr(lm.config, "decoder_start_token_id", None)
     if value is None:
-        raise AttnError(f"{transformer.name} names no decoder start token", where=f"--model {transformer.name}",
+        raise AttnError(f"{transformer.name} names no decoder start token", where=f"{option('model')} {transformer.name}",
                         kind="model")
     return int(value)
 
 
 def steps(transformer, source: list[int], *, sampling: Sampling, max_new_tokens: int, layers: list[int],
           alternatives: int, target: list[int] | None, stop_ids: set[int]) -> Iterator:
-    from attncli.models.generation import Alternative, Step
+    from attncli.models.steps import Alternative, Step
 
     torch = transformer.torch
     lm = transformer.lm

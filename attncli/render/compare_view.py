@@ -152,6 +152,12 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
     def build(paint: Paint, render_width: int, _height: int) -> list[RenderableType]:
         w = render_width if width is None else min(width, render_width)
         parts: list[RenderableType] = []
+        measure = doc.get("measure") or "weights"
+        if measure != "weights":
+            from attncli.core.measures import describe
+
+            parts += wrap_phrases([(word, "dim") for word in f"measure {measure}: {describe(measure)}".split(" ")],
+                                  w)
         for entry in doc["focus"]:
             p = precision if precision is not None else adaptive_precision(
                 [row for ctx in entry["weights"] for row in ctx])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console, RenderableType
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 #: A document's JSON: .json, or JSON Lines (.jsonl, .ndjson: a batch's records, one a line; one document is one line).
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -21,10 +21,10 @@ def is_json(path: Path) -> bool:
 def check_path(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise AttnError(f"cannot tell the format of {str(path)!r}", where="--save",
+        raise AttnError(f"cannot tell the format of {str(path)!r}", param="save",
                         hint="use a name ending in " + ", ".join(FORMATS))
     if path.parent and not path.parent.exists():
-        raise AttnError(f"folder {str(path.parent)!r} does not exist", where="--save")
+        raise AttnError(f"folder {str(path.parent)!r} does not exist", param="save")
     return suffix
 
 
@@ -54,7 +54,7 @@ def render_to(path: Path, renderable: RenderableType | None, json_text: str, *, 
         content = _export(renderable, suffix, width, title)
     from attncli.io.fileio import atomic_write
 
-    atomic_write(path, lambda handle: handle.write(content), where="--save")  # temp file removed on failure
+    atomic_write(path, lambda handle: handle.write(content), where=option("save"))  # temp file removed on failure
 
 
 def write_streamed(path: Path, produce) -> None:

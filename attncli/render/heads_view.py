@@ -15,19 +15,40 @@ from attncli.render.layout import Column, Lazy, block_table, fmt
 from attncli.io.textsafe import visible
 
 
+EFFECT = "loss rise on the probe's second copy with the head ablated alone (nats; colors: 0 to the largest)"
+
+
 def _grid(name: str, scores: list[list[float]], precision: int, paint: Paint, width: int) -> list[Text]:
     """One score's layer x head grid: cells on the shared viridis scale (0 to 1), values printed,
-    split into blocks of heads when the terminal is narrow (never a cut number)."""
+    split into blocks of heads when the terminal is narrow (never a cut number). ``effect`` is not
+    in [0, 1]: its colors run from 0 to its largest value."""
     heads = len(scores[0]) if scores else 0
+    top = max((v for row in scores for v in row), default=1.0) if name == "effect" else 1.0
+    scale = 1.0 / top if top > 0 else 1.0
     cell = precision + 2
     columns = [Column(f"h{h}", cell) for h in range(heads)] + [Column("mean", cell)]
     rows = []
     for layer, row in enumerate(scores):
         mean = sum(row) / len(row) if row else 0.0
-        cells = [Text(fmt(v, precision), style=paint.weight(v)) for v in row]
+        cells = [Text(fmt(v, precision), style=paint.weight(min(1.0, max(0.0, v * scale)))) for v in row]
         rows.append((Text(str(layer), style="dim"), cells + [Text(fmt(mean, precision), style="dim")]))
-    return [Text.assemble((name, "bold"), f": {DESCRIPTIONS[name]}")] + \
+    description = EFFECT if name == "effect" else DESCRIPTIONS[name]
+    return [Text.assemble((name, "bold"), f": {description}")] + \
         block_table("layer", columns, rows, width, noun="heads", header_style="bold")
+
+
+def _sink(doc: dict, precision: int, paint: Paint, width: int) -> list[Text]:
+    """The first token's share per layer under weights and under norm, side by side (blocks of layers)."""
+    weights, norms = doc.get("first_token_mass"), doc.get("first_token_norm")
+    if not weights or not norms:
+        return []
+    cell = max(precision + 2, 3)
+    columns = [Column(str(layer), cell) for layer in range(len(weights))]
+    rows = [(name, [Text(fmt(v, precision), style=paint.weight(min(1.0, max(0.0, v)))) for v in values])
+            for name, values in (("weights", weights), ("norm", norms))]
+    title = Text.assemble(("the sink", "bold"), ": the first token's share of each row, by layer, under the "
+                          "softmax weights and under ||alpha f(x)|| (norm)")
+    return [title] + block_table("layer", columns, rows, width, noun="layers", header_style="bold") + [Text("")]
 
 
 def _header(doc: dict) -> Text:
@@ -81,6 +102,7 @@ def heads_view(doc: dict, *, precision: int | None = None, width: int = 80) -> L
         for name, scores in doc["scores"].items():
             parts += _grid(name, scores, p, paint, w)
             parts.append(Text(""))
+        parts += _sink(doc, p, paint, w)
         parts += _top(doc, p, w)
         return parts
 

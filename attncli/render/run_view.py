@@ -55,7 +55,8 @@ def _setting_phrases(doc: dict) -> list[str]:
             what = _layers_phrase(doc)
         else:
             what = f"layer {doc['layer']} of {m['layers']} (0-based)"
-        heads = "mean of heads" if doc.get("heads_mean") else f"{m['heads']} heads"
+        mean = "mean of heads" if measure_of(doc) == "weights" else "all heads together"
+        heads = mean if doc.get("heads_mean") else f"{len(doc['weights']) if doc.get('weights') else m['heads']} heads"
         return [f"{n} tokens ({sum(doc['special'])} special)", f"model {visible(m['name'])} ({m['architecture']})",
                 what, heads, f"{cfg['dtype']} on {cfg['device']}"]
     scale = scale_phrase(a)
@@ -72,9 +73,21 @@ def _setting_phrases(doc: dict) -> list[str]:
     return parts
 
 
+#: What a view calls the matrix of each measure (attncli.core.measures).
+MEASURE_TITLES = {"weights": "attention weights", "norm": "norm ||alpha f(x)||", "mixing": "mixing (residual, LN)",
+                  "alti": "ALTI contributions", "value-zeroing": "value zeroing"}
+
+
+def measure_of(doc: dict) -> str:
+    return doc.get("measure") or "weights"
+
+
 def header_lines(doc: dict, width: int) -> list[Text]:
     """The tokens and the settings that matter, wrapped between words and phrases only."""
-    phrases = _token_phrases(doc) + [("· " + p, "dim") for p in _setting_phrases(doc)]
+    settings = _setting_phrases(doc)
+    if measure_of(doc) != "weights":
+        settings.insert(0, f"measure {measure_of(doc)}")
+    phrases = _token_phrases(doc) + [("· " + p, "dim") for p in settings]
     return wrap_phrases(phrases, width)
 
 
@@ -148,8 +161,9 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
     shared = scale or Scale.over([_live(doc, h) for h in heads], mode)
     p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
     parts: list[RenderableType] = []
+    what = MEASURE_TITLES.get(measure_of(doc), "attention weights")
     for number, h in enumerate(heads):
-        title = titles[number] if titles else (f"attention weights, head {h}" if many else "attention weights")
+        title = titles[number] if titles else (f"{what}, head {h}" if many else what)
         title += " (rows: queries, columns: keys)"
         last = number == len(heads) - 1
         if view == "full":
@@ -161,12 +175,17 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
                                          show_legend=last))
         parts.append(Text(""))
     if view == "full":
-        text = f"{MAX_MARK} largest weight in each row (every one that prints equal to it)"
+        noun = "weight" if measure_of(doc) == "weights" else "value"
+        text = f"{MAX_MARK} largest {noun} in each row (every one that prints equal to it)"
         if doc["config"]["attention"]["causal"]:
             text += "   - masked (causal)"
         if len(heads) > 1:
             text += "; one color scale for all heads"
         parts += note(text, width)
+    if measure_of(doc) != "weights":
+        from attncli.core.measures import describe
+
+        parts += note(f"{measure_of(doc)}: {describe(measure_of(doc))}; colors span the values shown", width)
     return parts
 
 
@@ -251,31 +270,40 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
         parts += grid_view(doc, head=head, width=width, height=height, mode=mode)
     elif doc.get("layers"):
         # --layer all: one matrix per layer (a head, or the mean of heads), one scale for all.
-        matrices = [entry["weights"][head] if head is not None else _mean(entry["weights"])
-                    for entry in doc["layers"]]
+        matrices = [entry["weights"][head] if head is not None else
+                    (entry["level"][0] if entry.get("level") else _mean(entry["weights"])) for entry in doc["layers"]]
         layer_doc = {**doc, "weights": matrices, "scores": None}
         shared = Scale.over([_live(layer_doc, i) for i in range(len(matrices))], mode)
         p = precision if precision is not None else adaptive_precision([r for m in matrices for r in m])
-        what = f"head {head}" if head is not None else "mean of heads"
-        titles = [f"L{entry['layer']} · layer {entry['layer']}, {what}" for entry in doc["layers"]]
+        together = "all heads together" if doc["layers"][0].get("level") else "mean of heads"
+        what = f"head {head}" if head is not None else together
+        label_of = MEASURE_TITLES.get(measure_of(doc), "") + ", " if measure_of(doc) != "weights" else ""
+        titles = [f"L{entry['layer']} · {label_of}layer {entry['layer']}, {what}" for entry in doc["layers"]]
         parts += weight_views(layer_doc, heads=list(range(len(matrices))), precision=p, view=chosen,
                               query_rows=rows, width=width, scale=shared, titles=titles, forced=forced, mode=mode)
     elif doc.get("model") and head is None and doc["weights"] is not None and len(doc["weights"]) > 1:
         count = len(doc["weights"])  # a model's many heads: their mean (the JSON keeps every head)
-        title = "attention rollout" if doc.get("rollout") else f"layer {doc['layer']}, mean of heads"
-        mean_doc = {**doc, "weights": [_mean(doc["weights"])]}
+        level = doc.get("level")
+        together = "all heads together" if level else "mean of heads"
+        prefix = MEASURE_TITLES[measure_of(doc)] + ", " if measure_of(doc) != "weights" else ""
+        title = "attention rollout" if doc.get("rollout") else f"{prefix}layer {doc['layer']}, {together}"
+        mean_doc = {**doc, "weights": [level[0] if level else _mean(doc["weights"])]}
         p = precision if precision is not None else adaptive_precision(mean_doc["weights"][0])
         parts += weight_views(mean_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width,
                               titles=[title], forced=forced, mode=mode)
-        parts += note(f"the mean of {count} heads; --head K shows one, --view grid all at once", width)
-        if doc.get("top_k") is not None:  # the strongest links of the matrix shown: the mean's
+        what = f"||sum over {count} heads||" if level else f"the mean of {count} heads"
+        parts += note(f"{what}; --head K shows one, --view grid all at once", width)
+        if doc.get("top_k") is not None:  # the strongest links of the matrix shown
             top_doc = _top_from_weights(mean_doc, doc["top_k"]["k"])
-            top_heads, top_what, top_p = [0], "mean of heads", p
+            top_heads, top_what, top_p = [0], together, p
     elif doc.get("top_k") is None or doc["weights"] is not None:
         titles = None
         if doc.get("model"):
+            prefix = MEASURE_TITLES[measure_of(doc)] + ", " if measure_of(doc) != "weights" else ""
+            together = "mean of heads" if measure_of(doc) == "weights" else "all heads together"
             titles = ["attention rollout" if doc.get("rollout") else
-                      f"layer {doc['layer']}, " + ("mean of heads" if doc.get("heads_mean") else f"head {h}")
+                      f"{prefix}layer {doc['layer']}, " + (together if doc.get("heads_mean") or len(heads) == 1
+                                                           and len(doc["weights"]) == 1 else f"head {h}")
                       for h in heads]
         parts += weight_views(doc, heads=heads, precision=precision, view=chosen, query_rows=rows, width=width,
                               titles=titles, forced=forced, mode=mode)
