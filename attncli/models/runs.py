@@ -92,7 +92,9 @@ class ModelAttention:
                                           ablate=ablate or [], ablate_mode=ablate_mode)
         elif rollout:
             record = self._full(ids, where, progress)
-        elif chosen is not None:
+        elif chosen is not None and not (self._fits(ids, where) and not stats):
+            # the rows alone (SDPA elsewhere); a text whose full weights fit keeps the eager path, whose
+            # rows equal a whole run's bit for bit (--focus on a short text: the same numbers as without)
             record = t.run_ids(ids, where=where, rows=chosen, points=_row_points(t, raw_scores or qkv),
                                progress=progress)
             if stats:
