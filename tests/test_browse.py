@@ -183,7 +183,8 @@ def test_save_svg_and_json(tmp_path):
     svg, saved = sorted(app.saved, key=lambda p: p.suffix, reverse=True)
     assert svg.suffix == ".svg" and ET.parse(svg).getroot().tag.endswith("svg")
     written = json.loads(saved.read_text(encoding="utf-8"))
-    assert written["browse"] == {"line": "TEXT", "layer": 0, "head": 1, "mode": "head", "query": 1}
+    assert written["browse"] == {"line": "TEXT", "layer": 0, "head": 1, "mode": "head", "query": 1,
+                                  "color_scale": "matrix"}
     del written["browse"]
     assert written.keys() == doc.keys() and written["weights"] == doc["weights"]
     assert not list(tmp_path.glob("*.part"))
@@ -232,6 +233,7 @@ def test_without_the_extra_exits_2(monkeypatch):
     (["browse", TEXT, "--json"], "browse is interactive"),
     (["browse", "a b", "c d"], "give one TEXT, or --compare"),
     (["browse", "--compare", "a b"], "--compare needs at least two texts"),
+    (["browse", "--color-scale", "log", TEXT], "unknown color scale 'log'"),
 ])
 def test_usage_errors_exit_2(args, expected):
     out = cli(*args)
@@ -244,3 +246,20 @@ def test_help_imports_no_textual_nor_torch():
             "assert 'textual' not in sys.modules and 'torch' not in sys.modules\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().endswith("ok"), done.stderr
+
+
+def test_x_cycles_the_color_scale_and_the_legend_names_it():
+    async def check(app, pilot):
+        main = app.query_one(Main)
+        assert "scale keys" in "".join(s.text for s in main.lines()[-1])
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.state.color_scale == "matrix"
+        assert "scale matrix" in "".join(s.text for s in main.lines()[-1])
+        await pilot.press("g", "x")
+        await pilot.pause()
+        assert app.state.color_scale == "row" and "scale row" in "".join(s.text for s in main.lines()[-1])
+    drive(BrowseApp(toy(heads=2, causal=True)), [], check=check)
+    app = drive(BrowseApp(toy(heads=2), color_scale="row"), [])
+    assert app.state.color_scale == "row"
+

@@ -154,3 +154,84 @@ def test_palette_terminals_get_ordered_palette_entries(system):
         assert draw.vector_line([-1.0, 0.0, 1.0], 60, 3).spans[1].style.bgcolor.number is not None
     finally:
         draw.set_color_system("truecolor")
+
+
+# -- the color scale (--color-scale, x) and the context vector's range
+
+def _cell_colors(lines, row: int) -> list:
+    """The background colors of the value cells of a printed heatmap's row (line 0 is the header)."""
+    return [s.style.bgcolor.triplet for s in lines[1 + row] if re.fullmatch(r"\s*\d?\.\d+", s.text)]
+
+
+def test_color_scale_default_follows_causality_and_x_cycles_it():
+    assert State(data(line(4))).color_scale == "matrix"
+    state = State(data(line(4, causal=True)))
+    assert state.color_scale == "keys"
+    seen = []
+    for _ in range(3):
+        state.cycle_scale()
+        seen.append(state.color_scale)
+    assert seen == ["matrix", "row", "keys"]
+    assert State(data(line(4)), color_scale="row").color_scale == "row"
+
+
+def test_keys_scale_leaves_out_the_first_key():
+    causal = line(6, causal=True)
+    causal.weights[..., 0] = 0.95  # an attention sink on key 0 (and a causal query 0's own weight)
+    state = State(data(causal))
+    weights = state.matrix(0)  # (N, N), -inf above the diagonal
+    lo, hi = state.scale(0)
+    finite = weights[:, 1:][torch.isfinite(weights[:, 1:])]
+    assert (lo, hi) == (float(finite.min()), float(finite.max())) and hi < 0.95
+    state.cycle_scale()  # matrix: the whole range, the sink included
+    assert state.scale(0)[1] == pytest.approx(0.95)
+    plain = State(data(line(5)), color_scale="keys")  # the one-pass table of a non-causal head
+    assert plain.scale(0) == (float(plain.matrix(0)[:, 1:].min()), float(plain.matrix(0)[:, 1:].max()))
+
+
+def test_row_scale_gives_every_row_the_whole_ramp():
+    m = softmax_rows(6, seed=3)
+    tokens = list("abcdef")
+    lines, _rows = heat.heatmap(m, tokens, 0, 80, 20, 2, mode="row")
+    top, bottom = draw.ramp(1.0), draw.ramp(0.0)
+    for r in range(6):
+        colors = _cell_colors(lines, r)
+        assert len(colors) == 6 and top in colors and bottom in colors  # each row's largest is the brightest
+    legend = heat.to_text([lines[-1]]).plain
+    assert legend.startswith("row min ") and legend.endswith("scale row")  # 80 columns: the name
+    wide, _rows = heat.heatmap(m, tokens, 0, 120, 20, 2, mode="row")
+    assert "scale row: each row from its smallest to its largest weight" in heat.to_text([wide[-1]]).plain
+    shared, _ = heat.heatmap(m, tokens, 0, 80, 20, 2, mode="matrix")
+    assert "scale matrix" in heat.to_text([shared[-1]]).plain
+    assert sum(top in _cell_colors(shared, r) for r in range(6)) == 1  # one range: one brightest cell
+
+
+def test_row_scale_of_a_pooled_heatmap_and_the_grid():
+    n = 200
+    m = softmax_rows(n, seed=4)
+    lines, _ = heat.heatmap(m, [f"t{i}" for i in range(n)], 0, 80, 20, 2, key=("row test", n), mode="row")
+    plain = heat.to_text(lines).plain
+    assert "pooled" in plain and "scale row" in plain
+    shared, _ = heat.heatmap(m, [f"t{i}" for i in range(n)], 0, 80, 20, 2, key=("row test", n), mode="matrix")
+    assert shared[2][2:] != lines[2][2:]  # drawn apart: the cache keeps the scales apart
+    rows = [("", [(f"head {h}", softmax_rows(8, h), (0, h)) for h in range(2)])]
+    grid_lines, _boxes = heat.grid(rows, (0, 0), 60, 12, (0.0, 1.0), mode="row")
+    assert "scale row" in heat.to_text(grid_lines).plain
+
+
+def test_context_vector_colors_span_a_robust_range():
+    vector = [5.0, -6.0, 4.0, 7.0] + [0.01 * (i % 7 - 3) for i in range(380)]  # MiniLM-like: a few huge ones
+    bound = draw.robust_max_abs(vector)
+    assert 0.02 < bound < 0.04  # the 98th percentile of |v| over the whole vector, not the 7.0 of the largest
+    text = draw.vector_line(vector, 120, 3)
+    cells = [span for span in text.spans if not isinstance(span.style, str) and span.style.bgcolor is not None]
+    assert len(cells) >= 8
+    white = draw.signed_color(0.0, bound)
+    for span, value in zip(cells, vector):
+        assert bool(span.style.underline) == (abs(value) > bound)  # clipped ones are marked, the rest are not
+        assert (span.style.bgcolor.triplet != white) == (value != 0.0)  # every component not zero shows
+    assert text.plain.endswith(" more colors ±0.030 p98")
+    few = draw.vector_line([0.5, -0.2, 9.0], 120, 3)  # too few components for a percentile: ±max, none clipped
+    assert few.plain.endswith("colors ±9.000, the largest |v|")
+    assert not any(getattr(span.style, "underline", False) for span in few.spans)
+    assert draw.robust_max_abs([]) == 0.0 and draw.robust_max_abs([2.0]) == 2.0

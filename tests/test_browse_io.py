@@ -89,7 +89,7 @@ async def _burst(app: BrowseApp, pilot, keys: list[str]) -> None:
 
 def test_the_find_screen_is_dismissed_once_when_keys_arrive_together(tmp_path):
     async def main():
-        app = BrowseApp(adapter.load([("TEXT", "the cat sat")], AttentionOptions()), out_dir=tmp_path)
+        app = BrowseApp(adapter.load([("TEXT", "the cat sat")], AttentionOptions().toy()), out_dir=tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await _burst(app, pilot, ["slash", "enter", "escape", "slash", "slash", "enter", "enter"])
             await _burst(app, pilot, ["question_mark", "escape", "question_mark", "slash", "escape", "enter"])

@@ -330,7 +330,7 @@ def test_a_long_text_is_refused_from_the_address_space_left(tmp_path, address_sp
     assert "3,000 tokens need about " in refused_first.value.message
     assert "what is left of this process's address-space limit, ulimit -v" in refused_first.value.message
     # the same failure with the estimate switched off: torch's allocator error, said plainly
-    monkeypatch.setattr(adapter, "check_activations", lambda *args: None)
+    monkeypatch.setattr(adapter, "check_activations", lambda *args, **kwargs: None)
     with pytest.raises(AttnError) as failed:
         address_space_cap(lambda: model.run_ids(ids), 64 << 20)
     error = failed.value

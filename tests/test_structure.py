@@ -220,3 +220,15 @@ def test_importing_attncli_loads_no_torch_or_terminal_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"import attncli loaded {out.stdout.strip()}"
+
+
+def test_every_subpackage_is_in_the_wheel():
+    """pyproject's explicit package list names every folder with an __init__.py (an editable install
+    hides a missing one; the wheel CI installs does not)."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"(attncli[\w.]*)"', text.split("packages = [", 1)[1].split("]", 1)[0]))
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "attncli").rglob("__init__.py")}
+    assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"

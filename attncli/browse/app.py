@@ -21,7 +21,7 @@ from attncli.browse import draw, heat
 from attncli.browse.screens import FindScreen, HelpScreen
 from attncli.browse.state import State
 
-HINT = "? keys  q quit  ←→ query  ↑↓ head  [ ] layer  g grid  m mean  r rollout  c scores  / find  s svg  e json"
+HINT = "? keys  q quit  ←→ query  ↑↓ head  [ ] layer  g grid  m mean  r rollout  c scores  x scale  / find  s svg  e json"
 #: The same keys in fewer columns (80-column terminals); ? lists every key either way.
 HINT_SHORT = "? keys ←→↑↓[] move g grid m mean r rollout c scores / find s svg e json q quit"
 
@@ -86,12 +86,13 @@ class Main(Part):
             width, height = self.size.width, max(3, self.size.height)
             if s.grid:
                 self._lines, self.hits = heat.grid(s.grid_cells(self.pane), s.selected, width, height,
-                                                   s.grid_scale(self.pane), cache=s.pane_lines()[self.pane])
+                                                   s.grid_scale(self.pane), cache=s.pane_lines()[self.pane],
+                                                   mode=s.color_scale)
             else:
                 line = s.panes()[self.pane]
                 self._lines, self.hits = heat.heatmap(
                     s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
-                    scale=s.scale(self.pane), key=s.key(self.pane))
+                    scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale)
         return self._lines
 
     def render_line(self, y: int) -> Line:
@@ -208,6 +209,7 @@ class BrowseApp(App):
         Binding("r", "mode('rollout')", show=False),
         Binding("c", "mode('scores')", show=False),
         Binding("g", "grid", show=False),
+        Binding("x", "color_scale", show=False),
         Binding("enter", "open", show=False),
         Binding("escape", "leave", show=False),
         Binding("slash", "find", show=False),
@@ -221,10 +223,11 @@ class BrowseApp(App):
     ]
 
     def __init__(self, data, *, compare: bool = False, precision: int | None = None, out_dir: Path | None = None,
-                 layer: int | None = None, head: int = 0, mode: str = "head", query: int = 0) -> None:
+                 layer: int | None = None, head: int = 0, mode: str = "head", query: int = 0,
+                 color_scale: str | None = None) -> None:
         super().__init__()
         self.state = State(data, compare=compare, layer=data.layers - 1 if layer is None else layer, head=head,
-                           mode=mode)
+                           mode=mode, color_scale=color_scale)
         if compare and not query:  # open on the first word every context has
             shared = set.intersection(*({t.lower() for t in line.tokens} for line in data.lines))
             query = next((i for i, t in enumerate(data.lines[0].tokens) if t.lower() in shared), 0)
@@ -311,6 +314,10 @@ class BrowseApp(App):
     def action_grid(self) -> None:
         self.state.grid = not self.state.grid
         self.state.selected = (self.state.layer, self.state.head)
+        self.redraw()
+
+    def action_color_scale(self) -> None:
+        self.state.cycle_scale()
         self.redraw()
 
     def action_open(self) -> None:

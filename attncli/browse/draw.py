@@ -193,20 +193,57 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
     return text
 
 
+#: The context vector's colors saturate at this percentile of its components' magnitudes...
+VECTOR_PERCENTILE = 98
+#: ...when it has at least this many (a toy's d=4 has no outliers to leave out: its largest is the end).
+ROBUST_FROM = 50
+
+
+def robust_max_abs(vector: list[float], percentile: float = VECTOR_PERCENTILE) -> float:
+    """The ``percentile``-th percentile of ``|v|`` (linear between ranks): where the colors saturate.
+
+    A few outlying components (MiniLM's context vectors have some 10x the rest) would take the
+    whole diverging map and leave the others near white; above this they take the end color.
+    """
+    ordered = sorted(abs(v) for v in vector if math.isfinite(v))
+    if not ordered:
+        return 0.0
+    rank = (len(ordered) - 1) * percentile / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
 def vector_line(vector: list[float], width: int, precision: int, label: str = "context") -> Text:
-    """A context vector on one line, each component on the diverging map; the rest counted."""
-    max_abs = max((abs(v) for v in vector), default=0.0)
+    """A context vector on one line, each component on the diverging map; the rest counted.
+
+    With :data:`ROBUST_FROM` components or more the colors span ±(98th percentile of |v|) of the
+    whole vector (:func:`robust_max_abs`), not ±max: larger components are clipped to the end
+    colors and underlined; the numbers are exact. The line ends with that range
+    (``colors ±0.412 p98``, or ``max`` for a short vector), in words when there is room.
+    """
+    robust = len(vector) >= ROBUST_FROM
+    bound = robust_max_abs(vector) if robust else max((abs(v) for v in vector if math.isfinite(v)), default=0.0)
     cell_w = precision + 4
     short = "ctx" + label[len("context"):] if label.startswith("context") else label
-    if len(label) + 1 + len(vector) * cell_w > width >= len(short) + 1 + len(vector) * cell_w:
+    note = f" colors ±{bound:.{precision}f} {f'p{VECTOR_PERCENTILE}' if robust else 'max'}"  # long form below
+    if len(label) + 1 + len(vector) * cell_w + len(note) > width >= len(short) + 1 + len(vector) * cell_w:
         label = short  # a narrow pane: every number, with a shorter label
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"{label} ", style="bold")
     room = width - len(label) - 1
-    fit = len(vector) if len(vector) * cell_w <= room else max(0, (room - 8) // cell_w)
+    fit = len(vector) if len(vector) * cell_w <= room else max(0, (room - 8 - len(note)) // cell_w)
+    clipped = Style(underline=True)
     for v in vector[:fit]:
-        rgb = signed_color(v, max_abs)
-        text.append(f"{v:.{precision}f}".rjust(cell_w), style=_cell(rgb))
+        rgb = signed_color(max(-bound, min(bound, v)), bound)
+        style = _cell(rgb) + clipped if abs(v) > bound else _cell(rgb)
+        text.append(f"{v:.{precision}f}".rjust(cell_w), style=style)
     if fit < len(vector):
         text.append(f" +{len(vector) - fit} more", style="dim")
+    long = (f" · colors ±{bound:.{precision}f}, the {VECTOR_PERCENTILE}th percentile of |v| (larger: underlined)"
+            if robust else f" · colors ±{bound:.{precision}f}, the largest |v|")
+    for phrase in (long, note):
+        if text.cell_len + len(phrase) <= width:
+            text.append(phrase, style="dim")
+            break
     return text

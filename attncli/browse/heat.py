@@ -101,24 +101,51 @@ def fit(matrix, rows: int, cols: int):
     return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
 
 
-def legend(lo: float, hi: float, width: int, precision: int, note: str = "") -> Line:
-    """One line: a color bar with its range."""
+def legend(lo: float, hi: float, width: int, precision: int, note: str = "", mode: str | None = None) -> Line:
+    """One line: a color bar with its range, and the color scale (``mode``) by name.
+
+    ``row``: the bar runs from each row's smallest to its largest weight (no one range to print).
+    The scale's words (attncli.render.layout.SCALE_WORDS) follow while they fit.
+    """
+    from attncli.render.layout import SCALE_WORDS
+
     cells = min(12, max(4, width // 8))
-    line = [Segment(f"{lo:.{precision}f} ")]
+    low, high = ("row min", "row max") if mode == "row" else (f"{lo:.{precision}f}", f"{hi:.{precision}f}")
+    line = [Segment(f"{low} ")]
     line += [Segment(" ", _bg(ramp(i / (cells - 1)))) for i in range(cells)]
-    line.append(Segment(f" {hi:.{precision}f}"))
+    line.append(Segment(f" {high}"))
+    used = len(low) + len(high) + 2 + cells
+    if mode:
+        name = f"  scale {mode}"
+        words = f": {SCALE_WORDS[mode]}"
+        if used + len(name) + len(words) + (len(note) + 3 if note else 0) <= width:
+            name += words
+        line.append(Segment(name, BOLD))
+        note = f" · {note}" if note else ""
+    elif note:
+        note = f"  {note}"
     if note:
-        line.append(Segment(f"  {note}", DIM))
+        line.append(Segment(note, DIM))
     return line
 
 
+def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
+    """(lo, hi) of a row's finite values (the ``row`` scale); the matrix's when it has none."""
+    finite = [v for v in row if math.isfinite(v)]
+    return (min(finite), max(finite)) if finite else (lo, hi)
+
+
 def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
-            scale: tuple[float, float] | None = None, key=None) -> tuple[list[Line], list[int]]:
+            scale: tuple[float, float] | None = None, key=None,
+            mode: str | None = None) -> tuple[list[Line], list[int]]:
     """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
 
     With room, every weight is printed in its colored cell (ink by contrast); otherwise one
     cell per weight, then half blocks, then max-pooling. The query's row is marked ``▶``.
     ``key`` names the matrix (it must change when the matrix does): its cells are drawn once.
+    ``mode`` is the color scale (--color-scale): ``row`` colors each row (each pooled line) by
+    its own range, ``matrix`` and ``keys`` by ``scale``; the legend names it. Values beyond the
+    scale (column 0 under ``keys``) take the end color.
     """
     n = len(tokens)
     lo, hi = scale or value_range(matrix)
@@ -138,21 +165,23 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         for i, row in enumerate(matrix.tolist()):
             mark = i == query
             line = [Segment(("▶ " if mark else "  ") + shorten(tokens[i], label_w).ljust(label_w), MARKED if mark else PLAIN)]
+            row_lo, row_hi = _row_range(row, lo, hi) if mode == "row" else (lo, hi)
             for value in row:
-                rgb = weight_color(value, lo, hi)
+                rgb = weight_color(value, row_lo, row_hi)
                 line.append(Segment(fmt(value, precision, short).rjust(cell_w),
                                     MASKED if rgb is None else _cell(rgb, mark)))
             lines.append(line)
-        lines.append(legend(lo, hi, width, precision))
+        lines.append(legend(lo, hi, width, precision, mode=mode))
         return lines, list(range(n))
     label_w = min(label_w, 8)
     prefix = 2 + 5 + label_w + 1  # marker, index, token
     cols = max(1, width - prefix)
     half = n > avail
-    cache_key = None if key is None else ("heat", key, avail, cols, lo, hi)
+    cache_key = None if key is None else ("heat", key, avail, cols, lo, hi, mode)
     drawn = _DRAWN.get(cache_key) if cache_key is not None else None
     if drawn is None:
-        drawn = _remember(cache_key, _blocks(matrix, n, 2 * avail if half else avail, cols, half, lo, hi))
+        drawn = _remember(cache_key, _blocks(matrix, n, 2 * avail if half else avail, cols, half, lo, hi,
+                                             mode == "row"))
     ticks, cells, row_starts, (out_rows, out_cols) = drawn
     lines = [[Segment(" " * prefix + ticks, DIM)]]
     step = 2 if half else 1
@@ -171,12 +200,23 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         rows_per = -(-n // out_rows) * step
         note = (f"pooled: a line is {rows_per} queries, a cell the mean of its block" if rows_per > 1
                 else f"pooled to {out_cols} key columns (mean of each block)")
-    lines.append(legend(lo, hi, width, precision, note))
+    lines.append(legend(lo, hi, width, precision, note, mode))
     return lines, line_rows
 
 
-def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: float):
-    """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape)."""
+def _colors(row: list[float] | None, lo: float, hi: float, per_row: bool) -> list:
+    """The colors of one row of cells (None: masked), on lo..hi or, ``per_row``, on the row's own range."""
+    if row is None:
+        return []
+    if per_row:
+        lo, hi = _row_range(row, lo, hi)
+    return [weight_color(value, lo, hi) for value in row]
+
+
+def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: float, per_row: bool = False):
+    """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape).
+
+    ``per_row``: each pooled row is colored by its own range (the ``row`` scale)."""
     from attncli.core.pooling import plan
 
     how = plan(matrix.shape[0], matrix.shape[1], rows, cols)
@@ -193,17 +233,12 @@ def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: flo
     grid_ = shown.tolist()
     lines = []
     for r in range(0, out_rows, 2 if half else 1):
-        top_row = grid_[r]
+        top = _colors(grid_[r], lo, hi, per_row)
         if half:
-            bottom_row = grid_[r + 1] if r + 1 < out_rows else None
-            cells = [("▀" * cell_w, _half(weight_color(top_row[c], lo, hi),
-                                          weight_color(bottom_row[c], lo, hi) if bottom_row else None))
-                     for c in range(out_cols)]
+            bottom = _colors(grid_[r + 1] if r + 1 < out_rows else None, lo, hi, per_row)
+            cells = [("▀" * cell_w, _half(top[c], bottom[c] if bottom else None)) for c in range(out_cols)]
         else:
-            cells = []
-            for value in top_row:
-                rgb = weight_color(value, lo, hi)
-                cells.append((" " * cell_w, MASKED if rgb is None else _bg(rgb)))
+            cells = [(" " * cell_w, MASKED if rgb is None else _bg(rgb)) for rgb in top]
         lines.append(runs(cells))
     return "".join(ticks), lines, row_starts, (out_rows, out_cols)
 
@@ -213,7 +248,8 @@ MIN_THUMB_LINES = 4
 
 
 def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
-         scale: tuple[float, float], cache=None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
+         scale: tuple[float, float], cache=None,
+         mode: str | None = None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
     """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
 
     Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
@@ -221,6 +257,7 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     when the rows do not fit, the grid scrolls to keep the selected row in view (the legend says
     which rows are shown). Returns the lines and hit boxes (y0, y1, x0, x1, key).
     ``cache`` names the set of matrices (it must change when they do): each thumbnail is drawn once.
+    ``mode`` is the color scale: ``row`` colors each line of a thumbnail by its own range.
     """
     lo, hi = scale
     gutter = max(len(label) for label, _cells in rows)
@@ -245,21 +282,21 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
             x0 = gutter + c * (cell_w + 1)
             boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
         lines.append(head)
-        thumbs = [_thumbnail(m, thumb_lines, cell_w, lo, hi, None if cache is None else (cache, key))
+        thumbs = [_thumbnail(m, thumb_lines, cell_w, lo, hi, None if cache is None else (cache, key), mode == "row")
                   for _label, m, key in cells]
         for i in range(thumb_lines):
             lines.append([Segment(" " * gutter)] + [segment for thumb in thumbs for segment in thumb[i]])
-    shown = "one scale for every head"
+    shown = "one scale for every head" if mode != "row" else ""  # row: the scale's words say it
     if visible < len(rows):
         names = [label for label, _cells in rows]
         shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll)"
-    lines.append(legend(lo, hi, width, 2, shown))
+    lines.append(legend(lo, hi, width, 2, shown, mode))
     return lines, boxes
 
 
-def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key) -> list[Line]:
+def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key, per_row: bool = False) -> list[Line]:
     """One head as ``lines`` lines of ``width`` + 1 cells (half blocks, a blank column after)."""
-    cache_key = None if key is None else ("thumb", key, lines, width, lo, hi)
+    cache_key = None if key is None else ("thumb", key, lines, width, lo, hi, per_row)
     if cache_key is not None and cache_key in _DRAWN:
         return _DRAWN[cache_key]
     grid_ = fit(matrix, 2 * lines, width).tolist()
@@ -267,11 +304,11 @@ def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key) -> lis
     for i in range(lines):
         top_row = grid_[2 * i] if 2 * i < len(grid_) else []
         bottom_row = grid_[2 * i + 1] if 2 * i + 1 < len(grid_) else None
+        tops, bottoms = _colors(top_row, lo, hi, per_row), _colors(bottom_row, lo, hi, per_row)
         cells = []
-        for c, value in enumerate(top_row):
-            top = weight_color(value, lo, hi)
+        for c, top in enumerate(tops):
             if bottom_row is not None:
-                cells.append(("▀", _half(top, weight_color(bottom_row[c], lo, hi))))
+                cells.append(("▀", _half(top, bottoms[c])))
             else:
                 cells.append(("▀", Style(color=_hex(top) if top else "grey15")))
         cells.append((" " * (width - len(top_row) + 1), PLAIN))

@@ -18,6 +18,7 @@ KEYS = (
     ("r", "attention rollout through all layers (--model)"),
     ("c", "scores before the softmax, causal mask shown (toy attention)"),
     ("g", "grid of every head (layer x head for --model); arrows pick, Enter or click opens"),
+    ("x", "next color scale: matrix, row, keys (--color-scale; the legend names it)"),
     ("/", "jump to a token by its text"),
     ("n p", "next / previous line of --file"),
     ("tab", "next pane (--compare)"),

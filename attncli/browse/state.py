@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 
 MODES = ("head", "mean", "rollout", "scores")
+#: The color scales (--color-scale; ``x`` cycles them): the names of attncli.render.layout.SCALE_MODES.
+SCALES = ("matrix", "row", "keys")
 
 
 @dataclass
@@ -25,12 +27,15 @@ class State:
     active: int = 0  # the pane the cursor keys move (compare mode)
     grid: bool = False
     selected: tuple[int, int] = (0, 0)  # (layer, head) picked in the grid
+    color_scale: str | None = None  # matrix, row or keys; None: keys for causal attention, else matrix
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.queries:
             self.queries = [0] * len(self.panes())
         self.selected = (self.layer, self.head)
+        if self.color_scale is None:  # run's rule: a causal query 0 and an attention sink take column 0
+            self.color_scale = "keys" if any(line.causal for line in self.data.lines) else "matrix"
 
     # -- what is shown
     def panes(self) -> list:
@@ -48,24 +53,38 @@ class State:
         return (self.pane_lines()[pane], layer if mode != "rollout" else None,
                 head if mode in ("head", "scores") else None, mode)
 
+    def _first_key(self, pane: int) -> int:
+        """The first key column the scale covers: 1 under ``keys`` (column 0 may saturate), else 0."""
+        return 1 if self.color_scale == "keys" and self.panes()[pane].n > 1 else 0
+
     def scale(self, pane: int) -> tuple[float, float]:
-        """(lo, hi) of the finite values of the pane's matrix, computed once per matrix."""
+        """(lo, hi) of the finite values of the pane's matrix (from key 1 on under ``keys``), once per matrix.
+
+        Under ``row`` this is still the matrix's range (the heatmap sizes its cells by it); the
+        heatmap colors each row by its own range.
+        """
         from attncli.browse.draw import value_range
 
-        key = ("scale",) + self.key(pane)
+        start = self._first_key(pane)
+        key = ("scale", start) + self.key(pane)
         if key not in self._cache:
             line_index, layer, head, mode = self.key(pane)
             line = self.data.lines[line_index]
             if mode == "head" and not line.causal:
-                table = ("range", line_index)
+                table = ("range", line_index, start)
                 if table not in self._cache:  # every head of every layer in one pass
-                    self._cache[table] = (line.weights.amin(dim=(-2, -1)).tolist(),  # (L, H)
-                                          line.weights.amax(dim=(-2, -1)).tolist())  # (L, H)
+                    shown = line.weights[..., start:]  # (L, H, N, N - start)
+                    self._cache[table] = (shown.amin(dim=(-2, -1)).tolist(),  # (L, H)
+                                          shown.amax(dim=(-2, -1)).tolist())  # (L, H)
                 lows, highs = self._cache[table]
                 self._cache[key] = (lows[layer][head], highs[layer][head])
             else:
-                self._cache[key] = value_range(self.matrix(pane))
+                self._cache[key] = value_range(self.matrix(pane)[:, start:])  # (N, N - start)
         return self._cache[key]
+
+    def cycle_scale(self) -> None:
+        """The next color scale: matrix, row, keys, matrix..."""
+        self.color_scale = SCALES[(SCALES.index(self.color_scale) + 1) % len(SCALES)]
 
     def matrix(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None):
         """The (N, N) matrix a pane shows; masked cells (causal) are -inf."""
@@ -205,11 +224,13 @@ class State:
                 for layer in range(self.data.layers)]
 
     def grid_scale(self, pane: int) -> tuple[float, float]:
-        """One scale for every head of the grid: 0 to the largest weight of any of them."""
-        key = ("grid scale", self.pane_lines()[pane])
+        """One scale for every head of the grid: 0 to the largest weight of any of them (from key 1 on
+        under ``keys``; under ``row`` the thumbnails color each of their rows by its own range)."""
+        start = self._first_key(pane)
+        key = ("grid scale", self.pane_lines()[pane], start)
         if key not in self._cache:
             line = self.panes()[pane]
-            self._cache[key] = (0.0, float(line.weights.max()))
+            self._cache[key] = (0.0, float(line.weights[..., start:].max()))  # over (L, H, N, N - start)
         return self._cache[key]
 
     def document(self) -> dict:
@@ -218,5 +239,5 @@ class State:
         mode = self.mode if self.mode in ("mean", "rollout") else "head"
         doc = line.document(self.layer, mode)
         doc["browse"] = {"line": line.label, "layer": self.layer, "head": None if mode != "head" else self.head,
-                         "mode": self.mode, "query": self.queries[self.active]}
+                         "mode": self.mode, "query": self.queries[self.active], "color_scale": self.color_scale}
         return doc

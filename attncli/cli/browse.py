@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, model_options, output_options,
+    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
+    model_options, output_options,
 )
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
@@ -43,6 +44,7 @@ def browse(
     focus: Annotated[Optional[str], typer.Option(
         "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
         help="The query token to open on: its text or a 0-based index.")] = None,
+    color_scale: Annotated[Optional[str], color_scale_option()] = None,
     *,
     attn: AttentionOptions,
     mdl: ModelOptions,
@@ -50,7 +52,7 @@ def browse(
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
 
-    Keys: arrows or h/j/k/l, [ and ] for layers, g grid, m mean, r rollout, c scores, / find, s save SVG, e save JSON, ? every key, q quit.
+    Keys: arrows or h/j/k/l, [ and ] for layers, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit.
 
     Examples:
 
@@ -60,12 +62,14 @@ def browse(
 
       attncli browse --compare -c bank "stream bank mud" "money bank loan"
     """
-    guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out))
+    guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale))
 
 
 def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
-            out: OutputOptions) -> None:
+            out: OutputOptions, color_scale: str | None = None) -> None:
     from attncli.browse import TUI_HINT
+
+    color_scale = check_color_scale(color_scale)  # a usage error before anything else
 
     if importlib.util.find_spec("textual") is None:
         raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
@@ -101,7 +105,8 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
 
     from attncli.browse.app import BrowseApp
 
-    browser = BrowseApp(loaded, compare=compare, precision=out.precision, layer=layer, head=head, mode=mode)
+    browser = BrowseApp(loaded, compare=compare, precision=out.precision, layer=layer, head=head, mode=mode,
+                        color_scale=color_scale)
     browser.state.grid = grid
     if focus is not None:
         from attncli.core import focus as focus_grammar

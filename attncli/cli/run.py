@@ -43,6 +43,14 @@ def run(
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", metavar="K", rich_help_panel="Output",
         help="List each query's K most-attended tokens (per head).")] = None,
+    rows: Annotated[Optional[str], typer.Option(
+        "--rows", metavar="A:B", rich_help_panel="Output",
+        help="With --model: only query rows A to B-1 (0-based; -16: the last 16). Like --focus, only these "
+             "rows are computed: long texts fit.")] = None,
+    stats: Annotated[bool, typer.Option(
+        "--stats", metavar=" ", rich_help_panel="Output",
+        help="With --model: per-row summaries only (entropy, first-token share, top-1 key), every row "
+             "computed chunk by chunk: no N x N weights are held.")] = False,
     head: Annotated[Optional[int], typer.Option(
         "--head", metavar="K", help="Show only this head (0-based).", rich_help_panel="Output")] = None,
     include: Annotated[list[str], typer.Option(
@@ -76,12 +84,12 @@ def run(
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
     guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out,
-                                  color_scale, context, msr))
+                                  color_scale, context, msr, rows, stats))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
          mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto",
-         msr: MeasureOptions | None = None) -> None:
+         msr: MeasureOptions | None = None, rows: str | None = None, stats: bool = False) -> None:
     msr = msr or MeasureOptions()
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
@@ -100,6 +108,10 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
     msr.check(mdl, rollout=mdl.rollout)
+    for flag, given in (("--rows", rows is not None), ("--stats", stats)):
+        if given and mdl.model is None:
+            raise AttnError(f"{flag} goes with --model (a toy run computes its rows directly)", where=flag,
+                            hint="use --focus INDEX for a toy run's rows")
     if mdl.model is not None and "projections" in wanted:
         raise AttnError("--include projections does not apply to a real model (its projections are its weights)",
                         where="--include", hint="use qkv, raw_scores, head_context or all")
@@ -127,6 +139,8 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
                   **msr.run_kwargs(runner, mdl, PassProgress())}
     if mdl.model is not None and wanted & {"raw_scores", "all"}:
         run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
+    if mdl.model is not None:
+        run_kwargs.update(rows=rows, stats=stats, qkv=bool(wanted & {"qkv", "all"}))
 
     def make_doc(record, lazy=False):
         from attncli.core.record import check_head

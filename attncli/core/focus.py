@@ -2,7 +2,8 @@
 
 A value is one of:
 
-* ``INDEX``: ASCII digits, a 0-based token position (``7``);
+* ``INDEX``: ASCII digits, a 0-based token position (``7``); ``-K`` counts from the end (``-1``: the
+  last token), unless a token of the text is spelled ``-K``;
 * ``TOKEN@K``: the K-th occurrence of TOKEN (1-based, ASCII digits), compared case-insensitively;
 * ``TOKEN``: every occurrence of TOKEN (run), or its first (compare, which follows one token).
 
@@ -126,6 +127,13 @@ def _hits(name: str, tokens: list[str]) -> list[Hit]:
 def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: bool = True,
          where: str | None = None) -> list[Hit]:
     """What ``focus`` names in ``tokens`` (``label`` names them in messages)."""
+    if focus.index is None and re.fullmatch(r"-[0-9]+", focus.token or "") and focus.occurrence is None \
+            and not _hits(focus.token.lower(), tokens):
+        back = _number(focus.token[1:], where)
+        if not 1 <= back <= len(tokens):
+            raise AttnError(f"index {focus.token} is out of range: {label} has {len(tokens)} tokens",
+                            where=where, hint=f"use -1 to -{len(tokens)}, or 0 to {len(tokens) - 1}", kind="text")
+        return [Hit(len(tokens) - back, (len(tokens) - back,), "index")]
     if focus.index is not None:
         if focus.index >= len(tokens):
             raise AttnError(f"index {focus.index} is out of range: {label} has {len(tokens)} tokens",
@@ -178,3 +186,21 @@ def rows(tokens: list[str], values: list[str] | None, where: str | None = None,
             if note and notes is not None and note not in notes:
                 notes.append(note)
     return out
+
+
+def row_range(value: str, n: int, where: str = "--rows") -> list[int]:
+    """``--rows A:B``: query rows A to B-1 (0-based, B exclusive, as a Python slice; either end may be left
+    out, and a negative one counts from the end: ``-16:`` is the last 16 rows)."""
+    text = value.strip()
+    match = re.fullmatch(r"(-?[0-9]*):(-?[0-9]*)", text)
+    if not match:
+        raise AttnError(f"not a range of rows: {value!r}", where=where,
+                        hint="write A:B (0-based, B exclusive), e.g. 0:64, 100: or -16:")
+    start, stop = ((int(part) if part not in ("", "-") else None) for part in match.groups())
+    if "-" in match.groups():
+        raise AttnError(f"not a range of rows: {value!r}", where=where, hint="write A:B, e.g. 0:64")
+    picked = list(range(n))[slice(start, stop)]
+    if not picked:
+        raise AttnError(f"the range {text} holds no row of the {n} tokens", where=where, kind="text",
+                        hint=f"use rows 0 to {n - 1}, e.g. 0:{min(n, 64)} or -{min(n, 16)}:")
+    return picked

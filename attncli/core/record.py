@@ -43,6 +43,7 @@ class Layer:
     steps: dict | None = None  # a measure's intermediate tensors, for explain
     top_indices: Any | None = None  # (H, R, K) computed with the weights, when they are not kept
     top_weights: Any | None = None  # (H, R, K)
+    row_stats: dict | None = None  # --stats: entropy, first_token, top1, each (H, R) (attncli.core.rowstats)
     finite: Any | None = None  # () bool: no raw score overflowed (toy runs; checked once, then dropped)
     #: The same tensors as float64 holding the shortest decimals that read back exactly
     #: (attncli.documents.jsonout.shortest), when a batch computed them for all its lines at once.

@@ -94,6 +94,8 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
         part["mixing_ratio"] = arrays(layer.ratio)
     if record.measure != "weights" and record.heads > 1 and not mean:
         part["level"] = arrays(layer.level)  # (1, R, N) all heads together, beside the per-head values
+    if layer.row_stats is not None:  # --stats: entropy, first_token, top1, each [H][R]
+        part["stats"] = {name: arrays(value, exact=name == "top1") for name, value in layer.row_stats.items()}
     return part
 
 
@@ -146,6 +148,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
         doc["level"] = top["level"] if not rollout else None
     if record.ablation is not None:
         doc["ablation"] = record.ablation
+    if "stats" in top:
+        doc["stats"] = top["stats"]
     if model:
         doc.update({"model": record.name, "layer": top["layer"], "rollout": rollout, "heads_mean": heads_mean})
     doc["config"] = _config(record, heads=1 if (heads_mean or rollout) and model else record.heads)

@@ -159,13 +159,14 @@ class Transformer:
 
     # ------------------------------------------------------------------ forward
 
-    def hooks(self, capture=("q", "k", "pattern"), layers=None, rows=None, interventions=(), progress=None):
+    def hooks(self, capture=("q", "k", "pattern"), layers=None, rows=None, interventions=(), progress=None,
+              reduce=None):
         """Capture points and interventions for the forwards inside the ``with`` (attncli.core.points):
         ``with t.hooks(capture=("q", "pattern")) as cache: t.forward(ids)``, then ``cache[layer][name]``."""
         from attncli.models import capture as capture_points
 
         return capture_points.hooks(self.model, self.structure, self._probe, capture=capture, layers=layers,
-                                    rows=rows, interventions=interventions, progress=progress)
+                                    rows=rows, interventions=interventions, progress=progress, reduce=reduce)
 
     def _probe(self) -> None:
         token = self.prefix_id() if self.bos is not False else None
@@ -211,32 +212,38 @@ class Transformer:
         }
 
     def run(self, text: str, *, where: str = "TEXT", progress: Callable | None = None, rows=None,
-            points=RECORD_POINTS):
+            points=RECORD_POINTS, reduce=None):
         """One text through the model: a Record with one Layer per model layer (see ``run_ids``)."""
         record = self.run_ids(self.encode(text, where=where), where=where, progress=progress, rows=rows,
-                              points=points)
+                              points=points, reduce=reduce)
         record.text = text
         return record
 
     def run_ids(self, ids: list[int], *, where: str = "TEXT", progress: Callable | None = None, rows=None,
-                points=RECORD_POINTS, interventions=()):
+                points=RECORD_POINTS, interventions=(), reduce=None):
         """Token ids through the model: a Record (source "model") whose layers hold the capture points
         (``progress(done_layers, layers)`` after each layer; ``rows``: the query rows kept, None for all;
-        ``interventions``: attncli.core.points interventions applied during the forward)."""
+        ``interventions``: attncli.core.points interventions applied during the forward; ``reduce``:
+        capture's row reducer, every row handed over in chunks and no weights kept)."""
         from attncli.core.record import Record
 
-        n = self._check_ids(ids, where, rows=rows, points=points)
+        if reduce is not None:
+            points = tuple(p for p in points if p not in ("scores", "pattern", "z"))
+        n = self._check_ids(ids, where, rows=[] if reduce is not None else rows, points=points,
+                            chunked=reduce is not None)
         if self.structure.probed is False and "attn_sublayer" in points:
             self._probe_once(where)
         names = tuple(p for p in points if p != "attn_sublayer" or None not in self.structure.sublayer)
         try:
-            with self.hooks(capture=names, rows=rows, progress=progress, interventions=interventions) as cache:
+            with self.hooks(capture=names, rows=rows, progress=progress, interventions=interventions,
+                            reduce=reduce) as cache:
                 out = self.forward(ids, backbone=True)
         except (RuntimeError, MemoryError) as exc:
             raise allocation_error(exc, f"the forward pass of {n:,} tokens", where=where) or AttnError(
                 f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
         count = len(self.structure.blocks)
-        if len(cache) != count or any("pattern" not in cache[i] for i in range(count)):
+        seen = (lambda i: i in reduce.seen) if reduce is not None else (lambda i: "pattern" in cache.get(i, {}))
+        if not all(seen(i) for i in range(count)):
             raise AttnError("the model's attention did not go through transformers' attention interface",
                             where=f"{option('model')} {self.name}", kind="model",
                             hint="its architecture is not supported by attncli's capture points")
@@ -246,12 +253,12 @@ class Transformer:
                          "(attncli generate shows the decoder's)")
         layers = []
         for i in range(count):
-            point = cache[i]
+            point = cache.get(i, {})
             hidden = point.get("resid_post")
             if i == count - 1 and hidden is not None:  # as output_hidden_states: after a decoder's final norm
                 hidden = out.last_hidden_state[0]
             layers.append(Layer(
-                index=i, inputs=point.get("resid_pre"), weights=point["pattern"], scores=point.get("scores"),
+                index=i, inputs=point.get("resid_pre"), weights=point.get("pattern"), scores=point.get("scores"),
                 output=point.get("attn_sublayer", hidden), head_context=point.get("z"),
                 queries=point.get("q"), keys=point.get("k"), values=point.get("v"), projected=point.get("attn_out"),
                 hidden=hidden))
@@ -284,7 +291,7 @@ class Transformer:
             raise AttnError(f"the model failed: {str(exc).splitlines()[0]}", where=where, kind="model",
                             code=ExitCode.FAILURE) from None
 
-    def _check_ids(self, ids: list[int], where: str, *, rows, points) -> int:
+    def _check_ids(self, ids: list[int], where: str, *, rows, points, chunked: bool = False) -> int:
         n = len(ids)
         if n == 0:
             raise AttnError("no tokens", where=where, kind="text")
@@ -301,7 +308,8 @@ class Transformer:
                             f"of attention weights and scores; the limit is {self.max_attention_mb:,.0f} MiB",
                             where=where, kind="budget",
                             hint=f"use a smaller {option('length')}" if where == option("length") else "shorten the text")
-        check_activations(info, n, element, where)
+        check_activations(info, n, element, where, rows=None if rows is None and not chunked else r,
+                          kept=points)
         vocabulary = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocabulary and any(not 0 <= i < vocabulary for i in ids):
             raise AttnError("a token id is outside the model's vocabulary", where=where, kind="text")

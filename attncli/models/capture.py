@@ -97,8 +97,11 @@ def _keep(tensor):
 class Session:
     """One ``hooks(...)`` context: what to capture where, what to change, and the cache it fills."""
 
-    def __init__(self, owner: dict, *, capture, layers, rows, interventions) -> None:
+    def __init__(self, owner: dict, *, capture, layers, rows, interventions, reduce=None) -> None:
         self.owner = owner  # id(module) -> layer index
+        #: reduce(layer, pattern_rows, q_len): called once per captured layer while the model runs on SDPA;
+        #: pattern_rows(start, stop) -> (B, H, C, N) the exact softmax weights of query rows start..stop-1
+        self.reduce = reduce
         self.names = set(check_names(capture))
         self.layers = None if layers is None else {int(i) for i in layers}
         self.rows = None if rows is None else [int(r) for r in rows]
@@ -117,6 +120,8 @@ class Session:
         return self.layers is None or layer in self.layers
 
     def acts_on(self, layer: int) -> bool:
+        if self.reduce is not None and self.captures(layer):
+            return True
         return (self.captures(layer) and bool(self.names & set(ATTENTION_POINTS))) or any(
             applies(item, layer) for item in self.interventions)
 
@@ -152,6 +157,21 @@ class Session:
         self.store(layer, "v", value)
         rows = self._rows_here(q_len, kv_len)
         self.local_rows = rows
+        if self.reduce is not None and self.captures(layer):
+            out = _sdpa(module, query, key, value, mask, scaling, dropout, kwargs)[0]  # (B, Q, H, dv)
+            keys = attend.expand_kv(key, groups)  # (B, H, N, dk)
+            causal = _causal(module, kwargs)
+
+            def pattern_rows(start: int, stop: int):
+                chosen = list(range(start, stop))
+                keep = attend.allowed(mask, causal=causal, q_len=q_len, kv_len=kv_len, rows=chosen,
+                                      device=query.device)
+                scores = attend.scores(query[:, :, start:stop], keys, _scale(query, scaling), keep,
+                                       kwargs.get("softcap"), _bias(mask, kwargs, kv_len, chosen))  # (B, H, C, N)
+                return attend.softmax(scores, query.dtype)  # (B, H, C, N)
+
+            self.reduce(layer, pattern_rows, q_len)
+            return out, None
         want = self.captures(layer) and bool(self.names & {"scores", "pattern", "z"})
         if rows is not None or not (want or heads):
             out = _sdpa(module, query, key, value, mask, scaling, dropout, kwargs)[0]  # (B, Q, H, dv)
@@ -247,9 +267,14 @@ def _first(value):
 
 @contextmanager
 def hooks(model, structure, probe_forward, *, capture=("q", "k", "pattern"), layers=None, rows=None,
-          interventions=(), progress=None):
-    """The ``Transformer.hooks`` context: yields the cache, ``cache[layer][name]`` (see POINTS)."""
-    session = Session(structure.owner, capture=capture, layers=layers, rows=rows, interventions=interventions)
+          interventions=(), progress=None, reduce=None):
+    """The ``Transformer.hooks`` context: yields the cache, ``cache[layer][name]`` (see POINTS).
+    ``reduce`` (see :class:`Session`): every query row of every captured layer handed over in chunks,
+    nothing of size N x N kept; it takes no interventions."""
+    if reduce is not None and interventions:
+        raise ValueError("reduce takes no interventions")
+    session = Session(structure.owner, capture=capture, layers=layers, rows=rows, interventions=interventions,
+                      reduce=reduce)
     count = len(structure.blocks)
     if not count:
         raise ValueError(f"{type(model).__name__}: its list of layers was not found")

@@ -43,18 +43,30 @@ def allocation_error(exc: BaseException, what: str, *, where: str | None = None)
                      code=ExitCode.FAILURE, hint=hint)
 
 
-def activation_bytes(info: dict, n: int, element: int) -> int:
-    """What one forward pass of ``n`` tokens holds at once, from the config's sizes (bytes)."""
+def activation_bytes(info: dict, n: int, element: int, *, rows: int | None = None, kept_points=None) -> int:
+    """What one forward pass of ``n`` tokens holds at once, from the config's sizes (bytes).
+
+    ``rows``: only that many query rows are computed (the model runs on SDPA, attncli computes those
+    rows from the captured queries and keys, in chunks of at most CHUNK_BYTES); None: every row, eagerly."""
     layers, heads, d = info["layers"] or 1, info["heads"] or 1, info["d_model"] or 1
-    kept = layers * heads * n * n  # every layer's attention weights (H, N, N), returned
-    kept += (layers + 1) * n * d + 2 * layers * n * d  # hidden states, attention outputs, head outputs
-    transient = 2 * heads * n * n + 8 * n * d  # one layer's scores and softmax, its MLP
-    return (kept + transient) * element
+    if rows is None:
+        kept = layers * heads * n * n  # every layer's attention weights (H, N, N), returned
+        kept += (layers + 1) * n * d + 2 * layers * n * d  # hidden states, attention outputs, head outputs
+        transient = 2 * heads * n * n + 8 * n * d  # one layer's scores and softmax, its MLP
+        return (kept + transient) * element
+    from attncli.core.attention import CHUNK_BYTES
+
+    points = set(kept_points or ())
+    per_layer = sum(n * d for p in ("resid_pre", "resid_post", "q", "k", "v") if p in points)  # (N, d) each
+    per_layer += 2 * heads * rows * n + 3 * rows * d  # the rows' scores and weights, their outputs
+    transient = 3 * CHUNK_BYTES // element + 8 * n * d  # one chunk of rows, the MLP
+    return (layers * per_layer + transient) * element
 
 
-def check_activations(info: dict, n: int, element: int, where: str) -> None:
+def check_activations(info: dict, n: int, element: int, where: str, *, rows: int | None = None,
+                      kept=None) -> None:
     """Refuse a text whose forward pass would not fit in memory, before running it."""
-    need = activation_bytes(info, n, element)
+    need = activation_bytes(info, n, element, rows=rows, kept_points=kept)
     limit = memory_limit()
     if limit is not None and need > limit[0]:
         raise AttnError(f"{n:,} tokens need about {need / 2**20:,.0f} MiB for the forward pass (attention weights "

@@ -11,6 +11,21 @@ from __future__ import annotations
 from attncli.core.record import Record, no_text
 
 
+#: What a record computed row by row keeps per layer: the input, the chosen rows' scores, weights, head
+#: outputs and sublayer outputs (never a (H, N, N) tensor; the block's output only where no sublayer is found).
+ROW_POINTS = ("resid_pre", "scores", "pattern", "z", "attn_out", "attn_sublayer")
+RECORD_POINTS = ("resid_pre", "q", "k", "v", "scores", "pattern", "z", "attn_out", "attn_sublayer", "resid_post")
+
+
+def _row_points(transformer, qkv: bool) -> tuple[str, ...]:
+    points = ROW_POINTS + (("q", "k", "v") if qkv else ())
+    if not transformer.structure.probed:
+        transformer._probe_once("--model")
+    if None in transformer.structure.sublayer:
+        points += ("resid_post",)
+    return points
+
+
 class ModelAttention:
     """A local model, loaded once, on one device and dtype; ``run`` makes one record per text."""
 
@@ -38,54 +53,121 @@ class ModelAttention:
     def run(self, text: str | None, *, where: str | None = None, focus: list[str] | None = None,
             top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, measure: str = "weights",
             layers: list[int] | None = None, max_passes: int | None = None, progress=None,
-            ablate: list | None = None, ablate_mode: str = "zero") -> Record:
+            ablate: list | None = None, ablate_mode: str = "zero", rows: str | None = None, stats: bool = False,
+            qkv: bool = False) -> Record:
         """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s.
 
-        ``progress(done_layers, layers)`` after each layer of a plain run.
+        ``progress(done_layers, layers)`` after each layer of a plain run. ``focus`` and ``rows`` (``A:B``)
+        choose query rows: only those are computed, from the captured queries and keys, while the model
+        runs on SDPA (no N x N weights per layer); ``top_k`` or ``stats`` without chosen rows reduce every
+        row chunk by chunk when the full weights do not fit (``stats``: always); ``qkv`` keeps every
+        layer's queries, keys and values.
         """
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
-        from attncli.errors import option
+        from attncli.errors import AttnError, option
 
         if text is None:
             raise no_text(model=self.name)
         where = where or option("text")
-        ids = self.transformer.encode(text, where=where)
+        t = self.transformer
+        ids = t.encode(text, where=where)
+        tokens = t.tokenizer.convert_ids_to_tokens(ids)
+        focus_notes: list[str] = []
+        chosen = focus_grammar.rows(tokens, focus, notes=focus_notes)
+        if rows is not None:
+            chosen = (chosen or []) + focus_grammar.row_range(rows, len(ids))
+        if rollout and stats:
+            raise AttnError("--rollout needs every layer's full weights; --stats is for inputs seen row by row",
+                            where="--stats", hint="leave out --rollout or --stats")
         extra = None
         if measure != "weights" or ablate:
+            if stats:
+                raise AttnError("--stats summarizes the attention weights; it does not go with --measure or --ablate",
+                                where="--stats")
             from attncli.models.measured import measured_run
 
-            record, extra = measured_run(self.transformer, ids, where=where, measure=measure, layers=layers,
+            record, extra = measured_run(t, ids, where=where, measure=measure, layers=layers,
                                           rollout=rollout, max_passes=max_passes, progress=progress,
                                           ablate=ablate or [], ablate_mode=ablate_mode)
+        elif rollout:
+            record = self._full(ids, where, progress)
+        elif chosen is not None and not (self._fits(ids, where) and not stats):
+            # the rows alone (SDPA elsewhere); a text whose full weights fit keeps the eager path, whose
+            # rows equal a whole run's bit for bit (--focus on a short text: the same numbers as without)
+            record = t.run_ids(ids, where=where, rows=chosen, points=_row_points(t, raw_scores or qkv),
+                               progress=progress)
+            if stats:
+                from attncli.core.rowstats import row_stats
+
+                for layer in record.layers:
+                    layer.row_stats = row_stats(layer.weights)  # (H, R) each
+        elif stats or (top_k and not self._fits(ids, where)):
+            from attncli.core.attention import CHUNK_BYTES
+            from attncli.core.rowstats import RowReducer
+
+            element = t.torch.empty((), dtype=t.dtype).element_size()
+            reducer = RowReducer(heads=self.heads, top_k=top_k, stats=stats, causal=self.causal,
+                                 chunk_bytes=CHUNK_BYTES, element=element)
+            record = t.run_ids(ids, where=where, points=_row_points(t, raw_scores or qkv), reduce=reducer,
+                               progress=progress)
+            for layer in record.layers:
+                if top_k:
+                    layer.top_weights, layer.top_indices = reducer.top[layer.index]  # (H, N, K) x2
+                if stats:
+                    layer.row_stats = reducer.stats[layer.index]  # (H, N) each
         else:
-            record = self.transformer.run_ids(ids, where=where, progress=progress)
+            record = self._full(ids, where, progress)
         record.text = text
-        focus_notes: list[str] = []
-        rows = focus_grammar.rows(record.tokens, focus, notes=focus_notes)
         record.warnings = list(record.warnings) + focus_notes
         if raw_scores:
             from attncli.core.attention import unscaled_scores
 
             for layer in record.layers:
-                layer.raw_scores = unscaled_scores(layer.queries, layer.keys, rows)  # (H, R, N)
-        full = record.attentions  # L x (H, N, N)
+                layer.raw_scores = unscaled_scores(layer.queries, layer.keys, chosen)  # (H, R, N)
+        full = record.attentions  # L x (H, N, N) on the full path
         if extra is not None:
             from attncli.models.measured import finish
 
-            record.rows, record.config = rows, self.config
-            return finish(record, extra, rows, rollout=rollout)
-        if rows is not None:  # per-query tensors keep the focus rows only
+            record.rows, record.config = chosen, self.config
+            return finish(record, extra, chosen, rollout=rollout)
+        if chosen is not None and record.rows is None:  # the full path: per-query tensors keep the rows only
             for layer in record.layers:
                 for name in ("weights", "scores", "output", "head_context", "projected"):
                     tensor = getattr(layer, name)
                     if tensor is not None:
-                        setattr(layer, name, tensor[..., rows, :])
-        record.rows = rows
+                        setattr(layer, name, tensor[..., chosen, :])
+        record.rows = chosen
         record.config = self.config
         if rollout:
-            record.rollout = attention_rollout(full, rows)  # (R, N)
+            record.rollout = attention_rollout(full, chosen)  # (R, N)
         return record
+
+    def _full(self, ids: list[int], where: str, progress=None) -> Record:
+        """Every row of every layer (eager arithmetic); a text too long for that names the options that work."""
+        from attncli.errors import AttnError
+
+        try:
+            return self.transformer.run_ids(ids, where=where, progress=progress)
+        except AttnError as error:
+            if error.kind not in ("budget", "memory") or "length" in str(where):
+                raise
+            error.hint = (f"{error.hint}, or look at some query rows: --focus INDEX (-1: the last), --rows A:B, "
+                          "--top-k K or --stats compute only what they show, from the queries and keys")
+            raise
+
+    def _fits(self, ids: list[int], where: str) -> bool:
+        """Whether every layer's full weights of ``ids`` fit the limits."""
+        from attncli.errors import AttnError
+
+        t = self.transformer
+        try:
+            t._check_ids(ids, where, rows=None, points=RECORD_POINTS)
+        except AttnError as error:
+            if error.kind in ("budget", "memory"):
+                return False
+            raise
+        return True
 
     def run_many(self, items: list[tuple[str, str]], **kwargs) -> list:
         """(where, text) pairs -> a Record or an AttnError for each, one text at a time."""

@@ -260,7 +260,11 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
     heads = [head] if head is not None else list(range(n_heads))
     parts: list[RenderableType] = [*header_lines(doc, width), Text("")]
     top_doc, top_heads, top_what, top_p = doc, heads, "", precision
-    if chosen == "grid":
+    if doc["weights"] is None and doc.get("stats") is not None:
+        from attncli.render.stats_view import stats_view
+
+        parts += stats_view(doc, head=head, width=width)
+    elif chosen == "grid":
         from attncli.render.grid_view import grid_view
 
         parts += grid_view(doc, head=head, width=width, height=height, mode=mode)
@@ -305,6 +309,10 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
                               titles=titles, forced=forced, mode=mode)
         if precision is None and doc["weights"] is not None:  # the top-k table prints as the matrix does
             top_p = adaptive_precision([r for h in heads for r in doc["weights"][h]])
+    if doc["weights"] is not None and doc.get("stats") is not None:
+        from attncli.render.stats_view import stats_view
+
+        parts += [Text(""), *stats_view(doc, head=head, width=width)]
     if doc.get("top_k") is not None:
         parts.append(Text(""))
         parts.append(top_k_table(top_doc, heads=top_heads, precision=top_p, width=width, what=top_what))

