@@ -93,8 +93,9 @@ def test_browse_budget_hint_has_no_top_k():
     import typer
 
     from attncli.cli.options import AttentionOptions
+    from attncli.cli.params import command_line_naming
 
-    with typer.Context(cmd):
+    with typer.Context(cmd), command_line_naming():
         try:
             AttentionOptions(max_weights_mb=0.0001).toy().plan(500, None, None, [])
         except AttnError as error:
