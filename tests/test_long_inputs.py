@@ -116,8 +116,13 @@ def test_too_long_for_full_weights_names_the_options(attention):
     before = model.transformer.max_attention_mb
     model.transformer.max_attention_mb = 0.003  # the full weights need 0.006 MiB, one row 0.0006
     try:
+        from attncli.cli.params import command_line_naming
+
         with pytest.raises(AttnError) as caught:
-            model.run(TEXT)
+            model.run(TEXT)  # the library names parameters ...
+        assert "focus INDEX" in caught.value.hint and "rows A:B" in caught.value.hint and "--" not in caught.value.hint
+        with command_line_naming(), pytest.raises(AttnError) as caught:
+            model.run(TEXT)  # ... and the command line its flags
         assert "--focus" in caught.value.hint and "--rows A:B" in caught.value.hint and "--stats" in caught.value.hint
         assert model.run(TEXT, focus=["-1"]).layers[0].weights.shape[1] == 1
         assert model.run(TEXT, top_k=2).layers[0].top_indices.shape[-1] == 2

@@ -282,3 +282,15 @@ def test_heads_score_completion_and_help_metavars(monkeypatch):
         assert "<int>" not in text and "<bool>" not in text and "<str>" not in text, command
     usage = cli("run", "--help").stdout
     assert "[TEXT]" in usage and "--heads" in usage and " N " in usage
+
+
+def test_key_indices_of_100_and_more_keep_their_hundreds():
+    # new-user pass: keys 100-102 were labelled 0/1/2 (tens over units only), reading like keys 0-2
+    text = " ".join(f"w{i}" for i in range(103))
+    out = cli("run", text, "--view", "compact")
+    assert out.code == 0, out
+    lines = out.stdout.splitlines()
+    block = lines.index(next(line for line in lines if line.startswith("keys 70-102 of 103")))
+    hundreds, tens, units = (line.rstrip() for line in lines[block + 1:block + 4])
+    assert hundreds.endswith("111") and set(hundreds.strip()) == {"1"}
+    assert tens.endswith("9999999999000") and units.endswith("0123456789012")

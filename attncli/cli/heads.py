@@ -103,7 +103,7 @@ def heads(
 
     Without --text or --file the input is a probe: --length random tokens from the ordinary
     vocabulary (seeded with --seed), repeated twice, after the model's BOS token when it has one.
-    The README defines each score; every score is in [0, 1].
+    docs/heads.md defines each score; every score is in [0, 1].
 
     \b
       attncli heads --model smollm2

@@ -130,7 +130,7 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
     steps.add("embeddings", f"The input to layer {index}: "
               + ("the token (and position) embeddings." if index == 0 else f"the output of layer {index - 1}."),
               t.inputs)
-    spin = (" then rotated by position (rotary embeddings" + (f", on part of each head: {record.rotary}"
+    spin = (", then rotated by position (rotary embeddings" + (f", on part of each head: {record.rotary}"
             if isinstance(record.rotary, str) else "") + ")") if record.rotary else ""
     shared = ""
     if kv < h:
@@ -141,8 +141,8 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
     if t.queries is not None:
         normed = " (after its input layer norm)" if record.causal else ""
         steps.add("queries", f"Q = the layer's input{normed} times the model's W_q, split into {h} heads of width "
-                  f"{t.queries.shape[-1]},{spin}: what each token is looking for.", t.queries)
-        steps.add("keys", f"K = the input times W_k, {kv} heads,{spin}: what each token offers to be matched "
+                  f"{t.queries.shape[-1]}{spin}: what each token is looking for.", t.queries)
+        steps.add("keys", f"K = the input times W_k, {kv} heads{spin}: what each token offers to be matched "
                   f"against.{shared}", t.keys)
         steps.add("values", f"V = the input times W_v, {kv} heads: what each token passes on when attended to.",
                   t.values)

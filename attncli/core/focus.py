@@ -188,9 +188,10 @@ def rows(tokens: list[str], values: list[str] | None, where: str | None = None,
     return out
 
 
-def row_range(value: str, n: int, where: str = "--rows") -> list[int]:
-    """``--rows A:B``: query rows A to B-1 (0-based, B exclusive, as a Python slice; either end may be left
+def row_range(value: str, n: int, where: str | None = None) -> list[int]:
+    """``rows`` ``A:B``: query rows A to B-1 (0-based, B exclusive, as a Python slice; either end may be left
     out, and a negative one counts from the end: ``-16:`` is the last 16 rows)."""
+    where = where or option("rows")
     text = value.strip()
     match = re.fullmatch(r"(-?[0-9]*):(-?[0-9]*)", text)
     if not match:

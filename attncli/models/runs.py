@@ -9,6 +9,7 @@ output), one :class:`attncli.core.record.Layer` per model layer.
 from __future__ import annotations
 
 from attncli.core.record import Record, no_text
+from attncli.errors import option
 
 
 #: What a record computed row by row keeps per layer: the input, the chosen rows' scores, weights, head
@@ -20,7 +21,7 @@ RECORD_POINTS = ("resid_pre", "q", "k", "v", "scores", "pattern", "z", "attn_out
 def _row_points(transformer, qkv: bool) -> tuple[str, ...]:
     points = ROW_POINTS + (("q", "k", "v") if qkv else ())
     if not transformer.structure.probed:
-        transformer._probe_once("--model")
+        transformer._probe_once(option("model"))
     if None in transformer.structure.sublayer:
         points += ("resid_post",)
     return points
@@ -78,13 +79,13 @@ class ModelAttention:
         if rows is not None:
             chosen = (chosen or []) + focus_grammar.row_range(rows, len(ids))
         if rollout and stats:
-            raise AttnError("--rollout needs every layer's full weights; --stats is for inputs seen row by row",
-                            where="--stats", hint="leave out --rollout or --stats")
+            raise AttnError(f"{option('rollout')} needs every layer's full weights; {option('stats')} is for inputs "
+                            "seen row by row", param="stats", hint=f"leave out {option('rollout')} or {option('stats')}")
         extra = None
         if measure != "weights" or ablate:
             if stats:
-                raise AttnError("--stats summarizes the attention weights; it does not go with --measure or --ablate",
-                                where="--stats")
+                raise AttnError(f"{option('stats')} summarizes the attention weights; it does not go with "
+                                f"{option('measure')} or {option('ablate')}", param="stats")
             from attncli.models.measured import measured_run
 
             record, extra = measured_run(t, ids, where=where, measure=measure, layers=layers,
@@ -152,8 +153,9 @@ class ModelAttention:
         except AttnError as error:
             if error.kind not in ("budget", "memory") or "length" in str(where):
                 raise
-            error.hint = (f"{error.hint}, or look at some query rows: --focus INDEX (-1: the last), --rows A:B, "
-                          "--top-k K or --stats compute only what they show, from the queries and keys")
+            error.hint = (f"{error.hint}, or look at some query rows: {option('focus')} INDEX (-1: the last), "
+                          f"{option('rows')} A:B, {option('top_k')} K or {option('stats')} compute only what they "
+                          "show, from the queries and keys")
             raise
 
     def _fits(self, ids: list[int], where: str) -> bool:

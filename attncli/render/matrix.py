@@ -129,9 +129,11 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
         if keys is not None and len(columns) < n:
             lines.append(line((f"keys {columns[0]}-{columns[-1]} of {n}", "dim italic")))
         indices = [key_index(c) for c in columns]
-        if max(indices, default=0) >= 10:  # key indices: tens over units, at the right of each cell
-            lines.append(line((prefix + "".join((str(j // 10 % 10) if j >= 10 else " ").rjust(cell)
-                                                for j in indices), "dim")))
+        # key indices written downwards, at the right of each cell: thousands over hundreds over tens over units
+        for power in (1000, 100, 10):
+            if max(indices, default=0) >= power:
+                lines.append(line((prefix + "".join((str(j // power % 10) if j >= power else " ").rjust(cell)
+                                                    for j in indices), "dim")))
         lines.append(line((prefix + "".join(str(j % 10).rjust(cell) for j in indices), "dim")))
         show_max = 6 + label_width + cell * count + longest <= limit
         for r, (index, row, suffix) in enumerate(zip(rows, cells_in, suffixes)):
