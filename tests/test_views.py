@@ -37,7 +37,7 @@ def test_focus_matches_the_typed_word_the_shown_form_and_the_tokenizer_string(va
 def test_a_word_split_in_several_tokens_follows_its_last_and_says_so():
     notes: list[str] = []
     assert focus_grammar.rows(BYTE_LEVEL, ["collapsed"], notes=notes) == [7]
-    assert notes == ["--focus 'collapsed' is split into 2 tokens (␣collaps + ed, positions 6-7); following its "
+    assert notes == ["focus 'collapsed' is split into 2 tokens (␣collaps + ed, positions 6-7); following its "
                      "last, 'ed' at 7"]
     assert focus_grammar.rows(WORDPIECE, ["flabbergasted"]) == [6]  # WordPiece: ## continues a word
     assert focus_grammar.rows(WORDPIECE, ["bank"]) == [7]
