@@ -14,6 +14,7 @@ app = typer.Typer()
 #: --file reads at most this much.
 MAX_FILE_BYTES = 1024 * 1024
 PANEL = "Heads"
+CORPUS = "Corpus (--file with --model)"
 #: attncli.core.detectors.SCORES, for shell completion without importing torch (a test checks they agree).
 SCORE_NAMES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
 
@@ -77,7 +78,11 @@ def heads(
         "--text", rich_help_panel=PANEL,
         help="Score your text instead of the probe (previous, first, entropy, distance).")] = None,
     file: Annotated[Optional[str], typer.Option(
-        "--file", "-f", metavar="PATH", rich_help_panel=PANEL, help="Like --text, from a file ('-' for stdin).")] = None,
+        "--file", "-f", metavar="PATH", rich_help_panel=PANEL,
+        help="A corpus, one text a line, or JSON Lines (.jsonl/.ndjson, or --field); with --join one text "
+             "('-' for stdin).")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", metavar=" ", rich_help_panel=PANEL, help="With --file: the whole file is one text.")] = False,
     length: Annotated[int, typer.Option(
         "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
@@ -96,6 +101,22 @@ def heads(
         "--effect", rich_help_panel=PANEL,
         help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
              "(one forward pass per head; decoders).")] = False,
+    field: Annotated[Optional[str], typer.Option(
+        "--field", metavar="NAME", rich_help_panel=CORPUS,
+        help="The JSON Lines field that holds the text (default text; naming one reads JSON Lines).")] = None,
+    jsonl: Annotated[bool, typer.Option(
+        "--jsonl", metavar=" ", rich_help_panel=CORPUS,
+        help="Print a record per line as it finishes, then the summary (JSON Lines).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", rich_help_panel=CORPUS, help="Worker processes.")] = 1,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", metavar="I/N", rich_help_panel=CORPUS,
+        help="Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", metavar=" ", rich_help_panel=CORPUS,
+        help="Continue the run saved in --save FILE.jsonl; its finished lines are not scored again.")] = False,
+    merge: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[merge PART...]", show_default=False,
+        help="'merge' and the parts (--json or --save FILE.jsonl of shards) to combine into one summary.")] = None,
     *,
     out: OutputOptions,
 ) -> None:
@@ -111,12 +132,39 @@ def heads(
       attncli heads --model minilm --text "The cat sat on the mat" --json
       attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
+      attncli heads --model smollm2 --file corpus.txt --jsonl --save run.jsonl
+      attncli heads merge part-1.json part-2.json
     """
 
     def body(env):
         from attncli.core import head_scan
         from attncli.errors import AttnError
 
+        if merge:
+            if merge[0] != "merge":
+                raise AttnError(f"unexpected argument {merge[0]!r}", where="PART", hint="did you mean 'heads merge PART...'?")
+            from attncli.cli.heads_corpus import merge_parts
+
+            raise typer.Exit(merge_parts(env, out, merge[1:], top=top))
+        corpus = file is not None and not join
+        if join and file is None:
+            raise AttnError("--join goes with --file", where="--join")
+        for flag, given in (("--field", field is not None), ("--jsonl", jsonl), ("--jobs", jobs != 1),
+                            ("--shard", shard is not None), ("--resume", resume)):
+            if given and not corpus:
+                raise AttnError(f"{flag} goes with --file (a corpus)", where=flag)
+        if corpus:
+            if model is None:
+                raise AttnError("a corpus needs --model", where="--file",
+                                hint="give --model NAME, or --join to read the file as one text")
+            if effect or score is not None:
+                flag = "--effect" if effect else "--score"
+                raise AttnError(f"{flag} does not go with a corpus: it scores every head on each text", where=flag,
+                                hint="leave it out, or add --join to read the file as one text")
+            from attncli.cli.heads_corpus import run_corpus
+
+            raise typer.Exit(run_corpus(env, out, model=model, file=file, field=field, shard=shard, jobs=jobs,
+                                        resume=resume, jsonl=jsonl, top=top, device=device, dtype=dtype, bos=bos))
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
