@@ -108,6 +108,10 @@ def heads(
         "--jsonl", metavar=" ", rich_help_panel=CORPUS,
         help="Print a record per line as it finishes, then the summary (JSON Lines).")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", rich_help_panel=CORPUS, help="Worker processes.")] = 1,
+    batch: Annotated[int, typer.Option(
+        "--batch", rich_help_panel=CORPUS,
+        help="Texts per forward pass, padded to the longest (1: each alone, its scores bit for bit the same "
+             "in any shard or resumed run).")] = 16,
     shard: Annotated[Optional[str], typer.Option(
         "--shard", metavar="I/N", rich_help_panel=CORPUS,
         help="Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.")] = None,
@@ -149,7 +153,7 @@ def heads(
         corpus = file is not None and not join
         if join and file is None:
             raise AttnError("--join goes with --file", where="--join")
-        for flag, given in (("--field", field is not None), ("--jsonl", jsonl), ("--jobs", jobs != 1),
+        for flag, given in (("--field", field is not None), ("--jsonl", jsonl), ("--jobs", jobs != 1), ("--batch", batch != 16),
                             ("--shard", shard is not None), ("--resume", resume)):
             if given and not corpus:
                 raise AttnError(f"{flag} goes with --file (a corpus)", where=flag)
@@ -164,7 +168,7 @@ def heads(
             from attncli.cli.heads_corpus import run_corpus
 
             raise typer.Exit(run_corpus(env, out, model=model, file=file, field=field, shard=shard, jobs=jobs,
-                                        resume=resume, jsonl=jsonl, top=top, device=device, dtype=dtype, bos=bos))
+                                        resume=resume, jsonl=jsonl, top=top, batch=batch, device=device, dtype=dtype, bos=bos))
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")

@@ -51,7 +51,7 @@ class _Bar:
 
 
 def run_corpus(env: Environment, out, *, model: str, file: str, field: str | None, shard: str | None, jobs: int,
-               resume: bool, jsonl: bool, top: int, device: str | None, dtype: str | None, bos) -> int:
+               resume: bool, jsonl: bool, top: int, batch: int, device: str | None, dtype: str | None, bos) -> int:
     from attncli.documents.jsonout import dumps
     from attncli.io.runfile import RunWriter, read_run
     from attncli.models.corpus import error_of
@@ -90,7 +90,7 @@ def run_corpus(env: Environment, out, *, model: str, file: str, field: str | Non
 
     try:
         with _Bar(env) as bar:
-            doc = heads_corpus(model, file, field=field, shard=shard, jobs=jobs, device=device or "cpu",
+            doc = heads_corpus(model, file, field=field, shard=shard, jobs=jobs, batch=batch, device=device or "cpu",
                                dtype=dtype or "float32", bos=bos, top=top, precision=out.precision, resume=saved,
                                on_record=on_record, progress=bar.texts, load_progress=bar.update,
                                stdin=env.stdin_binary() if file == "-" else None)

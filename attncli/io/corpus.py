@@ -85,6 +85,11 @@ def read_corpus(source: str | Path, *, field: str | None = None, shard: tuple[in
             if line.error is not None:
                 yield CorpusLine(line.number, None, line.error)
                 continue
+            if not line.text or line.text.isspace():
+                error = AttnError("empty line" if not line.text else "line holds only whitespace", where=where,
+                                  kind="text")
+                yield CorpusLine(line.number, None, error)
+                continue
             text, error = (line.text, None) if not jsonl else _from_json(line.text, name, where)
             if error is None and (not text or text.isspace()):
                 error = AttnError("empty text" if not text else "text holds only whitespace", where=where,

@@ -30,12 +30,14 @@ def model_identity(transformer) -> dict:
 
 
 def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str | tuple | None = None, jobs: int = 1,
+                 batch: int = 16,
                  device: str = "cpu", dtype: str = "float32", bos: bool | None = None, top: int = 5,
                  precision: int | None = None, resume=None, on_record: Callable[[dict], None] | None = None,
                  progress: Callable | None = None, load_progress: Callable | None = None, stdin=None) -> dict:
     """Every line of ``file`` (one text a line, or JSON Lines: attncli.io.corpus) through ``model``.
 
     ``shard`` ``"I/N"`` (or (I, N)) takes lines n with (n - 1) % N == I - 1; ``jobs`` worker processes;
+    ``batch`` texts per forward pass at most (1: every text alone, so its scores do not depend on its neighbours);
     ``progress(done, total)`` after each line (total None when unknown); ``stdin`` is what ``'-'`` reads.
     """
     from attncli.core.corpus_stats import CorpusStats
@@ -47,6 +49,8 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     from attncli.models.runs import ModelAttention
 
     check_jobs(jobs)
+    if not 1 <= batch <= 1024:
+        raise AttnError(f"must be between 1 and 1024, got {batch}", param="batch")
     if top < 1:
         raise AttnError(f"must be at least 1, got {top}", param="top")
     shard = parse_shard(shard) if isinstance(shard, str) or shard is None else parse_shard(f"{shard[0]}/{shard[1]}")
@@ -76,7 +80,7 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
         progress(finished, total)
     todo = ((n, text, error) for n, text, error in lines if n not in done)
     for record in score_texts(scorer, todo, label=label, jobs=jobs,
-                              model=(model, device, dtype, bos)):
+                              model=(model, device, dtype, bos), max_batch=batch):
         if record["line"] in done:
             continue
         _count(stats, record, done)
