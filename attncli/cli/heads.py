@@ -8,6 +8,7 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.heads_corpus import Progress as _Progress
 
 app = typer.Typer()
 
@@ -29,40 +30,6 @@ def _read(source: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=where) from None
-
-
-class _Progress:
-    """A Rich progress bar on stderr while the model loads and runs; nothing when stderr is no terminal."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        if self.console.is_terminal:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                TimeElapsedColumn(), console=self.console, transient=True)
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, description: str, done, total) -> None:
-        if self.bar is None:
-            return
-        if self.task is None:
-            self.task = self.bar.add_task(description, total=total)
-        self.bar.update(self.task, description=description, completed=done or 0, total=total)
-
-    def layers(self, done: int, total: int) -> None:
-        self.update("running the layers", done, total)
 
 
 @app.command()

@@ -16,28 +16,37 @@ from attncli.errors import AttnError, ExitCode
 STREAM_SUFFIXES = (".jsonl", ".ndjson")
 
 
-class _Bar:
-    """A progress bar with the time left on stderr (a terminal only), through the command's Environment."""
+class Progress:
+    """A Rich progress bar on stderr while the model loads and runs (nothing when stderr is no terminal);
+    on ``env``'s stderr console (messages print above it), with the time left when ``eta``."""
 
-    def __init__(self, env: Environment) -> None:
-        self.env, self.bar, self.task = env, None, None
+    def __init__(self, env: Environment | None = None, *, eta: bool = False) -> None:
+        from rich.console import Console
+
+        self.env, self.eta = env, eta
+        self.console = env.err if env is not None else Console(stderr=True)
+        self.bar = None
+        self.task = None
 
     def __enter__(self):
-        if self.env.err.is_terminal:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+        if self.console.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                                console=self.env.err, transient=True, redirect_stdout=False, redirect_stderr=False)
+            columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
+            if self.eta:
+                columns[2:] = [MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+            self.bar = Progress(*columns, console=self.console, transient=True)
             self.bar.start()
-            self.env.live = self.env.err
+            if self.env is not None:
+                self.env.live = self.console
         return self
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
-            self.env.live = None
+            if self.env is not None:
+                self.env.live = None
 
     def update(self, description: str, done, total) -> None:
         if self.bar is None:
@@ -45,6 +54,9 @@ class _Bar:
         if self.task is None:
             self.task = self.bar.add_task(description, total=total)
         self.bar.update(self.task, description=description, completed=done or 0, total=total)
+
+    def layers(self, done: int, total: int) -> None:
+        self.update("running the layers", done, total)
 
     def texts(self, done: int, total: int | None) -> None:
         self.update("scoring texts", done, total)
@@ -89,7 +101,7 @@ def run_corpus(env: Environment, out, *, model: str, file: str, field: str | Non
     from attncli.models.corpus_run import heads_corpus
 
     try:
-        with _Bar(env) as bar:
+        with Progress(env, eta=True) as bar:
             doc = heads_corpus(model, file, field=field, shard=shard, jobs=jobs, batch=batch, device=device or "cpu",
                                dtype=dtype or "float32", bos=bos, top=top, precision=out.precision, resume=saved,
                                on_record=on_record, progress=bar.texts, load_progress=bar.update,
