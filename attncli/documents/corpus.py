@@ -10,7 +10,7 @@ exact sufficient statistics (``stats``) that :func:`merge` adds up (attncli.core
 from __future__ import annotations
 
 from attncli.core.corpus_stats import CorpusStats
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 KIND = "heads-corpus"
 
@@ -65,7 +65,7 @@ def part_of(doc, where: str) -> dict:
         doc = doc["summary"]
     if not isinstance(doc, dict) or doc.get("kind") != KIND or "stats" not in doc:
         raise AttnError("not the summary of a heads run over a corpus", where=where, kind="text",
-                        hint="give the --json output or the --save FILE.jsonl of a finished run")
+                        hint=f"give the {option('json')} output or the {option('save')} FILE.jsonl of a finished run")
     return doc
 
 

@@ -62,8 +62,8 @@ def corpus_view(doc: dict, *, precision: int | None = None, width: int = 80) -> 
         parts: list = [_header(doc), Text("")]
         if not doc["texts"]:
             return parts + [Text("no text was scored", style="yellow")]
-        parts.append(Text(f"top heads by their mean over the texts (L layer, H head; sd: the standard deviation "
-                          f"over the texts)", style="bold"))
+        parts.append(Text("top heads by their mean over the texts (L layer, H head, ± the standard deviation)",
+                          style="bold"))
         for name in doc["scores"]:
             parts += _score(name, doc, p, paint, w)
         return parts
