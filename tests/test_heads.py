@@ -144,7 +144,7 @@ def test_toy_heads_on_a_text_match_run_weights():
     (["--text", "cat"], "head scores need at least 2 tokens"),
     (["--text", "   "], "text holds only whitespace"),
     (["--text", "a b", "--file", "x"], "give --text or --file, not both"),
-    (["--file", "no/such/file.txt"], "--file no/such/file.txt: no such file"),
+    (["--file", "no/such/file.txt", "--join"], "--file no/such/file.txt: no such file"),
     (["--bos"], "--bos/--no-bos goes with --model"),
     (["-c", "sample-model"], "heads needs text"),
 ])

@@ -117,6 +117,8 @@ def heads(
             from attncli.cli.heads_corpus import merge_parts
 
             raise typer.Exit(merge_parts(env, out, merge[1:], top=top))
+        if text is not None and file is not None:
+            raise AttnError("give --text or --file, not both", where="--file")
         corpus = file is not None and not join
         if join and file is None:
             raise AttnError("--join goes with --file", where="--join")
