@@ -78,6 +78,9 @@ def heads(
         help="Score your text instead of the probe (previous, first, entropy, distance).")] = None,
     file: Annotated[Optional[str], typer.Option(
         "--file", "-f", metavar="PATH", rich_help_panel=PANEL, help="Like --text, from a file ('-' for stdin).")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", rich_help_panel=PANEL,
+        help="With --file: the whole file is one text (a long one is scored row by row).")] = False,
     length: Annotated[int, typer.Option(
         "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
@@ -109,6 +112,7 @@ def heads(
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads --model smollm2 --file doc.txt --join
       attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
     """
@@ -120,6 +124,8 @@ def heads(
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
+        if join and file is None:
+            raise AttnError("--join goes with --file", where="--join")
         if model is not None and config is not None:
             raise AttnError("--config does not apply to a real model", where="--config")
         if model is None and bos is not None:
