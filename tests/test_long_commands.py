@@ -234,3 +234,16 @@ def test_smollm2_heads_256_tokens_row_by_row_equal_full(tmp_path, monkeypatch):
                                    atol=1e-6, rtol=0)
     torch.testing.assert_close(torch.tensor(rows["first_token_mass"]), torch.tensor(whole["first_token_mass"]),
                                atol=1e-6, rtol=0)
+
+
+def test_browse_past_the_limit_names_run_s_row_options(folders, tight):
+    from attncli.browse import data
+    from attncli.cli.params import command_line_naming
+    from attncli.errors import AttnError
+    from attncli.models.runs import ModelAttention
+
+    runner = ModelAttention(str(folders["llama"]))
+    with command_line_naming(), pytest.raises(AttnError) as caught:
+        data.load([("TEXT", TEXT)], runner)
+    assert caught.value.kind == "budget"
+    assert "browse holds every row" in caught.value.hint and "--rows A:B" in caught.value.hint

@@ -26,6 +26,8 @@ ROW_HINTS = {
                         "computed from the queries and keys"),
     "compare": lambda: (f"{option('focus')} TOKEN follows one token: only its rows are computed, from the queries "
                         "and keys"),
+    "browse": lambda: (f"browse holds every row; attncli run's {option('focus')} INDEX, {option('rows')} A:B, "
+                       f"{option('top_k')} K or {option('stats')} compute only what they show"),
 }
 
 
