@@ -133,7 +133,7 @@ class Model:
             heads_mean: bool = False, rollout: bool = False, include=()) -> Record:
         """``text`` through every layer: the same Record as ``attncli run --model NAME TEXT``.
 
-        ``include``: qkv, raw_scores, head_context or all, as ``--include`` adds them to the document.
+        ``include``: qkv, raw_scores, head_context, embeddings or all, as ``--include`` adds them to the document.
         """
         return _run(self.engine, text, focus=focus, top_k=top_k, layer=layer, heads_mean=heads_mean,
                     rollout=rollout, include=include)
@@ -237,7 +237,9 @@ def compare(texts, *, focus: str | None = None, config=None, model=None, layer: 
     if getattr(runner, "settings", None) is not None and runner.settings.tensors is not None:
         raise AttnError("compare needs texts, and this config gives tensors directly", param="config",
                         hint="use a config without tensors:")
-    records = [runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
+    followed = getattr(runner, "run_followed", None)  # a model: a long text's followed rows only
+    records = [followed(text, where=f"context {i + 1}", focus=focus) if followed is not None
+               else runner.run(text, where=f"context {i + 1}") for i, text in enumerate(texts)]
     return compare_records(records, focus=focus, layer=layer, heads_mean=heads_mean, precision=precision,
                            max_cells=max_cells)
 

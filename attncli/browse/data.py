@@ -114,7 +114,7 @@ def load(texts: list[tuple[str, str | None]], runner) -> BrowseData:
     record = None
     for label, text in texts or [("config", None)]:
         try:
-            record = runner.run(text, where=label, rollout=model)
+            record = runner.run(text, where=label, rollout=model, **({"hint": "browse"} if model else {}))
         except AttnError as error:
             if len(texts) < 2:
                 raise

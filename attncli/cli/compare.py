@@ -78,7 +78,10 @@ def _compare(env: Environment, texts, focus, max_cells, opts: CommandOptions,
     records = []
     with env.progress(len(texts), views_on_stdout=not out.json) as advance:
         for i, text in enumerate(texts):
-            records.append(runner.run(text, where=f"context {i + 1}", **kwargs))
+            if mdl.model is not None:  # a long text: only the followed token's rows
+                records.append(runner.run_followed(text, where=f"context {i + 1}", focus=focus, **kwargs))
+            else:
+                records.append(runner.run(text, where=f"context {i + 1}", **kwargs))
             advance()
     for record in records:
         if record.source == "model":

@@ -28,6 +28,13 @@ def explain(
         autocompletion=lambda incomplete: [s for s in STEP_NAMES if s.startswith(incomplete)],
         help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
+    focus: Annotated[list[str], typer.Option(
+        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
+        help="With --model: explain only these query rows (repeatable; -1 is the last token). Only they are "
+             "computed, from the queries and keys: long texts fit.")] = [],
+    rows: Annotated[Optional[str], typer.Option(
+        "--rows", metavar="A:B", rich_help_panel="Output",
+        help="With --model: only query rows A to B-1 (0-based; -16: the last 16), as --focus.")] = None,
     *,
     opts: CommandOptions,
 ) -> None:
@@ -44,11 +51,13 @@ def explain(
       attncli explain --model minilm "the cat sat" --layer 2
 
       attncli explain --model smollm2 "the cat sat" --measure norm --layer 14
+      attncli explain --model smollm2 --focus -1 --layer 3 "$(cat doc.txt)"
     """
-    guarded(opts.out, lambda env: _explain(env, text, step, opts, color_scale))
+    guarded(opts.out, lambda env: _explain(env, text, step, opts, color_scale, focus, rows))
 
 
-def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: str | None = None) -> None:
+def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: str | None = None, focus=None,
+             rows: str | None = None) -> None:
     attn, mdl, out, msr = opts
     color_scale = check_color_scale(color_scale)
     from attncli.core.explain import explain_record
@@ -57,6 +66,10 @@ def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: st
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
     msr.check(mdl)
+    for flag, given in (("--focus", bool(focus)), ("--rows", rows is not None)):
+        if given and mdl.model is None:
+            raise AttnError(f"{flag} goes with --model (a toy explain shows every row)", where=flag,
+                            hint="e.g. --model smollm2")
     if mdl.model is not None and text is None:
         from attncli.core.record import no_text
 
@@ -64,7 +77,10 @@ def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: st
     runner = mdl.runner(attn)
     if mdl.model is not None and mdl.layer is not None and mdl.layer.strip().lower() == "all":
         raise AttnError("explain shows one layer; give a layer number", where="--layer")
-    record = runner.run(text, **msr.run_kwargs(runner, mdl, PassProgress()))
+    kwargs = msr.run_kwargs(runner, mdl, PassProgress())
+    if mdl.model is not None:  # the chosen rows only (a long text fits); refused past the limit without them
+        kwargs.update(focus=list(focus) or None, rows=rows, qkv=True, hidden=True, hint="explain")
+    record = runner.run(text, **kwargs)
     env.warn_record(record)
     doc = explain_record(record, layer=mdl.layer, step=step, precision=out.precision)  # what attncli.explain returns
 

@@ -49,7 +49,8 @@ def heads(
         help="A corpus, one text a line, or JSON Lines (.jsonl/.ndjson, or --field); with --join one text "
              "('-' for stdin).")] = None,
     join: Annotated[bool, typer.Option(
-        "--join", metavar=" ", rich_help_panel=PANEL, help="With --file: the whole file is one text.")] = False,
+        "--join", metavar=" ", rich_help_panel=PANEL,
+        help="With --file: the whole file is one text (a long one is scored row by row).")] = False,
     length: Annotated[int, typer.Option(
         "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
@@ -101,6 +102,7 @@ def heads(
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
+      attncli heads --model smollm2 --file doc.txt --join
       attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
       attncli heads --model smollm2 --file corpus.txt --jsonl --save run.jsonl
@@ -139,8 +141,6 @@ def heads(
             raise typer.Exit(run_corpus(env, out, model=model, file=file, field=field, shard=shard, jobs=jobs,
                                         resume=resume, jsonl=jsonl, top=top, batch=batch, device=device, dtype=dtype, bos=bos))
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
-        if text is not None and file is not None:
-            raise AttnError("give --text or --file, not both", where="--file")
         if model is not None and config is not None:
             raise AttnError("--config does not apply to a real model", where="--config")
         if model is None and bos is not None:

@@ -50,7 +50,8 @@ def run(
         "--head", metavar="K", help="Show only this head (0-based).", rich_help_panel="Output")] = None,
     include: Annotated[list[str], typer.Option(
         "--include", metavar="WHAT", rich_help_panel="Output",
-        help="Add to the JSON: qkv, raw_scores, head_context, projections or all (repeat or comma-separate).")] = [],
+        help="Add to the JSON: qkv, raw_scores, head_context, projections, embeddings (every row's, with --focus) "
+             "or all (repeat or comma-separate).")] = [],
     view: Annotated[str, typer.Option(
         "--view", metavar="auto|full|compact|grid", rich_help_panel="Output", help=VIEW_HELP,
         autocompletion=choices("auto", "full", "compact", "grid"))] = "auto",
@@ -106,7 +107,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
                             hint="use --focus INDEX for a toy run's rows")
     if mdl.model is not None and "projections" in wanted:
         raise AttnError("--include projections does not apply to a real model (its projections are its weights)",
-                        where="--include", hint="use qkv, raw_scores, head_context or all")
+                        where="--include", hint="use qkv, raw_scores, head_context, embeddings or all")
     if mdl.model is not None and text is None and file is None:
         from attncli.core.record import no_text
 

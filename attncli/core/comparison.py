@@ -118,6 +118,15 @@ def pairwise(vectors: list[list[float]], fn, precision: int | None = None) -> li
     return [[None if v is None else round(v, precision) for v in row] for row in matrix]
 
 
+def _row(record: Record, index: int) -> int:
+    """Where query ``index`` is in the record's per-query tensors (a record of some rows holds only those)."""
+    if record.rows is None:
+        return index
+    if index not in record.rows:
+        raise ValueError(f"query row {index} was not computed (rows {record.rows[:8]}...)")
+    return record.rows.index(index)
+
+
 def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int = -1, heads_mean: bool = False,
                 precision: int | None = None) -> dict:
     """The figures of one followed token at ``layer`` (a toy run has one), across the contexts."""
@@ -125,18 +134,19 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
     indices = [hit.index for hit in hits]
     chosen = [r.layers[layer] for r in records]
     weights, context, exact, inputs = [], [], [], []
-    for record, one, index in zip(records, chosen, indices):
-        w = one.weights[:, index, :]  # (H, N_k)
+    rows = [_row(record, index) for record, index in zip(records, indices)]  # into the per-query tensors
+    for record, one, index, row in zip(records, chosen, indices, rows):
+        w = one.weights[:, row, :]  # (H, N_k)
         if heads_mean and one.level is not None:  # a measure's layer level: all heads together
-            weights.append(to_list(one.level[:, index, :], precision))
+            weights.append(to_list(one.level[:, row, :], precision))
         else:
             weights.append(to_list(head_mean(w[:, None, :])[:, 0] if heads_mean else w, precision))
-        context.append(to_list(one.output[index], precision))  # (d_out,)
-        exact.append(exact_list(one.output[index]))
+        context.append(to_list(one.output[row], precision))  # (d_out,)
+        exact.append(exact_list(one.output[row]))
         inputs.append(exact_list(record.embeddings[index]))  # (d_model,) before positional encoding
     head_cosine = None
     if all(one.head_context is not None for one in chosen):
-        heads = [exact_list(one.head_context[:, i, :]) for one, i in zip(chosen, indices)]  # K x (H, dh)
+        heads = [exact_list(one.head_context[:, i, :]) for one, i in zip(chosen, rows)]  # K x (H, dh)
         head_cosine = [pairwise([h[k] for h in heads], _cosine, precision) for k in range(len(heads[0]))]
     entry = {
         "token": spec.token if spec.token is not None else spec.text,
@@ -157,7 +167,7 @@ def focus_entry(spec: focus_grammar.Focus, records: list[Record], *, layer: int 
             {"layer": number,
              "hidden_cosine": pairwise([exact_list(r.layers[number].hidden[i]) for r, i in zip(records, indices)],
                                        _cosine, precision),
-             "context_cosine": pairwise([exact_list(r.layers[number].output[i]) for r, i in zip(records, indices)],
+             "context_cosine": pairwise([exact_list(r.layers[number].output[i]) for r, i in zip(records, rows)],
                                         _cosine, precision)}
             for number in range(len(records[0].layers))]
     return entry

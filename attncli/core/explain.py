@@ -127,9 +127,17 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
     t = record.layers[index]
     h, n = record.heads, record.n
     kv = record.kv_heads or h
-    steps.add("embeddings", f"The input to layer {index}: "
+    rows = record.rows  # some query rows (--focus, --rows): every per-query step holds those only
+
+    def picked(tensor, dim: int = 0):  # (N, ...) or (H, N, ...) -> the chosen rows
+        if tensor is None or rows is None or tensor.shape[dim] != n:
+            return tensor
+        return tensor[:, rows] if dim == 1 else tensor[rows]
+
+    which = "" if rows is None else f" (the {len(rows)} chosen query rows; keys and values: all {n} tokens)"
+    steps.add("embeddings", f"The input to layer {index}{which}: "
               + ("the token (and position) embeddings." if index == 0 else f"the output of layer {index - 1}."),
-              t.inputs)
+              picked(t.inputs))
     spin = (", then rotated by position (rotary embeddings" + (f", on part of each head: {record.rotary}"
             if isinstance(record.rotary, str) else "") + ")") if record.rotary else ""
     shared = ""
@@ -141,7 +149,7 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
     if t.queries is not None:
         normed = " (after its input layer norm)" if record.causal else ""
         steps.add("queries", f"Q = the layer's input{normed} times the model's W_q, split into {h} heads of width "
-                  f"{t.queries.shape[-1]}{spin}: what each token is looking for.", t.queries)
+                  f"{t.queries.shape[-1]}{spin}: what each token is looking for.", picked(t.queries, 1))
         steps.add("keys", f"K = the input times W_k, {kv} heads{spin}: what each token offers to be matched "
                   f"against.{shared}", t.keys)
         steps.add("values", f"V = the input times W_v, {kv} heads: what each token passes on when attended to.",
@@ -170,7 +178,7 @@ def _model_steps(steps: _Steps, record: Record, index: int) -> None:
     if t.hidden is not None:
         steps.add("hidden", f"The output of layer {index}, after its feed-forward sublayer"
                   + (" (the last layer: after the final norm)." if record.causal and index == len(record.layers) - 1
-                     else "."), t.hidden)
+                     else "."), picked(t.hidden))
 
 
 def select(steps: list[dict], name: str | None) -> list[dict]:

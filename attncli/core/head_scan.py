@@ -41,13 +41,19 @@ def record_weights(record: Record):
 
 
 def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: str | None, top: int,
-              precision: int | None, tokens: list[str], effect=None, norm_share=None) -> dict:
+              precision: int | None, tokens: list[str], effect=None, norm_share=None, rows=None) -> dict:
+    """``rows``: a HeadScoreReducer that saw every row instead of ``weights`` (a long text)."""
     from attncli.version import SCHEMA_VERSION, __version__
     from attncli.documents.jsonout import to_list
 
-    layers, heads, n, _ = weights.shape
-    span = (probe["start"], probe["length"]) if probe is not None else None
-    scores = detectors.score_all(weights, causal=causal, probe=span)
+    if rows is not None:
+        scores, mass = rows.scores(), rows.first_token_mass()
+        layers, heads = scores["previous"].shape
+    else:
+        layers, heads, n, _ = weights.shape
+        span = (probe["start"], probe["length"]) if probe is not None else None
+        scores = detectors.score_all(weights, causal=causal, probe=span)
+        mass = detectors.mean_by_layer(weights)
     if effect is not None:
         scores["effect"] = effect  # (L, H) loss rise on the second copy, head ablated alone
     if only is not None:
@@ -69,8 +75,7 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
                        for l, h, v in detectors.top_heads(value, top) if v >= detectors.THRESHOLDS.get(name, -1.0)]
                 for name, value in scores.items()},
         "thresholds": {name: t for name, t in detectors.THRESHOLDS.items() if name in scores},
-        "first_token_mass": [v if precision is None else round(v, precision)
-                             for v in detectors.mean_by_layer(weights)],
+        "first_token_mass": [v if precision is None else round(v, precision) for v in mass],
         "first_token_norm": None if norm_share is None else [v if precision is None else round(v, precision)
                                                             for v in norm_share],
         "probe": probe,
@@ -98,6 +103,10 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
         probe = {"length": length, "seed": seed, "start": start,
                  "prefix": record.tokens[0] if start else None, "ids": ids}
     else:
+        ids = model.encode(text, where=where)
+        if not _fits(model, ids, where):  # the scores summed row by row: no layer's N x N weights held
+            return _scan_rows(runner, ids, where=where, only=only, top=top, precision=precision,
+                              layer_progress=layer_progress, effect=effect)
         record = model.run(text, where=where, progress=layer_progress, points=("pattern",))
     from attncli.models import effects
 
@@ -109,10 +118,45 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
                             f"{option('text')} or {option('file')}", param="effect",
                             hint=f"drop {option('text')}/{option('file')}")
         effect_scores, _ = effects.head_effects(model, record.ids, probe["start"], length, progress=effect_progress)
-    source = {"model": record.name, "config": None,
-              "info": {"architecture": model.architecture, "path": str(model.path), **model.info}}
-    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source, only=only,
-                     top=top, precision=precision, tokens=record.tokens, effect=effect_scores, norm_share=norm_share)
+    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=_source(model),
+                     only=only, top=top, precision=precision, tokens=record.tokens, effect=effect_scores,
+                     norm_share=norm_share)
+
+
+def _source(model) -> dict:
+    return {"model": model.name, "config": None,
+            "info": {"architecture": model.architecture, "path": str(model.path), **model.info}}
+
+
+def _fits(model, ids: list[int], where: str) -> bool:
+    """Whether every layer's full weights of ``ids`` fit the limits (else the text is scored row by row)."""
+    try:
+        model._check_ids(ids, where, rows=None, points=("pattern",))
+    except AttnError as error:
+        if error.kind in ("budget", "memory"):
+            return False
+        raise
+    return True
+
+
+def _scan_rows(runner, ids: list[int], *, where: str, only: str | None, top: int, precision: int | None,
+               layer_progress: Callable | None = None, effect: bool = False) -> dict:
+    """A text too long for its full weights: the model on SDPA, each layer's exact weights handed over
+    chunk by chunk and summed into the scores (attncli.core.head_rows); ``first_token_norm`` is null
+    (the norm measure needs every row's weighted vectors)."""
+    from attncli.core.attention import CHUNK_BYTES
+    from attncli.core.head_rows import HeadScoreReducer
+
+    if effect:
+        raise AttnError(f"{option('effect')} measures the loss on the probe's second copy, not on "
+                        f"{option('text')} or {option('file')}", param="effect",
+                        hint=f"drop {option('text')}/{option('file')}")
+    model = runner.transformer
+    element = model.torch.empty((), dtype=model.dtype).element_size()
+    reducer = HeadScoreReducer(heads=runner.heads, causal=runner.causal, chunk_bytes=CHUNK_BYTES, element=element)
+    record = model.run_ids(ids, where=where, points=(), reduce=reducer, progress=layer_progress)
+    return _document(weights=None, causal=record.causal, probe=None, source=_source(model), only=only, top=top,
+                     precision=precision, tokens=record.tokens, rows=reducer)
 
 
 

@@ -162,7 +162,7 @@ class Record:
         wanted = parse_include(include)
         if model and "projections" in wanted:
             raise AttnError(f"{option('include')} projections does not apply to a real model (its projections are "
-                            "its weights)", param="include", hint="use qkv, raw_scores, head_context or all")
+                            "its weights)", param="include", hint="use qkv, raw_scores, head_context, embeddings or all")
         chosen = parse_layer(None if layer is None else str(layer), len(self.layers)) if model else None
         self.view = {"layers": chosen, "heads_mean": bool(heads_mean), "rollout": bool(rollout), "top_k": top_k,
                      "include": wanted}

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: the record's own document() imports this 
     from attncli.core.record import Record
 
 #: What ``--include`` may add to a run document.
-INCLUDE_CHOICES = ("qkv", "raw_scores", "head_context", "projections", "all")
+INCLUDE_CHOICES = ("qkv", "raw_scores", "head_context", "projections", "embeddings", "all")
 
 
 def header() -> dict:
@@ -72,8 +72,18 @@ def _top_k(arrays: _Arrays, weights, k: int | None, indices=None, values=None, *
             "weights": [[row[:c] for row, c in zip(head, counts)] for head in numbers]}
 
 
-def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_k: int | None) -> dict:
-    """The per-layer keys: embeddings (the layer's input), weights [H][R][N], context [R][d], top_k."""
+def _inputs(record: Record, layer, shown: dict, every: bool):
+    """A layer's input as the document holds it: the focus rows' [R][d] (every row's [N][d] with ``every``:
+    ``include`` embeddings, or without focus rows)."""
+    inputs = shown.get("inputs", layer.inputs)
+    if inputs is None or every or record.rows is None or inputs.shape[0] != record.n:
+        return inputs
+    return inputs[record.rows]  # (R, d)
+
+
+def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_k: int | None,
+                every_input: bool = False) -> dict:
+    """The per-layer keys: embeddings (the layer's input, [R][d]), weights [H][R][N], context [R][d], top_k."""
     layer = record.layers[index]
     weights = layer.weights
     if mean and layer.level is not None:
@@ -87,7 +97,7 @@ def _layer_part(record: Record, index: int, arrays: _Arrays, *, mean: bool, top_
     else:
         top = _top_k(arrays, weights, top_k, record=record)
     shown = layer.printable if arrays.precision is None else {}
-    part = {"layer": index, "embeddings": arrays(shown.get("inputs", layer.inputs)),
+    part = {"layer": index, "embeddings": arrays(_inputs(record, layer, shown, every_input)),
             "weights": arrays(weights if mean else shown.get("weights", weights)),
             "context": arrays(shown.get("output", layer.output)), "top_k": top}
     if record.measure == "mixing":
@@ -116,7 +126,8 @@ def run_document(record: Record, *, layers: list[int] | None = None, heads_mean:
     """
     arrays = _Arrays(precision, lazy)
     chosen = layers if layers is not None else [len(record.layers) - 1]
-    parts = [_layer_part(record, i, arrays, mean=heads_mean, top_k=top_k) for i in chosen]
+    every_input = bool(set(include) & {"embeddings", "all"})
+    parts = [_layer_part(record, i, arrays, mean=heads_mean, top_k=top_k, every_input=every_input) for i in chosen]
     if len(parts) > 1:
         arrays.share(parts[-1])
     top = dict(parts[-1])

@@ -18,11 +18,24 @@ ROW_POINTS = ("resid_pre", "scores", "pattern", "z", "attn_out", "attn_sublayer"
 RECORD_POINTS = ("resid_pre", "q", "k", "v", "scores", "pattern", "z", "attn_out", "attn_sublayer", "resid_post")
 
 
-def _row_points(transformer, qkv: bool) -> tuple[str, ...]:
+#: What the refusal of a text too long for its full weights names, per command (``run(hint=...)``).
+ROW_HINTS = {
+    "run": lambda: (f"{option('focus')} INDEX (-1: the last), {option('rows')} A:B, {option('top_k')} K or "
+                    f"{option('stats')} compute only what they show, from the queries and keys"),
+    "explain": lambda: (f"{option('focus')} INDEX (-1: the last) or {option('rows')} A:B explain only those rows, "
+                        "computed from the queries and keys"),
+    "compare": lambda: (f"{option('focus')} TOKEN follows one token: only its rows are computed, from the queries "
+                        "and keys"),
+    "browse": lambda: (f"browse holds every row; attncli run's {option('focus')} INDEX, {option('rows')} A:B, "
+                       f"{option('top_k')} K or {option('stats')} compute only what they show"),
+}
+
+
+def _row_points(transformer, qkv: bool, hidden: bool = False) -> tuple[str, ...]:
     points = ROW_POINTS + (("q", "k", "v") if qkv else ())
     if not transformer.structure.probed:
         transformer._probe_once(option("model"))
-    if None in transformer.structure.sublayer:
+    if hidden or None in transformer.structure.sublayer:
         points += ("resid_post",)
     return points
 
@@ -55,14 +68,15 @@ class ModelAttention:
             top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, measure: str = "weights",
             layers: list[int] | None = None, max_passes: int | None = None, progress=None,
             ablate: list | None = None, ablate_mode: str = "zero", rows: str | None = None, stats: bool = False,
-            qkv: bool = False) -> Record:
+            qkv: bool = False, hidden: bool = False, hint: str = "run") -> Record:
         """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s.
 
         ``progress(done_layers, layers)`` after each layer of a plain run. ``focus`` and ``rows`` (``A:B``)
         choose query rows: only those are computed, from the captured queries and keys, while the model
         runs on SDPA (no N x N weights per layer); ``top_k`` or ``stats`` without chosen rows reduce every
         row chunk by chunk when the full weights do not fit (``stats``: always); ``qkv`` keeps every
-        layer's queries, keys and values.
+        layer's queries, keys and values, ``hidden`` every layer's output on the row path; ``hint``: the
+        command (ROW_HINTS) whose row options the refusal of a text too long for its full weights names.
         """
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
@@ -92,11 +106,11 @@ class ModelAttention:
                                           rollout=rollout, max_passes=max_passes, progress=progress,
                                           ablate=ablate or [], ablate_mode=ablate_mode)
         elif rollout:
-            record = self._full(ids, where, progress)
+            record = self._full(ids, where, progress, hint)
         elif chosen is not None and not (self._fits(ids, where) and not stats):
             # the rows alone (SDPA elsewhere); a text whose full weights fit keeps the eager path, whose
             # rows equal a whole run's bit for bit (--focus on a short text: the same numbers as without)
-            record = t.run_ids(ids, where=where, rows=chosen, points=_row_points(t, raw_scores or qkv),
+            record = t.run_ids(ids, where=where, rows=chosen, points=_row_points(t, raw_scores or qkv, hidden),
                                progress=progress)
             if stats:
                 from attncli.core.rowstats import row_stats
@@ -118,7 +132,7 @@ class ModelAttention:
                 if stats:
                     layer.row_stats = reducer.stats[layer.index]  # (H, N) each
         else:
-            record = self._full(ids, where, progress)
+            record = self._full(ids, where, progress, hint)
         record.text = text
         record.warnings = list(record.warnings) + focus_notes
         if raw_scores:
@@ -144,7 +158,7 @@ class ModelAttention:
             record.rollout = attention_rollout(full, chosen)  # (R, N)
         return record
 
-    def _full(self, ids: list[int], where: str, progress=None) -> Record:
+    def _full(self, ids: list[int], where: str, progress=None, hint: str = "run") -> Record:
         """Every row of every layer (eager arithmetic); a text too long for that names the options that work."""
         from attncli.errors import AttnError
 
@@ -153,10 +167,19 @@ class ModelAttention:
         except AttnError as error:
             if error.kind not in ("budget", "memory") or "length" in str(where):
                 raise
-            error.hint = (f"{error.hint}, or look at some query rows: {option('focus')} INDEX (-1: the last), "
-                          f"{option('rows')} A:B, {option('top_k')} K or {option('stats')} compute only what they "
-                          "show, from the queries and keys")
+            error.hint = f"{error.hint}, or look at some query rows: {ROW_HINTS[hint]()}"
             raise
+
+    def run_followed(self, text: str | None, *, where: str | None = None, focus: str | None = None,
+                     **kwargs) -> Record:
+        """compare's run: every row while the text's full weights fit (as ``run``); past that only the rows
+        of ``focus`` (TOKEN: its every occurrence) and every layer's output, from the queries and keys;
+        without ``focus`` the refusal names it."""
+        where = where or option("text")
+        plain = text is None or focus is None or kwargs.get("measure", "weights") != "weights" or kwargs.get("ablate")
+        if plain or self._fits(self.transformer.encode(text, where=where), where):
+            return self.run(text, where=where, hint="compare", **kwargs)
+        return self.run(text, where=where, focus=[focus], hidden=True, hint="compare", **kwargs)
 
     def _fits(self, ids: list[int], where: str) -> bool:
         """Whether every layer's full weights of ``ids`` fit the limits."""
