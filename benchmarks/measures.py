@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -34,13 +35,23 @@ def text_of(tokenizer, n: int) -> str:
     return tokenizer.decode(ids)
 
 
-def best(fn, repeat: int) -> float:
-    times = []
+def interleaved(fns: dict, repeat: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each function, called in turn (a, b, a, b, ...) so that load hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 minutes): the machine is shared, so figures go with it."""
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def part_a(repeat: int) -> None:
@@ -64,7 +75,7 @@ def part_a(repeat: int) -> None:
             buffer = io.StringIO()
             stream_json(run_document(record, layers=list(range(30)), lazy=True), buffer.write)
 
-    inner = {m: best(lambda m=m: once(m), repeat) for m in ("weights", "norm", "mixing")}
+    inner = interleaved({m: (lambda m=m: once(m)) for m in ("weights", "norm", "mixing")}, repeat)
     for m in ("norm", "mixing"):
         print(f"    {m}: command {whole[m]:.2f} s vs {whole['weights']:.2f} s = {whole[m] / whole['weights']:.2f}x "
               f"{verdict(whole[m] / whole['weights'], 1.5)}; in-process {inner[m]:.2f} s vs {inner['weights']:.2f} s "
@@ -101,8 +112,8 @@ def part_b(repeat: int) -> None:
                     block(*args, **kwargs)
                     hook.remove()
 
-    ours = best(lambda: runner.run(text, measure="value-zeroing", layers=None), repeat)
-    base = best(plain, repeat)
+    times = interleaved({"ours": lambda: runner.run(text, measure="value-zeroing", layers=None), "base": plain}, repeat)
+    ours, base = times["ours"], times["base"]
     print(f"    attncli {ours:.2f} s vs {n} x 6 plain single-layer passes {base:.2f} s = {ours / base:.2f}x "
           f"{verdict(ours / base, 1.2)}")
 
@@ -134,8 +145,8 @@ def part_c(repeat: int) -> None:
                     lm(input_ids=torch.tensor([ids]), use_cache=False).logits
                     hook.remove()
 
-    ours = best(lambda: head_effects(t, ids, start, 50), repeat)
-    base = best(plain, repeat)
+    times = interleaved({"ours": lambda: head_effects(t, ids, start, 50), "base": plain}, repeat, warmup=0)
+    ours, base = times["ours"], times["base"]
     print(f"    attncli {ours:.1f} s vs 271 plain forwards with a hook {base:.1f} s = {ours / base:.2f}x "
           f"{verdict(ours / base, 1.2)}")
 
@@ -148,7 +159,9 @@ def main() -> None:
     print(machine())
     for name, part in (("a", part_a), ("b", part_b), ("c", part_c)):
         if args.only in (None, name):
+            print(f"  before ({name}): {load()}")
             part(args.repeat)
+            print(f"  after ({name}): {load()}")
     sys.stdout.flush()
 
 

@@ -147,3 +147,70 @@ def test_smollm2_effect_of_three_heads_equals_hooks(smol_cache):  # noqa: F811
     for layer, head in cells:
         expected = -sum(zeroed_loss(model, ids, [(layer, head)], second)) / 12 - base
         assert abs(float(effects[layer, head]) - expected) < 1e-5, (layer, head)
+
+
+def hooked_attentions(model, ids, ablate):
+    """Every layer's softmax weights (L, H, N, N) with each (layer, head) zeroed at o_proj's input."""
+    hooks = []
+    dv = model.config.hidden_size // model.config.num_attention_heads
+    for layer, head in ablate:
+        def zero(_m, args, head=head):
+            z = args[0].clone()
+            z[..., head * dv:(head + 1) * dv] = 0
+            return (z,)
+        hooks.append(model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(zero))
+    try:
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([ids]), output_attentions=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    return torch.stack([a[0] for a in out.attentions]).double()  # (L, H, N, N)
+
+
+def test_heads_ablate_scores_and_changes_equal_hooks(llama):
+    doc = run_json("heads", "--model", str(llama), "--length", "6", "--ablate", "0.1")
+    probe = doc["probe"]
+    ids, start, length = probe["ids"], probe["start"], probe["length"]
+    model = reference_lm(llama)
+    a = hooked_attentions(model, ids, [(0, 1)])  # (L, H, N, N)
+    n = len(ids)
+    # layer 1 sees layer 0 without head 1: its scores from the paper-style definitions, written out here
+    for head in range(4):
+        first = sum(float(a[1, head, i, 0]) for i in range(1, n)) / (n - 1)
+        previous = sum(float(a[1, head, i, i - 1]) for i in range(1, n)) / (n - 1)
+        induction = sum(float(a[1, head, start + length + k, start + k + 1]) for k in range(length)) / length
+        assert abs(doc["scores"]["first"][1][head] - first) < 1e-5
+        assert abs(doc["scores"]["previous"][1][head] - previous) < 1e-5
+        assert abs(doc["scores"]["induction"][1][head] - induction) < 1e-5
+    plain = run_json("heads", "--model", str(llama), "--length", "6")
+    assert doc["scores"]["first"][0][0] == plain["scores"]["first"][0][0]  # upstream of the ablation: unchanged
+    assert doc["scores"]["first"][0][1] == 0.0  # the removed head's effective pattern is all 0
+    assert doc["scores"]["first"][1] != plain["scores"]["first"][1] and "ablation" not in plain
+    ablation = doc["ablation"]
+    assert ablation["heads"] == [[0, 1]] and ablation["mode"] == "zero"
+    positions = list(range(1, n))
+    before, after = zeroed_loss(model, ids, [], positions), zeroed_loss(model, ids, [(0, 1)], positions)
+    assert max(abs(x - y) for x, y in zip(ablation["logprobs_before"], before)) < 1e-4
+    assert max(abs(x - y) for x, y in zip(ablation["logprobs_after"], after)) < 1e-4
+    assert abs(ablation["loss_after"] + sum(after) / len(after)) < 1e-4
+    second = list(range(start + length, start + 2 * length))
+    expected = -sum(zeroed_loss(model, ids, [(0, 1)], second)) / length
+    assert abs(ablation["second_copy_loss_after"] - expected) < 1e-4
+    assert abs(ablation["second_copy_loss_before"] + sum(zeroed_loss(model, ids, [], second)) / length) < 1e-4
+
+
+def test_heads_ablate_view_and_errors(llama):
+    out = cli("heads", "--model", str(llama), "--length", "6", "--ablate", "1.2", "--ablate-mode", "first",
+              "--score", "first")
+    assert out.code == 0, out.stderr
+    assert "ablated: L1 H2 (first: pattern sent to the first token)" in out.stdout
+    assert "on the probe's second copy:" in out.stdout and "nats" in out.stdout
+    out = cli("heads", "--model", str(llama), "--length", "6", "--ablate", "1.2", "--effect")
+    assert out.code == 2 and "--effect" in out.stderr and "--ablate" in out.stderr and not out.stdout
+    out = cli("heads", "--ablate", "0.0")
+    assert out.code == 2 and "--ablate goes with --model" in out.stderr
+    out = cli("heads", "--model", str(llama), "--ablate", "2.0")
+    assert out.code == 2 and "--ablate" in out.stderr and "out of range" in out.stderr
+    out = cli("heads", "--model", str(llama), "--ablate-mode", "mean")
+    assert out.code == 2 and "--ablate-mode goes with --ablate" in out.stderr

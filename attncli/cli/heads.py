@@ -8,6 +8,7 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.measure_options import MEASURE_PARAMS
 
 app = typer.Typer()
 
@@ -96,6 +97,8 @@ def heads(
         "--effect", rich_help_panel=PANEL,
         help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
              "(one forward pass per head; decoders).")] = False,
+    ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
+    ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
     *,
     out: OutputOptions,
 ) -> None:
@@ -110,14 +113,21 @@ def heads(
       attncli heads --model smollm2 --score induction --top 10
       attncli heads --model minilm --text "The cat sat on the mat" --json
       attncli heads --model smollm2 --effect --score effect
+      attncli heads --model smollm2 --ablate 3.1,5.0 --score induction
       attncli heads -c gpt-style
     """
 
     def body(env):
         from attncli.core import head_scan
         from attncli.errors import AttnError
+        from attncli.models.ablation import check_mode
 
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
+        check_mode(ablate_mode)
+        if ablate is not None and model is None:
+            raise AttnError("--ablate goes with --model", where="--ablate", hint="e.g. --model smollm2 --ablate 3.1")
+        if ablate is None and ablate_mode != "zero":
+            raise AttnError("--ablate-mode goes with --ablate", where="--ablate-mode")
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
         if model is not None and config is not None:
@@ -139,7 +149,7 @@ def heads(
                                         bos=bos, progress=progress.update)
                 doc = head_scan.scan_model(runner, layer_progress=progress.layers, effect=effect,
                                            effect_progress=lambda d, t: progress.update("ablating heads", d, t),
-                                           **common)
+                                           ablate=ablate, ablate_mode=ablate_mode, **common)
         else:
             from attncli.api import load_config
 
