@@ -214,3 +214,69 @@ def test_heads_ablate_view_and_errors(llama):
     assert out.code == 2 and "--ablate" in out.stderr and "out of range" in out.stderr
     out = cli("heads", "--model", str(llama), "--ablate-mode", "mean")
     assert out.code == 2 and "--ablate-mode goes with --ablate" in out.stderr
+
+
+def hooked_generate(model, ids, ablate, new_tokens):
+    """transformers' own greedy generate with each (layer, head) zeroed at o_proj's input."""
+    hooks = []
+    dv = model.config.hidden_size // model.config.num_attention_heads
+    for layer, head in ablate:
+        def zero(_m, args, head=head):
+            z = args[0].clone()
+            z[..., head * dv:(head + 1) * dv] = 0
+            return (z,)
+        hooks.append(model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(zero))
+    try:
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False,
+                                 pad_token_id=model.config.eos_token_id)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out[0, len(ids):].tolist()
+
+
+def check_generation(doc, model, ablate, new_tokens):
+    prompt = doc["prompt"]["ids"]
+    expected = hooked_generate(model, prompt, ablate, new_tokens)
+    assert doc["generated"]["ids"] == expected
+    ablation = doc["ablation"]
+    ids = prompt + expected
+    positions = list(range(len(prompt), len(ids)))
+    intact, ablated = zeroed_loss(model, ids, [], positions), zeroed_loss(model, ids, ablate, positions)
+    assert max(abs(a - b) for a, b in zip(ablation["logprobs_intact"], intact)) < 1e-4
+    assert max(abs(a - b) for a, b in zip(ablation["logprobs_ablated"], ablated)) < 1e-4
+    assert abs(ablation["loss_intact"] + sum(intact) / len(intact)) < 1e-4
+    with torch.no_grad():
+        top = model(input_ids=torch.tensor([ids])).logits[0, len(prompt) - 1:len(ids) - 1].argmax(-1).tolist()
+    assert [t["id"] for t in ablation["intact_top"]] == top
+    departs = [k for k, (a, b) in enumerate(zip(expected, top)) if a != b]
+    assert ablation["first_departure"] == (departs[0] if departs else None)
+    return expected
+
+
+def test_generate_ablate_equals_transformers_generate_with_a_hook(llama):
+    model = reference_lm(llama)
+    written = {}
+    for ablate in ([(1, 2)], [(0, 1), (1, 0)]):
+        spec = ",".join(f"{layer}.{head}" for layer, head in ablate)
+        doc = run_json("generate", "--model", str(llama), "the cat sat on", "-n", "6", "--ablate", spec)
+        assert doc["ablation"]["heads"] == [list(c) for c in sorted(ablate)]
+        assert doc["ablation"]["written_by"] == "ablated" and doc["ablation"]["scored_by"] == "intact"
+        written[spec] = check_generation(doc, model, sorted(ablate), 6)
+    plain = run_json("generate", "--model", str(llama), "the cat sat on", "-n", "6")
+    assert "ablation" not in plain and plain["generated"]["ids"] == hooked_generate(model, plain["prompt"]["ids"], [], 6)
+    out = cli("generate", "--model", str(llama), "the cat sat on", "-n", "6", "--ablate", "1.2")
+    assert out.code == 0 and "ablated: L1 H2 (zero: output set to 0)" in out.stdout and "intact" in out.stdout
+    out = cli("generate", "--model", str(llama), "the cat", "--ablate", "1.2", "--ablate-mode", "mean")
+    assert out.code == 2 and "--ablate-mode" in out.stderr and "one new position" in out.stderr and not out.stdout
+    out = cli("generate", "--model", str(llama), "the cat", "--ablate", "5.0")
+    assert out.code == 2 and "--ablate" in out.stderr and "out of range" in out.stderr
+
+
+@needs_smollm2
+def test_smollm2_generate_ablate_one_head_equals_hooks(smol_cache):  # noqa: F811
+    from attncli.models.load import packaged_path
+
+    doc = run_json("generate", "--model", "smollm2", "The capital of France is", "-n", "8", "--ablate", "3.1")
+    check_generation(doc, reference_lm(packaged_path("smollm2")), [(3, 1)], 8)

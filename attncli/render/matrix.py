@@ -50,7 +50,8 @@ def full_heatmap_width(tokens: list[str], precision: int) -> int:
 
 def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | None = None, title: str | None = None,
             query_rows: list[int] | None = None, masked: list[list[bool]] | None = None,
-            scale: Scale | None = None, show_legend: bool = True, mode: str = "matrix") -> Lazy:
+            scale: Scale | None = None, show_legend: bool = True, mode: str = "matrix",
+            meaning: str | None = None) -> Lazy:
     """Every weight printed on its color; rows are queries, columns keys; masked cells are '-'.
 
     ``weights`` holds one row per entry of ``query_rows`` (default: every token); ``masked``
@@ -79,7 +80,7 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
         out = heading(title, width) if title else []
         out += block_table("q \\ k", columns, table_rows, width, noun="keys")
         if show_legend and paint.color:
-            out += legend(paint, shared, p, masked=any_masked, width=width)
+            out += legend(paint, shared, p, masked=any_masked, width=width, meaning=meaning)
         return out
 
     return Lazy(build)
@@ -93,7 +94,7 @@ def compact_fits(tokens: list[str], width: int) -> bool:
 def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str | None = None,
                     query_rows: list[int] | None = None, masked: list[list[bool]] | None = None, width: int = 80,
                     scale: Scale | None = None, precision: int | None = None, show_legend: bool = True,
-                    keys: Sequence[int] | None = None, pooling=None) -> Lazy:
+                    keys: Sequence[int] | None = None, pooling=None, meaning: str | None = None) -> Lazy:
     """One character per cell (its background the weight; a glyph without color), each row's
     largest weight at the end, a legend: readable at 40+ tokens in 80 columns.
 
@@ -152,7 +153,7 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
                 text.append(suffix, style="dim")
             lines.append(text)
         if show_legend:
-            lines += legend(paint, shared, p, masked=any_masked, width=limit)
+            lines += legend(paint, shared, p, masked=any_masked, width=limit, meaning=meaning)
         if not show_max and pooling is None:
             lines += note("each row's largest weight is left out to fit the width; --top-k 1 lists it, "
                           "--json has every weight", limit)
