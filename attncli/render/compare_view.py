@@ -164,7 +164,10 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
             parts += wrap_phrases([(word, "bold") for word in where(entry).split(" ")], w)
             parts += _panels(paint, w, doc, entry, p, pv, mode)
             if paint.color:
-                parts += note(f"colors: scale {mode} ({SCALE_WORDS[mode]}; --color-scale)", w)
+                from attncli.core.measures import legend_words
+
+                parts += note(f"colors: brighter: {legend_words(measure)}; scale {mode} ({SCALE_WORDS[mode]}; "
+                              "--color-scale)", w)
             parts += similarity_lines(entry, pv, w)
             if entry.get("layers"):
                 parts += layer_lines(entry, pv, w)
