@@ -10,7 +10,7 @@
     against 270 plain forward passes of the probe with one head zeroed by a hook on o_proj's input
     (target: within 1.2x).
 
-    python benchmarks/measures.py [--repeat 3] [--only a|b|c]
+    python benchmarks/measures.py [--repeat 3] [--only a|b|c ...] [--in-process]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def load() -> str:
     return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def part_a(repeat: int) -> None:
+def part_a(repeat: int, commands_too: bool = True) -> None:
     import torch
 
     from attncli.documents.build import run_document
@@ -67,7 +67,7 @@ def part_a(repeat: int) -> None:
     print(f"(a) SmolLM2, {n} tokens, --layer all --json")
     commands = {m: attncli() + ["run", "--model", "smollm2", text, "--layer", "all", "--json", "--measure", m]
                 for m in ("weights", "norm", "mixing")}
-    whole = time_commands(commands, repeat=repeat, warmup=1)
+    whole = time_commands(commands, repeat=repeat, warmup=1) if commands_too else None
 
     def once(measure):
         with torch.no_grad():
@@ -75,10 +75,14 @@ def part_a(repeat: int) -> None:
             buffer = io.StringIO()
             stream_json(run_document(record, layers=list(range(30)), lazy=True), buffer.write)
 
-    inner = interleaved({m: (lambda m=m: once(m)) for m in ("weights", "norm", "mixing")}, repeat)
+    short = text_of(runner.transformer.tokenizer, 16)
+    for m in ("weights", "norm", "mixing"):  # warm every path on a short text first
+        runner.run(short, measure=m, layers=None)
+    inner = interleaved({m: (lambda m=m: once(m)) for m in ("weights", "norm", "mixing")}, repeat, warmup=0)
     for m in ("norm", "mixing"):
-        print(f"    {m}: command {whole[m]:.2f} s vs {whole['weights']:.2f} s = {whole[m] / whole['weights']:.2f}x "
-              f"{verdict(whole[m] / whole['weights'], 1.5)}; in-process {inner[m]:.2f} s vs {inner['weights']:.2f} s "
+        command = (f"command {whole[m]:.2f} s vs {whole['weights']:.2f} s = {whole[m] / whole['weights']:.2f}x "
+                   f"{verdict(whole[m] / whole['weights'], 1.5)}; " if whole is not None else "")
+        print(f"    {m}: {command}in-process {inner[m]:.2f} s vs {inner['weights']:.2f} s "
               f"= {inner[m] / inner['weights']:.2f}x {verdict(inner[m] / inner['weights'], 1.5)}")
 
 
@@ -154,11 +158,14 @@ def part_c(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=("a", "b", "c"))
+    parser.add_argument("--only", choices=("a", "b", "c"), action="append",
+                        help="only these parts (repeatable: --only a --only c)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="(a): time in-process runs only, not whole commands (each loads the model)")
     args = parser.parse_args()
     print(machine())
-    for name, part in (("a", part_a), ("b", part_b), ("c", part_c)):
-        if args.only in (None, name):
+    for name, part in (("a", lambda r: part_a(r, not args.in_process)), ("b", part_b), ("c", part_c)):
+        if not args.only or name in args.only:
             print(f"  before ({name}): {load()}")
             part(args.repeat)
             print(f"  after ({name}): {load()}")
