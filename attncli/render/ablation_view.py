@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from attncli.io.textsafe import visible
+from attncli.documents.tokens_display import display_tokens
 from attncli.render.layout import fmt, label, note
 
 #: Tokens listed whose log-probability fell the most.
@@ -68,8 +68,8 @@ def generation_lines(ablation: dict, steps: list[dict], precision: int, width: i
         out += note("the intact model's most likely token is the same at every step", width, style="")
     else:
         step = steps[first]
-        out += note(f"first departure at step {first}: the ablated model wrote {visible(step['token'])!r}, the intact "
-                    f"model's most likely token is {visible(ablation['intact_top'][first]['token'])!r}", width,
-                    style="")
+        wrote, top = display_tokens([step["token"], ablation["intact_top"][first]["token"]])
+        out += note(f"first departure at step {first}: the ablated model wrote {label(wrote)}, the intact model's "
+                    f"most likely token is {label(top)}", width, style="")
     out += note("columns 'intact': each token's log-probability under the model with every head", width)
     return out

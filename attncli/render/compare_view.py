@@ -166,8 +166,8 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
             if paint.color:
                 from attncli.core.measures import legend_words
 
-                parts += note(f"colors: brighter: {legend_words(measure)}; scale {mode} ({SCALE_WORDS[mode]}; "
-                              "--color-scale)", w)
+                meaning = "" if measure == "weights" else f"brighter: {legend_words(measure)}; "
+                parts += note(f"colors: {meaning}scale {mode} ({SCALE_WORDS[mode]}; --color-scale)", w)
             parts += similarity_lines(entry, pv, w)
             if entry.get("layers"):
                 parts += layer_lines(entry, pv, w)

@@ -268,7 +268,10 @@ def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, 
             bar.append(" ", style=paint.weight((i + 0.5) / steps))
         bar.append(" " + high)
         phrases.append(bar)
-        phrases.append(Text(f"(brighter: {meaning or 'more ' + what})", style="dim"))
+        if meaning is None:
+            phrases.append(Text(f"(brighter: more {what})", style="dim"))
+        else:  # long: word by word, so that it wraps
+            phrases += [Text(word, style="dim") for word in f"(brighter: {meaning})".split(" ")]
     else:
         phrases.append(Text("legend:"))
         if per_row:
@@ -278,7 +281,7 @@ def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, 
             for glyph, lo, hi in _glyph_bins(scale, precision):
                 phrases.append(Text(f"{glyph} {lo}-{hi} " if lo != hi else f"{glyph} {lo} "))
         if meaning is not None:
-            phrases.append(Text(f"(denser: {meaning})", style="dim"))
+            phrases += [Text(word, style="dim") for word in f"(denser: {meaning})".split(" ")]
     if masked:
         phrases.append(Text.assemble(("×", MASKED), " masked"))
     phrases.append(Text(f"scale {scale.mode}: {scale.words()}", style="dim"))
