@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import pytest
@@ -40,8 +41,9 @@ def reference_lm(folder):
                                                 attn_implementation="eager").eval()
 
 
-def zeroed_loss(model, ids, ablate, positions):
-    """-mean log p of ids[positions] with each (layer, head) zeroed at o_proj's input (its z)."""
+@contextlib.contextmanager
+def zeroed_heads(model, ablate):
+    """Each (layer, head) zeroed at o_proj's input (its z) by a forward pre-hook, inside the ``with``."""
     hooks = []
     dv = model.config.hidden_size // model.config.num_attention_heads
     for layer, head in ablate:
@@ -52,10 +54,16 @@ def zeroed_loss(model, ids, ablate, positions):
         hooks.append(model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(zero))
     try:
         with torch.no_grad():
-            logits = model(input_ids=torch.tensor([ids])).logits[0]
+            yield
     finally:
         for h in hooks:
             h.remove()
+
+
+def zeroed_loss(model, ids, ablate, positions):
+    """log p of ids[positions] with each (layer, head) zeroed at o_proj's input (its z)."""
+    with zeroed_heads(model, ablate):
+        logits = model(input_ids=torch.tensor([ids])).logits[0]
     lp = torch.log_softmax(logits.double(), -1)
     return [float(lp[p - 1, ids[p]]) for p in positions]
 
@@ -151,20 +159,8 @@ def test_smollm2_effect_of_three_heads_equals_hooks(smol_cache):  # noqa: F811
 
 def hooked_attentions(model, ids, ablate):
     """Every layer's softmax weights (L, H, N, N) with each (layer, head) zeroed at o_proj's input."""
-    hooks = []
-    dv = model.config.hidden_size // model.config.num_attention_heads
-    for layer, head in ablate:
-        def zero(_m, args, head=head):
-            z = args[0].clone()
-            z[..., head * dv:(head + 1) * dv] = 0
-            return (z,)
-        hooks.append(model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(zero))
-    try:
-        with torch.no_grad():
-            out = model(input_ids=torch.tensor([ids]), output_attentions=True)
-    finally:
-        for h in hooks:
-            h.remove()
+    with zeroed_heads(model, ablate):
+        out = model(input_ids=torch.tensor([ids]), output_attentions=True)
     return torch.stack([a[0] for a in out.attentions]).double()  # (L, H, N, N)
 
 
@@ -218,21 +214,9 @@ def test_heads_ablate_view_and_errors(llama):
 
 def hooked_generate(model, ids, ablate, new_tokens):
     """transformers' own greedy generate with each (layer, head) zeroed at o_proj's input."""
-    hooks = []
-    dv = model.config.hidden_size // model.config.num_attention_heads
-    for layer, head in ablate:
-        def zero(_m, args, head=head):
-            z = args[0].clone()
-            z[..., head * dv:(head + 1) * dv] = 0
-            return (z,)
-        hooks.append(model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(zero))
-    try:
-        with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False,
-                                 pad_token_id=model.config.eos_token_id)
-    finally:
-        for h in hooks:
-            h.remove()
+    with zeroed_heads(model, ablate):
+        out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False,
+                             pad_token_id=model.config.eos_token_id)
     return out[0, len(ids):].tolist()
 
 
