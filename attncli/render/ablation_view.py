@@ -31,6 +31,7 @@ def _change(before: float, after: float, p: int) -> str:
 def record_lines(ablation: dict, tokens: list[str], precision: int, width: int, *, what: str) -> list[Text]:
     """A run's or a scan's ablation: the heads removed, the loss before and after, the tokens hit most."""
     p = precision
+    tokens = display_tokens(tokens)  # ␣ for a leading space, as every view prints tokens
     out = [Text.assemble(("ablated", "bold"), f": {removed(ablation)}; {what}")]
     if "loss_before" in ablation:
         out += note(f"loss (mean -log p of each token given those before it): "
