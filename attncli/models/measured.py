@@ -113,13 +113,10 @@ def measured_run(t, ids, *, where, measure, layers, rollout, max_passes=None, pr
                 c = scores.value_zeroing(distances, run.causal)  # (1, N, N)
                 measured[layer] = (c, c, None, {"distances": distances})
         elif measure != "weights":
-            # the steps (f, the weighted vectors, the terms: (R, N, d) each) only for one chosen layer, as
-            # explain shows: kept for every layer they cost several (R, N, d) tensors a layer (--layer all)
-            keep = set(layers) if layers is not None and len(layers) == 1 else set()
-            for layer in wanted:
+            for layer in wanted:  # every layer keeps its steps (several (R, N, d) tensors): docs/measures.md, Speed
                 parts = flows.layer_parts(families[layer], inputs[layer][0], run.layers[layer].weights,
                                           run.layers[layer].inputs, kv_heads)
-                m = measure_layer(measure, parts, keep_steps=layer in keep)
+                m = measure_layer(measure, parts, keep_steps=True)
                 measured[layer] = (m.values, m.level, m.ratio, m.steps)
     extra = {"measure": measure, "layers": measured, "attentions": run.attentions, "ids": list(ids)}
     if ablate:
