@@ -10,13 +10,14 @@
     against 270 plain forward passes of the probe with one head zeroed by a hook on o_proj's input
     (target: within 1.2x).
 
-    python benchmarks/measures.py [--repeat 3] [--only a|b|c]
+    python benchmarks/measures.py [--repeat 3] [--only a|b|c ...] [--in-process]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -34,16 +35,26 @@ def text_of(tokenizer, n: int) -> str:
     return tokenizer.decode(ids)
 
 
-def best(fn, repeat: int) -> float:
-    times = []
+def interleaved(fns: dict, repeat: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each function, called in turn (a, b, a, b, ...) so that load hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def part_a(repeat: int) -> None:
+def load() -> str:
+    """The machine's load average (1, 5, 15 minutes): the machine is shared, so figures go with it."""
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def part_a(repeat: int, commands_too: bool = True) -> None:
     import torch
 
     from attncli.documents.build import run_document
@@ -56,7 +67,7 @@ def part_a(repeat: int) -> None:
     print(f"(a) SmolLM2, {n} tokens, --layer all --json")
     commands = {m: attncli() + ["run", "--model", "smollm2", text, "--layer", "all", "--json", "--measure", m]
                 for m in ("weights", "norm", "mixing")}
-    whole = time_commands(commands, repeat=repeat, warmup=1)
+    whole = time_commands(commands, repeat=repeat, warmup=1) if commands_too else None
 
     def once(measure):
         with torch.no_grad():
@@ -64,10 +75,14 @@ def part_a(repeat: int) -> None:
             buffer = io.StringIO()
             stream_json(run_document(record, layers=list(range(30)), lazy=True), buffer.write)
 
-    inner = {m: best(lambda m=m: once(m), repeat) for m in ("weights", "norm", "mixing")}
+    short = text_of(runner.transformer.tokenizer, 16)
+    for m in ("weights", "norm", "mixing"):  # warm every path on a short text first
+        runner.run(short, measure=m, layers=None)
+    inner = interleaved({m: (lambda m=m: once(m)) for m in ("weights", "norm", "mixing")}, repeat, warmup=0)
     for m in ("norm", "mixing"):
-        print(f"    {m}: command {whole[m]:.2f} s vs {whole['weights']:.2f} s = {whole[m] / whole['weights']:.2f}x "
-              f"{verdict(whole[m] / whole['weights'], 1.5)}; in-process {inner[m]:.2f} s vs {inner['weights']:.2f} s "
+        command = (f"command {whole[m]:.2f} s vs {whole['weights']:.2f} s = {whole[m] / whole['weights']:.2f}x "
+                   f"{verdict(whole[m] / whole['weights'], 1.5)}; " if whole is not None else "")
+        print(f"    {m}: {command}in-process {inner[m]:.2f} s vs {inner['weights']:.2f} s "
               f"= {inner[m] / inner['weights']:.2f}x {verdict(inner[m] / inner['weights'], 1.5)}")
 
 
@@ -101,8 +116,8 @@ def part_b(repeat: int) -> None:
                     block(*args, **kwargs)
                     hook.remove()
 
-    ours = best(lambda: runner.run(text, measure="value-zeroing", layers=None), repeat)
-    base = best(plain, repeat)
+    times = interleaved({"ours": lambda: runner.run(text, measure="value-zeroing", layers=None), "base": plain}, repeat)
+    ours, base = times["ours"], times["base"]
     print(f"    attncli {ours:.2f} s vs {n} x 6 plain single-layer passes {base:.2f} s = {ours / base:.2f}x "
           f"{verdict(ours / base, 1.2)}")
 
@@ -134,8 +149,8 @@ def part_c(repeat: int) -> None:
                     lm(input_ids=torch.tensor([ids]), use_cache=False).logits
                     hook.remove()
 
-    ours = best(lambda: head_effects(t, ids, start, 50), repeat)
-    base = best(plain, repeat)
+    times = interleaved({"ours": lambda: head_effects(t, ids, start, 50), "base": plain}, repeat, warmup=0)
+    ours, base = times["ours"], times["base"]
     print(f"    attncli {ours:.1f} s vs 271 plain forwards with a hook {base:.1f} s = {ours / base:.2f}x "
           f"{verdict(ours / base, 1.2)}")
 
@@ -143,12 +158,17 @@ def part_c(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=("a", "b", "c"))
+    parser.add_argument("--only", choices=("a", "b", "c"), action="append",
+                        help="only these parts (repeatable: --only a --only c)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="(a): time in-process runs only, not whole commands (each loads the model)")
     args = parser.parse_args()
     print(machine())
-    for name, part in (("a", part_a), ("b", part_b), ("c", part_c)):
-        if args.only in (None, name):
+    for name, part in (("a", lambda r: part_a(r, not args.in_process)), ("b", part_b), ("c", part_c)):
+        if not args.only or name in args.only:
+            print(f"  before ({name}): {load()}")
             part(args.repeat)
+            print(f"  after ({name}): {load()}")
     sys.stdout.flush()
 
 

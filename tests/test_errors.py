@@ -182,6 +182,10 @@ CATALOGUE = [
      "--length: the vocabulary has only"),
     ("induction score on a text", None, ["heads", "--text", "the cat sat", "--score", "induction"], 2,
      "'induction' needs the repeated-token probe"),
+    ("heads --ablate without a model", None, ["heads", "--ablate", "0.1"], 2, "--ablate: --ablate goes with --model"),
+    ("generate --ablate-mode mean", None, ["generate", "the cat", "--model", "smollm2", "--ablate", "0.1",
+                                          "--ablate-mode", "mean"], 2,
+     "--ablate-mode: mean needs every position at once; generation runs one new position per forward"),
     # work estimated before it is done (docs/limits.md)
     ("toy attention past the score budget", None, ["run", "the cat sat on the mat", "--max-scores", "10"], 2,
      "--max-scores: 6 x 6 tokens x 1 head(s) is 36 attention scores to compute; the limit is 10"),

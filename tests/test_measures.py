@@ -276,3 +276,35 @@ def test_explain_compare_and_views_carry_the_measure():
     words = " ".join(view.stdout.split())  # the legend wraps at 80 columns
     assert view.code == 0 and "measure norm" in words and "rows not normalized" in words
     assert "norm ||alpha f(x)||, head 0" in words
+
+
+@pytest.mark.parametrize("measure", ["norm", "mixing", "alti", "value-zeroing"])
+def test_legends_name_the_measure_and_its_range(tmp_path, measure):
+    """Every measure's legend says what a brighter cell means (norm: a magnitude, not normalized),
+    never "more weight", in run, compare and explain; in color (the SVG) and without (glyph bins)."""
+    from attncli.core.measures import legend_words
+
+    words = legend_words(measure)
+    assert "weight" not in words
+    assert ("from 0 up" in words) if measure in ("norm", "mixing") else ("0 to 1" in words)
+
+    def text_of(*args):
+        path = tmp_path / "view.svg"
+        out = cli(*args, "--measure", measure, "--save", str(path), env={"COLUMNS": "200"})
+        assert out.code == 0, out.stderr
+        import html
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+    run_svg = " ".join(text_of("run", "-c", "gpt-style", "the cat sat").split())
+    assert f"(brighter: {words})" in run_svg and "more weight" not in run_svg
+    compare_svg = " ".join(text_of("compare", "-c", "gpt-style", "the cat sat", "a cat ran", "--focus", "cat").split())
+    assert f"brighter: {words}" in compare_svg
+    explain_svg = " ".join(text_of("explain", "-c", "gpt-style", "the cat sat").split())
+    assert f"(brighter: {words})" in explain_svg  # under the measure's own matrix
+    # the softmax step keeps its legend; the measure's matrix comes after it
+    assert explain_svg.rindex("(brighter: more weight)") < explain_svg.rindex(f"(brighter: {words})")
+    plain = cli("run", "-c", "gpt-style", "the cat sat", "--measure", measure, "--view", "compact",
+                env={"NO_COLOR": "1"})  # glyphs, not numbers: the glyph bins' legend
+    assert f"(denser: {words})" in " ".join(plain.stdout.split())

@@ -10,6 +10,7 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, complete_model, finite, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.measure_options import MEASURE_PARAMS
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
 
@@ -43,6 +44,8 @@ class GenerateOptions:
     bos: Optional[bool] = None
     device: Optional[str] = None
     dtype: Optional[str] = None
+    ablate: Optional[str] = None
+    ablate_mode: str = "zero"
 
     def sampling(self):
         from attncli.core.decoding import Sampling
@@ -68,6 +71,12 @@ class GenerateOptions:
             raise AttnError(f"unknown attention {self.attention!r}", where="--attention", hint="expected self or cross")
         if self.system is not None and not self.chat:
             raise AttnError("--system goes with --chat", where="--system")
+        from attncli.models.ablation import check_generation_mode, check_mode
+
+        check_mode(self.ablate_mode)
+        if self.ablate is None and self.ablate_mode != "zero":
+            raise AttnError("--ablate-mode goes with --ablate", where="--ablate-mode")
+        check_generation_mode(self.ablate_mode)
         if self.step is not None and self.target is None and not -self.max_new_tokens <= self.step < self.max_new_tokens:
             raise AttnError(f"step {self.step} is out of range: at most {self.max_new_tokens} tokens are generated",
                             where="--step", hint=f"use 0 to {self.max_new_tokens - 1}, or -1 for the last")
@@ -145,6 +154,8 @@ def generate(
         "--device", metavar="DEVICE", rich_help_panel=PANEL, help="auto, cpu, cuda, cuda:N or mps (default cpu).")] = None,
     dtype: Annotated[Optional[str], typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32 (default), float64, float16 or bfloat16.")] = None,
+    ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
+    ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
     *,
     out: OutputOptions,
 ) -> None:
@@ -159,11 +170,14 @@ def generate(
       attncli generate --model smollm2 "The cat sat on the" --target " mat"
 
       attncli generate --model smollm2 "Once upon a time" --jsonl | head -3
+
+      attncli generate --model smollm2 "The capital of France is" --ablate 3.1
     """
     options = GenerateOptions(
         model=model, max_new_tokens=max_new_tokens, sample=sample, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, chat=chat, system=system, target=target, alternatives=alternatives, layer=layer,
-        head=head, step=step, view=view, attention=attention, bos=bos, device=device, dtype=dtype)
+        head=head, step=step, view=view, attention=attention, bos=bos, device=device, dtype=dtype, ablate=ablate,
+        ablate_mode=ablate_mode)
     guarded(out, lambda env: _generate(env, prompt, options, jsonl, out))
 
 
@@ -186,6 +200,11 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
                         hint="--attention cross goes with encoder-decoder models (T5, BART, Marian)")
     layers = parse_layer(options.layer, total)
     check_head(options.head, heads, transformer.name)
+    from attncli.models import ablation
+
+    removed = ablation.parse_heads(options.ablate, total, heads)
+    if removed:
+        ablation.check_generation(transformer)
     sampling = options.sampling()
     stream_text = not (out.json or jsonl) and env.out.is_terminal
     precision = out.precision
@@ -208,18 +227,30 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
         env.stdout.flush()
     result = generation.generate(transformer, prompt, sampling=sampling, max_new_tokens=options.max_new_tokens,
                                  layers=layers, alternatives=options.alternatives, target=options.target,
-                                 chat=options.chat, system=options.system, on_step=on_step)
+                                 chat=options.chat, system=options.system, on_step=on_step,
+                                 interventions=ablation.interventions(removed, options.ablate_mode))
+    changes = None
+    if removed:
+        from attncli.documents.generation import ablation_part
+
+        changes = ablation_part(ablation.score_generation(transformer, result, removed, options.ablate_mode),
+                                precision)
     if stream_text:
         env.stdout.write("\n\n")
         env.stdout.flush()
     kwargs = dict(max_new_tokens=options.max_new_tokens, alternatives=options.alternatives, head=options.head,
                   attention=options.attention)
     if jsonl:
-        env.stdout.write(json.dumps(summary_record(result, **kwargs), ensure_ascii=False) + "\n")
+        summary = summary_record(result, **kwargs)
+        if changes is not None:
+            summary["ablation"] = changes
+        env.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
         env.stdout.flush()
         return
     chosen = selected_step(options.step, len(result.steps)) if result.steps else None
     doc = generation_document(result, precision=precision, **kwargs)
+    if changes is not None:
+        doc["ablation"] = changes
 
     def make_view(document, _width):
         from attncli.render.generate_view import generate_view

@@ -9,6 +9,7 @@ import typer
 from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.boundary import guarded
 from attncli.cli.heads_corpus import Progress as _Progress
+from attncli.cli.measure_options import MEASURE_PARAMS
 
 app = typer.Typer()
 
@@ -69,6 +70,8 @@ def heads(
         "--effect", rich_help_panel=PANEL,
         help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
              "(one forward pass per head; decoders).")] = False,
+    ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
+    ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
     field: Annotated[Optional[str], typer.Option(
         "--field", metavar="NAME", rich_help_panel=CORPUS,
         help="The JSON Lines field that holds the text (default text; naming one reads JSON Lines).")] = None,
@@ -104,6 +107,7 @@ def heads(
       attncli heads --model minilm --text "The cat sat on the mat" --json
       attncli heads --model smollm2 --file doc.txt --join
       attncli heads --model smollm2 --effect --score effect
+      attncli heads --model smollm2 --ablate 3.1,5.0 --score induction
       attncli heads -c gpt-style
       attncli heads --model smollm2 --file corpus.txt --jsonl --save run.jsonl
       attncli heads merge part-1.json part-2.json
@@ -112,6 +116,7 @@ def heads(
     def body(env):
         from attncli.core import head_scan
         from attncli.errors import AttnError
+        from attncli.models.ablation import check_mode
 
         if merge:
             if merge[0] != "merge":
@@ -119,6 +124,11 @@ def heads(
             from attncli.cli.heads_corpus import merge_parts
 
             raise typer.Exit(merge_parts(env, out, merge[1:], top=top))
+        check_mode(ablate_mode)
+        if ablate is not None and model is None:
+            raise AttnError("--ablate goes with --model", where="--ablate", hint="e.g. --model smollm2 --ablate 3.1")
+        if ablate is None and ablate_mode != "zero":
+            raise AttnError("--ablate-mode goes with --ablate", where="--ablate-mode")
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")
         corpus = file is not None and not join
@@ -132,8 +142,8 @@ def heads(
             if model is None:
                 raise AttnError("a corpus needs --model", where="--file",
                                 hint="give --model NAME, or --join to read the file as one text")
-            if effect or score is not None:
-                flag = "--effect" if effect else "--score"
+            if effect or score is not None or ablate is not None:
+                flag = "--effect" if effect else "--score" if score is not None else "--ablate"
                 raise AttnError(f"{flag} does not go with a corpus: it scores every head on each text", where=flag,
                                 hint="leave it out, or add --join to read the file as one text")
             from attncli.cli.heads_corpus import run_corpus
@@ -160,7 +170,7 @@ def heads(
                                         bos=bos, progress=progress.update)
                 doc = head_scan.scan_model(runner, layer_progress=progress.layers, effect=effect,
                                            effect_progress=lambda d, t: progress.update("ablating heads", d, t),
-                                           **common)
+                                           ablate=ablate, ablate_mode=ablate_mode, **common)
         else:
             from attncli.api import load_config
 

@@ -84,14 +84,22 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
 
 def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
                precision: int | None, layer_progress: Callable | None = None, effect: bool = False,
-               effect_progress: Callable | None = None) -> dict:
+               effect_progress: Callable | None = None, ablate: str | None = None, ablate_mode: str = "zero") -> dict:
     """A loaded model (attncli.models.runs.ModelAttention): the probe (or the text) through every layer
     as a Record, then every head's scores.
 
     Also the first token's share per layer under ``norm`` (``first_token_norm``, beside
     ``first_token_mass``), and with ``effect`` the loss rise of each head ablated alone (the probe only).
+    ``ablate`` (``L.H[,L.H...]``, attncli.models.ablation): everything computed with those heads removed
+    (``ablate_mode``), and the document's ``ablation`` says what changed (see :func:`ablation_part`).
     """
+    from attncli.models.ablation import parse_heads
+
     model = runner.transformer
+    removed = parse_heads(ablate, int(model.info["layers"]), int(model.info["heads"]))
+    if removed and effect:
+        raise AttnError(f"{option('effect')} ablates each head alone; it does not go with {option('ablate')}",
+                        param="ablate", hint=f"leave out {option('effect')} or {option('ablate')}")
     probe = None
     if text is None:
         prefix = model.prefix_id()
@@ -99,18 +107,27 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
         if model.max_tokens and len(ids) > model.max_tokens:
             raise AttnError(f"the probe has {len(ids)} tokens, more than {model.name} takes ({model.max_tokens})",
                             param="length", hint=f"use {option('length')} {(model.max_tokens - start) // 2} or less")
-        record = model.run_ids(ids, where=option("length"), progress=layer_progress, points=("pattern",))
-        probe = {"length": length, "seed": seed, "start": start,
-                 "prefix": record.tokens[0] if start else None, "ids": ids}
+        where = option("length")
     else:
         ids = model.encode(text, where=where)
-        if not _fits(model, ids, where):  # the scores summed row by row: no layer's N x N weights held
+        if not removed and not _fits(model, ids, where):  # the scores summed row by row: no N x N weights held
             return _scan_rows(runner, ids, where=where, only=only, top=top, precision=precision,
                               layer_progress=layer_progress, effect=effect)
-        record = model.run(text, where=where, progress=layer_progress, points=("pattern",))
+    changes = None
+    if removed:
+        from attncli.models.measured import measured_run
+
+        record, extra = measured_run(model, ids, where=where, measure="weights", layers=None, rollout=False,
+                                     ablate=removed, ablate_mode=ablate_mode)
+        changes = extra["ablation"]
+    else:
+        record = model.run_ids(ids, where=where, progress=layer_progress, points=("pattern",))
+    if text is None:
+        probe = {"length": length, "seed": seed, "start": start,
+                 "prefix": record.tokens[0] if start else None, "ids": ids}
     from attncli.models import effects
 
-    _, norm_share = effects.first_token_shares(model, record.ids, where=where if text is not None else option("length"))
+    _, norm_share = effects.first_token_shares(model, record.ids, where=where, ablate=removed, ablate_mode=ablate_mode)
     effect_scores = None
     if effect:
         if probe is None:
@@ -118,9 +135,33 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
                             f"{option('text')} or {option('file')}", param="effect",
                             hint=f"drop {option('text')}/{option('file')}")
         effect_scores, _ = effects.head_effects(model, record.ids, probe["start"], length, progress=effect_progress)
-    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=_source(model),
-                     only=only, top=top, precision=precision, tokens=record.tokens, effect=effect_scores,
-                     norm_share=norm_share)
+    doc = _document(weights=record_weights(record), causal=record.causal, probe=probe, source=_source(model), only=only,
+                    top=top, precision=precision, tokens=record.tokens, effect=effect_scores, norm_share=norm_share)
+    if changes is not None:
+        doc["ablation"] = ablation_part(changes, probe, precision)
+    return doc
+
+
+def ablation_part(changes: dict, probe: dict | None, precision: int | None) -> dict:
+    """attncli.models.measured's ``ablation`` (heads, mode, each token's log-probability before and after,
+    the loss, each token's output change), plus on the probe the loss on its second copy before and after."""
+    def number(value: float) -> float:
+        return value if precision is None else round(value, precision)
+
+    out = dict(changes)
+    for key in ("logprobs_before", "logprobs_after", "output_change"):
+        if key in out:
+            out[key] = [number(v) for v in out[key]]
+    for key in ("loss_before", "loss_after"):
+        if key in out:
+            out[key] = number(out[key])
+    if probe is not None and "logprobs_before" in changes:
+        second = range(probe["start"] + probe["length"] - 1, probe["start"] + 2 * probe["length"] - 1)
+        for when in ("before", "after"):
+            logprobs = changes[f"logprobs_{when}"]  # logprobs[p - 1]: token p given the tokens before it
+            loss = -sum(logprobs[p] for p in second) / probe["length"]
+            out[f"second_copy_loss_{when}"] = number(loss)
+    return out
 
 
 def _source(model) -> dict:

@@ -98,3 +98,13 @@ def summary_record(gen, *, max_new_tokens: int, alternatives: int, head: int | N
                                       attention=attention),
             "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
             "seconds": gen.seconds}
+
+
+def ablation_part(changes: dict, precision: int | None) -> dict:
+    """``generate --ablate``'s ``ablation`` (attncli.models.ablation.score_generation), rounded with ``-p``."""
+    out = dict(changes)
+    for key in ("logprobs_ablated", "logprobs_intact"):
+        out[key] = [_number(v, precision) for v in out[key]]
+    for key in ("loss_ablated", "loss_intact"):
+        out[key] = _number(out[key], precision)
+    return out

@@ -47,3 +47,47 @@ def interventions(heads: list[tuple[int, int]], mode: str) -> list:
     from attncli.core.points import AblateHead
 
     return [AblateHead(layer, head, mode) for layer, head in heads]
+
+
+def check_generation_mode(mode: str) -> None:
+    """``generate --ablate``: ``mean`` (over positions) has no meaning one cached position at a time."""
+    if mode == "mean":
+        raise AttnError("mean needs every position at once; generation runs one new position per forward",
+                        where=option("ablate_mode"), hint="use zero or first")
+
+
+def check_generation(transformer, where: str | None = None) -> None:
+    """``generate --ablate``: decoder-only models (an encoder-decoder's layers are two stacks)."""
+    if getattr(transformer, "seq2seq", False):
+        raise AttnError(f"{option('ablate')} on generate goes with decoder-only models; {transformer.name} is an "
+                        "encoder-decoder model", where=where or option("ablate"))
+
+
+def score_generation(transformer, gen, heads: list[tuple[int, int]], mode: str) -> dict:
+    """A generation written with ``heads`` removed, scored under the intact model (one forward, no hooks).
+
+    For each generated token k: ``logprobs_ablated[k]`` (its log-probability when it was written, heads
+    removed) and ``logprobs_intact[k]`` (under the whole model, given the same tokens before it);
+    ``intact_top[k]`` the intact model's most likely token there; ``first_departure`` the first step whose
+    token differs from it (None: none); the losses are the negated means.
+    """
+    torch = transformer.torch
+    ids = gen.ids
+    n, count = len(gen.prompt_ids), len(gen.steps)
+    try:  # only the last K + 1 positions' logits: K x V, as the generation itself held
+        logits = transformer.forward(ids, logits_to_keep=count + 1).logits[0, :count]  # (K, V)
+    except TypeError:  # a model without logits_to_keep
+        logits = transformer.forward(ids).logits[0, n - 1:n - 1 + count]  # (K, V)
+    predicted = torch.log_softmax(logits.float(), dim=-1)  # (K, V) step k's distribution
+    target = torch.tensor([s.id for s in gen.steps], device=predicted.device)  # (K,)
+    intact = predicted.gather(1, target[:, None])[:, 0]  # (K,)
+    top = predicted.argmax(dim=-1).tolist()  # (K,)
+    tokenizer = transformer.tokenizer
+    ablated = [float(s.log_probability) for s in gen.steps]
+    departs = [k for k, s in enumerate(gen.steps) if s.id != top[k]]
+    return {"heads": [[layer, head] for layer, head in heads], "mode": mode, "written_by": "ablated",
+            "scored_by": "intact", "logprobs_ablated": ablated, "logprobs_intact": intact.tolist(),
+            "intact_top": [{"id": i, "token": tokenizer.convert_ids_to_tokens(i), "text": tokenizer.decode([i])}
+                           for i in top],
+            "first_departure": departs[0] if departs else None,
+            "loss_ablated": -sum(ablated) / count, "loss_intact": float(-intact.mean())}

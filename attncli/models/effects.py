@@ -50,11 +50,13 @@ def head_effects(t, ids, start: int, length: int, *, mode: str = "zero", progres
     return effects, base
 
 
-def first_token_shares(t, ids, *, where: str):
-    """Per layer: the mean over rows 1..N-1 of the first token's share of the row, under weights and norm."""
+def first_token_shares(t, ids, *, where: str, ablate=(), ablate_mode: str = "zero"):
+    """Per layer: the mean over rows 1..N-1 of the first token's share of the row, under weights and norm
+    (``ablate``: with those (layer, head)s removed, attncli.models.measured)."""
     from attncli.models.measured import measured_run
 
-    record, extra = measured_run(t, ids, where=where, measure="norm", layers=None, rollout=False)
+    record, extra = measured_run(t, ids, where=where, measure="norm", layers=None, rollout=False,
+                                 ablate=list(ablate), ablate_mode=ablate_mode)
     weights, norms = [], []
     for index, layer in enumerate(record.layers):
         mean = layer.weights.double().mean(0)  # (N, N) the heads' mean: rows sum to 1

@@ -118,8 +118,9 @@ def check_lengths(transformer, n_prompt: int, new_tokens: int, *, where: str = f
 
 def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: int, layers: list[int],
           alternatives: int = DEFAULT_ALTERNATIVES, target: list[int] | None = None,
-          stop_ids: set[int] | None = None) -> Iterator[Step]:
-    """Yield each generated (or forced) token as soon as its forward is done; the loop keeps the cache."""
+          stop_ids: set[int] | None = None, interventions=()) -> Iterator[Step]:
+    """Yield each generated (or forced) token as soon as its forward is done; the loop keeps the cache.
+    ``interventions`` (attncli.core.points, e.g. AblateHead): applied in every forward."""
     torch = transformer.torch
     tokenizer = transformer.tokenizer
     special_ids = set(tokenizer.all_special_ids)
@@ -155,13 +156,13 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
 
     # The prompt's forward: every row on SDPA, only the last one's weights computed (the row path of
     # attncli.models.capture), so that a prompt whose full weights exceed the budget still runs.
-    with transformer.hooks(capture=("pattern",), layers=layers, rows=[n - 1]) as cache:
+    with transformer.hooks(capture=("pattern",), layers=layers, rows=[n - 1], interventions=interventions) as cache:
         step = forward(cache, torch.tensor([ids], dtype=torch.long, device=transformer.device), 0)  # (1, N)
     yield step
     if count == 1 or (target is None and step.eos):
         return
     # Then one token per forward: its single query row is the pattern captured.
-    with transformer.hooks(capture=("pattern",), layers=layers) as cache:
+    with transformer.hooks(capture=("pattern",), layers=layers, interventions=interventions) as cache:
         for k in range(1, count):
             step = forward(cache, torch.tensor([[step.id]], dtype=torch.long, device=transformer.device), k)
             yield step
@@ -217,12 +218,12 @@ def _own_row(pattern):
 def generate(transformer, prompt: str, *, sampling: Sampling = Sampling(), max_new_tokens: int = 32,
              layers: list[int] | None = None, alternatives: int = DEFAULT_ALTERNATIVES, target: str | None = None,
              chat: bool = False, system: str | None = None,
-             on_step: Callable[[Step], None] | None = None) -> Generation:
+             on_step: Callable[[Step], None] | None = None, interventions=()) -> Generation:
     """A whole generation (``on_step`` is called with each step as it is produced)."""
     ids = prompt_ids(transformer, prompt, chat=chat, system=system)
     return generate_ids(transformer, ids, prompt=prompt, sampling=sampling, max_new_tokens=max_new_tokens,
                         layers=layers, alternatives=alternatives, target=target, chat=chat, system=system,
-                        on_step=on_step)
+                        on_step=on_step, interventions=interventions)
 
 
 def target_ids(transformer, target: str) -> list[int]:
@@ -239,7 +240,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                  max_new_tokens: int = 32, layers: list[int] | None = None,
                  alternatives: int = DEFAULT_ALTERNATIVES, target: str | None = None, chat: bool = False,
                  system: str | None = None, on_step: Callable[[Step], None] | None = None,
-                 stop_ids: set[int] | None = None) -> Generation:
+                 stop_ids: set[int] | None = None, interventions=()) -> Generation:
     """Like :func:`generate`, from token ids (``stop_ids``: the ids that end it; default the model's EOS)."""
     check_decoder(transformer)
     if max_new_tokens < 1:
@@ -273,7 +274,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     else:
         check_sizes(transformer, len(ids), count, len(chosen), heads)
         produced = steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
-                         alternatives=alternatives, target=forced, stop_ids=stop_ids)
+                         alternatives=alternatives, target=forced, stop_ids=stop_ids, interventions=interventions)
     for step in produced:
         made.append(step)
         if on_step is not None:

@@ -113,7 +113,7 @@ def measured_run(t, ids, *, where, measure, layers, rollout, max_passes=None, pr
                 c = scores.value_zeroing(distances, run.causal)  # (1, N, N)
                 measured[layer] = (c, c, None, {"distances": distances})
         elif measure != "weights":
-            for layer in wanted:
+            for layer in wanted:  # every layer keeps its steps (several (R, N, d) tensors): docs/measures.md, Speed
                 parts = flows.layer_parts(families[layer], inputs[layer][0], run.layers[layer].weights,
                                           run.layers[layer].inputs, kv_heads)
                 m = measure_layer(measure, parts, keep_steps=True)

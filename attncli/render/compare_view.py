@@ -165,7 +165,10 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
             parts += wrap_phrases([(word, "bold") for word in where(entry).split(" ")], w)
             parts += _panels(paint, w, doc, entry, p, pv, mode)
             if paint.color:
-                parts += note(f"colors: scale {mode} ({SCALE_WORDS[mode]}; {option('color_scale')})", w)
+                from attncli.core.measures import legend_words
+
+                meaning = "" if measure == "weights" else f"brighter: {legend_words(measure)}; "
+                parts += note(f"colors: {meaning}scale {mode} ({SCALE_WORDS[mode]}; {option('color_scale')})", w)
             parts += similarity_lines(entry, pv, w)
             if entry.get("layers"):
                 parts += layer_lines(entry, pv, w)

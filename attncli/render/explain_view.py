@@ -66,6 +66,14 @@ def explain_view(doc: dict, *, precision: int | None = None, width: int = 80, co
         if wp is None and step["name"] == "weights":
             wp = adaptive_precision([[w for w in row if w is not None] for m in step["tensor"] for row in m])
         body = _step_body(step, tokens, p, width, wp, mode)
+        if step["name"] == "measure" and len(step["shape"]) == 3:  # the measure's matrix, with its own legend
+            from attncli.core.measures import legend_words
+
+            mp = precision if precision is not None else adaptive_precision(
+                [[w for w in row if w is not None] for m in step["tensor"] for row in m])
+            body = [heatmap(tokens, m, precision=mp, title=f"head {h}" if len(step["tensor"]) > 1 else None,
+                            mode=mode, meaning=legend_words(doc.get("measure")))
+                    for h, m in enumerate(step["tensor"])]
         if step["name"] == "weights" and masked_rows is not None:
             body = [heatmap(tokens, m, precision=wp, title=f"head {h}" if len(step["tensor"]) > 1 else None,
                             masked=masked_rows[h], mode=mode) for h, m in enumerate(step["tensor"])]

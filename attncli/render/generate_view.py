@@ -89,7 +89,10 @@ def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
     tokens = shown_tokens(doc)
     sources = display_tokens(doc["source"]["tokens"]) if cross else tokens
     looked = LOOKED_AT if width >= 100 else 2
-    lines = [line((f"   k {'token':<{TOKEN_CELLS}} p      rank  {'looked at most':<{15 * looked}}instead", "dim"))]
+    ablated = doc.get("ablation")
+    scored = " log p intact " if ablated else ""
+    lines = [line((f"   k {'token':<{TOKEN_CELLS}} p      rank  {scored}{'looked at most':<{15 * looked}}instead",
+                   "dim"))]
     for step in doc["steps"]:
         k = step["index"]
         mark = "▸" if k == selected else " "
@@ -98,6 +101,8 @@ def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         text.append(f"{label(tokens[step['position']], TOKEN_CELLS):<{TOKEN_CELLS}} ", style="bold")
         text.append(_probability(step["probability"]), style=paint.weight(step["probability"]) if paint.color else "")
         text.append(f" {'#' + str(step['rank']):>5}  ", style="dim")
+        if ablated:  # this token's log-probability as written (heads removed), then under the intact model
+            text.append(f"{step['log_probability']:>5.2f} {ablated['logprobs_intact'][k]:>6.2f}  ")
         row = row_of(step, layer, head, cross=cross)
         for j, w in _looked_at(row, sources, looked):
             text.append(f"{label(sources[j], 9):<9}", style="bold")
@@ -194,6 +199,10 @@ def generate_view(doc: dict, *, layer: int, head: int | None = None, step: int |
         cross = attention == "cross"
         out += [line(""), *step_lines(doc, layer=layer, head=head, width=width, paint=paint, cross=cross,
                                       selected=chosen), line("")]
+        if doc.get("ablation"):
+            from attncli.render.ablation_view import generation_lines
+
+            out += generation_lines(doc["ablation"], doc["steps"], 2, width) + [line("")]
         if view == "grid":
             out += grid_lines(doc, layer=layer, head=head, width=width, paint=paint, cross=cross)
         else:

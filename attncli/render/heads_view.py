@@ -99,6 +99,11 @@ def heads_view(doc: dict, *, precision: int | None = None, width: int = 80) -> L
     def build(paint: Paint, render_width: int, _height: int) -> list:
         w = min(width, render_width)
         parts: list = [_header(doc), Text("")]
+        if doc.get("ablation"):
+            from attncli.render.ablation_view import record_lines
+
+            parts += record_lines(doc["ablation"], doc["tokens"], p, w, what="every score below is computed "
+                                  "without them") + [Text("")]
         for name, scores in doc["scores"].items():
             parts += _grid(name, scores, p, paint, w)
             parts.append(Text(""))

@@ -257,8 +257,9 @@ def block_table(corner: str, columns: list[Column], rows: list[tuple[Text | str,
 
 
 def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, what: str = "weight",
-           width: int = 80) -> list[Text]:
-    """A color bar from the smallest to the largest weight shown (glyph bins without color), and the scale."""
+           width: int = 80, meaning: str | None = None) -> list[Text]:
+    """A color bar from the smallest to the largest weight shown (glyph bins without color), and the scale.
+    ``meaning``: what a brighter cell means (attncli.core.measures.legend_words; default "more weight")."""
     phrases: list[tuple[Text, None]] = []
     per_row = scale.rows is not None
     low, high = ("row min", "row max") if per_row else (fmt(scale.low, precision), fmt(scale.high, precision))
@@ -269,7 +270,10 @@ def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, 
             bar.append(" ", style=paint.weight((i + 0.5) / steps))
         bar.append(" " + high)
         phrases.append(bar)
-        phrases.append(Text(f"(brighter: more {what})", style="dim"))
+        if meaning is None:
+            phrases.append(Text(f"(brighter: more {what})", style="dim"))
+        else:  # long: word by word, so that it wraps
+            phrases += [Text(word, style="dim") for word in f"(brighter: {meaning})".split(" ")]
     else:
         phrases.append(Text("legend:"))
         if per_row:
@@ -278,6 +282,8 @@ def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, 
         else:
             for glyph, lo, hi in _glyph_bins(scale, precision):
                 phrases.append(Text(f"{glyph} {lo}-{hi} " if lo != hi else f"{glyph} {lo} "))
+        if meaning is not None:
+            phrases += [Text(word, style="dim") for word in f"(denser: {meaning})".split(" ")]
     if masked:
         phrases.append(Text.assemble(("×", MASKED), " masked"))
     phrases.append(Text(f"scale {scale.mode}: {scale.words()}", style="dim"))

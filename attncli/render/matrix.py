@@ -51,7 +51,8 @@ def full_heatmap_width(tokens: list[str], precision: int) -> int:
 
 def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | None = None, title: str | None = None,
             query_rows: list[int] | None = None, masked: list[list[bool]] | None = None,
-            scale: Scale | None = None, show_legend: bool = True, mode: str = "matrix") -> Lazy:
+            scale: Scale | None = None, show_legend: bool = True, mode: str = "matrix",
+            meaning: str | None = None) -> Lazy:
     """Every weight printed on its color; rows are queries, columns keys; masked cells are '-'.
 
     ``weights`` holds one row per entry of ``query_rows`` (default: every token); ``masked``
@@ -63,8 +64,11 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
     shared = scale or Scale(cells_in, mode=mode)
     any_masked = any(w is None for row in cells_in for w in row)
 
+    # "0.xx" and the row-maximum mark; wider for values of 10 and more (norm, mixing)
+    cell = max([p + 3] + [len(fmt(w, p)) + 1 for row in cells_in for w in row if w is not None])
+
     def build(paint: Paint, width: int, _height: int):
-        columns = [Column(label(t), p + 3) for t in tokens]
+        columns = [Column(label(t), cell) for t in tokens]
         table_rows = []
         for r, (index, row) in enumerate(zip(rows, cells_in)):
             best = row_maxima(row, p)
@@ -80,7 +84,7 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
         out = heading(title, width) if title else []
         out += block_table("q \\ k", columns, table_rows, width, noun="keys")
         if show_legend and paint.color:
-            out += legend(paint, shared, p, masked=any_masked, width=width)
+            out += legend(paint, shared, p, masked=any_masked, width=width, meaning=meaning)
         return out
 
     return Lazy(build)
@@ -94,7 +98,7 @@ def compact_fits(tokens: list[str], width: int) -> bool:
 def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str | None = None,
                     query_rows: list[int] | None = None, masked: list[list[bool]] | None = None, width: int = 80,
                     scale: Scale | None = None, precision: int | None = None, show_legend: bool = True,
-                    keys: Sequence[int] | None = None, pooling=None) -> Lazy:
+                    keys: Sequence[int] | None = None, pooling=None, meaning: str | None = None) -> Lazy:
     """One character per cell (its background the weight; a glyph without color), each row's
     largest weight at the end, a legend: readable at 40+ tokens in 80 columns.
 
@@ -153,7 +157,7 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
                 text.append(suffix, style="dim")
             lines.append(text)
         if show_legend:
-            lines += legend(paint, shared, p, masked=any_masked, width=limit)
+            lines += legend(paint, shared, p, masked=any_masked, width=limit, meaning=meaning)
         if not show_max and pooling is None:
             lines += note(f"each row's largest weight is left out to fit the width; {option('top_k')} 1 lists it, "
                           f"{option('json')} has every weight", limit)

@@ -83,6 +83,13 @@ def measure_of(doc: dict) -> str:
     return doc.get("measure") or "weights"
 
 
+def _meaning(doc: dict) -> str | None:
+    """The legend's words for the document's measure (None for weights: the legend's own)."""
+    from attncli.core.measures import legend_words
+
+    return None if measure_of(doc) == "weights" else legend_words(measure_of(doc))
+
+
 def header_lines(doc: dict, width: int) -> list[Text]:
     """The tokens and the settings that matter, wrapped between words and phrases only."""
     settings = _setting_phrases(doc)
@@ -158,7 +165,7 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
                  + " (rows: queries, columns: keys)" for number, h in enumerate(heads)]
         draw = key_block_views if forced else pooled_views
         return draw(tokens, [_live(doc, h) for h in heads], names, query_rows=query_rows, width=width, mode=mode,
-                    precision=precision)
+                    precision=precision, meaning=_meaning(doc))
     shown = [doc["weights"][h] for h in heads]
     shared = scale or Scale.over([_live(doc, h) for h in heads], mode)
     p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
@@ -170,11 +177,11 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
         last = number == len(heads) - 1
         if view == "full":
             parts.append(heatmap(tokens, doc["weights"][h], precision=p, title=title, query_rows=query_rows,
-                                 masked=_masked(doc, h), scale=shared, show_legend=last))
+                                 masked=_masked(doc, h), scale=shared, show_legend=last, meaning=_meaning(doc)))
         else:
             parts.append(compact_heatmap(tokens, doc["weights"][h], title=title, query_rows=query_rows,
                                          masked=_masked(doc, h), width=width, scale=shared, precision=p,
-                                         show_legend=last))
+                                         show_legend=last, meaning=_meaning(doc)))
         parts.append(Text(""))
     if view == "full":
         noun = "weight" if measure_of(doc) == "weights" else "value"

@@ -23,8 +23,9 @@ POOLED_ROWS = 40
 
 
 def pooled_views(tokens: list[str], matrices: list[list[list]], titles: list[str], *, query_rows: list[int] | None,
-                 width: int, mode: str, precision: int | None) -> list[RenderableType]:
-    """Each matrix ([R][N], masked cells None) pooled to fit ``width``, one scale for all."""
+                 width: int, mode: str, precision: int | None, meaning: str | None = None) -> list[RenderableType]:
+    """Each matrix ([R][N], masked cells None) pooled to fit ``width``, one scale for all (``meaning``: the
+    legend's words)."""
     rows, cols = len(matrices[0]), len(matrices[0][0])
     key_factor = ceil(cols / compact_columns(tokens, width))
     row_factor = 1 if query_rows is not None else max(key_factor, ceil(rows / POOLED_ROWS))
@@ -34,7 +35,7 @@ def pooled_views(tokens: list[str], matrices: list[list[list]], titles: list[str
     parts: list[RenderableType] = []
     for number, (matrix, title) in enumerate(zip(pooled, titles)):
         parts.append(compact_heatmap(tokens, matrix, title=title, query_rows=query_rows, width=width, scale=scale,
-                                     precision=precision, show_legend=number == len(pooled) - 1, pooling=how))
+                                     precision=precision, show_legend=number == len(pooled) - 1, pooling=how, meaning=meaning))
         parts.append(Text(""))
     parts += note(f"pooled: {how.phrase()}; a line names its first query. {option('view')} compact draws every weight "
                   f"(in blocks of keys), {option('top_k')} K lists the strongest links, {option('json')} has them all",
@@ -43,7 +44,8 @@ def pooled_views(tokens: list[str], matrices: list[list[list]], titles: list[str
 
 
 def key_block_views(tokens: list[str], matrices: list[list[list]], titles: list[str], *,
-                    query_rows: list[int] | None, width: int, mode: str, precision: int | None) -> list[RenderableType]:
+                    query_rows: list[int] | None, width: int, mode: str, precision: int | None,
+                    meaning: str | None = None) -> list[RenderableType]:
     """Each matrix ([R][N], masked None) as compact heatmaps of as many keys as fit ``width``."""
     n = len(matrices[0][0])
     per = compact_columns(tokens, width)
@@ -54,7 +56,8 @@ def key_block_views(tokens: list[str], matrices: list[list[list]], titles: list[
         for b, keys in enumerate(blocks):
             last = number == len(matrices) - 1 and b == len(blocks) - 1
             parts.append(compact_heatmap(tokens, matrix, title=title if b == 0 else None, query_rows=query_rows,
-                                         width=width, scale=scale, precision=precision, show_legend=last, keys=keys))
+                                         width=width, scale=scale, precision=precision, show_legend=last, keys=keys,
+                                         meaning=meaning))
             parts.append(Text(""))
     parts += note(f"{n} keys in {len(blocks)} blocks of up to {per}; each row's largest weight: {option('top_k')} 1", width)
     return parts

@@ -27,6 +27,15 @@ MEASURES = {
     "value-zeroing": (False, True, "value zeroing (Mohebbi et al. 2023): cosine distance, rows sum to 1"),
 }
 
+#: name -> what a brighter (or, without color, a denser) cell means, with the values' range: the legends.
+LEGENDS = {
+    "weights": "more weight",
+    "norm": "a larger ||alpha f(x)|| (a magnitude from 0 up, rows not normalized)",
+    "mixing": "a larger ||g(alpha f(x) + residual)|| (a magnitude from 0 up, rows not normalized)",
+    "alti": "a larger contribution (0 to 1, each row sums to 1)",
+    "value-zeroing": "a larger share of the row's cosine distance (0 to 1, each row sums to 1)",
+}
+
 
 def check_measure(name: str | None, where: str | None = None) -> str:
     """``measure``: one of :data:`MEASURES` (None: weights)."""
@@ -51,3 +60,8 @@ def normalized(name: str) -> bool:
 
 def describe(name: str) -> str:
     return MEASURES[name][2]
+
+
+def legend_words(name: str | None) -> str:
+    """What a legend says a brighter cell means under this measure (None: weights)."""
+    return LEGENDS[name or "weights"]
