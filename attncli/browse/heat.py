@@ -179,6 +179,10 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     short = False
     if 2 + label_w + n * cell_w > width and 0 <= lo and hi <= 1 and precision > 0:
         cell_w, short = precision + 2, True  # ".21": a weight without its leading zero
+    while 2 + label_w + n * cell_w > width and not short and precision > 0 and math.isfinite(lo) \
+            and math.isfinite(hi) and max(abs(lo), abs(hi)) >= 1:
+        precision -= 1  # values past 1 (norms, scores): fewer decimals before no numbers at all
+        cell_w = max(len(f"{v:.{precision}f}") for v in (lo, hi)) + 1
     avail = max(1, height - 2)  # a header line and the legend
     if r_count <= avail and 2 + label_w + n * cell_w <= width:
         if not short:  # room to spare: wider cells show more of each key's token

@@ -121,8 +121,6 @@ def browse(
 def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None,
             generation_only: list[str] = ()) -> None:
-    from attncli.browse import TUI_HINT
-
     msr = msr or MeasureOptions()
     color_scale = check_color_scale(color_scale)  # a usage error before anything else
     if generation_only:
@@ -130,14 +128,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         raise AttnError(f"{name} goes with --generate", where=name,
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     head = 0 if head is None else head
-
-    if importlib.util.find_spec("textual") is None:
-        raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
-                        hint=f"install the tui extra: {TUI_HINT}")
-    if out.json or out.save is not None:
-        option = "--json" if out.json else "--save"
-        raise AttnError("browse is interactive and prints nothing", where=option,
-                        hint="use attncli run for printed output; in the browser e writes JSON and s an SVG")
+    _can_open(out, "use attncli run for printed output; in the browser e writes JSON and s an SVG")
     if file is not None and not texts and file != "-":
         _need_terminal(env)  # before reading the file: /dev/urandom is not read only to be refused
     items, skipped = _inputs(texts, compare, file)
@@ -186,6 +177,17 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     _open(env, browser)
 
 
+def _can_open(out: OutputOptions, hint: str) -> None:
+    """Textual is there, and nothing is to be printed (``hint``: what prints it instead)."""
+    from attncli.browse import TUI_HINT
+
+    if importlib.util.find_spec("textual") is None:
+        raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
+                        hint=f"install the tui extra: {TUI_HINT}")
+    if out.json or out.save is not None:
+        raise AttnError("browse is interactive and prints nothing", where="--json" if out.json else "--save", hint=hint)
+
+
 def _open(env: Environment, browser) -> None:
     with _drawing_on_the_terminal(env):
         browser.run()
@@ -199,8 +201,6 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     the library's generation, then the app on its steps."""
     import dataclasses
 
-    from attncli.browse import TUI_HINT
-
     color_scale = check_color_scale(color_scale)
     for name, given in (("TEXT", bool(texts)), ("--file", file is not None), ("--compare", compare),
                         ("--focus", focus is not None), ("--rollout", mdl.rollout),
@@ -210,17 +210,11 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
             raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
                             "under their attention weights)", where=name)
     if mdl.model is None:
-        raise AttnError("--generate needs a decoder", where="--generate",
+        raise AttnError("--generate needs --model, a decoder to write with", where="--generate",
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     mdl.check(dataclasses.replace(attn, temperature=None, seed=None))  # those two are the sampling's here
     options.check()
-    if importlib.util.find_spec("textual") is None:
-        raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
-                        hint=f"install the tui extra: {TUI_HINT}")
-    if out.json or out.save is not None:
-        option = "--json" if out.json else "--save"
-        raise AttnError("browse is interactive and prints nothing", where=option,
-                        hint="attncli generate prints the view and --json the document; in the browser e and s write them")
+    _can_open(out, "attncli generate prints the view and --json the document; in the browser e and s write them")
     if options.head is not None and options.head < 0:
         raise AttnError(f"must be 0 or more, got {options.head}", where="--head")
     _need_terminal(env)
