@@ -219,16 +219,13 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     vocabulary = int(getattr(transformer.model.config, "vocab_size", 0) or 0)
     if vocabulary and any(not 0 <= i < vocabulary for i in ids):
         raise AttnError("a token id is outside the model's vocabulary", where="PROMPT", kind="text")
-    info = transformer.info
+    from attncli.models import seq2seq as s2s
+
     seq2seq = bool(getattr(transformer, "seq2seq", False))
     count = len(forced) if forced is not None else max_new_tokens
+    total, heads = s2s.decoder_shape(transformer)
     if seq2seq:
-        from attncli.models import seq2seq as s2s
-
-        total, heads = s2s.decoder_layers(transformer), s2s.decoder_heads(transformer)
         check_lengths(transformer, 1, count, where=option("target") if forced is not None else f"-n/{option('max_new_tokens')}")
-    else:
-        total, heads = int(info["layers"]), int(info["heads"])
     chosen = list(range(total)) if layers is None else list(layers)
     tokenizer = transformer.tokenizer
     special_ids = set(tokenizer.all_special_ids)
@@ -296,11 +293,9 @@ def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 
         _LOADED[key] = Transformer(model, device=resolve_device(device), dtype=resolve_dtype(dtype), bos=bos)
     transformer = _LOADED[key]
     check_decoder(transformer)
-    total = int(transformer.info["layers"])
-    if getattr(transformer, "seq2seq", False):
-        from attncli.models import seq2seq
+    from attncli.models import seq2seq
 
-        total = seq2seq.decoder_layers(transformer)
+    total, _ = seq2seq.decoder_shape(transformer)
     layers = parse_layer(None if layer is None else str(layer), total, where="layer")
     return generate(transformer, prompt, sampling=settings, max_new_tokens=max_new_tokens, layers=layers,
                     alternatives=alternatives, target=target, chat=chat, system=system)
