@@ -12,11 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
-    model_options, output_options,
-)
-from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.groups import CommandOptions, attention_command
+from attncli.cli.options import AttentionOptions, ModelOptions, OutputOptions, check_color_scale, color_scale_option
+from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -31,10 +29,7 @@ GENERATE_PANEL = "Generation (--generate PROMPT)"
 
 
 @app.command("browse")
-@measure_options
-@output_options
-@model_options
-@attention_options
+@attention_command
 def browse(
     texts: Annotated[Optional[list[str]], typer.Argument(
         metavar="TEXT...",
@@ -79,10 +74,7 @@ def browse(
         "--alternatives", metavar="K", rich_help_panel=GENERATE_PANEL,
         help="With --generate: the K most likely tokens of each step, in the status line.")] = 3,
     *,
-    attn: AttentionOptions,
-    mdl: ModelOptions,
-    out: OutputOptions,
-    msr: MeasureOptions,
+    opts: CommandOptions,
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
 
@@ -100,6 +92,7 @@ def browse(
 
       attncli browse --model smollm2 --generate "The capital of France is" -n 8
     """
+    attn, mdl, out, msr = opts
     if generate is not None:
         from attncli.cli.generate import GenerateOptions
 
@@ -220,15 +213,11 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     _need_terminal(env)
     from attncli.browse.generated import load_generation
     from attncli.core.record import check_head, parse_layer
-    from attncli.models import generation
+    from attncli.models import generation, seq2seq
 
     transformer = options.load()
     generation.check_decoder(transformer)
-    total, heads = int(transformer.info["layers"]), int(transformer.info["heads"])
-    if getattr(transformer, "seq2seq", False):
-        from attncli.models import seq2seq
-
-        total, heads = seq2seq.decoder_layers(transformer), seq2seq.decoder_heads(transformer)
+    total, heads = seq2seq.decoder_shape(transformer)
     chosen = parse_layer(options.layer, total)
     check_head(options.head, heads, transformer.name)
     result = generation.generate(transformer, prompt, sampling=options.sampling(),
