@@ -151,3 +151,13 @@ def test_browse_measure_opens_on_it(monkeypatch):
 def test_measure_usage_errors_exit_2(args, expected):
     out = cli(*args)
     assert out.code == 2 and expected in out.stderr and len(out.stderr.strip().splitlines()) == 1, out
+
+
+def test_e_writes_the_measure_document(minilm, tmp_path):
+    import json
+
+    doc = run_json("run", "--model", "minilm", TEXT, "--measure", "mixing", "--layer", "3")
+    app = drive(BrowseApp(minilm, out_dir=tmp_path), ["left_square_bracket", "left_square_bracket", "w", "w", "e"])
+    written = json.loads(app.saved[0].read_text(encoding="utf-8"))
+    assert written["browse"]["measure"] == "mixing" and written["browse"]["head"] is None
+    assert written["measure"] == "mixing" and written["weights"] == doc["weights"]

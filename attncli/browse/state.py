@@ -324,7 +324,8 @@ class State:
         line = self.panes()[self.active]
         mode = self.mode if self.mode in ("mean", "rollout") else "head"
         doc = line.document(self.layer, mode)
-        doc["browse"] = {"line": line.label, "layer": self.layer, "head": None if mode != "head" else self.head,
+        doc["browse"] = {"line": line.label, "layer": self.layer,
+                         "head": None if mode != "head" or self.headless() else self.head,
                          "mode": self.mode, "query": self.queries[self.active], "color_scale": self.color_scale,
                          "measure": self.measure}
         return doc
