@@ -142,11 +142,12 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
     count = len(target) if target is not None else max_new_tokens
     n = len(ids)
     state = {"past": None}
+    last_only = _last_logits(transformer.lm)  # the prompt's forward: the last position's logits, not (N, V)
 
     def forward(cache, current, k):
         started = time.perf_counter()
         try:
-            out = transformer.forward(current, past_key_values=state["past"], use_cache=True)
+            out = transformer.forward(current, past_key_values=state["past"], use_cache=True, **last_only)
         except (RuntimeError, MemoryError) as exc:
             raise allocation_error(exc, f"the forward pass of step {k}") or AttnError(
                 f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
@@ -157,7 +158,7 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
                             code=ExitCode.FAILURE, hint=nonfinite_hint(transformer.lm, transformer.dtype_name))
         log_probs = torch.log_softmax(logits, dim=-1)  # (V,)
         token = target[k] if target is not None else choose(logits, sampling, gen)
-        rows = {layer: cache[layer]["pattern"][:, -1, :].float().clone() for layer in layers}  # (H, n + k)
+        rows = {layer: _own_row(cache[layer]["pattern"]) for layer in layers}  # (H, n + k)
         options = [Alternative(i, tokenizer.convert_ids_to_tokens(i), tokenizer.decode([i]), p)
                    for i, p in top_alternatives(log_probs, alternatives)]
         log_p = float(log_probs[token])
@@ -166,7 +167,8 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
                     rank=rank_of(logits, token), alternatives=options, attention=rows,
                     special=token in special_ids, eos=token in stop_ids, seconds=time.perf_counter() - started)
 
-    # The prompt's forward: every row computed (SDPA), only the last one's pattern kept.
+    # The prompt's forward: every row on SDPA, only the last one's weights computed (the row path of
+    # attncli.models.capture), so that a prompt whose full weights exceed the budget still runs.
     with transformer.hooks(capture=("pattern",), layers=layers, rows=[n - 1]) as cache:
         step = forward(cache, torch.tensor([ids], dtype=torch.long, device=transformer.device), 0)  # (1, N)
     yield step
@@ -179,6 +181,51 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
             yield step
             if target is None and step.eos:
                 return
+
+
+def _last_logits(lm) -> dict:
+    """``logits_to_keep=1`` where the model's forward takes it (as transformers' generate passes it)."""
+    import inspect
+
+    try:
+        return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(lm.forward).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def kept_rows_mb(n_prompt: int, new_tokens: int, layers: int, heads: int, element: int = 4) -> float:
+    """The attention rows a generation keeps: step k's (H, n + k) per chosen layer, float32 (MiB)."""
+    keys = new_tokens * n_prompt + new_tokens * (new_tokens - 1) // 2  # sum over k of n + k
+    return layers * heads * keys * element / 2**20
+
+
+def _mib(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def check_sizes(transformer, n_prompt: int, new_tokens: int, layers: int, heads: int) -> None:
+    """Refuse before the first forward what would not fit: the kept rows over the attention budget, or the
+    prompt's forward (SDPA, one row of weights per chosen layer) over this machine's memory."""
+    from attncli.models.memory import check_activations
+
+    need = kept_rows_mb(n_prompt, new_tokens, layers, heads)
+    limit = transformer.max_attention_mb
+    if need > limit:
+        raise AttnError(f"{new_tokens:,} new tokens after {n_prompt:,} prompt tokens keep {_mib(need)} MiB of attention "
+                        f"rows ({layers} layer{'s' if layers != 1 else ''} x {heads} heads); the limit is "
+                        f"{_mib(limit)} MiB", where=option("layer"), kind="budget",
+                        hint=f"keep fewer layers ({option('layer')} L) or write fewer tokens (-n/{option('max_new_tokens')})")
+    element = transformer.torch.empty((), dtype=transformer.dtype).element_size()
+    check_activations(transformer.info, n_prompt, element, "PROMPT", rows=1, kept=("pattern",))
+
+
+def _own_row(pattern):
+    """The last query row of a captured pattern (H, R, N) as float32 (H, N), holding no more memory than
+    itself: a fresh single-row pattern is kept as it is (no copy), a row of a larger one is copied."""
+    row = pattern[:, -1, :].float()  # (H, N)
+    if row.untyped_storage().nbytes() > row.numel() * row.element_size():
+        row = row.clone()
+    return row
 
 
 def generate(transformer, prompt: str, *, sampling: Sampling = Sampling(), max_new_tokens: int = 32,
@@ -238,6 +285,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                              alternatives=alternatives, target=forced,
                              stop_ids=eos_ids(transformer) if stop_ids is None else stop_ids)
     else:
+        check_sizes(transformer, len(ids), count, len(chosen), heads)
         produced = steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
                          alternatives=alternatives, target=forced, stop_ids=stop_ids)
     for step in produced:
