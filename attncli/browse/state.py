@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from attncli.errors import option
+
 MODES = ("head", "mean", "rollout", "scores")
 #: The color scales (--color-scale; ``x`` cycles them): the names of attncli.render.layout.SCALE_MODES.
 SCALES = ("matrix", "row", "keys")
@@ -188,7 +190,7 @@ class State:
 
     def move_layer(self, step: int) -> str | None:
         if self.data.layers == 1:
-            return "toy attention has one layer; --model shows a real model's layers"
+            return f"toy attention has one layer; {option('model')} shows a real model's layers"
         if self.mode == "rollout":
             self.mode = "head"
         target = self.layer + step
@@ -205,7 +207,7 @@ class State:
         if mode == "rollout" and self.data.model is not None and not measures.normalized(self.measure):
             return f"rollout does not apply to {self.measure} (its rows do not sum to 1): w for weights, alti or value-zeroing"
         if mode == "rollout" and self.panes()[0].rollout is None:
-            return "rollout goes with --model (toy attention has one layer)"
+            return f"rollout goes with {option('model')} (toy attention has one layer)"
         if mode == "scores" and self.measure != "weights":
             return f"c shows the scores of the softmax weights, not of {self.measure} (w cycles the measure)"
         if mode == "mean" and self.headless():
@@ -217,7 +219,7 @@ class State:
 
     def move_line(self, step: int) -> str | None:
         if self.compare or len(self.data.lines) == 1:
-            return "n and p step through the lines of --file"
+            return f"n and p step through the lines of {option('file')}"
         from attncli.errors import AttnError
 
         self.line = (self.line + step) % len(self.data.lines)

@@ -16,6 +16,7 @@ from rich.text import Text
 from attncli.core.pooling import Pooling, pool_lists
 from attncli.render.layout import Scale, note
 from attncli.render.matrix import compact_columns, compact_heatmap
+from attncli.errors import option
 
 #: A pooled picture keeps at most this many lines of query rows.
 POOLED_ROWS = 40
@@ -35,8 +36,9 @@ def pooled_views(tokens: list[str], matrices: list[list[list]], titles: list[str
         parts.append(compact_heatmap(tokens, matrix, title=title, query_rows=query_rows, width=width, scale=scale,
                                      precision=precision, show_legend=number == len(pooled) - 1, pooling=how))
         parts.append(Text(""))
-    parts += note(f"pooled: {how.phrase()}; a line names its first query. --view compact draws every weight "
-                  "(in blocks of keys), --top-k K lists the strongest links, --json has them all", width)
+    parts += note(f"pooled: {how.phrase()}; a line names its first query. {option('view')} compact draws every weight "
+                  f"(in blocks of keys), {option('top_k')} K lists the strongest links, {option('json')} has them all",
+                  width)
     return parts
 
 
@@ -54,5 +56,5 @@ def key_block_views(tokens: list[str], matrices: list[list[list]], titles: list[
             parts.append(compact_heatmap(tokens, matrix, title=title if b == 0 else None, query_rows=query_rows,
                                          width=width, scale=scale, precision=precision, show_legend=last, keys=keys))
             parts.append(Text(""))
-    parts += note(f"{n} keys in {len(blocks)} blocks of up to {per}; each row's largest weight: --top-k 1", width)
+    parts += note(f"{n} keys in {len(blocks)} blocks of up to {per}; each row's largest weight: {option('top_k')} 1", width)
     return parts
