@@ -12,6 +12,7 @@ import math
 
 from attncli.browse.data import BrowseData
 from attncli.documents.tokens_display import display_tokens
+from attncli.errors import option
 
 
 class GenLine:
@@ -86,7 +87,7 @@ def load_generation(generation, label: str = "PROMPT") -> BrowseData:
     how = "greedy" if settings["strategy"] == "greedy" else "sampled" + (
         f" (seed {settings['seed']})" if settings["seed"] is not None else "")
     if generation.target is not None:
-        how = "teacher-forced --target"
+        how = f"teacher-forced {option('target')}"
     written = len(generation.steps)
     parts = [f"model {model.get('name')}", f"{written} token{'s' if written != 1 else ''} written, {how}",
              f"stop {generation.stop}", f"{config.get('dtype', '')} on {config.get('device', '')}".strip()]

@@ -203,7 +203,7 @@ class State:
         from attncli.core import measures
 
         if self.generation and mode != "mean":
-            return "browse --generate shows each step's attention weights (m: the mean of the heads)"
+            return f"browse {option('generate')} shows each step's attention weights (m: the mean of the heads)"
         if mode == "rollout" and self.data.model is not None and not measures.normalized(self.measure):
             return f"rollout does not apply to {self.measure} (its rows do not sum to 1): w for weights, alti or value-zeroing"
         if mode == "rollout" and self.panes()[0].rollout is None:
@@ -239,7 +239,7 @@ class State:
         from attncli.errors import AttnError
 
         if self.generation:
-            return "browse --generate shows the softmax weights of each step; w cycles the measures of browse TEXT"
+            return f"browse {option('generate')} shows the softmax weights of each step; w cycles the measures of browse TEXT"
         at = MEASURE_ORDER.index(self.measure)
         skipped = []
         for k in range(1, len(MEASURE_ORDER)):
