@@ -22,8 +22,8 @@ from attncli.errors import AttnError, option
 if TYPE_CHECKING:
     from attncli.config import Settings
 
-__all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "heads", "load_config",
-           "load_model", "run"]
+__all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "generate", "heads",
+           "load_config", "load_model", "run"]
 
 #: Toy-attention settings -> their key path in a config.
 SETTINGS = {
@@ -211,12 +211,41 @@ def run(text: str | None = None, *, config=None, model=None, focus=None, top_k: 
                 heads_mean=heads_mean, rollout=rollout, include=include)
 
 
-def document(record: Record, *, precision: int | None = None) -> dict:
-    """The JSON document ``attncli run --json`` prints for ``record`` (plain lists and numbers).
+def document(record, *, precision: int | None = None) -> dict:
+    """The JSON document ``attncli run --json`` prints for ``record`` (plain lists and numbers); for the
+    result of :func:`generate`, the one ``attncli generate --json`` prints.
 
     ``precision`` rounds as ``-p`` does; None keeps the shortest decimals that read back exactly.
     """
     return record.document(precision=precision)
+
+
+def generate(prompt: str, *, model, max_new_tokens: int = 32, sample: bool = False, temperature: float | None = None,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None, chat: bool = False,
+             system: str | None = None, target: str | None = None, layer: int | str | None = None,
+             alternatives: int = 3, device: str = "cpu", dtype: str = "float32", bos: bool | None = None):
+    """A decoder writes after ``prompt``: the same generation as ``attncli generate --model MODEL PROMPT``.
+
+    ``model``: a packaged decoder (``"smollm2"``) or a local model folder, loaded once and kept for later
+    calls. Greedy unless ``sample`` (with ``temperature``, ``top_k``, ``top_p``, ``seed``); ``target``
+    scores that continuation instead (teacher forcing); ``chat`` / ``system`` wrap the prompt in the
+    tokenizer's chat template; ``layer``: the layer whose attention each step keeps (default the last;
+    ``"all"``). Returns the Generation: ``.text()``, ``.ids``, ``.stop``, ``.steps`` (each with ``token``,
+    ``probability``, ``rank``, ``alternatives`` and ``attention[layer]``, an (H, position) tensor), and
+    ``.document()`` (or ``attncli.document(result)``), what ``generate --json`` prints.
+    """
+    from attncli.models.generation import generate_text
+
+    for name, value, low, high in (("max_new_tokens", max_new_tokens, 1, None), ("alternatives", alternatives, 0, 20)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise AttnError(f"must be {bound}, got {value!r}", param=name)
+    if not isinstance(model, str):
+        raise AttnError(f"must be a model's name or folder, got {type(model).__name__}", param="model",
+                        hint='e.g. attncli.generate("The capital of France is", model="smollm2")')
+    return generate_text(prompt, model=model, max_new_tokens=max_new_tokens, sample=sample, temperature=temperature,
+                         top_k=top_k, top_p=top_p, seed=seed, chat=chat, system=system, target=target, layer=layer,
+                         alternatives=alternatives, device=device or "cpu", dtype=dtype or "float32", bos=bos)
 
 
 def compare(texts, *, focus: str | None = None, config=None, model=None, layer: int | str | None = None,

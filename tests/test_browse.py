@@ -184,7 +184,7 @@ def test_save_svg_and_json(tmp_path):
     assert svg.suffix == ".svg" and ET.parse(svg).getroot().tag.endswith("svg")
     written = json.loads(saved.read_text(encoding="utf-8"))
     assert written["browse"] == {"line": "TEXT", "layer": 0, "head": 1, "mode": "head", "query": 1,
-                                  "color_scale": "matrix"}
+                                  "color_scale": "matrix", "measure": "weights"}
     del written["browse"]
     assert written.keys() == doc.keys() and written["weights"] == doc["weights"]
     assert not list(tmp_path.glob("*.part"))

@@ -183,6 +183,18 @@ def test_random_keys_and_pastes(tmp_path, n, size, seed, causal):
     fuzz(data, seed * 10 + causal, size, tmp_path)
 
 
+def test_random_keys_on_a_generation(tmp_path):
+    """browse --generate's line (steps x tokens, n and p stepping) under the same random keys."""
+    pytest.importorskip("transformers")
+    import attncli
+    from attncli.browse.generated import load_generation
+    from test_generate import PROMPT, make_lm
+
+    folder = make_lm(tmp_path / "llama", "llama")
+    data = load_generation(attncli.generate(PROMPT, model=str(folder), max_new_tokens=6, layer="all"))
+    fuzz(data, 11, (80, 24), tmp_path)
+
+
 def test_escape_closes_the_find_box_and_the_app_answers(tmp_path):
     """The freeze the fuzz found: Escape in the find box (or one Escape posted to the app, as the
     terminal driver does) popped the screen but left its message queue open, and every later key

@@ -64,3 +64,23 @@ def test_compare(snap_compare, size):
 def test_help(snap_compare):
     data = adapter.load([("TEXT", TEXT)], AttentionOptions().toy())
     assert snap_compare(BrowseApp(data), press=["question_mark"], terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_model_norm(snap_compare, minilm, size):
+    """``w`` once: norm, its legend saying the rows are not normalized."""
+    assert snap_compare(BrowseApp(minilm), press=["right"] * 3 + ["w"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_generation(snap_compare, tmp_path_factory, size):
+    """browse --generate on a tiny random Llama: the step rows, the strip and the status line."""
+    pytest.importorskip("transformers")
+    import attncli
+    from attncli.browse.generated import load_generation
+    from test_generate import PROMPT, make_lm
+
+    folder = make_lm(tmp_path_factory.mktemp("snap-gen") / "llama", "llama")
+    data = load_generation(attncli.generate(PROMPT, model=str(folder), max_new_tokens=6, layer="all"))
+    app = BrowseApp(data, layer=data.layers - 1, mode="mean", query=5)
+    assert snap_compare(app, press=["p", "p"], terminal_size=size)

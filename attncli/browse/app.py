@@ -21,9 +21,13 @@ from attncli.browse import draw, heat
 from attncli.browse.screens import FindScreen, HelpScreen
 from attncli.browse.state import State
 
-HINT = "? keys  q quit  ←→ query  ↑↓ head  [ ] layer  g grid  m mean  r rollout  c scores  x scale  / find  s svg  e json"
+HINT = ("? keys  q quit  ←→ query  ↑↓ head  [ ] layer  w measure  g grid  m mean  r rollout  c scores  x scale  "
+        "/ find  s svg  e json")
 #: The same keys in fewer columns (80-column terminals); ? lists every key either way.
-HINT_SHORT = "? keys ←→↑↓[] move g grid m mean r rollout c scores / find s svg e json q quit"
+HINT_SHORT = "? keys ←→↑↓[] move w measure g grid m mean r rollout / find s svg e json q quit"
+#: browse --generate: n and p step through the tokens written.
+HINT_GENERATE = "? keys  q quit  n p / ←→ step  ↑↓ head  [ ] layer  m mean  g grid  x scale  / find  s svg  e json"
+HINT_GENERATE_SHORT = "? keys n p step ↑↓ head [] layer m mean g grid / find s svg e json q quit"
 
 
 class Part(Widget):
@@ -47,7 +51,7 @@ class TokenStrip(Part):
     def render(self) -> Text:
         s = self.state
         line = s.panes()[self.pane]
-        text, self.hits = draw.strip(line.tokens, s.row(self.pane), s.queries[self.pane], self.size.width,
+        text, self.hits = draw.strip(line.tokens, s.row(self.pane), s.marked(self.pane), self.size.width,
                                      max(1, self.size.height), line.special)
         return text
 
@@ -65,7 +69,9 @@ class TokenStrip(Part):
     def on_click(self, event) -> None:
         for y, x0, x1, index in self.hits:
             if y == event.y and x0 <= event.x < x1:
-                self.app.pick(self.pane, index)  # type: ignore[attr-defined]
+                line = self.state.panes()[self.pane]
+                if index >= line.offset:  # a generation's rows are the tokens it wrote
+                    self.app.pick(self.pane, index - line.offset)  # type: ignore[attr-defined]
                 return
 
 
@@ -86,13 +92,14 @@ class Main(Part):
             width, height = self.size.width, max(3, self.size.height)
             if s.grid:
                 self._lines, self.hits = heat.grid(s.grid_cells(self.pane), s.selected, width, height,
-                                                   s.grid_scale(self.pane), cache=s.pane_lines()[self.pane],
-                                                   mode=s.color_scale)
+                                                   s.grid_scale(self.pane), cache=(s.pane_lines()[self.pane], s.measure),
+                                                   mode=s.color_scale, measure=s.measure)
             else:
                 line = s.panes()[self.pane]
                 self._lines, self.hits = heat.heatmap(
                     s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
-                    scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale)
+                    scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale, measure=s.measure,
+                    rows=line.rows)
         return self._lines
 
     def render_line(self, y: int) -> Line:
@@ -121,8 +128,8 @@ class Side(Part):
     def render(self) -> Text:
         s = self.state
         line = s.panes()[self.pane]
-        what = "scores" if s.mode == "scores" else "weights"
-        return draw.row_list(line.tokens, s.row(self.pane), s.queries[self.pane], self.size.width,
+        what = "scores" if s.mode == "scores" else s.measure
+        return draw.row_list(line.tokens, s.row(self.pane), s.marked(self.pane), self.size.width,
                              max(2, self.size.height), self.precision(4), what)
 
 
@@ -130,6 +137,9 @@ class Vector(Part):
     def render(self) -> Text:
         s = self.state
         vector = s.context(self.pane)
+        if vector is None:  # browse --generate: what step k wrote, how likely it was, and what else
+            line = s.panes()[self.pane]
+            return Text(line.status(s.queries[self.pane], self.precision(3)), no_wrap=True, overflow="ellipsis")
         return draw.vector_line(vector, self.size.width, self.precision(3), f"context d={len(vector)}")
 
 
@@ -145,10 +155,12 @@ class Title(Widget):
         if s.grid:  # the grid's cursor, not the matrix behind it
             at_layer, at_head = s.selected
             layer = f"layer {at_layer} of {s.data.layers}" if s.data.layers > 1 else ""
-            parts = [layer, f"head {at_head} of {s.data.heads}", "grid: arrows pick, Enter opens, Esc leaves"]
+            parts = [layer, f"head {at_head} of {s.heads()}", s.measure, "grid: arrows pick, Enter opens, Esc leaves"]
         else:
             layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
-            parts = [layer, s.what(), f"query {query} {line.tokens[query]}"]
+            where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if line.rows is not None
+                     else f"query {query} {line.tokens[query]}")
+            parts = [layer, s.what(), s.measure, where]
         text.append(" · ".join(p for p in parts if p), style="bold")
         # the description's phrases while they fit (never one cut in the middle: "float32 on")
         for phrase in s.data.description.split(" · "):
@@ -159,9 +171,14 @@ class Title(Widget):
 
 
 class Hint(Widget):
+    """The keys; after ``w`` skipped a measure, the status line that says so (until the next key)."""
+
     def render(self) -> Text:
-        hint = HINT if len(HINT) <= self.size.width else HINT_SHORT
-        return Text(hint, no_wrap=True, overflow="ellipsis")
+        status = self.app.status  # type: ignore[attr-defined]
+        if status:
+            return Text(status, style="bold", no_wrap=True, overflow="ellipsis")
+        long, short = (HINT_GENERATE, HINT_GENERATE_SHORT) if self.app.state.generation else (HINT, HINT_SHORT)  # type: ignore[attr-defined]
+        return Text(long if len(long) <= self.size.width else short, no_wrap=True, overflow="ellipsis")
 
 
 class Pane(Vertical):
@@ -210,6 +227,7 @@ class BrowseApp(App):
         Binding("c", "mode('scores')", show=False),
         Binding("g", "grid", show=False),
         Binding("x", "color_scale", show=False),
+        Binding("w", "measure", show=False),
         Binding("enter", "open", show=False),
         Binding("escape", "leave", show=False),
         Binding("slash", "find", show=False),
@@ -231,7 +249,8 @@ class BrowseApp(App):
         if compare and not query:  # open on the first word every context has
             shared = set.intersection(*({t.lower() for t in line.tokens} for line in data.lines))
             query = next((i for i, t in enumerate(data.lines[0].tokens) if t.lower() in shared), 0)
-        self.state.set_query(0, min(query, data.lines[0].n - 1))
+        self.state.set_query(0, max(0, min(query, self.state.count(0) - 1)))
+        self.status = ""  # the status line under the panes, when a key has something to say
         self.precision = precision
         self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
         self.saved: list[Path] = []
@@ -265,13 +284,15 @@ class BrowseApp(App):
         for pane in self.query(Pane):
             pane.set_class(self.state.compare and pane.index == self.state.active, "active")
 
-    def redraw(self, message: str | None = None) -> None:
+    def redraw(self, message: str | None = None, status: str = "") -> None:
         if message:
             self.notify(message, severity="warning", timeout=4)
             return
+        self.status = status
         for widget in self.query(Part):
             widget.refresh()
         self.query_one(Title).refresh()
+        self.query_one(Hint).refresh()
 
     # -- called by widgets on clicks
     def pick(self, pane: int, index: int) -> None:
@@ -320,6 +341,19 @@ class BrowseApp(App):
         self.state.cycle_scale()
         self.redraw()
 
+    def action_measure(self) -> None:
+        """The next measure (weights, norm, mixing, alti, value-zeroing), computed on first use; one
+        that cannot be shown (value zeroing past its budget) is skipped, and the status line says so."""
+        s = self.state
+        before = s.measure
+        note = s.cycle_measure()
+        if s.measure == before:
+            self.redraw(note or "no other measure applies here")
+            return
+        self.redraw(status=note or "")
+        if note:
+            self.notify(note, severity="warning", timeout=6)
+
     def action_open(self) -> None:
         if self.state.grid:
             self.open_cell(None)
@@ -331,6 +365,9 @@ class BrowseApp(App):
             self.redraw()
 
     def action_line(self, step: int) -> None:
+        if self.state.generation:  # n and p step through the tokens written
+            self.action_query(step)
+            return
         self.redraw(self.state.move_line(step))
         for strip in self.query(TokenStrip):
             strip.fit()

@@ -101,11 +101,24 @@ def fit(matrix, rows: int, cols: int):
     return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
 
 
-def legend(lo: float, hi: float, width: int, precision: int, note: str = "", mode: str | None = None) -> Line:
-    """One line: a color bar with its range, and the color scale (``mode``) by name.
+#: What the colors of each measure are (the legend, where it fits; else the measure's name).
+MEASURE_WORDS = {
+    "weights": "softmax weights",
+    "norm": "norm ||αf(x)||, rows not normalized",
+    "mixing": "mixing ||g(αf(x)+x)||, rows not normalized",
+    "alti": "alti, rows sum to 1",
+    "value-zeroing": "value-zeroing (cosine distance), rows sum to 1",
+}
 
-    ``row``: the bar runs from each row's smallest to its largest weight (no one range to print).
-    The scale's words (attncli.render.layout.SCALE_WORDS) follow while they fit.
+
+def legend(lo: float, hi: float, width: int, precision: int, note: str = "", mode: str | None = None,
+           measure: str | None = None) -> Line:
+    """One line: a color bar with its range, what the colors are (``measure``), and the color scale
+    (``mode``) by name.
+
+    ``row``: the bar runs from each row's smallest to its largest value (no one range to print).
+    The measure's words (:data:`MEASURE_WORDS`) and the scale's (attncli.render.layout.SCALE_WORDS)
+    follow while they fit.
     """
     from attncli.render.layout import SCALE_WORDS
 
@@ -115,6 +128,12 @@ def legend(lo: float, hi: float, width: int, precision: int, note: str = "", mod
     line += [Segment(" ", _bg(ramp(i / (cells - 1)))) for i in range(cells)]
     line.append(Segment(f" {high}"))
     used = len(low) + len(high) + 2 + cells
+    if measure:
+        words = f"  {MEASURE_WORDS.get(measure, measure)}"
+        if used + len(words) + (len(f"  scale {mode}") if mode else 0) > width:
+            words = f"  {measure}"
+        line.append(Segment(words, BOLD))
+        used += len(words)
     if mode:
         name = f"  scale {mode}"
         words = f": {SCALE_WORDS[mode]}"
@@ -136,8 +155,8 @@ def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
 
 
 def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
-            scale: tuple[float, float] | None = None, key=None,
-            mode: str | None = None) -> tuple[list[Line], list[int]]:
+            scale: tuple[float, float] | None = None, key=None, mode: str | None = None,
+            measure: str | None = None, rows: list[str] | None = None) -> tuple[list[Line], list[int]]:
     """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
 
     With room, every weight is printed in its colored cell (ink by contrast); otherwise one
@@ -145,38 +164,46 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     ``key`` names the matrix (it must change when the matrix does): its cells are drawn once.
     ``mode`` is the color scale (--color-scale): ``row`` colors each row (each pooled line) by
     its own range, ``matrix`` and ``keys`` by ``scale``; the legend names it. Values beyond the
-    scale (column 0 under ``keys``) take the end color.
+    scale (column 0 under ``keys``) take the end color. ``measure`` names what the colors are in the
+    legend. ``rows``: the rows' labels when they are not the keys' (generation: the tokens written,
+    each row over every token), an (R, N) matrix.
     """
     n = len(tokens)
+    labels = tokens if rows is None else rows
+    r_count = len(labels)
     lo, hi = scale or value_range(matrix)
-    label_w = max(1, min(10, max(len(t) for t in tokens)))
+    label_w = max(1, min(10, max(len(t) for t in labels)))
     # wide enough for every value printed (large scores too) and one space between cells
     cell_w = max(len(f"{v:.{precision}f}") for v in (lo, hi)) + 1 if math.isfinite(lo) and math.isfinite(hi) \
         else precision + 4
     short = False
     if 2 + label_w + n * cell_w > width and 0 <= lo and hi <= 1 and precision > 0:
         cell_w, short = precision + 2, True  # ".21": a weight without its leading zero
+    while 2 + label_w + n * cell_w > width and not short and precision > 0 and math.isfinite(lo) \
+            and math.isfinite(hi) and max(abs(lo), abs(hi)) >= 1:
+        precision -= 1  # values past 1 (norms, scores): fewer decimals before no numbers at all
+        cell_w = max(len(f"{v:.{precision}f}") for v in (lo, hi)) + 1
     avail = max(1, height - 2)  # a header line and the legend
-    if n <= avail and 2 + label_w + n * cell_w <= width:
+    if r_count <= avail and 2 + label_w + n * cell_w <= width:
         if not short:  # room to spare: wider cells show more of each key's token
             longest = max(len(t) for t in tokens) + 1
             cell_w = max(cell_w, min(longest, 9, (width - 2 - label_w) // n))
         lines = [[Segment(" " * (2 + label_w))] + [Segment(shorten(t, cell_w - 1).rjust(cell_w), BOLD) for t in tokens]]
         for i, row in enumerate(matrix.tolist()):
             mark = i == query
-            line = [Segment(("▶ " if mark else "  ") + shorten(tokens[i], label_w).ljust(label_w), MARKED if mark else PLAIN)]
+            line = [Segment(("▶ " if mark else "  ") + shorten(labels[i], label_w).ljust(label_w), MARKED if mark else PLAIN)]
             row_lo, row_hi = _row_range(row, lo, hi) if mode == "row" else (lo, hi)
             for value in row:
                 rgb = weight_color(value, row_lo, row_hi)
                 line.append(Segment(fmt(value, precision, short).rjust(cell_w),
                                     MASKED if rgb is None else _cell(rgb, mark)))
             lines.append(line)
-        lines.append(legend(lo, hi, width, precision, mode=mode))
-        return lines, list(range(n))
+        lines.append(legend(lo, hi, width, precision, mode=mode, measure=measure))
+        return lines, list(range(r_count))
     label_w = min(label_w, 8)
     prefix = 2 + 5 + label_w + 1  # marker, index, token
     cols = max(1, width - prefix)
-    half = n > avail
+    half = r_count > avail
     cache_key = None if key is None else ("heat", key, avail, cols, lo, hi, mode)
     drawn = _DRAWN.get(cache_key) if cache_key is not None else None
     if drawn is None:
@@ -192,15 +219,15 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         mark = query_bin in range(r, r + step)
         shown = query if mark else first  # the marked line names the query itself, not its block's first row
         lines.append([Segment("▶ " if mark else "  ", BOLD),
-                      Segment(f"{shown:>4} {shorten(tokens[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
+                      Segment(f"{shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)
     note = ""
-    if out_rows < n or out_cols < n:
-        rows_per = -(-n // out_rows) * step
+    if out_rows < r_count or out_cols < n:
+        rows_per = -(-r_count // out_rows) * step
         note = (f"pooled: a line is {rows_per} queries, a cell the mean of its block" if rows_per > 1
                 else f"pooled to {out_cols} key columns (mean of each block)")
-    lines.append(legend(lo, hi, width, precision, note, mode))
+    lines.append(legend(lo, hi, width, precision, note, mode, measure))
     return lines, line_rows
 
 
@@ -248,8 +275,8 @@ MIN_THUMB_LINES = 4
 
 
 def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, width: int, height: int,
-         scale: tuple[float, float], cache=None,
-         mode: str | None = None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
+         scale: tuple[float, float], cache=None, mode: str | None = None,
+         measure: str | None = None) -> tuple[list[Line], list[tuple[int, int, int, int, object]]]:
     """Thumbnails of many heads, one shared scale: ``rows`` of (row label, [(label, (N, N) matrix, key)]).
 
     Each cell is a label line over a half-block thumbnail; the selected key's label is reversed.
@@ -290,7 +317,7 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     if visible < len(rows):
         names = [label for label, _cells in rows]
         shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll)"
-    lines.append(legend(lo, hi, width, 2, shown, mode))
+    lines.append(legend(lo, hi, width, 2, shown, mode, measure))
     return lines, boxes
 
 

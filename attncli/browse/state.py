@@ -2,7 +2,7 @@
 
 Pure Python over :class:`attncli.browse.data.BrowseData`: no Textual, so the moves are easy
 to test. Every matrix comes from tensors computed when the browser opened; a head mean is
-computed on first use and kept.
+computed on first use and kept, and so is a line under another measure (``w``: BrowseData.under).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from attncli.errors import option
 MODES = ("head", "mean", "rollout", "scores")
 #: The color scales (--color-scale; ``x`` cycles them): the names of attncli.render.layout.SCALE_MODES.
 SCALES = ("matrix", "row", "keys")
+#: The measures ``w`` cycles through, in this order (attncli.core.measures.MEASURES).
+MEASURE_ORDER = ("weights", "norm", "mixing", "alti", "value-zeroing")
 
 
 @dataclass
@@ -30,9 +32,11 @@ class State:
     grid: bool = False
     selected: tuple[int, int] = (0, 0)  # (layer, head) picked in the grid
     color_scale: str | None = None  # matrix, row or keys; None: keys for causal attention, else matrix
+    measure: str | None = None  # what the matrices hold (MEASURE_ORDER); None: the lines' own
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        self.measure = self.measure or self.data.lines[0].measure
         if not self.queries:
             self.queries = [0] * len(self.panes())
         self.selected = (self.layer, self.head)
@@ -41,19 +45,43 @@ class State:
 
     # -- what is shown
     def panes(self) -> list:
-        lines = self.data.lines
-        return list(lines) if self.compare else [lines[self.line]]
+        """The lines shown, under the current measure."""
+        return [self.data.under(index, self.measure) for index in self.pane_lines()]
+
+    def heads(self) -> int:
+        """The heads of what is shown: 1 for a measure of the whole layer (mixing, alti, value zeroing)."""
+        return int(self.panes()[0].weights.shape[1])
+
+    @property
+    def generation(self) -> bool:
+        """browse --generate: the rows are the steps of a generation (attncli.browse.generated)."""
+        return self.data.lines[0].rows is not None
+
+    def count(self, pane: int) -> int:
+        """The rows of a pane: its query tokens, or the steps of a generation."""
+        line = self.panes()[pane]
+        return line.n if line.rows is None else len(line.rows)
+
+    def marked(self, pane: int) -> int:
+        """The token of the pane's current row (a generation's row k: the token step k wrote)."""
+        return self.panes()[pane].offset + self.queries[pane]
+
+    def headless(self) -> bool:
+        """A measure of the whole layer (mixing, alti, value zeroing): no heads to step through."""
+        from attncli.core import measures
+
+        return not measures.has_heads(self.measure)
 
     def pane_lines(self) -> list[int]:
         return list(range(len(self.data.lines))) if self.compare else [self.line]
 
     def key(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None) -> tuple:
-        """What names the matrix a pane shows: (line, layer, head, mode)."""
+        """What names the matrix a pane shows: (line, layer, head, mode, measure)."""
         layer = self.layer if layer is None else layer
-        head = self.head if head is None else head
+        head = min(self.head if head is None else head, self.heads() - 1)
         mode = mode or self.mode
         return (self.pane_lines()[pane], layer if mode != "rollout" else None,
-                head if mode in ("head", "scores") else None, mode)
+                head if mode in ("head", "scores") else None, mode, self.measure)
 
     def _first_key(self, pane: int) -> int:
         """The first key column the scale covers: 1 under ``keys`` (column 0 may saturate), else 0."""
@@ -70,10 +98,10 @@ class State:
         start = self._first_key(pane)
         key = ("scale", start) + self.key(pane)
         if key not in self._cache:
-            line_index, layer, head, mode = self.key(pane)
-            line = self.data.lines[line_index]
+            line_index, layer, head, mode, measure = self.key(pane)
+            line = self.panes()[pane]
             if mode == "head" and not line.causal:
-                table = ("range", line_index, start)
+                table = ("range", line_index, start, measure)
                 if table not in self._cache:  # every head of every layer in one pass
                     shown = line.weights[..., start:]  # (L, H, N, N - start)
                     self._cache[table] = (shown.amin(dim=(-2, -1)).tolist(),  # (L, H)
@@ -93,11 +121,13 @@ class State:
         import torch
 
         key = self.key(pane, layer, head, mode)
-        index, layer, head, mode = key
+        index, layer, head, mode, measure = key
         if key not in self._cache:
-            line = self.data.lines[index]
+            line = self.data.under(index, measure)
             if mode == "rollout":
                 m = line.rollout  # (N, N)
+            elif mode == "mean" and line.level is not None:
+                m = line.level[layer, 0]  # (N, N): norm's layer level, all heads together
             elif mode == "mean":
                 from attncli.core.attention import head_mean
 
@@ -106,7 +136,7 @@ class State:
                 m = line.scores[layer, head]  # (N, N)
             else:
                 m = line.weights[layer, head]  # (N, N)
-            if line.causal and mode != "rollout":
+            if line.causal and mode != "rollout" and line.rows is None:  # a generation's rows come masked
                 upper = torch.ones_like(m, dtype=torch.bool).triu(1)  # (N, N)
                 m = m.masked_fill(upper, -math.inf)  # (N, N)
             self._cache[key] = m
@@ -116,22 +146,26 @@ class State:
         """The current query's row of the pane's matrix, as shown and as run --json has it."""
         return self.matrix(pane)[self.queries[pane]].tolist()
 
-    def context(self, pane: int) -> list[float]:
+    def context(self, pane: int) -> list[float] | None:
         line = self.panes()[pane]
+        if line.contexts is None:
+            return None
         return line.contexts[min(self.layer, line.contexts.shape[0] - 1), self.queries[pane]].tolist()
 
     def what(self) -> str:
         if self.mode == "mean":
-            return "mean of heads"
+            return "all heads (layer level)" if self.panes()[0].level is not None else "mean of heads"
         if self.mode == "rollout":
             return "rollout (all layers)"
-        head = f"head {self.head} of {self.data.heads}"
+        if self.headless():
+            return "all heads (layer level)"
+        head = f"head {self.head} of {self.heads()}"
         return f"{head} · scores" if self.mode == "scores" else head
 
     # -- moves (each returns a message when the move is not possible, else None)
     def move_query(self, step: int) -> None:
         pane = self.active
-        n = self.panes()[pane].n
+        n = self.count(pane)
         self.set_query(pane, max(0, min(n - 1, self.queries[pane] + step)))
 
     def set_query(self, pane: int, index: int) -> None:
@@ -147,9 +181,11 @@ class State:
                 self.queries[other] = min(hits, key=lambda i: abs(i - index))
 
     def move_head(self, step: int) -> str | None:
+        if self.headless():
+            return f"{self.measure} has one value per layer (all heads together): no heads to step through"
         if self.mode in ("mean", "rollout"):
             self.mode = "head"
-        self.head = (self.head + step) % self.data.heads
+        self.head = (self.head + step) % self.heads()
         return None
 
     def move_layer(self, step: int) -> str | None:
@@ -164,8 +200,18 @@ class State:
         return None
 
     def toggle(self, mode: str) -> str | None:
+        from attncli.core import measures
+
+        if self.generation and mode != "mean":
+            return f"browse {option('generate')} shows each step's attention weights (m: the mean of the heads)"
+        if mode == "rollout" and self.data.model is not None and not measures.normalized(self.measure):
+            return f"rollout does not apply to {self.measure} (its rows do not sum to 1): w for weights, alti or value-zeroing"
         if mode == "rollout" and self.panes()[0].rollout is None:
             return f"rollout goes with {option('model')} (toy attention has one layer)"
+        if mode == "scores" and self.measure != "weights":
+            return f"c shows the scores of the softmax weights, not of {self.measure} (w cycles the measure)"
+        if mode == "mean" and self.headless():
+            return f"{self.measure} has one value per layer already (all heads together)"
         if mode == "scores" and self.panes()[0].scores is None:
             return "a real model does not expose its scores; c works for toy attention"
         self.mode = "head" if self.mode == mode else mode
@@ -174,9 +220,48 @@ class State:
     def move_line(self, step: int) -> str | None:
         if self.compare or len(self.data.lines) == 1:
             return f"n and p step through the lines of {option('file')}"
+        from attncli.errors import AttnError
+
         self.line = (self.line + step) % len(self.data.lines)
         self.queries = [min(self.queries[0], self.data.lines[self.line].n - 1)]
+        try:
+            self.panes()  # the new line under the measure shown (computed on first use)
+        except AttnError as error:
+            self.measure = self.data.lines[self.line].measure
+            self._fit_mode()
+            return f"{error.line()}: this line is shown under {self.measure}"
         return None
+
+    # -- the measure
+    def cycle_measure(self) -> str | None:
+        """The next measure of MEASURE_ORDER that these lines can be shown under; a note for each one
+        skipped (value zeroing past its budget of layer passes, a tensors config's missing inputs)."""
+        from attncli.errors import AttnError
+
+        if self.generation:
+            return f"browse {option('generate')} shows the softmax weights of each step; w cycles the measures of browse TEXT"
+        at = MEASURE_ORDER.index(self.measure)
+        skipped = []
+        for k in range(1, len(MEASURE_ORDER)):
+            name = MEASURE_ORDER[(at + k) % len(MEASURE_ORDER)]
+            try:
+                for index in self.pane_lines():
+                    self.data.under(index, name)
+            except AttnError as error:
+                skipped.append(f"{name} skipped: {error.message}")
+                continue
+            self.measure = name
+            self._fit_mode()
+            return "; ".join(skipped) or None
+        return "; ".join(skipped)
+
+    def _fit_mode(self) -> None:
+        """Leave a mode the measure has not: scores (weights only), rollout (rows summing to 1), a head mean."""
+        line = self.panes()[0]
+        if (self.mode == "scores" and (self.measure != "weights" or line.scores is None)) or \
+                (self.mode == "rollout" and line.rollout is None) or (self.mode == "mean" and self.headless()):
+            self.mode = "head"
+        self.selected = (self.layer, min(self.selected[1], self.heads() - 1))
 
     def find(self, text: str) -> str | None:
         """Jump the active pane's cursor to the next token that is (else starts with, else contains) ``text``.
@@ -194,22 +279,23 @@ class State:
             return None
         texts = [t.lower() for t in word_texts(tokens)[0]]
         forms = [{t.lower(), d.lower(), w} for t, d, w in zip(tokens, display_tokens(tokens), texts)]
-        start = self.queries[self.active]
+        start = self.marked(self.active)
         order = [(start + k) % len(tokens) for k in range(1, len(tokens) + 1)]
+        order = [i for i in order if i >= line.offset]  # a generation's rows: the tokens it wrote
         for test in (lambda i: needle in forms[i], lambda i: texts[i].startswith(needle),
                      lambda i: needle in texts[i]):
             for i in order:
                 if test(i):
-                    self.set_query(self.active, i)
+                    self.set_query(self.active, i - line.offset)
                     return None
-        return f"no token matches {text!r}"
+        return f"no {'written ' if line.offset else ''}token matches {text!r}"
 
     # -- the grid
     def move_selected(self, d_layer: int, d_head: int) -> None:
         """Move the grid's cursor; it stops at the edges (the grid scrolls to keep it in view)."""
         layer, head = self.selected
         self.selected = (max(0, min(self.data.layers - 1, layer + d_layer)),
-                         max(0, min(self.data.heads - 1, head + d_head)))
+                         max(0, min(self.heads() - 1, head + d_head)))
 
     def open_selected(self, key: tuple[int, int] | None = None) -> None:
         self.layer, self.head = key or self.selected
@@ -219,7 +305,7 @@ class State:
 
     def grid_cells(self, pane: int) -> list[tuple[str, list[tuple[str, object, tuple[int, int]]]]]:
         """(row label, [(label, matrix, (layer, head))]): a model's layer x head grid, or a toy run's heads."""
-        heads = range(self.data.heads)
+        heads = range(self.heads())
         if self.data.layers == 1:
             return [("", [(f"head {h}", self.matrix(pane, 0, h, "head"), (0, h)) for h in heads])]
         return [(f"L{layer}", [(f"h{h}", self.matrix(pane, layer, h, "head"), (layer, h)) for h in heads])
@@ -229,7 +315,7 @@ class State:
         """One scale for every head of the grid: 0 to the largest weight of any of them (from key 1 on
         under ``keys``; under ``row`` the thumbnails color each of their rows by its own range)."""
         start = self._first_key(pane)
-        key = ("grid scale", self.pane_lines()[pane], start)
+        key = ("grid scale", self.pane_lines()[pane], start, self.measure)
         if key not in self._cache:
             line = self.panes()[pane]
             self._cache[key] = (0.0, float(line.weights[..., start:].max()))  # over (L, H, N, N - start)
@@ -240,6 +326,8 @@ class State:
         line = self.panes()[self.active]
         mode = self.mode if self.mode in ("mean", "rollout") else "head"
         doc = line.document(self.layer, mode)
-        doc["browse"] = {"line": line.label, "layer": self.layer, "head": None if mode != "head" else self.head,
-                         "mode": self.mode, "query": self.queries[self.active], "color_scale": self.color_scale}
+        doc["browse"] = {"line": line.label, "layer": self.layer,
+                         "head": None if mode != "head" or self.headless() else self.head,
+                         "mode": self.mode, "query": self.queries[self.active], "color_scale": self.color_scale,
+                         "measure": self.measure}
         return doc

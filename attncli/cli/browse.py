@@ -12,10 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
-    model_options, output_options,
-)
+from attncli.cli.groups import CommandOptions, attention_command
+from attncli.cli.options import AttentionOptions, ModelOptions, OutputOptions, check_color_scale, color_scale_option
+from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -26,10 +25,11 @@ app = typer.Typer()
 MAX_PANES = 4
 
 
+GENERATE_PANEL = "Generation (--generate PROMPT)"
+
+
 @app.command("browse")
-@output_options
-@model_options
-@attention_options
+@attention_command
 def browse(
     texts: Annotated[Optional[list[str]], typer.Argument(
         metavar="TEXT...",
@@ -40,19 +40,45 @@ def browse(
     file: Annotated[Optional[str], typer.Option(
         "--file", "-f", metavar="PATH", rich_help_panel="Input",
         help="Step through the non-empty lines of a file (n and p); '-' is not possible: browse needs the terminal.")] = None,
-    head: Annotated[int, typer.Option("--head", rich_help_panel="Output", help="The head to open on (0-based).")] = 0,
+    head: Annotated[Optional[int], typer.Option(
+        "--head", rich_help_panel="Output",
+        help="The head to open on (0-based; default 0, with --generate the mean of heads).")] = None,
     focus: Annotated[Optional[str], typer.Option(
         "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
         help="The query token to open on: its text or a 0-based index.")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
+    generate: Annotated[Optional[str], typer.Option(
+        "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
+        help="With --model (a decoder): write after PROMPT as attncli generate does, then step through the "
+             "tokens written with n and p. -t/--temperature and --seed are then the sampling's.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(
+        "--max-new-tokens", "-n", metavar="N", rich_help_panel=GENERATE_PANEL,
+        help="With --generate: stop after N new tokens (or at the end-of-sequence token).")] = 32,
+    sample: Annotated[bool, typer.Option(
+        "--sample", metavar=" ", rich_help_panel=GENERATE_PANEL, help="With --generate: sample instead of greedy.")] = False,
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", metavar="K", rich_help_panel=GENERATE_PANEL,
+        help="With --sample: draw from the K most likely tokens.")] = None,
+    top_p: Annotated[Optional[float], typer.Option(
+        "--top-p", metavar="P", rich_help_panel=GENERATE_PANEL,
+        help="With --sample: draw from the most likely tokens that make up probability P (0 < P <= 1).")] = None,
+    chat: Annotated[bool, typer.Option(
+        "--chat", metavar=" ", rich_help_panel=GENERATE_PANEL,
+        help="With --generate: wrap the prompt in the tokenizer's chat template.")] = False,
+    system: Annotated[Optional[str], typer.Option(
+        "--system", metavar="TEXT", rich_help_panel=GENERATE_PANEL, help="With --chat: a system message first.")] = None,
+    target: Annotated[Optional[str], typer.Option(
+        "--target", metavar="TEXT", rich_help_panel=GENERATE_PANEL,
+        help="With --generate: score this continuation token by token instead of generating.")] = None,
+    alternatives: Annotated[int, typer.Option(
+        "--alternatives", metavar="K", rich_help_panel=GENERATE_PANEL,
+        help="With --generate: the K most likely tokens of each step, in the status line.")] = 3,
     *,
-    attn: AttentionOptions,
-    mdl: ModelOptions,
-    out: OutputOptions,
+    opts: CommandOptions,
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
 
-    Keys: arrows or h/j/k/l, [ and ] for layers, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit.
+    Keys: arrows or h/j/k/l, [ and ] for layers, w measure, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit.
 
     Examples:
 
@@ -61,29 +87,48 @@ def browse(
       attncli browse --model minilm "The cat sat on the mat because it was soft"
 
       attncli browse --compare -c bank "stream bank mud" "money bank loan"
+
+      attncli browse --model smollm2 --measure norm "The cat sat on the mat because it was soft"
+
+      attncli browse --model smollm2 --generate "The capital of France is" -n 8
     """
-    guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale))
+    attn, mdl, out, msr = opts
+    if generate is not None:
+        from attncli.cli.generate import GenerateOptions
+
+        options = GenerateOptions(
+            model=mdl.model or "", max_new_tokens=max_new_tokens, sample=sample, temperature=attn.temperature,
+            top_k=top_k, top_p=top_p, seed=attn.seed, chat=chat, system=system, target=target,
+            alternatives=alternatives, layer=mdl.layer, head=head, bos=mdl.bos, device=attn.device, dtype=attn.dtype)
+        guarded(out, lambda env: _browse_generation(env, generate, options, texts or [], compare, file, focus, attn,
+                                                    mdl, out, msr, color_scale))
+        return
+    given = [name for name, value in (("-n/--max-new-tokens", max_new_tokens != 32), ("--sample", sample),
+                                      ("--top-k", top_k is not None), ("--top-p", top_p is not None), ("--chat", chat),
+                                      ("--system", system is not None), ("--target", target is not None),
+                                      ("--alternatives", alternatives != 3)) if value]
+    guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale, msr,
+                                     given))
 
 
 def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
-            out: OutputOptions, color_scale: str | None = None) -> None:
-    from attncli.browse import TUI_HINT
-
+            out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None,
+            generation_only: list[str] = ()) -> None:
+    msr = msr or MeasureOptions()
     color_scale = check_color_scale(color_scale)  # a usage error before anything else
-
-    if importlib.util.find_spec("textual") is None:
-        raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
-                        hint=f"install the tui extra: {TUI_HINT}")
-    if out.json or out.save is not None:
-        option = "--json" if out.json else "--save"
-        raise AttnError("browse is interactive and prints nothing", where=option,
-                        hint="use attncli run for printed output; in the browser e writes JSON and s an SVG")
+    if generation_only:
+        name = generation_only[0]
+        raise AttnError(f"{name} goes with --generate", where=name,
+                        hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
+    head = 0 if head is None else head
+    _can_open(out, "use attncli run for printed output; in the browser e writes JSON and s an SVG")
     if file is not None and not texts and file != "-":
         _need_terminal(env)  # before reading the file: /dev/urandom is not read only to be refused
     items, skipped = _inputs(texts, compare, file)
     if compare and len(items) > MAX_PANES:
         raise AttnError(f"--compare shows at most {MAX_PANES} texts side by side, got {len(items)}", where="TEXTS")
     mdl.check(attn)
+    measure = msr.check(mdl, rollout=mdl.rollout)
     if not items and (mdl.model is not None or attn.config is None):
         from attncli.core.record import no_text
 
@@ -94,7 +139,9 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     from attncli.browse import data as adapter
     from attncli.core.record import check_head, parse_layer
 
-    loaded = adapter.load(items, mdl.runner(attn))
+    runner = mdl.runner(attn)
+    kwargs = {k: v for k, v in msr.run_kwargs(runner, mdl).items() if k not in ("measure", "layers", "progress")}
+    loaded = adapter.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress())
     loaded.notes[:0] = skipped  # the --file lines that did not read, shown when the app opens
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
@@ -105,6 +152,8 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
 
     from attncli.browse.app import BrowseApp
 
+    if mode == "mean" and loaded.lines[0].measure != "weights" and loaded.lines[0].level is None:
+        mode = "head"  # a measure of the whole layer: no heads to average
     browser = BrowseApp(loaded, compare=compare, precision=out.precision, layer=layer, head=head, mode=mode,
                         color_scale=color_scale)
     browser.state.grid = grid
@@ -118,10 +167,70 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         if note:
             env.warn(note)
         browser.state.set_query(0, hit.index)
+    _open(env, browser)
+
+
+def _can_open(out: OutputOptions, hint: str) -> None:
+    """Textual is there, and nothing is to be printed (``hint``: what prints it instead)."""
+    from attncli.browse import TUI_HINT
+
+    if importlib.util.find_spec("textual") is None:
+        raise AttnError("browse needs Textual, which is not installed", where="browse", kind="dependency",
+                        hint=f"install the tui extra: {TUI_HINT}")
+    if out.json or out.save is not None:
+        raise AttnError("browse is interactive and prints nothing", where="--json" if out.json else "--save", hint=hint)
+
+
+def _open(env: Environment, browser) -> None:
     with _drawing_on_the_terminal(env):
         browser.run()
     for path in browser.saved:
         env.note_saved(Path(path))
+
+
+def _browse_generation(env: Environment, prompt: str, options, texts, compare, file, focus, attn: AttentionOptions,
+                       mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions, color_scale: str | None) -> None:
+    """browse --generate: the checks of attncli generate (all before the model loads, but the decoder's),
+    the library's generation, then the app on its steps."""
+    import dataclasses
+
+    color_scale = check_color_scale(color_scale)
+    for name, given in (("TEXT", bool(texts)), ("--file", file is not None), ("--compare", compare),
+                        ("--focus", focus is not None), ("--rollout", mdl.rollout),
+                        ("--measure", msr.measure is not None), ("--ablate", msr.ablate is not None),
+                        ("--max-passes", msr.max_passes is not None)):
+        if given:
+            raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
+                            "under their attention weights)", where=name)
+    if mdl.model is None:
+        raise AttnError("--generate needs --model, a decoder to write with", where="--generate",
+                        hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
+    mdl.check(dataclasses.replace(attn, temperature=None, seed=None))  # those two are the sampling's here
+    options.check()
+    _can_open(out, "attncli generate prints the view and --json the document; in the browser e and s write them")
+    if options.head is not None and options.head < 0:
+        raise AttnError(f"must be 0 or more, got {options.head}", where="--head")
+    _need_terminal(env)
+    from attncli.browse.generated import load_generation
+    from attncli.core.record import check_head, parse_layer
+    from attncli.models import generation, seq2seq
+
+    transformer = options.load()
+    generation.check_decoder(transformer)
+    total, heads = seq2seq.decoder_shape(transformer)
+    chosen = parse_layer(options.layer, total)
+    check_head(options.head, heads, transformer.name)
+    result = generation.generate(transformer, prompt, sampling=options.sampling(),
+                                 max_new_tokens=options.max_new_tokens, layers=None, alternatives=options.alternatives,
+                                 target=options.target, chat=options.chat, system=options.system)
+    loaded = load_generation(result)
+    from attncli.browse.app import BrowseApp
+
+    mode = "head" if options.head is not None else "mean"
+    browser = BrowseApp(loaded, precision=out.precision, layer=chosen[-1], head=options.head or 0, mode=mode,
+                        query=len(result.steps) - 1, color_scale=color_scale)
+    browser.state.grid = len(chosen) > 1
+    _open(env, browser)
 
 
 @contextlib.contextmanager

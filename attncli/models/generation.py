@@ -49,6 +49,20 @@ class Generation:
     source_ids: list[int] | None = None
     source_tokens: list[str] | None = None
     source_texts: list[str] | None = None
+    #: what the document's ``settings`` record: the most new tokens asked for, the alternatives kept
+    max_new_tokens: int = 32
+    alternatives: int = DEFAULT_ALTERNATIVES
+
+    def document(self, *, precision: int | None = None, head: int | None = None, attention: str = "self") -> dict:
+        """The JSON document ``attncli generate --json`` prints for this generation (plain lists and numbers).
+
+        ``head``: one head's rows instead of every head's (the mean is there either way); ``precision``
+        rounds as ``-p`` does.
+        """
+        from attncli.documents.generation import generation_document
+
+        return generation_document(self, max_new_tokens=self.max_new_tokens, alternatives=self.alternatives,
+                                   head=head, precision=precision, attention=attention)
 
     @property
     def ids(self) -> list[int]:
@@ -288,7 +302,8 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                       system=system, config=transformer.describe() if hasattr(transformer, "describe") else {},
                       seconds=time.perf_counter() - started, source_ids=source,
                       source_tokens=None if source is None else tokenizer.convert_ids_to_tokens(source),
-                      source_texts=None if source is None else [tokenizer.decode([i]) for i in source])
+                      source_texts=None if source is None else [tokenizer.decode([i]) for i in source],
+                      max_new_tokens=max_new_tokens, alternatives=alternatives)
 
 
 def check_decoder(transformer) -> None:
@@ -310,7 +325,7 @@ def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 
                   seed: int | None = None, chat: bool = False, system: str | None = None, target: str | None = None,
                   layer: str | int | None = None, alternatives: int = DEFAULT_ALTERNATIVES, device: str = "cpu",
                   dtype: str = "float32", bos: bool | None = None) -> Generation:
-    """The Python API of ``attncli generate`` (what ``attncli.generate`` is meant to be once attncli/api.py lands).
+    """The Python API of ``attncli generate`` (``attncli.generate`` calls it).
 
     Returns a :class:`Generation`: ``.text()``, ``.ids``, ``.steps`` (each a :class:`Step`: ``id``, ``token``,
     ``text``, ``probability``, ``rank``, ``alternatives``, ``attention[layer]`` a (H, position) tensor, and for
