@@ -124,8 +124,8 @@ class Record:
         what = self.name if self.source == "model" else "toy"
         shown = " ".join(self.texts if len(self.texts) <= 12 else self.texts[:12] + ["..."])
         layers = plural(len(self.layers), "layer")
-        return (f"<attncli.Record {what}: {self.n} tokens ({shown!r}), {layers} x {self.heads} "
-                f"head{'s' if self.heads != 1 else ''}{', causal' if self.causal else ''}, "
+        return (f"<attncli.Record {what}: {plural(self.n, 'token')} ({shown!r}), {layers} x "
+                f"{plural(self.heads, 'head')}{', causal' if self.causal else ''}, "
                 f"{self.config['dtype']} on {self.config['device']}>")
 
     @property
