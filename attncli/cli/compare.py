@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
-    model_options, output_options,
-)
-from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.groups import CommandOptions, attention_command
+from attncli.cli.measure_options import PassProgress
+from attncli.cli.options import check_color_scale, color_scale_option
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -19,10 +17,7 @@ app = typer.Typer()
 
 
 @app.command("compare")
-@measure_options
-@output_options
-@model_options
-@attention_options
+@attention_command
 def compare(
     texts: Annotated[list[str], typer.Argument(help="Two or more texts (contexts) to compare.",
                                                show_default=False)],
@@ -35,10 +30,7 @@ def compare(
         help="The most pairwise figures (tokens x contexts^2 x matrices) to compute (default 1_000_000; "
              "docs/limits.md).")] = None,
     *,
-    attn: AttentionOptions,
-    mdl: ModelOptions,
-    out: OutputOptions,
-    msr: MeasureOptions,
+    opts: CommandOptions,
 ) -> None:
     """Show how one word's attention and context vector change from one context to another.
 
@@ -52,13 +44,13 @@ def compare(
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank --measure alti
     """
-    guarded(out, lambda env: _compare(env, texts, focus, max_cells, attn, mdl, out, color_scale, msr))
+    guarded(opts.out, lambda env: _compare(env, texts, focus, max_cells, opts, color_scale))
 
 
-def _compare(env: Environment, texts, focus, max_cells, attn: AttentionOptions, mdl: ModelOptions,
-             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None) -> None:
+def _compare(env: Environment, texts, focus, max_cells, opts: CommandOptions,
+             color_scale: str | None = None) -> None:
+    attn, mdl, out, msr = opts
     color_scale = check_color_scale(color_scale)
-    msr = msr or MeasureOptions()
     from attncli.core import comparison, focus as focus_grammar
 
     if len(texts) < 2:

@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, color_scale_option,
-    model_options, output_options,
-)
-from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.groups import CommandOptions, attention_command
+from attncli.cli.measure_options import PassProgress
+from attncli.cli.options import check_color_scale, color_scale_option
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -20,10 +18,7 @@ app = typer.Typer()
 
 
 @app.command("explain")
-@measure_options
-@output_options
-@model_options
-@attention_options
+@attention_command
 def explain(
     text: Annotated[Optional[str], typer.Argument(
         help="The text to explain. Leave it out for a config that gives tensors directly.",
@@ -34,10 +29,7 @@ def explain(
         help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     *,
-    attn: AttentionOptions,
-    mdl: ModelOptions,
-    out: OutputOptions,
-    msr: MeasureOptions,
+    opts: CommandOptions,
 ) -> None:
     """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
 
@@ -53,13 +45,12 @@ def explain(
 
       attncli explain --model smollm2 "the cat sat" --measure norm --layer 14
     """
-    guarded(out, lambda env: _explain(env, text, step, attn, mdl, out, color_scale, msr))
+    guarded(opts.out, lambda env: _explain(env, text, step, opts, color_scale))
 
 
-def _explain(env: Environment, text, step, attn: AttentionOptions, mdl: ModelOptions, out: OutputOptions,
-             color_scale: str | None = None, msr: MeasureOptions | None = None) -> None:
+def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: str | None = None) -> None:
+    attn, mdl, out, msr = opts
     color_scale = check_color_scale(color_scale)
-    msr = msr or MeasureOptions()
     from attncli.core.explain import explain_record
 
     if mdl.rollout or mdl.heads_mean:

@@ -171,7 +171,7 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     from attncli.core.record import check_head, parse_layer
     from attncli.io.textsafe import visible
     from attncli.documents.generation import generation_document, step_record, summary_record
-    from attncli.models import generation
+    from attncli.models import generation, seq2seq
 
     if jsonl and out.json:
         raise AttnError("--json and --jsonl: one or the other", where="--jsonl")
@@ -180,15 +180,10 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     options.check()
     transformer = options.load()
     generation.check_decoder(transformer)
-    if getattr(transformer, "seq2seq", False):
-        from attncli.models import seq2seq
-
-        total, heads = seq2seq.decoder_layers(transformer), seq2seq.decoder_heads(transformer)
-    else:
-        total, heads = int(transformer.info["layers"]), int(transformer.info["heads"])
-        if options.attention == "cross":
-            raise AttnError(f"{transformer.name} is a decoder only: it has no cross-attention", where="--attention",
-                            hint="--attention cross goes with encoder-decoder models (T5, BART, Marian)")
+    total, heads = seq2seq.decoder_shape(transformer)
+    if options.attention == "cross" and not getattr(transformer, "seq2seq", False):
+        raise AttnError(f"{transformer.name} is a decoder only: it has no cross-attention", where="--attention",
+                        hint="--attention cross goes with encoder-decoder models (T5, BART, Marian)")
     layers = parse_layer(options.layer, total)
     check_head(options.head, heads, transformer.name)
     sampling = options.sampling()

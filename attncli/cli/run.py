@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.options import (
-    AttentionOptions, ModelOptions, OutputOptions, attention_options, check_color_scale, choices, color_scale_option,
-    model_options, output_options,
-)
-from attncli.cli.measure_options import MeasureOptions, PassProgress, measure_options
+from attncli.cli.groups import CommandOptions, attention_command
+from attncli.cli.measure_options import PassProgress
+from attncli.cli.options import check_color_scale, choices, color_scale_option
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment, parse_include
 from attncli.errors import AttnError
@@ -22,10 +20,7 @@ VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every 
 
 
 @app.command("run")
-@measure_options
-@output_options
-@model_options
-@attention_options
+@attention_command
 def run(
     text: Annotated[Optional[str], typer.Argument(
         help="The text to inspect. Leave it out with --file, or for a config that gives tensors directly.",
@@ -64,10 +59,7 @@ def run(
         "--context", metavar="auto|all|none", rich_help_panel="Output", autocompletion=choices("auto", "all", "none"),
         help="The context vectors in the view: auto (every row up to 12, else the first 10), all, or none.")] = "auto",
     *,
-    attn: AttentionOptions,
-    mdl: ModelOptions,
-    out: OutputOptions,
-    msr: MeasureOptions,
+    opts: CommandOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
 
@@ -83,14 +75,14 @@ def run(
 
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
-    guarded(out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, attn, mdl, out,
-                                  color_scale, context, msr, rows, stats))
+    guarded(opts.out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, opts,
+                                       color_scale, context, rows, stats))
 
 
-def _run(env: Environment, text, file, join, focus, top_k, head, include, view, attn: AttentionOptions,
-         mdl: ModelOptions, out: OutputOptions, color_scale: str | None = None, context: str = "auto",
-         msr: MeasureOptions | None = None, rows: str | None = None, stats: bool = False) -> None:
-    msr = msr or MeasureOptions()
+def _run(env: Environment, text, file, join, focus, top_k, head, include, view, opts: CommandOptions,
+         color_scale: str | None = None, context: str = "auto", rows: str | None = None,
+         stats: bool = False) -> None:
+    attn, mdl, out, msr = opts
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 

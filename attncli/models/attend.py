@@ -54,9 +54,17 @@ def scores(query: torch.Tensor, key: torch.Tensor, scaling: float, keep: torch.T
            softcap: float | None = None, additive: torch.Tensor | None = None) -> torch.Tensor:
     """Scaled (and soft-capped) scores with the mask applied, masked: -inf.  # (B, H, R, N)
 
-    ``query`` (B, H, R, dk) holds only the computed rows; ``key`` (B, H, N, dk) is already expanded;
-    ``additive`` (see :func:`bias`) is added before the softmax, as eager attention does."""
-    out = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, R, N)
+    ``query`` (B, H, R, dk) holds only the computed rows; ``key`` (B, H, N, dk) expanded, or (B, KV, N, dk)
+    as the model keeps it: then each key/value head's G = H / KV query heads are one matmul of G x R rows
+    (no per-head copy of the keys); ``additive`` (see :func:`bias`) is added before the softmax, as eager
+    attention does."""
+    b, h, r, dk = query.shape
+    kv, n = key.shape[1], key.shape[2]
+    if kv == h:
+        out = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, R, N)
+    else:  # query head h reads key/value head h // G (transformers' repeat_kv order)
+        grouped = torch.matmul(query.reshape(b, kv, (h // kv) * r, dk), key.transpose(2, 3))  # (B, KV, G*R, N)
+        out = grouped.view(b, h, r, n) * scaling  # (B, H, R, N)
     if softcap is not None:
         out = torch.tanh(out / softcap) * softcap
     if additive is not None:
@@ -66,12 +74,14 @@ def scores(query: torch.Tensor, key: torch.Tensor, scaling: float, keep: torch.T
     return out
 
 
-def softmax(masked_scores: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def softmax(masked_scores: torch.Tensor, dtype: torch.dtype, *, masked: bool = True) -> torch.Tensor:
     """Softmax over the keys in float32, cast back to ``dtype``; a row with every key masked gets
-    uniform weights, as transformers' additive mask gives it (never NaN).  # (B, H, R, N)"""
-    empty = torch.isneginf(masked_scores).all(dim=-1, keepdim=True)  # (B, H, R, 1)
-    if bool(empty.any()):
-        masked_scores = masked_scores.masked_fill(empty, 0.0)
+    uniform weights, as transformers' additive mask gives it (never NaN). ``masked=False``: no mask
+    was applied (nothing is -inf), and that check is skipped.  # (B, H, R, N)"""
+    if masked:
+        empty = torch.isneginf(masked_scores).all(dim=-1, keepdim=True)  # (B, H, R, 1)
+        if bool(empty.any()):
+            masked_scores = masked_scores.masked_fill(empty, 0.0)
     return torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(dtype)
 
 

@@ -103,6 +103,7 @@ class Session:
         #: pattern_rows(start, stop) -> (B, H, C, N) the exact softmax weights of query rows start..stop-1
         self.reduce = reduce
         self.names = set(check_names(capture))
+        self.inside = bool(self.names & set(ATTENTION_POINTS))  # a point inside the attention is captured
         self.layers = None if layers is None else {int(i) for i in layers}
         self.rows = None if rows is None else [int(r) for r in rows]
         self.interventions = tuple(interventions)
@@ -122,7 +123,7 @@ class Session:
     def acts_on(self, layer: int) -> bool:
         if self.reduce is not None and self.captures(layer):
             return True
-        return (self.captures(layer) and bool(self.names & set(ATTENTION_POINTS))) or any(
+        return (self.inside and self.captures(layer)) or any(
             applies(item, layer) for item in self.interventions)
 
     def store(self, layer: int, name: str, tensor) -> None:
@@ -173,10 +174,23 @@ class Session:
             self.reduce(layer, pattern_rows, q_len)
             return out, None
         want = self.captures(layer) and bool(self.names & {"scores", "pattern", "z"})
-        if rows is not None or not (want or heads):
+        # only weights asked for (no z, no intervention), of some rows or of a forward's single query (a
+        # generation step): the output is SDPA's, the weights are computed from the keys as the model keeps them
+        weights_only = want and not heads and "z" not in self.names and (rows is not None or q_len == 1)
+        if rows is not None or weights_only or not (want or heads):
             out = _sdpa(module, query, key, value, mask, scaling, dropout, kwargs)[0]  # (B, Q, H, dv)
             if not (want or heads):
                 return out, None
+        if weights_only:
+            keep = attend.allowed(mask, causal=_causal(module, kwargs), q_len=q_len, kv_len=kv_len, rows=rows,
+                                  device=query.device)
+            added = _bias(mask, kwargs, kv_len, rows)
+            scores = attend.scores(query if rows is None else query[:, :, rows], key, _scale(query, scaling), keep,
+                                   kwargs.get("softcap"), added)  # (B, H, R, N)
+            self.store(layer, "scores", scores)
+            self.store(layer, "pattern", attend.softmax(scores, query.dtype,
+                                                        masked=keep is not None or added is not None))
+            return out, None
         keys, values = attend.expand_kv(key, groups), attend.expand_kv(value, groups)  # (B, H, N, d)
         picked = query if rows is None else query[:, :, rows]  # (B, H, R, dk)
         keep = attend.allowed(mask, causal=_causal(module, kwargs), q_len=q_len, kv_len=kv_len, rows=rows,

@@ -128,11 +128,12 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
     count = len(target) if target is not None else max_new_tokens
     n = len(ids)
     state = {"past": None}
+    last_only = _last_logits(transformer.lm)  # the prompt's forward: the last position's logits, not (N, V)
 
     def forward(cache, current, k):
         started = time.perf_counter()
         try:
-            out = transformer.forward(current, past_key_values=state["past"], use_cache=True)
+            out = transformer.forward(current, past_key_values=state["past"], use_cache=True, **last_only)
         except (RuntimeError, MemoryError) as exc:
             raise allocation_error(exc, f"the forward pass of step {k}") or AttnError(
                 f"the model failed: {str(exc).splitlines()[0]}", kind="model", code=ExitCode.FAILURE) from None
@@ -143,7 +144,7 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
                             code=ExitCode.FAILURE, hint=nonfinite_hint(transformer.lm, transformer.dtype_name))
         log_probs = torch.log_softmax(logits, dim=-1)  # (V,)
         token = target[k] if target is not None else choose(logits, sampling, gen)
-        rows = {layer: cache[layer]["pattern"][:, -1, :].float().clone() for layer in layers}  # (H, n + k)
+        rows = {layer: _own_row(cache[layer]["pattern"]) for layer in layers}  # (H, n + k)
         options = [Alternative(i, tokenizer.convert_ids_to_tokens(i), tokenizer.decode([i]), p)
                    for i, p in top_alternatives(log_probs, alternatives)]
         log_p = float(log_probs[token])
@@ -152,7 +153,8 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
                     rank=rank_of(logits, token), alternatives=options, attention=rows,
                     special=token in special_ids, eos=token in stop_ids, seconds=time.perf_counter() - started)
 
-    # The prompt's forward: every row computed (SDPA), only the last one's pattern kept.
+    # The prompt's forward: every row on SDPA, only the last one's weights computed (the row path of
+    # attncli.models.capture), so that a prompt whose full weights exceed the budget still runs.
     with transformer.hooks(capture=("pattern",), layers=layers, rows=[n - 1]) as cache:
         step = forward(cache, torch.tensor([ids], dtype=torch.long, device=transformer.device), 0)  # (1, N)
     yield step
@@ -165,6 +167,51 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
             yield step
             if target is None and step.eos:
                 return
+
+
+def _last_logits(lm) -> dict:
+    """``logits_to_keep=1`` where the model's forward takes it (as transformers' generate passes it)."""
+    import inspect
+
+    try:
+        return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(lm.forward).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def kept_rows_mb(n_prompt: int, new_tokens: int, layers: int, heads: int, element: int = 4) -> float:
+    """The attention rows a generation keeps: step k's (H, n + k) per chosen layer, float32 (MiB)."""
+    keys = new_tokens * n_prompt + new_tokens * (new_tokens - 1) // 2  # sum over k of n + k
+    return layers * heads * keys * element / 2**20
+
+
+def _mib(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def check_sizes(transformer, n_prompt: int, new_tokens: int, layers: int, heads: int) -> None:
+    """Refuse before the first forward what would not fit: the kept rows over the attention budget, or the
+    prompt's forward (SDPA, one row of weights per chosen layer) over this machine's memory."""
+    from attncli.models.memory import check_activations
+
+    need = kept_rows_mb(n_prompt, new_tokens, layers, heads)
+    limit = transformer.max_attention_mb
+    if need > limit:
+        raise AttnError(f"{new_tokens:,} new tokens after {n_prompt:,} prompt tokens keep {_mib(need)} MiB of attention "
+                        f"rows ({layers} layer{'s' if layers != 1 else ''} x {heads} heads); the limit is "
+                        f"{_mib(limit)} MiB", where=option("layer"), kind="budget",
+                        hint=f"keep fewer layers ({option('layer')} L) or write fewer tokens (-n/{option('max_new_tokens')})")
+    element = transformer.torch.empty((), dtype=transformer.dtype).element_size()
+    check_activations(transformer.info, n_prompt, element, "PROMPT", rows=1, kept=("pattern",))
+
+
+def _own_row(pattern):
+    """The last query row of a captured pattern (H, R, N) as float32 (H, N), holding no more memory than
+    itself: a fresh single-row pattern is kept as it is (no copy), a row of a larger one is copied."""
+    row = pattern[:, -1, :].float()  # (H, N)
+    if row.untyped_storage().nbytes() > row.numel() * row.element_size():
+        row = row.clone()
+    return row
 
 
 def generate(transformer, prompt: str, *, sampling: Sampling = Sampling(), max_new_tokens: int = 32,
@@ -205,16 +252,13 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
     vocabulary = int(getattr(transformer.model.config, "vocab_size", 0) or 0)
     if vocabulary and any(not 0 <= i < vocabulary for i in ids):
         raise AttnError("a token id is outside the model's vocabulary", where="PROMPT", kind="text")
-    info = transformer.info
+    from attncli.models import seq2seq as s2s
+
     seq2seq = bool(getattr(transformer, "seq2seq", False))
     count = len(forced) if forced is not None else max_new_tokens
+    total, heads = s2s.decoder_shape(transformer)
     if seq2seq:
-        from attncli.models import seq2seq as s2s
-
-        total, heads = s2s.decoder_layers(transformer), s2s.decoder_heads(transformer)
         check_lengths(transformer, 1, count, where=option("target") if forced is not None else f"-n/{option('max_new_tokens')}")
-    else:
-        total, heads = int(info["layers"]), int(info["heads"])
     chosen = list(range(total)) if layers is None else list(layers)
     tokenizer = transformer.tokenizer
     special_ids = set(tokenizer.all_special_ids)
@@ -227,6 +271,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                              alternatives=alternatives, target=forced,
                              stop_ids=eos_ids(transformer) if stop_ids is None else stop_ids)
     else:
+        check_sizes(transformer, len(ids), count, len(chosen), heads)
         produced = steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
                          alternatives=alternatives, target=forced, stop_ids=stop_ids)
     for step in produced:
@@ -281,11 +326,9 @@ def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 
         _LOADED[key] = Transformer(model, device=resolve_device(device), dtype=resolve_dtype(dtype), bos=bos)
     transformer = _LOADED[key]
     check_decoder(transformer)
-    total = int(transformer.info["layers"])
-    if getattr(transformer, "seq2seq", False):
-        from attncli.models import seq2seq
+    from attncli.models import seq2seq
 
-        total = seq2seq.decoder_layers(transformer)
+    total, _ = seq2seq.decoder_shape(transformer)
     layers = parse_layer(None if layer is None else str(layer), total, where="layer")
     return generate(transformer, prompt, sampling=settings, max_new_tokens=max_new_tokens, layers=layers,
                     alternatives=alternatives, target=target, chat=chat, system=system)

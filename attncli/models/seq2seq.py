@@ -87,3 +87,10 @@ def decoder_layers(transformer) -> int:
 def decoder_heads(transformer) -> int:
     config = transformer.lm.config
     return int(getattr(config, "decoder_attention_heads", None) or transformer.info["heads"])
+
+
+def decoder_shape(transformer) -> tuple[int, int]:
+    """The (layers, heads) whose attention generation reports: an encoder-decoder model's decoder, else the model's."""
+    if getattr(transformer, "seq2seq", False):
+        return decoder_layers(transformer), decoder_heads(transformer)
+    return int(transformer.info["layers"]), int(transformer.info["heads"])
