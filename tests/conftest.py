@@ -1,4 +1,10 @@
-"""Shared helpers: run the CLI in-process and parse its JSON from stdout only."""
+"""Shared helpers: run the CLI in-process and parse its JSON from stdout only; one cache home per session.
+
+Every test sees ``XDG_CACHE_HOME`` set to a folder of this session's own, so nothing reads or writes
+``~/.cache`` and no test depends on what an earlier run left there. SmolLM2's dequantized cache
+(attncli.models.cache) is built there at most once per session, by the ``smol_cache`` fixture (about
+20-60 s on two cores); tests that need the GGUF model ask for it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 with warnings.catch_warnings():
@@ -17,7 +24,12 @@ with warnings.catch_warnings():
 
 from attncli.cli import app
 
-SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
+# No example may fail for being slow: the machine is shared (two cores, other runs beside this one).
+# Tests that set their own settings(...) inherit this deadline unless they name one.
+settings.register_profile("attncli", deadline=None)
+settings.load_profile("attncli")
+
+SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"  # optional: test_seeds.py skips without it
 
 
 class Run:
@@ -75,3 +87,19 @@ def _plain_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     os.environ.pop("ATTNCLI_DEBUG", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_home(tmp_path_factory):
+    """XDG_CACHE_HOME for the whole session (subprocesses inherit it); tests of the cache itself set their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def smol_cache(_session_cache_home):
+    """SmolLM2's cache entry in the session's cache home, built once (later loads of ``smollm2`` reuse it)."""
+    from attncli.models import cache
+
+    return cache.ensure("smollm2", progress=lambda *args: None)

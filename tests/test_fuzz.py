@@ -21,7 +21,7 @@ from attncli.config import parse_yaml, Validator
 from attncli.errors import AttnError
 from conftest import cli
 
-EXAMPLES = int(os.environ.get("ATTNCLI_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("ATTNCLI_FUZZ_EXAMPLES", "100"))  # hypothesis' own default; 300 cost ~1 min more
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

@@ -144,7 +144,7 @@ def test_toy_heads_on_a_text_match_run_weights():
     (["--text", "cat"], "head scores need at least 2 tokens"),
     (["--text", "   "], "text holds only whitespace"),
     (["--text", "a b", "--file", "x"], "give --text or --file, not both"),
-    (["--file", "no/such/file.txt"], "--file no/such/file.txt: no such file"),
+    (["--file", "no/such/file.txt", "--join"], "--file no/such/file.txt: no such file"),
     (["--bos"], "--bos/--no-bos goes with --model"),
     (["-c", "sample-model"], "heads needs text"),
 ])
@@ -156,10 +156,10 @@ def test_heads_errors(args, message):
 def test_heads_reads_a_file(tmp_path):
     path = tmp_path / "text.txt"
     path.write_text("the cat sat on the mat\n", encoding="utf-8")
-    doc = run_json("heads", "--file", str(path))
+    doc = run_json("heads", "--file", str(path), "--join")
     assert doc["tokens"] == ["the", "cat", "sat", "on", "the", "mat"]
     path.write_bytes(b"the cat \xff sat")
-    out = cli("heads", "--file", str(path))
+    out = cli("heads", "--file", str(path), "--join")
     assert out.code == 2 and "not a UTF-8 text file (byte 8)" in out.stderr
 
 

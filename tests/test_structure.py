@@ -20,10 +20,6 @@ KNOWN_CYCLES: set[frozenset[str]] = set()
 OPTION_LOOKALIKES = {
     "pip install --no-deps ",  # pip's own flag, in models/registry.py's install hint
 }
-#: The terminal views (what the commands draw) name the commands' options in their hint lines by
-#: design ("--top-k K for more", the browser's key table): they are drawn only by commands, and are
-#: tested as pictures without one. Errors raised there still name parameters (render/export.py).
-VIEW_LAYERS = ("render", "browse")
 #: Only the terminal layers may import these.
 UI_PACKAGES = ("typer", "click", "rich", "textual")
 UI_LAYERS = ("cli", "render", "browse")
@@ -175,12 +171,12 @@ def option_names(path: Path, root: Path = PACKAGE.parent) -> list[str]:
 
 
 def test_nothing_outside_the_cli_names_an_option():
-    """Outside attncli/cli (and the views' hint lines), code names the API's parameters
+    """Outside attncli/cli, code (the views' hint lines included) names the API's parameters
     (attncli.errors.option); the CLI's naming (attncli/cli/params.py) turns them into flags while a
     command runs."""
     bad = []
     for name, path in modules().items():
-        if name.split(".")[1:2] and name.split(".")[1] in ("cli", *VIEW_LAYERS):
+        if name.split(".")[1:2] and name.split(".")[1] == "cli":
             continue
         bad += option_names(path)
     assert not bad, "\n".join(bad)
@@ -192,20 +188,6 @@ def test_the_option_scan_finds_options(tmp_path):
                       'C = "a -- b, ---, x--y"\n')
     found = [line.split(": ", 1)[1] for line in option_names(sample, tmp_path)]
     assert found == ["'use --top-k'", "' raise --max-weights-mb'"]
-
-
-def test_errors_in_the_views_name_parameters():
-    """The views' exemption covers hint lines, not errors: no AttnError there spells a flag."""
-    bad = []
-    for name, path in modules().items():
-        if name.split(".")[1:2] and name.split(".")[1] in VIEW_LAYERS:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "AttnError":
-                    for part in ast.walk(node):
-                        if isinstance(part, ast.Constant) and isinstance(part.value, str) and OPTION.search(part.value):
-                            bad.append(f"{path.relative_to(PACKAGE.parent)}:{part.lineno}: {part.value!r}")
-    assert not bad, bad
 
 
 def test_no_file_is_over_450_lines():

@@ -9,24 +9,34 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-#: (keys, what they do): the help screen and the README's key table.
+from attncli.errors import option
+
+#: (keys, what they do): the help screen and the README's key table; ``{name}`` is the option of parameter
+#: ``name`` (attncli.errors.option: ``--name`` on the command line).
 KEYS = (
     ("← → or h l", "previous / next query token (or click a token or a heatmap row)"),
     ("↑ ↓ or k j", "previous / next head"),
-    ("[ ]", "previous / next layer (--model)"),
+    ("[ ]", "previous / next layer ({model})"),
     ("m", "mean of the heads (again: back to one head)"),
-    ("r", "attention rollout through all layers (--model)"),
+    ("r", "attention rollout through all layers ({model})"),
     ("c", "scores before the softmax, causal mask shown (toy attention)"),
-    ("g", "grid of every head (layer x head for --model); arrows pick, Enter or click opens"),
-    ("x", "next color scale: matrix, row, keys (--color-scale; the legend names it)"),
+    ("g", "grid of every head (layer x head for {model}); arrows pick, Enter or click opens"),
+    ("x", "next color scale: matrix, row, keys ({color_scale}; the legend names it)"),
     ("/", "jump to a token by its text"),
-    ("n p", "next / previous line of --file"),
-    ("tab", "next pane (--compare)"),
+    ("n p", "next / previous line of {file}"),
+    ("tab", "next pane ({compare})"),
     ("s", "save the screen as SVG"),
-    ("e", "write this view's JSON (run --json's layout, plus where the cursor is)"),
+    ("e", "write this view's JSON (run {json}'s layout, plus where the cursor is)"),
     ("?", "this help"),
     ("q", "quit"),
 )
+
+
+class _Options(dict):
+    """``{model}`` in a key's description: the option that parameter is (attncli.errors.option)."""
+
+    def __missing__(self, name: str) -> str:
+        return option(name)
 
 
 class _Closing:
@@ -60,7 +70,7 @@ class HelpScreen(_Closing, ModalScreen):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for keys, what in KEYS:
-            table.add_row(keys, what)
+            table.add_row(keys, what.format_map(_Options()))
         yield Static(table)
 
     def on_key(self, event) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from attncli.errors import option
+
 MODES = ("head", "mean", "rollout", "scores")
 #: The color scales (--color-scale; ``x`` cycles them): the names of attncli.render.layout.SCALE_MODES.
 SCALES = ("matrix", "row", "keys")
@@ -152,7 +154,7 @@ class State:
 
     def move_layer(self, step: int) -> str | None:
         if self.data.layers == 1:
-            return "toy attention has one layer; --model shows a real model's layers"
+            return f"toy attention has one layer; {option('model')} shows a real model's layers"
         if self.mode == "rollout":
             self.mode = "head"
         target = self.layer + step
@@ -163,7 +165,7 @@ class State:
 
     def toggle(self, mode: str) -> str | None:
         if mode == "rollout" and self.panes()[0].rollout is None:
-            return "rollout goes with --model (toy attention has one layer)"
+            return f"rollout goes with {option('model')} (toy attention has one layer)"
         if mode == "scores" and self.panes()[0].scores is None:
             return "a real model does not expose its scores; c works for toy attention"
         self.mode = "head" if self.mode == mode else mode
@@ -171,7 +173,7 @@ class State:
 
     def move_line(self, step: int) -> str | None:
         if self.compare or len(self.data.lines) == 1:
-            return "n and p step through the lines of --file"
+            return f"n and p step through the lines of {option('file')}"
         self.line = (self.line + step) % len(self.data.lines)
         self.queries = [min(self.queries[0], self.data.lines[self.line].n - 1)]
         return None

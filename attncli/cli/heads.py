@@ -8,12 +8,14 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.heads_corpus import Progress as _Progress
 
 app = typer.Typer()
 
 #: --file reads at most this much.
 MAX_FILE_BYTES = 1024 * 1024
 PANEL = "Heads"
+CORPUS = "Corpus (--file with --model)"
 #: attncli.core.detectors.SCORES, for shell completion without importing torch (a test checks they agree).
 SCORE_NAMES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
 
@@ -30,40 +32,6 @@ def _read(source: str) -> str:
         raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=where) from None
 
 
-class _Progress:
-    """A Rich progress bar on stderr while the model loads and runs; nothing when stderr is no terminal."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
-        self.bar = None
-        self.task = None
-
-    def __enter__(self):
-        if self.console.is_terminal:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                TimeElapsedColumn(), console=self.console, transient=True)
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, description: str, done, total) -> None:
-        if self.bar is None:
-            return
-        if self.task is None:
-            self.task = self.bar.add_task(description, total=total)
-        self.bar.update(self.task, description=description, completed=done or 0, total=total)
-
-    def layers(self, done: int, total: int) -> None:
-        self.update("running the layers", done, total)
-
-
 @app.command()
 @output_options
 def heads(
@@ -77,7 +45,11 @@ def heads(
         "--text", rich_help_panel=PANEL,
         help="Score your text instead of the probe (previous, first, entropy, distance).")] = None,
     file: Annotated[Optional[str], typer.Option(
-        "--file", "-f", metavar="PATH", rich_help_panel=PANEL, help="Like --text, from a file ('-' for stdin).")] = None,
+        "--file", "-f", metavar="PATH", rich_help_panel=PANEL,
+        help="A corpus, one text a line, or JSON Lines (.jsonl/.ndjson, or --field); with --join one text "
+             "('-' for stdin).")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", metavar=" ", rich_help_panel=PANEL, help="With --file: the whole file is one text.")] = False,
     length: Annotated[int, typer.Option(
         "--length", rich_help_panel=PANEL, help="Random tokens in the probe (it repeats them once).")] = 50,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
@@ -96,6 +68,26 @@ def heads(
         "--effect", rich_help_panel=PANEL,
         help="A seventh score: the rise in loss on the probe's second copy with each head ablated alone "
              "(one forward pass per head; decoders).")] = False,
+    field: Annotated[Optional[str], typer.Option(
+        "--field", metavar="NAME", rich_help_panel=CORPUS,
+        help="The JSON Lines field that holds the text (default text; naming one reads JSON Lines).")] = None,
+    jsonl: Annotated[bool, typer.Option(
+        "--jsonl", metavar=" ", rich_help_panel=CORPUS,
+        help="Print a record per line as it finishes, then the summary (JSON Lines).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", rich_help_panel=CORPUS, help="Worker processes.")] = 1,
+    batch: Annotated[int, typer.Option(
+        "--batch", rich_help_panel=CORPUS,
+        help="Texts per forward pass, padded to the longest (1: each alone, its scores bit for bit the same "
+             "in any shard or resumed run).")] = 16,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", metavar="I/N", rich_help_panel=CORPUS,
+        help="Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", metavar=" ", rich_help_panel=CORPUS,
+        help="Continue the run saved in --save FILE.jsonl; its finished lines are not scored again.")] = False,
+    merge: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[merge PART...]", show_default=False,
+        help="'merge' and the parts (--json or --save FILE.jsonl of shards) to combine into one summary.")] = None,
     *,
     out: OutputOptions,
 ) -> None:
@@ -111,12 +103,41 @@ def heads(
       attncli heads --model minilm --text "The cat sat on the mat" --json
       attncli heads --model smollm2 --effect --score effect
       attncli heads -c gpt-style
+      attncli heads --model smollm2 --file corpus.txt --jsonl --save run.jsonl
+      attncli heads merge part-1.json part-2.json
     """
 
     def body(env):
         from attncli.core import head_scan
         from attncli.errors import AttnError
 
+        if merge:
+            if merge[0] != "merge":
+                raise AttnError(f"unexpected argument {merge[0]!r}", where="PART", hint="did you mean 'heads merge PART...'?")
+            from attncli.cli.heads_corpus import merge_parts
+
+            raise typer.Exit(merge_parts(env, out, merge[1:], top=top))
+        if text is not None and file is not None:
+            raise AttnError("give --text or --file, not both", where="--file")
+        corpus = file is not None and not join
+        if join and file is None:
+            raise AttnError("--join goes with --file", where="--join")
+        for flag, given in (("--field", field is not None), ("--jsonl", jsonl), ("--jobs", jobs != 1), ("--batch", batch != 16),
+                            ("--shard", shard is not None), ("--resume", resume)):
+            if given and not corpus:
+                raise AttnError(f"{flag} goes with --file (a corpus)", where=flag)
+        if corpus:
+            if model is None:
+                raise AttnError("a corpus needs --model", where="--file",
+                                hint="give --model NAME, or --join to read the file as one text")
+            if effect or score is not None:
+                flag = "--effect" if effect else "--score"
+                raise AttnError(f"{flag} does not go with a corpus: it scores every head on each text", where=flag,
+                                hint="leave it out, or add --join to read the file as one text")
+            from attncli.cli.heads_corpus import run_corpus
+
+            raise typer.Exit(run_corpus(env, out, model=model, file=file, field=field, shard=shard, jobs=jobs,
+                                        resume=resume, jsonl=jsonl, top=top, batch=batch, device=device, dtype=dtype, bos=bos))
         head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
         if text is not None and file is not None:
             raise AttnError("give --text or --file, not both", where="--file")

@@ -134,7 +134,7 @@ def decode_line(raw: bytes, where: str) -> tuple[str | None, AttnError | None]:
 
 
 def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_lines: int | None = None,
-               stream: BinaryIO | None = None) -> Iterator[Line]:
+               stream: BinaryIO | None = None, blank: bool = False) -> Iterator[Line]:
     """The non-blank lines of a file or of stdin (``'-'``), read incrementally.
 
     Memory stays below ``max_line_bytes`` plus one read chunk. A line that does not decode
@@ -151,18 +151,19 @@ def iter_lines(source: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES, max_
         raise ValueError("max_line_bytes must be at least 1")
     label = label_of(source)
     handle = stream if stream is not None else open_binary(source, f"{option('file')} {label}")
-    return _lines(handle, label, max_line_bytes, max_lines, close=stream is None and str(source) != "-")
+    return _lines(handle, label, max_line_bytes, max_lines, close=stream is None and str(source) != "-", blank=blank)
 
 
-def _lines(handle, label: str, max_line_bytes: int, max_lines: int | None, *, close: bool) -> Iterator[Line]:
+def _lines(handle, label: str, max_line_bytes: int, max_lines: int | None, *, close: bool,
+           blank: bool) -> Iterator[Line]:
     try:
-        yield from _split(handle, label, max_line_bytes, max_lines)
+        yield from _split(handle, label, max_line_bytes, max_lines, blank)
     finally:
         if close:
             handle.close()
 
 
-def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> Iterator[Line]:
+def _split(handle, label: str, max_line_bytes: int, max_lines: int | None, blank: bool) -> Iterator[Line]:
     rest = bytearray()  # the start of a line that has not ended yet (at most max_line_bytes + 1)
     number = 0
     skipping = 0  # bytes of a too-long line dropped so far (0: not skipping)
@@ -194,7 +195,7 @@ def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> It
             number += 1
             if max_lines is not None and number > max_lines:
                 raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
-            line = _line(raw, number, label, max_line_bytes)
+            line = _line(raw, number, label, max_line_bytes, blank)
             if line is not None:
                 yield line
         if len(rest) > max_line_bytes + 1:  # + 1: room for the \r of a \r\n
@@ -209,7 +210,7 @@ def _split(handle, label: str, max_line_bytes: int, max_lines: int | None) -> It
         number += 1
         if max_lines is not None and number > max_lines:
             raise AttnError(f"more than {max_lines:,} lines", where=read_where, kind="text")
-        line = _line(bytes(rest), number, label, max_line_bytes)
+        line = _line(bytes(rest), number, label, max_line_bytes, blank)
         if line is not None:
             yield line
 
@@ -220,7 +221,7 @@ def _too_long(number: int, label: str, max_line_bytes: int) -> Line:
                                         hint="split it into shorter lines"))
 
 
-def _line(raw: bytes, number: int, label: str, max_line_bytes: int) -> Line | None:
+def _line(raw: bytes, number: int, label: str, max_line_bytes: int, blank: bool = False) -> Line | None:
     if raw[-1:] == b"\r":
         raw = raw[:-1]
     if len(raw) > max_line_bytes:
@@ -231,6 +232,6 @@ def _line(raw: bytes, number: int, label: str, max_line_bytes: int) -> Line | No
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return Line(number, None, decode_line(raw, f"{label}:{number}")[1])
-    if not text or text.isspace():
+    if (not text or text.isspace()) and not blank:
         return None
     return Line(number, text)

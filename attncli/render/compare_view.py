@@ -19,6 +19,7 @@ from attncli.render.layout import (
 )
 from attncli.render.matrix import row_maxima, vector_lines
 from attncli.io.textsafe import visible
+from attncli.errors import option
 
 #: The focus token's column header carries this mark.
 FOCUS_MARK = "◂"
@@ -164,7 +165,7 @@ def compare_view(doc: dict, *, precision: int | None = None, width: int | None =
             parts += wrap_phrases([(word, "bold") for word in where(entry).split(" ")], w)
             parts += _panels(paint, w, doc, entry, p, pv, mode)
             if paint.color:
-                parts += note(f"colors: scale {mode} ({SCALE_WORDS[mode]}; --color-scale)", w)
+                parts += note(f"colors: scale {mode} ({SCALE_WORDS[mode]}; {option('color_scale')})", w)
             parts += similarity_lines(entry, pv, w)
             if entry.get("layers"):
                 parts += layer_lines(entry, pv, w)

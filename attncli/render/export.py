@@ -62,6 +62,6 @@ def write_streamed(path: Path, produce) -> None:
     from attncli.io.fileio import atomic_open
 
     check_path(path)
-    with atomic_open(path, where="--save") as handle:  # temp file removed on failure
+    with atomic_open(path, where=option("save")) as handle:  # temp file removed on failure
         produce(handle.write)
         handle.write("\n")

@@ -16,6 +16,7 @@ from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
 from attncli.render.colors import MASKED, Paint, glyph_for
 from attncli.render.layout import Lazy, Scale, fmt, heading, label, legend, line, note, wrap_phrases, wrap_texts
+from attncli.errors import option
 
 #: Most-attended tokens listed per step (two below 100 columns).
 LOOKED_AT = 3
@@ -138,7 +139,7 @@ def strip_lines(doc: dict, *, step: int, layer: int, head: int | None, width: in
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
     out += legend(paint, scale, precision, width=width)
     hint = "│ ends the prompt; " if not cross else ""
-    out += note(f"{hint}--step K shows another step, --view grid every step at once", width)
+    out += note(f"{hint}{option('step')} K shows another step, {option('view')} grid every step at once", width)
     return out
 
 

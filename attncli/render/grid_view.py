@@ -20,6 +20,7 @@ from attncli.core.numbers import plural
 from attncli.core.pooling import Pooling, plan, pool_lists
 from attncli.render.colors import HALF, MASKED, Paint, glyph_for
 from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, scale_summary, wrap_phrases
+from attncli.errors import option
 
 #: Largest thumbnail side, in matrix cells.
 MAX_SIDE = 48
@@ -81,7 +82,7 @@ def _side(rows: int, cols: int, fits) -> int:
 def grid_view(doc: dict, *, head: int | None = None, width: int = 80, height: int = 24,
               mode: str = "matrix") -> list[RenderableType]:
     if doc["weights"] is None:
-        return [line(("attention weights left out (too large for --max-weights-mb); no grid to draw", "dim"))]
+        return [line((f"attention weights left out (too large for {option('max_weights_mb')}); no grid to draw", "dim"))]
 
     def build(paint: Paint, render_width: int, _h: int) -> list[RenderableType]:
         w = min(width, render_width)
@@ -158,7 +159,7 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
                     text.append(" " * (tile - cell.cell_len + gap))
             out.append(text)
         out.append(Text(""))
-    text = _note(how, pooled_hint="a wider terminal or --head K --view compact shows more")
+    text = _note(how, pooled_hint=f"a wider terminal or {option('head')} K {option('view')} compact shows more")
     return out + _footer(paint, shown, [p for p, _how in pools], text, width)
 
 
@@ -204,5 +205,6 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
                     text.append(" " * (tile - cells[k].cell_len + gap))
             out.append(text)
         out.append(Text(""))
-    text = _note(how, pooled_hint="a wider terminal, --head K, or --layer L --view grid shows more")
+    text = _note(how, pooled_hint=f"a wider terminal, {option('head')} K, or {option('layer')} L {option('view')} grid "
+                                   "shows more")
     return out + _footer(paint, shown, flat, text, width)

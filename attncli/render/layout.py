@@ -20,6 +20,7 @@ from rich.text import Text
 from attncli.render.colors import GLYPHS, MASKED, Paint, glyph_for
 from attncli.documents.tokens_display import shorten
 from attncli.io.textsafe import visible
+from attncli.errors import option
 
 #: Labels (tokens) longer than this are shortened with "…"; numbers never are.
 LABEL_MAX = 16
@@ -233,13 +234,14 @@ def _cell(text: Text | str, width: int, justify: str) -> Text:
 
 
 def block_table(corner: str, columns: list[Column], rows: list[tuple[Text | str, list[Text | str]]], width: int,
-                *, noun: str = "columns", max_blocks: int | None = None, more_hint: str = "--json prints them all",
+                *, noun: str = "columns", max_blocks: int | None = None, more_hint: str | None = None,
                 header_style: str = "bold") -> list[Text]:
     """A table split into column blocks that each fit ``width``, the row labels repeated in each.
 
     With ``max_blocks``, columns past that many blocks are left out, and a closing line says how
-    many and how to see them. Nothing is ever shortened.
+    many and how to see them (``more_hint``; default: the JSON prints them all). Nothing is ever shortened.
     """
+    more_hint = more_hint or f"{option('json')} prints them all"
     label_width = max([len(corner)] + [Text(r[0]).cell_len if isinstance(r[0], str) else r[0].cell_len
                                         for r in rows])
     # A column is as wide as its widest cell: numbers right-aligned keep their decimal points in line

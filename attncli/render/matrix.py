@@ -16,6 +16,7 @@ from attncli.render.colors import MASKED, Paint, glyph_for
 from attncli.render.layout import (
     Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, legend, line, note,
 )
+from attncli.errors import option
 
 #: Row maxima are marked with this after the value (and drawn bold).
 MAX_MARK = "*"
@@ -154,8 +155,8 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
         if show_legend:
             lines += legend(paint, shared, p, masked=any_masked, width=limit)
         if not show_max and pooling is None:
-            lines += note("each row's largest weight is left out to fit the width; --top-k 1 lists it, "
-                          "--json has every weight", limit)
+            lines += note(f"each row's largest weight is left out to fit the width; {option('top_k')} 1 lists it, "
+                          f"{option('json')} has every weight", limit)
         return lines
 
     return Lazy(build)
@@ -195,7 +196,7 @@ def vector_lines(paint: Paint, width: int, labels: list[str], vectors: list[list
     out = heading(title, width) if title else []
     out += block_table(corner, cols, rows, width, noun="columns")
     if shown < d:
-        out += note(f"components {shown}-{d - 1} are not shown ({d - shown} more); --json prints them all", width)
+        out += note(f"components {shown}-{d - 1} are not shown ({d - shown} more); {option('json')} prints them all", width)
     return out
 
 

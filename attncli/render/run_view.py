@@ -15,6 +15,7 @@ from attncli.render.matrix import (
 from attncli.render.display import masked, prepare, scale_phrase
 from attncli.core.numbers import plural
 from attncli.io.textsafe import visible
+from attncli.errors import option
 
 #: Inputs up to this many tokens get the full table with every weight printed.
 FULL_VIEW_TOKENS = 10
@@ -152,7 +153,8 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
     """The heatmaps of ``heads``; ``forced``: the user named the view (--view), never replaced."""
     tokens = doc["tokens"]
     if doc["weights"] is None:
-        return [line(("attention weights left out (too large for --max-weights-mb); see the top-k table", "dim"))]
+        return [line((f"attention weights left out (too large for {option('max_weights_mb')}); see the top-k table",
+                      "dim"))]
     many = len(doc["weights"]) > 1
     if view == "compact" and not compact_fits(tokens, width):
         from attncli.render.wide_view import key_block_views, pooled_views
@@ -308,7 +310,7 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
         parts += weight_views(mean_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width,
                               titles=[title], forced=forced, mode=mode)
         what = f"||sum over {plural(count, 'head')}||" if level else f"the mean of {plural(count, 'head')}"
-        parts += note(f"{what}; --head K shows one, --view grid all at once", width)
+        parts += note(f"{what}; {option('head')} K shows one, {option('view')} grid all at once", width)
         if doc.get("top_k") is not None:  # the strongest links of the matrix shown
             top_doc = _top_from_weights(mean_doc, doc["top_k"]["k"])
             top_heads, top_what, top_p = [0], together, p
@@ -348,7 +350,6 @@ def _context(doc: dict, tokens: list[str], rows: list[int] | None, precision: in
         labels[:shown], vectors[:shown], precision=3 if precision is None else precision,
         title=f"context vectors (d_out = {d_out})", width_limit=width)]
     if shown < len(vectors):
-        out += note(f"the first {shown} of {plural(len(vectors), 'row')}; --context all shows every row, "
-                    "--context none "
-                    "none, --json has them all", width)
+        out += note(f"the first {shown} of {plural(len(vectors), 'row')}; {option('context')} all shows every row, "
+                    f"{option('context')} none none, {option('json')} has them all", width)
     return out

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from attncli.render.layout import heading, label, note
 from attncli.core.numbers import plural
+from attncli.errors import option
 
 #: Rows listed in the terminal (the JSON has every row).
 STATS_ROWS = 24
@@ -37,5 +38,5 @@ def stats_view(doc: dict, *, head: int | None, width: int) -> list[RenderableTyp
         out.append(Text.assemble(f"{name:<24} {entropy:8.3f} {first:7.3f}  ", (label(tokens[key], 16), "bold"),
                                  (f"@{key}{agree}", "dim")))
     out += note("entropy in nats (0: one key; ln N: uniform); first: the weight on token 0; top-1: the most "
-                "attended key (with several heads: the most common one). --json has every row and head.", width)
+                f"attended key (with several heads: the most common one). {option('json')} has every row and head.", width)
     return out

@@ -17,6 +17,7 @@ from attncli.core.numbers import plural
 from attncli.core.pooling import Pooling, pool_lists
 from attncli.render.layout import Scale, note
 from attncli.render.matrix import compact_columns, compact_heatmap
+from attncli.errors import option
 
 #: A pooled picture keeps at most this many lines of query rows.
 POOLED_ROWS = 40
@@ -44,8 +45,9 @@ def pooled_views(tokens: list[str], matrices: list[list[list]], titles: list[str
                                      scale=scales[number],
                                      precision=precision, show_legend=number == len(pooled) - 1, pooling=how))
         parts.append(Text(""))
-    parts += note(f"pooled: {how.phrase()}; a line names its first query. --view compact draws every weight "
-                  "(in blocks of keys), --top-k K lists the strongest links, --json has them all", width)
+    parts += note(f"pooled: {how.phrase()}; a line names its first query. {option('view')} compact draws every weight "
+                  f"(in blocks of keys), {option('top_k')} K lists the strongest links, {option('json')} has them all",
+                  width)
     return parts
 
 
@@ -65,5 +67,5 @@ def key_block_views(tokens: list[str], matrices: list[list[list]], titles: list[
                                          keys=keys))
             parts.append(Text(""))
     parts += note(f"{plural(n, 'key')} in {plural(len(blocks), 'block')} of up to {per}; each row's largest "
-                  "weight: --top-k 1", width)
+                  f"weight: {option('top_k')} 1", width)
     return parts

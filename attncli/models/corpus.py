@@ -1,0 +1,228 @@
+"""Head scores over a corpus: texts batched by length through a model, in this process or in N workers.
+
+:class:`CorpusScorer` runs a batch of token-id lists as one forward pass, right-padded with an
+attention mask, every layer's weights captured (the eager arithmetic of attncli.models.capture,
+which equals ``output_attentions``); each text's (L, H) scores are those of its own N x N block
+(the rows and keys before the padding), scored by :func:`attncli.core.detectors.score_all`. A
+batch that fails is run again one text at a time, so one bad text is one error.
+
+:func:`score_texts` is the loop: it tokenizes the texts a window at a time, sorts the window by
+length, cuts it into batches under a size budget and scores them here (``jobs=1``) or in ``jobs``
+worker processes (``spawn``; each loads the model once and uses cores/jobs torch threads). It
+yields one result per line as batches finish: ``{"line", "tokens", "scores"}`` or ``{"line", "error"}``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Iterator
+
+from attncli.core import detectors
+from attncli.errors import AttnError, ExitCode
+
+#: The scores a text gets (induction and duplicate need the repeated-token probe).
+SCORES = detectors.TEXT_SCORES
+#: Lines tokenized and sorted by length together.
+WINDOW = 256
+#: A batch holds at most this many texts, this many padded tokens, and this much attention (every layer's
+#: (B, H, N, N) float weights are held until its forward pass ends).
+MAX_BATCH = 16
+MAX_BATCH_TOKENS = 4096
+MAX_BATCH_MB = 512.0
+
+
+def error_dict(error: AttnError) -> dict:
+    """An AttnError as plain data (what a record holds and what crosses a process boundary)."""
+    return error.to_dict()
+
+
+def error_of(data: dict) -> AttnError:
+    """The inverse of :func:`error_dict`."""
+    return AttnError(data["message"], where=data["where"], hint=data["hint"], kind=data["kind"],
+                     code=ExitCode(data["exit_code"]))
+
+
+class CorpusScorer:
+    """A loaded model (attncli.models.Transformer) scoring batches of texts."""
+
+    def __init__(self, transformer) -> None:
+        self.t = transformer
+        info = transformer.info
+        self.layers, self.heads, self.causal = int(info["layers"]), int(info["heads"]), bool(transformer.causal)
+
+    def encode(self, text: str, where: str) -> list[int]:
+        """The text's ids, checked against the model's length and attention limits (AttnError if not)."""
+        ids = self.t.encode(text, where=where)
+        if len(ids) < 2:
+            raise AttnError(f"head scores need at least 2 tokens, got {len(ids)}", where=where, kind="text")
+        self.t._check_ids(ids, where, rows=None, points=("pattern",))
+        return ids
+
+    def weights_mb(self, batch: int, length: int) -> float:
+        element = self.t.torch.empty((), dtype=self.t.dtype).element_size()
+        return batch * self.layers * self.heads * length * length * element / 2**20
+
+    def score_batch(self, items: list[tuple[int, list[int]]]) -> list[dict]:
+        """(line, ids) pairs -> one result each (see the module's docstring); never raises AttnError."""
+        try:
+            return self._forward(items)
+        except (AttnError, RuntimeError, MemoryError) as exc:
+            if len(items) > 1:
+                return [result for item in items for result in self.score_batch([item])]
+            error = exc if isinstance(exc, AttnError) else AttnError(
+                f"the model failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                where=f"line {items[0][0]}", kind="model", code=ExitCode.FAILURE)
+            return [{"line": items[0][0], "error": error_dict(error)}]
+
+    def _forward(self, items: list[tuple[int, list[int]]]) -> list[dict]:
+        torch = self.t.torch
+        lengths = [len(ids) for _, ids in items]
+        width = max(lengths)
+        pad = self.t.tokenizer.pad_token_id
+        pad = 0 if pad is None else int(pad)
+        ids = torch.full((len(items), width), pad, dtype=torch.long)  # (B, N) right-padded
+        mask = torch.zeros((len(items), width), dtype=torch.long)  # (B, N) 1: a token, 0: padding
+        for b, (_, row) in enumerate(items):
+            ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[b, :len(row)] = 1
+        with self.t.hooks(capture=("pattern",)) as cache:
+            self.t.forward(ids, backbone=True, attention_mask=mask.to(self.t.device))
+        grids: list[dict] = [{name: [] for name in SCORES} for _ in items]
+        for layer in range(self.layers):
+            pattern = cache.get(layer, {}).get("pattern")
+            if pattern is None:
+                raise AttnError("the model's attention did not go through transformers' attention interface",
+                                kind="model", hint="its architecture is not supported by attncli's capture points")
+            if pattern.dim() == 3:  # a batch of one comes without its batch dimension
+                pattern = pattern[None]
+            for b, n in enumerate(lengths):
+                block = pattern[b, :, :n, :n].float().cpu()[None]  # (1, H, n, n)
+                if not bool(torch.isfinite(block).all()):
+                    raise AttnError(f"non-finite values in the model's output ({self.t.dtype_name})",
+                                    where=f"line {items[b][0]}", kind="numeric", code=ExitCode.FAILURE)
+                scores = detectors.score_all(block, causal=self.causal)
+                for name in SCORES:
+                    grids[b][name].append([float(v) for v in scores[name][0]])
+        return [{"line": line, "tokens": n, "scores": grid} for (line, _), n, grid in zip(items, lengths, grids)]
+
+
+def batches(items: list[tuple[int, list[int]]], fits: Callable[[int, int], bool]) -> list[list]:
+    """Items sorted by length (longest first), cut into runs where ``fits(count, longest)``."""
+    ordered = sorted(items, key=lambda item: (-len(item[1]), item[0]))
+    out: list[list] = []
+    for item in ordered:
+        if out and fits(len(out[-1]) + 1, len(out[-1][0][1])):
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+def _fits(scorer: CorpusScorer, max_batch: int):
+    def fits(count: int, longest: int) -> bool:
+        return (count <= max_batch and count * longest <= MAX_BATCH_TOKENS
+                and scorer.weights_mb(count, longest) <= MAX_BATCH_MB)
+    return fits
+
+
+# ----------------------------------------------------------------------------- workers
+
+_WORKER: list = []
+
+
+def _start_worker(spec: str, device: str, dtype: str, bos, threads: int) -> None:
+    from attncli.core.devices import import_torch
+    from attncli.models.runs import ModelAttention
+
+    import_torch().set_num_threads(threads)
+    _WORKER.append(CorpusScorer(ModelAttention(spec, device=device, dtype=dtype, bos=bos).transformer))
+
+
+def _work(items: list) -> list[dict]:
+    return _WORKER[0].score_batch(items)
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class _Pool:
+    """``jobs`` spawned workers, at most two batches each in flight; results as they finish."""
+
+    def __init__(self, jobs: int, model: tuple) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, cores() // jobs)
+        self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=(*model, threads))
+        self.limit = 2 * jobs
+        self.pending: set = set()
+
+    def submit(self, batch: list) -> Iterator[dict]:
+        """Queue a batch; yields the results of batches that finished while the queue was full."""
+        self.pending.add(self.executor.submit(_work, batch))
+        while len(self.pending) >= self.limit:
+            yield from self._finished()
+
+    def drain(self) -> Iterator[dict]:
+        while self.pending:
+            yield from self._finished()
+
+    def _finished(self) -> Iterator[dict]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                yield from future.result()
+            except BrokenProcessPool:
+                raise AttnError("a worker process died (out of memory?)", kind="memory", code=ExitCode.FAILURE,
+                                hint="use fewer jobs") from None
+
+    def close(self) -> None:
+        for future in self.pending:
+            future.cancel()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", jobs: int = 1, model: tuple | None = None,
+                max_batch: int = MAX_BATCH) -> Iterator[dict]:
+    """Every line ((number, text or None, AttnError or None)) -> its result, as batches finish.
+
+    ``scorer`` tokenizes (and, with ``jobs=1``, scores); ``model`` = (spec, device, dtype, bos) is what
+    each of ``jobs > 1`` workers loads.
+    """
+    pool = _Pool(jobs, model) if jobs > 1 else None
+    fits = _fits(scorer, max_batch)
+    try:
+        window: list = []
+        for number, text, error in lines:
+            if error is None:
+                try:
+                    window.append((number, scorer.encode(text, where=f"{label}:{number}")))
+                except AttnError as problem:
+                    error = problem
+            if error is not None:
+                yield {"line": number, "error": error_dict(error)}
+            if len(window) >= WINDOW:
+                yield from _run(scorer, pool, batches(window, fits))
+                window = []
+        yield from _run(scorer, pool, batches(window, fits))
+        if pool is not None:
+            yield from pool.drain()
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run(scorer: CorpusScorer, pool, groups: list[list]) -> Iterator[dict]:
+    for group in groups:
+        if pool is None:
+            yield from scorer.score_batch(group)
+        else:
+            yield from pool.submit(group)

@@ -1,0 +1,269 @@
+"""``heads --model M --file CORPUS``: head statistics over a corpus of tiny random models (offline).
+
+Each text's scores are recomputed here from transformers' own ``output_attentions`` (eager, one text
+at a time) with the formulas of docs/heads.md written as plain loops; the summary against numpy
+over those; padded batches against single texts; bad lines as error records; shards merged against
+one run; a run killed with SIGKILL and resumed against one that was not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import assert_close, cli
+from test_decoders import HAVE, WORDS, make_model
+
+pytestmark = pytest.mark.skipif(not HAVE, reason="transformers not installed")
+
+NAMES = ("previous", "first", "entropy", "distance")
+
+
+def corpus_texts(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(2, 14)))) for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    return {"llama": make_model(root / "llama", "llama", bos=True), "bert": make_model(root / "bert", "bert")}
+
+
+def direct_scores(folder, text: str, causal: bool) -> dict:
+    """The four text scores of every head, from transformers' eager output_attentions, by the docs' formulas."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager").eval()
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        attentions = [a[0].double().numpy() for a in model(input_ids=ids, output_attentions=True).attentions]
+    out = {name: [] for name in NAMES}
+    for a in attentions:  # (H, N, N)
+        n = a.shape[-1]
+        rows = {name: [] for name in NAMES}
+        for head in a:
+            rows["previous"].append(np.mean([head[i, i - 1] for i in range(1, n)]))
+            rows["first"].append(np.mean([head[i, 0] for i in range(1, n)]))
+            ent, dist = [], []
+            for i in range(n):
+                k = i + 1 if causal else n
+                if k > 1:
+                    p = head[i][head[i] > 0]
+                    ent.append(-(p * np.log(p)).sum() / math.log(k))
+                m = i if causal else max(i, n - 1 - i)
+                if m > 0:
+                    dist.append(sum(head[i, j] * abs(i - j) for j in range(n)) / m)
+            rows["entropy"].append(min(1.0, np.mean(ent)))
+            rows["distance"].append(min(1.0, np.mean(dist)))
+        for name in NAMES:
+            out[name].append(rows[name])
+    return out
+
+
+def same_summary(a: dict, b: dict, tol: float) -> None:
+    """Two summaries of the same texts: the same counts and failed lines, every statistic within ``tol``."""
+    for key in ("texts", "tokens", "errors", "error_lines"):
+        assert a[key] == b[key], key
+    for name in NAMES:
+        assert a["summary"][name]["count"] == b["summary"][name]["count"]
+        for stat in ("mean", "sd", "min", "max"):
+            assert_close(a["summary"][name][stat], b["summary"][name][stat], tol)
+
+
+def jsonl(out) -> list[dict]:
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_records_and_summary_equal_a_direct_computation(tmp_path, folders, family):
+    texts = corpus_texts(7, seed=1)
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = cli("heads", "--model", str(folders[family]), "--file", str(path), "--jsonl")
+    assert out.code == 0, out
+    records = jsonl(out)
+    assert records[0]["header"]["scores"] == list(NAMES)
+    body, summary = records[1:-1], records[-1]["summary"]
+    assert sorted(r["line"] for r in body) == list(range(1, 8))
+    for record in body:
+        expected = direct_scores(folders[family], texts[record["line"] - 1], causal=family == "llama")
+        for name in NAMES:
+            assert_close(record["scores"][name], expected[name], 1e-6)
+    assert summary["texts"] == 7 and summary["errors"] == 0
+    assert summary["tokens"] == sum(r["tokens"] for r in body)
+    for name in NAMES:
+        values = np.array([r["scores"][name] for r in body])  # (texts, L, H)
+        got = summary["summary"][name]
+        assert got["count"] == [[7] * 4] * 2
+        assert_close(got["mean"], values.mean(axis=0).tolist(), 1e-12)
+        assert_close(got["sd"], values.std(axis=0).tolist(), 1e-12)
+        assert got["min"] == values.min(axis=0).tolist() and got["max"] == values.max(axis=0).tolist()
+        best = max((m, -l, -h) for l, row in enumerate(got["mean"]) for h, m in enumerate(row))
+        assert (summary["top"][name][0]["layer"], summary["top"][name][0]["head"]) == (-best[1], -best[2])
+    doc = cli("heads", "--model", str(folders[family]), "--file", str(path), "--json")
+    assert doc.code == 0 and json.loads(doc.stdout)["summary"] == summary["summary"], doc
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_padded_batches_equal_single_texts(folders, family):
+    from attncli.models.corpus import CorpusScorer
+    from attncli.models.runs import ModelAttention
+
+    scorer = CorpusScorer(ModelAttention(str(folders[family])).transformer)
+    items = [(n, scorer.encode(t, f"x:{n}")) for n, t in enumerate(corpus_texts(6, seed=2), 1)]
+    assert len({len(ids) for _, ids in items}) > 2  # padding really happens
+    batched = scorer.score_batch(items)
+    for item, together in zip(items, batched):
+        alone = scorer.score_batch([item])[0]
+        assert together["line"] == alone["line"] == item[0] and together["tokens"] == len(item[1])
+        for name in NAMES:
+            assert_close(together["scores"][name], alone["scores"][name], 1e-6)
+
+
+def test_bad_lines_are_error_records(tmp_path, folders):
+    path = tmp_path / "corpus.jsonl"
+    lines = [b'{"text": "the cat sat"}', b"", b"{not json", b'{"body": "the cat"}', b'{"text": 3}',
+             b'{"text": "the \xff cat"}', b'[1, 2]', json.dumps({"text": " ".join(["cat"] * 80)}).encode(),
+             b'{"text": "a dog ran"}']
+    path.write_bytes(b"\n".join(lines))
+    out = cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--jsonl")
+    assert out.code == 2, out
+    records = jsonl(out)
+    errors = {r["line"]: r["error"]["message"] for r in records[1:-1] if "error" in r}
+    assert sorted(r["line"] for r in records[1:-1]) == list(range(1, 10))  # never a lost line
+    assert errors[2] == "empty line" and errors[3].startswith("not valid JSON")
+    assert errors[4] == "no field 'text'" and errors[5] == "field 'text' is not a string"
+    assert errors[6].startswith("not UTF-8") and errors[7].startswith("not a JSON object")
+    assert "more than" in errors[8] and set(errors) == {2, 3, 4, 5, 6, 7, 8}
+    summary = records[-1]["summary"]
+    assert summary["texts"] == 2 and summary["errors"] == 7 and summary["error_lines"] == [2, 3, 4, 5, 6, 7, 8]
+    assert "corpus.jsonl:3: not valid JSON" in out.stderr and "7 of 9 line(s) failed" in out.stderr
+    other = cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--field", "body", "--json")
+    assert other.code == 2 and json.loads(other.stdout)["texts"] == 1, other
+
+
+def test_sixteen_shards_merge_into_the_unsharded_summary(tmp_path, folders):
+    """--batch 1: every text alone, its scores the same bit for bit in any shard; batched: within float32 rounding."""
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(corpus_texts(40, seed=3)) + "\n\n", encoding="utf-8")  # line 41 is blank
+    model = ["--model", str(folders["llama"]), "--batch", "1"]
+    whole = cli("heads", *model, "--file", str(path), "--jsonl")
+    assert whole.code == 2, whole  # the blank line
+    parts, records = [], []
+    for index in range(1, 17):
+        part = tmp_path / f"part-{index}.jsonl"
+        out = cli("heads", *model, "--file", str(path), "--shard", f"{index}/16", "--json", "--save", str(part))
+        assert out.code in (0, 2), out
+        assert json.loads(out.stdout)["shards"] == {"count": 16, "indices": [index]}
+        parts.append(str(part))
+        records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()[1:-1]]
+    assert sorted(r["line"] for r in records) == list(range(1, 42))  # disjoint, and every line in one
+    merged = cli("heads", "merge", *parts[::-1], "--json")
+    assert merged.code == 0, merged
+    one, many = jsonl(whole)[-1]["summary"], merged.json
+    assert many["shards"] == {"count": 16, "indices": list(range(1, 17))}
+    same_summary(many, one, 1e-12)
+    for key in ("summary", "top", "stats"):
+        assert many[key] == one[key], key  # in fact bit for bit
+    batched = cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--json")
+    same_summary(json.loads(batched.stdout), one, 1e-7)  # padded batches: float32 rounding of the weights
+    # the merge itself is exact: the shards' own records, counted in one go, give its statistics bit for bit
+    from attncli.core.corpus_stats import CorpusStats
+
+    direct = CorpusStats(NAMES, 2, 4)
+    for record in sorted(records, key=lambda r: r["line"]):
+        direct.add_error(record["line"]) if "error" in record else direct.add(record["scores"], record["tokens"])
+    assert many["stats"] == direct.to_json()
+    view = cli("heads", "merge", *parts[:8])
+    assert view.code == 0 and "shards 1, 2, 3, 4, 5, 6, 7, 8 of 16" in " ".join(view.stdout.split()), view
+    twice = cli("heads", "merge", parts[0], parts[0])
+    assert twice.code == 2 and "shard 1/16 is given twice" in twice.stderr, twice
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, folders):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(corpus_texts(400, seed=4)) + "\n", encoding="utf-8")
+    model, saved = ["--model", str(folders["llama"]), "--batch", "1"], tmp_path / "run.jsonl"
+    command = [sys.executable, "-m", "attncli", "heads", *model, "--file", str(path), "--jsonl", "--save", str(saved)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if saved.exists() and saved.read_bytes().count(b"\n") > 40:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = saved.read_bytes()
+    finished = before[:before.rfind(b"\n") + 1]
+    assert b'"summary"' not in before and 40 < finished.count(b"\n") < 401
+    out = cli("heads", *model, "--file", str(path), "--jsonl", "--save", str(saved), "--resume")
+    assert out.code == 0, out
+    after = saved.read_bytes()
+    assert after.startswith(finished)  # the finished lines kept as they were, not scored again
+    records = [json.loads(line) for line in after.splitlines()]
+    assert sorted(r["line"] for r in records[1:-1]) == list(range(1, 401))
+    assert len(jsonl(out)) == 400 - (finished.count(b"\n") - 1) + 1  # only the rest, then the summary
+    whole = cli("heads", *model, "--file", str(path), "--json")
+    assert whole.code == 0, whole
+    same_summary(records[-1]["summary"], json.loads(whole.stdout), 1e-12)
+    assert records[-1]["summary"]["stats"] == json.loads(whole.stdout)["stats"]  # in fact bit for bit
+    again = cli("heads", *model, "--file", str(path), "--json", "--save", str(saved), "--resume")
+    assert again.code == 0 and json.loads(again.stdout)["stats"] == records[-1]["summary"]["stats"], again
+    done = cli("heads", *model, "--file", str(path), "--jsonl", "--save", str(saved), "--resume")
+    assert done.code == 0 and len(jsonl(done)) == 1, done  # a finished run: nothing scored again
+    assert jsonl(done)[0]["summary"]["stats"] == records[-1]["summary"]["stats"]
+
+
+def test_two_jobs_give_the_one_job_summary(tmp_path, folders):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(corpus_texts(300, seed=5)) + "\n", encoding="utf-8")
+    model = str(folders["bert"])
+    one = cli("heads", "--model", model, "--file", str(path), "--json")
+    two = cli("heads", "--model", model, "--file", str(path), "--json", "--jobs", "2")
+    assert one.code == two.code == 0, (one, two)
+    assert json.loads(two.stdout)["stats"] == json.loads(one.stdout)["stats"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jsonl"], "--jsonl goes with --file (a corpus)"),
+    (["--file", "C", "--json", "--jsonl"], "give --json or --jsonl, not both"),
+    (["--file", "C", "--resume"], "--resume continues the records of --save FILE.jsonl"),
+    (["--file", "C", "--shard", "3/2"], "I must be between 1 and N"),
+    (["--file", "C", "--shard", "x"], "expected I/N"),
+    (["--file", "C", "--jobs", "0"], "--jobs: must be at least 1"),
+    (["--file", "C", "--batch", "0"], "--batch: must be between 1 and 1024"),
+    (["--file", "C", "--effect"], "--effect does not go with a corpus"),
+    (["--file", "C", "--save", "R.jsonl", "--resume"], "no such file to resume"),
+])
+def test_corpus_usage_errors(tmp_path, folders, args, message):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat\n", encoding="utf-8")
+    args = [str(corpus) if a == "C" else str(tmp_path / "r.jsonl") if a == "R.jsonl" else a for a in args]
+    out = cli("heads", "--model", str(folders["llama"]), *args, "--json")
+    assert out.code == 2 and out.stdout == "" and message in out.stderr, out
+
+
+def test_a_corpus_needs_a_model_and_merge_needs_parts(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat\n", encoding="utf-8")
+    out = cli("heads", "--file", str(corpus))
+    assert out.code == 2 and "a corpus needs --model" in out.stderr, out
+    out = cli("heads", "merge")
+    assert out.code == 2 and "the parts to merge" in out.stderr, out
+    other = tmp_path / "x.json"
+    other.write_text('{"a": 1}', encoding="utf-8")
+    out = cli("heads", "merge", str(other))
+    assert out.code == 2 and "not the summary of a heads run over a corpus" in out.stderr, out
