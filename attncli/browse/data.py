@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from attncli.core.record import Record
 from attncli.errors import AttnError
+from attncli.core.numbers import plural
 from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
 
@@ -195,5 +196,5 @@ def describe(record) -> str:
     from attncli.render.display import scale_phrase
 
     scale = scale_phrase(a)
-    parts = [f"{a['heads']} head{'s' if a['heads'] != 1 else ''}", scale] + (["causal"] if a["causal"] else [])
+    parts = [plural(a["heads"], "head"), scale] + (["causal"] if a["causal"] else [])
     return " · ".join(parts + [where])

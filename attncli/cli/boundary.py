@@ -88,11 +88,11 @@ def tidy_metavars(command: Any) -> None:
     """One style of metavar in every help page: ``N``, ``NUMBER``, ``TEXT``, arguments by their upper-case
     name (``TEXT``, ``PATH``), flags (``--json``, ``--help``) without one (never ``<int>`` or ``<bool>``)."""
     for param in getattr(command, "params", ()):
-        if param.metavar is not None:
-            continue
         if getattr(param, "param_type_name", "") == "argument":
-            param.metavar = param.name.upper()
-            param.display_type_rich = _no_type  # the name says it: TEXT, not "TEXT <str>"
+            param.metavar = param.metavar or param.name.upper()
+            param.display_type_rich = _no_type  # the name says it: TEXT, not "TEXT <str>" or "<list[str]>"
+            continue
+        if param.metavar is not None:
             continue
         try:
             kind = param.bare_type() if hasattr(param, "bare_type") else getattr(param.type, "name", "")
@@ -114,8 +114,24 @@ def tidy_metavars(command: Any) -> None:
 
         command.get_help_option = get_help_option
         command.attncli_help = True
+    if getattr(command, "help", None):
+        command.help = reflow(command.help)
     for sub in getattr(command, "commands", {}).values():
         tidy_metavars(sub)
+
+
+def reflow(text: str) -> str:
+    """A help text whose paragraphs are one line each, so that Rich wraps them at the terminal's width.
+
+    Typer keeps a docstring's line breaks and Rich wraps again at 80 columns, which broke lines in
+    mid-sentence ("from the" / "ordinary" / "vocabulary"). Paragraphs that start with ``\\b``
+    (examples) keep their lines.
+    """
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(part.strip() for part in p.splitlines())
+                       for p in paragraphs)
 
 
 def usage_error(exc: Any) -> AttnError:

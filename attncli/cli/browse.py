@@ -18,6 +18,7 @@ from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
+from attncli.core.numbers import plural
 
 app = typer.Typer()
 
@@ -32,7 +33,7 @@ GENERATE_PANEL = "Generation (--generate PROMPT)"
 @attention_command
 def browse(
     texts: Annotated[Optional[list[str]], typer.Argument(
-        metavar="TEXT...",
+        metavar="TEXT",
         help="The text to explore (with --compare: two or more). Leave it out with --file, or for a tensors config.",
         show_default=False)] = None,
     compare: Annotated[bool, typer.Option(
@@ -293,6 +294,6 @@ def _inputs(texts: list[str], compare: bool, file: str | None) -> tuple[list[tup
                             hint='e.g. attncli browse --compare "stream bank mud" "money bank loan"')
         return [(f"context {i}: {text}", text) for i, text in enumerate(texts, start=1)], []
     if len(texts) > 1:
-        raise AttnError(f"got {len(texts)} texts: give one TEXT, or --compare TEXT_A TEXT_B", where="TEXTS",
+        raise AttnError(f"got {plural(len(texts), 'text')}: give one TEXT, or --compare TEXT_A TEXT_B", where="TEXTS",
                         hint="quote a text that has spaces")
     return ([("TEXT", texts[0])] if texts else []), []

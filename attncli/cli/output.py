@@ -22,6 +22,7 @@ from typing import Any, Callable
 from attncli.errors import AttnError
 from attncli.cli.hints import fit_error
 from attncli.io.textsafe import visible
+from attncli.core.numbers import plural
 
 #: A single JSON document is spooled in memory up to this size, then on disk, before it reaches stdout.
 SPOOL_BYTES = 32 * 2**20
@@ -32,8 +33,9 @@ MAX_SAVED_VIEWS = 1000
 def console_colors(color: bool | None, environ=None) -> dict:
     """Console arguments for --color / --no-color and the environment's color settings.
 
-    ``--no-color`` (or NO_COLOR, which Rich reads): no color. ``--color`` or FORCE_COLOR: color
-    even through a pipe. The color system: COLORTERM=truecolor (or 24bit) gives truecolor;
+    Precedence (docs/views.md): ``--color`` / ``--no-color`` win over the environment (no-color.org:
+    NO_COLOR is a default that a flag overrides); then NO_COLOR (set and not empty: no color),
+    which wins over FORCE_COLOR; then FORCE_COLOR (color even through a pipe); then the terminal. The color system: COLORTERM=truecolor (or 24bit) gives truecolor;
     FORCE_COLOR=2 or 3 ask for 256 colors or truecolor; TERM=*-256color gives 256; else
     FORCE_COLOR=1 gets 16 colors (force-color.org) and --color truecolor.
     """
@@ -53,7 +55,8 @@ def console_colors(color: bool | None, environ=None) -> dict:
         system = "standard" if force == "1" and color is None else "truecolor"
     if environ.get("NO_COLOR") and color is None:
         return {}
-    return {"force_terminal": True, "color_system": system}
+    # Rich reads NO_COLOR itself: --color says no_color=False so that the flag wins
+    return {"force_terminal": True, "color_system": system, **({"no_color": False} if color else {})}
 
 
 class Environment:
@@ -190,7 +193,7 @@ class Environment:
         if not names:
             return
         shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
-        where = f" (in {lines:,} line{'s' if lines != 1 else ''}, the first here)" if lines else ""
+        where = f" (in {plural(lines, 'line')}, the first here)" if lines else ""
         self.warn(f"{prefix}not in the vocabulary, given stable hashed vectors{where}: {shown}")
 
     # -- one document

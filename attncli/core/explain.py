@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError, option
+from attncli.core.numbers import plural
 
 if TYPE_CHECKING:  # the record and the JSON conversion load with the steps, not with `attncli --help`
     from attncli.core.record import Record
@@ -60,12 +61,12 @@ def _toy_steps(steps: _Steps, record: Record) -> None:
     config = record.config
     a = config["attention"]
     h, n = record.heads, record.n
-    heads = f"{h} heads" if h > 1 else "1 head"
+    heads = plural(h, "head")
     source = config["embeddings"]["source"]
     if record.embeddings is not None:
         where = {"built-in": "the built-in toy vocabulary", "inline": "the config's embeddings"}[source]
         unknown = sum(record.oov)
-        caption = f"Each of the {n} tokens looks up its {config['embeddings']['d_model']}-number vector in {where}"
+        caption = f"Each of the {plural(n, 'token')} looks up its {config['embeddings']['d_model']}-number vector in {where}"
         if unknown:
             caption += f"; {unknown} unknown token(s) get stable hashed vectors"
         steps.add("embeddings", caption + ".", record.embeddings)

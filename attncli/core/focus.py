@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from attncli.documents.tokens_display import SPACE, NEWLINE, TAB, display_tokens, scheme_of
 from attncli.errors import AttnError, option
+from attncli.core.numbers import plural
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²' and '٣'
 
@@ -131,12 +132,12 @@ def hits(focus: Focus, tokens: list[str], *, label: str = "the text", every: boo
             and not _hits(focus.token.lower(), tokens):
         back = _number(focus.token[1:], where)
         if not 1 <= back <= len(tokens):
-            raise AttnError(f"index {focus.token} is out of range: {label} has {len(tokens)} tokens",
+            raise AttnError(f"index {focus.token} is out of range: {label} has {plural(len(tokens), 'token')}",
                             where=where, hint=f"use -1 to -{len(tokens)}, or 0 to {len(tokens) - 1}", kind="text")
         return [Hit(len(tokens) - back, (len(tokens) - back,), "index")]
     if focus.index is not None:
         if focus.index >= len(tokens):
-            raise AttnError(f"index {focus.index} is out of range: {label} has {len(tokens)} tokens",
+            raise AttnError(f"index {focus.index} is out of range: {label} has {plural(len(tokens), 'token')}",
                             where=where, param="focus", hint=f"use 0 to {len(tokens) - 1}", kind="text")
         return [Hit(focus.index, (focus.index,), "index")]
     found = _hits(focus.token.lower(), tokens)
@@ -202,6 +203,6 @@ def row_range(value: str, n: int, where: str | None = None) -> list[int]:
         raise AttnError(f"not a range of rows: {value!r}", where=where, hint="write A:B, e.g. 0:64")
     picked = list(range(n))[slice(start, stop)]
     if not picked:
-        raise AttnError(f"the range {text} holds no row of the {n} tokens", where=where, kind="text",
+        raise AttnError(f"the range {text} holds no row of the {plural(n, 'token')}", where=where, kind="text",
                         hint=f"use rows 0 to {n - 1}, e.g. 0:{min(n, 64)} or -{min(n, 16)}:")
     return picked

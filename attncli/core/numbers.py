@@ -51,3 +51,17 @@ def check_int64(value: int, where: str) -> int:
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         raise AttnError(f"is too large ({value})", where=where, hint=f"the limit is {INT64_MAX:,}", kind="usage")
     return value
+
+
+#: Nouns whose plural is not the noun and an s.
+_PLURALS = {"query": "queries", "is": "are", "entry": "entries", "matrix": "matrices", "index": "indices"}
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` and ``noun`` agreeing: ``1 token``, ``2 tokens``, ``1,024 tokens``, ``1 query``, ``3 queries``.
+
+    The one rule for every count a view or a message prints (never "1 tokens"); ``many`` names an
+    irregular plural that the table here does not know.
+    """
+    word = noun if count == 1 else (many or _PLURALS.get(noun) or noun + "s")
+    return f"{count:,} {word}"

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attncli.core.numbers import plural
+
 
 @dataclass
 class Layer:
@@ -121,9 +123,9 @@ class Record:
     def __repr__(self) -> str:
         what = self.name if self.source == "model" else "toy"
         shown = " ".join(self.texts if len(self.texts) <= 12 else self.texts[:12] + ["..."])
-        layers = f"{len(self.layers)} layer{'s' if len(self.layers) != 1 else ''}"
-        return (f"<attncli.Record {what}: {self.n} tokens ({shown!r}), {layers} x {self.heads} "
-                f"head{'s' if self.heads != 1 else ''}{', causal' if self.causal else ''}, "
+        layers = plural(len(self.layers), "layer")
+        return (f"<attncli.Record {what}: {plural(self.n, 'token')} ({shown!r}), {layers} x "
+                f"{plural(self.heads, 'head')}{', causal' if self.causal else ''}, "
                 f"{self.config['dtype']} on {self.config['device']}>")
 
     @property
@@ -207,7 +209,7 @@ def check_head(head: int | None, heads: int, name: str | None = None) -> None:
 
     if head is None or 0 <= head < heads:
         return
-    subject = f"{name} has {heads} heads" if name else f"this run has {heads} head{'s' if heads != 1 else ''}"
+    subject = f"{name} has {plural(heads, 'head')}" if name else f"this run has {plural(heads, 'head')}"
     raise AttnError(f"head {head} is out of range: {subject}", param="head",
                     hint=f"use 0 to {heads - 1}" if heads > 1 else f"use {option('head')} 0, or leave {option('head')} out")
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from attncli.core.numbers import plural
 from attncli.core.decoding import DEFAULT_ALTERNATIVES, Sampling, choose, generator, rank_of, top_alternatives
 from attncli.errors import AttnError, ExitCode, option
 from attncli.models.memory import allocation_error, nonfinite_hint
@@ -213,7 +214,7 @@ def check_sizes(transformer, n_prompt: int, new_tokens: int, layers: int, heads:
     limit = transformer.max_attention_mb
     if need > limit:
         raise AttnError(f"{new_tokens:,} new tokens after {n_prompt:,} prompt tokens keep {_mib(need)} MiB of attention "
-                        f"rows ({layers} layer{'s' if layers != 1 else ''} x {heads} heads); the limit is "
+                        f"rows ({plural(layers, 'layer')} x {plural(heads, 'head')}); the limit is "
                         f"{_mib(limit)} MiB", where=option("layer"), kind="budget",
                         hint=f"keep fewer layers ({option('layer')} L) or write fewer tokens (-n/{option('max_new_tokens')})")
     element = transformer.torch.empty((), dtype=transformer.dtype).element_size()

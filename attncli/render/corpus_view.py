@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from attncli.core.numbers import plural
 from attncli.core.detectors import DESCRIPTIONS
 from attncli.io.textsafe import visible
 from attncli.render.colors import Paint
@@ -20,9 +21,9 @@ def _header(doc: dict) -> Text:
     model = doc.get("model") or {}
     layers, heads = doc["layers"], doc["heads"]
     parts = [visible(f"{model.get('name')} ({model.get('architecture')})"),
-             f"{layers} layer{'s' if layers != 1 else ''} x {heads} head{'s' if heads != 1 else ''}",
+             f"{plural(layers, 'layer')} x {plural(heads, 'head')}",
              "causal" if doc.get("causal") else "bidirectional",
-             f"{doc['texts']:,} text{'s' if doc['texts'] != 1 else ''}, {doc['tokens']:,} tokens"]
+             f"{plural(doc['texts'], 'text')}, {plural(doc['tokens'], 'token')}"]
     shards = doc.get("shards") or {}
     if shards.get("count", 1) > 1:
         indices = shards["indices"]
@@ -32,7 +33,7 @@ def _header(doc: dict) -> Text:
     if doc.get("errors"):
         lines = ", ".join(map(str, doc["error_lines"]))
         more = "..." if doc["errors"] > len(doc["error_lines"]) else ""
-        text.append(f"\n{doc['errors']:,} line{'s' if doc['errors'] != 1 else ''} failed (line "
+        text.append(f"\n{plural(doc['errors'], 'line')} failed (line "
                     f"{lines}{more}): not in the statistics", style="yellow")
     if model.get("quantized"):
         text.append("\n" + model["quantized"], style="dim")

@@ -1,10 +1,12 @@
-"""``run --view grid``: every head at once as small heatmaps on one color scale.
+"""``run --view grid``: every head at once as small heatmaps.
 
 A toy run (or a model's chosen layer) tiles its heads across the width ("head K"); a model run
 with ``--layer all`` draws a layer x head grid (rows "L{l}", columns "h{k}"). With color each
 thumbnail uses half blocks (``▀``: the upper cell is the ink, the lower the background), two
 matrix rows per line; without color one glyph per cell. A sequence longer than the thumbnail
 is pooled by attncli.core.pooling (each cell the mean of an even block), and the view says so.
+Colors (``--color-scale``): ``matrix`` one range for every thumbnail; ``row`` and ``keys`` each
+thumbnail its own ranges (layout.Scale.each), named in the heading and the legend.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from math import ceil
 from rich.console import RenderableType
 from rich.text import Text
 
+from attncli.core.numbers import plural
 from attncli.core.pooling import Pooling, plan, pool_lists
 from attncli.render.colors import HALF, MASKED, Paint, glyph_for
-from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, wrap_phrases
+from attncli.render.layout import Lazy, Scale, fmt, heading, legend, line, note, scale_summary, wrap_phrases
 from attncli.errors import option
 
 #: Largest thumbnail side, in matrix cells.
@@ -32,7 +35,7 @@ def pooled(matrix: list[list[float | None]], rows: int, cols: int) -> tuple[list
 
 
 def _draw(matrix: list[list[float | None]], paint: Paint, scale: Scale) -> list[Text]:
-    """A pooled matrix as lines: half blocks with color, glyphs without."""
+    """A pooled matrix as lines: half blocks with color, glyphs without; masked cells "×", or blank with color."""
     lines: list[Text] = []
     if not paint.color:
         for r, row in enumerate(matrix):
@@ -97,14 +100,17 @@ def _lines_for(rows: int, paint: Paint) -> int:
 def _note(how: Pooling, *, pooled_hint: str) -> str:
     if how.pooled:
         return f"each thumbnail: {how.phrase()}; {pooled_hint}"
-    return f"each thumbnail: {how.rows} queries (rows) x {how.cols} keys (columns), one cell per weight"
+    return (f"each thumbnail: {plural(how.rows, 'query')} (rows) x {plural(how.cols, 'key')} (columns), "
+            "one cell per weight")
 
 
-def _footer(paint: Paint, scale: Scale, matrices: list, text: str, width: int) -> list[RenderableType]:
+def _footer(paint: Paint, scale: Scale, drawn: list, text: str, width: int) -> list[RenderableType]:
+    """The legend (masked cells named only when one is drawn; blank with color) and the note."""
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
-    out: list[RenderableType] = legend(paint, scale, precision, width=width, masked=any(
-        w is None for m in matrices for row in m for w in row))
-    return out + note(text + "; one color scale for every thumbnail", width)
+    masked = any(w is None for m in drawn for row in m for w in row)
+    out: list[RenderableType] = legend(paint, scale, precision, width=width, masked=masked,
+                                       masked_mark=" " if paint.color else "×")
+    return out + note(text, width)
 
 
 def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
@@ -131,11 +137,12 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
     side_rows, side_cols = min(rows, side), min(cols, side)
     pools = [pooled(m, side_rows, side_cols) for m in matrices]
     how = pools[0][1]
-    scale = Scale.over([p for p, _how in pools], mode)
-    drawn = [_draw(p, paint, scale) for p, _how in pools]
+    scales, shown = Scale.each([p for p, _how in pools], mode)
+    drawn = [_draw(p, paint, scale) for (p, _how), scale in zip(pools, scales)]
     where = f" of layer {doc['layer']}" if doc.get("model") and doc.get("layer") is not None else ""
-    out: list[RenderableType] = heading(f"all {len(heads)} heads{where} on one color scale (in each thumbnail rows "
-                                        "are queries, columns keys)", width) if len(heads) > 1 else \
+    many = f"all {plural(len(heads), 'head')}{where}, {scale_summary(mode, each=True)}"
+    out: list[RenderableType] = heading(many + " (in each thumbnail rows are queries, columns keys)", width) \
+        if len(heads) > 1 else \
         heading("head " + str(heads[0]) + " (rows are queries, columns keys)", width)
     for start in range(0, len(heads), per_row):
         group = list(range(start, min(start + per_row, len(heads))))
@@ -153,7 +160,7 @@ def _head_grid(doc: dict, head: int | None, paint: Paint, width: int, height: in
             out.append(text)
         out.append(Text(""))
     text = _note(how, pooled_hint=f"a wider terminal or {option('head')} K {option('view')} compact shows more")
-    return out + _footer(paint, scale, matrices, text, width)
+    return out + _footer(paint, shown, [p for p, _how in pools], text, width)
 
 
 def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: int,
@@ -176,8 +183,8 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     side = _side(rows, cols, fits)
     side_rows, side_cols = min(rows, side), min(cols, side)
     tile = max(side_cols, head_label)
-    title = (f"every layer x every head ({len(entries)} x {len(heads)}): rows L = layers, columns h = heads; "
-             "in each thumbnail rows are queries, columns keys")
+    title = (f"every layer x every head ({len(entries)} x {len(heads)}), {scale_summary(mode, each=True)}: rows "
+             "L = layers, columns h = heads; in each thumbnail rows are queries, columns keys")
     out: list[RenderableType] = wrap_phrases([(word, "bold") for word in title.split(" ")], width)
     top = Text(" " * label_width, no_wrap=True, overflow="ignore")
     for h in heads:
@@ -185,9 +192,10 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
     out.append(top)
     how = plan(rows, cols, side_rows, side_cols)
     pooled_grid = [[pool_lists(m, how) for m in layer] for layer in grid]
-    scale = Scale.over([m for layer in pooled_grid for m in layer], mode)
-    for entry, layer in zip(entries, pooled_grid):
-        drawn = [_draw(m, paint, scale) for m in layer]
+    flat = [m for layer in pooled_grid for m in layer]
+    scales, shown = Scale.each(flat, mode)
+    for number, (entry, layer) in enumerate(zip(entries, pooled_grid)):
+        drawn = [_draw(m, paint, scales[number * len(layer) + i]) for i, m in enumerate(layer)]
         for k in range(len(drawn[0])):
             text = Text((f"L{entry['layer']}" if k == 0 else "").ljust(label_width), style="bold", no_wrap=True,
                         overflow="ignore")
@@ -198,5 +206,5 @@ def _layer_grid(doc: dict, head: int | None, paint: Paint, width: int, height: i
             out.append(text)
         out.append(Text(""))
     text = _note(how, pooled_hint=f"a wider terminal, {option('head')} K, or {option('layer')} L {option('view')} grid "
-                                       "shows more")
-    return out + _footer(paint, scale, [m for layer in grid for m in layer], text, width)
+                                   "shows more")
+    return out + _footer(paint, shown, flat, text, width)

@@ -12,6 +12,7 @@ from rich.text import Text
 from attncli.core.detectors import DESCRIPTIONS
 from attncli.render.colors import Paint
 from attncli.render.layout import Column, Lazy, block_table, fmt
+from attncli.core.numbers import plural
 from attncli.io.textsafe import visible
 
 
@@ -58,7 +59,7 @@ def _header(doc: dict) -> Text:
     else:
         what = f"toy config {doc.get('config')}"
     layers, heads = doc["layers"], doc["heads"]
-    parts = [visible(what), f"{layers} layer{'s' if layers != 1 else ''} x {heads} head{'s' if heads != 1 else ''}"]
+    parts = [visible(what), f"{plural(layers, 'layer')} x {plural(heads, 'head')}"]
     kv = info.get("kv_heads")
     if kv and kv != doc["heads"]:
         parts.append(f"{kv} key/value heads (grouped-query)")
@@ -68,7 +69,7 @@ def _header(doc: dict) -> Text:
         prefix = f" after {visible(probe['prefix'])}" if probe.get("prefix") else ""
         parts.append(f"probe: {probe['length']} random tokens repeated twice{prefix}, seed {probe['seed']}")
     else:
-        parts.append(f"your text, {len(doc['tokens'])} tokens")
+        parts.append(f"your text, {plural(len(doc['tokens']), 'token')}")
     text = Text(" · ".join(parts))
     if info.get("quantized"):
         text.append("\n" + info["quantized"], style="dim")

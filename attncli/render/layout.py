@@ -67,6 +67,22 @@ SCALE_WORDS = {
     "row": "each row from its smallest to its largest weight",
     "keys": "one range for every key but the first (it may saturate)",
 }
+#: The same, when each matrix of a grid gets its own range (``row`` and ``keys``; see :meth:`Scale.each`).
+EACH_WORDS = {
+    "matrix": "one range for every thumbnail",
+    "row": "each row of each thumbnail from its smallest to its largest weight",
+    "keys": "each thumbnail its own range over every key but the first (it may saturate)",
+}
+
+
+def scale_summary(mode: str, *, each: bool = False) -> str:
+    """A few words for a view's header: how its colors span the weights (``each``: per thumbnail)."""
+    if mode == "row":
+        return "each row its own color range"
+    if mode == "keys":
+        return "each thumbnail its own color range, first key left out" if each else \
+            "one color scale, first key left out"
+    return "one color scale"
 
 
 class Scale:
@@ -79,7 +95,7 @@ class Scale:
 
     def __init__(self, weights: Sequence[Sequence[float | None]] | None = None, *, low: float | None = None,
                  high: float | None = None, mode: str = "matrix",
-                 rows: list[tuple[float, float]] | None = None) -> None:
+                 rows: list[tuple[float, float]] | None = None, relative: bool = False) -> None:
         start = 1 if mode == "keys" and weights and len(weights[0]) > 1 else 0
         live = [w for row in weights or [] for w in row[start:] if w is not None]
         self.low = min(live, default=0.0) if low is None else low
@@ -88,6 +104,8 @@ class Scale:
             self.low = 0.0 if self.high > 0 else self.high - 1.0
         self.mode = mode
         self.rows = rows
+        #: Each matrix of the view has its own range (a grid's ``keys``): the legend has no numbers.
+        self.relative = relative
         if mode == "row" and rows is None and weights:
             self.rows = _row_ranges([weights])
 
@@ -99,6 +117,22 @@ class Scale:
         return cls(low=min(live, default=0.0), high=max(live, default=1.0), mode=mode,
                    rows=_row_ranges(matrices) if mode == "row" else None)
 
+    @classmethod
+    def each(cls, matrices: Sequence[Sequence[Sequence[float | None]]],
+             mode: str = "matrix") -> tuple[list["Scale"], "Scale"]:
+        """One scale per matrix of a grid, and the scale its legend shows.
+
+        ``matrix``: one range shared by every matrix (they compare). ``row`` and ``keys``: each
+        matrix its own ranges (each row's, or every key's but the first): over hundreds of
+        thumbnails a shared range is always about 0 to 1, as some head puts all its weight on
+        one key of every row, and the scale would change nothing.
+        """
+        if mode == "matrix" or len(matrices) <= 1:
+            shared = cls.over(matrices, mode)
+            return [shared] * len(matrices), shared
+        scales = [cls.over([m], mode) for m in matrices]
+        return scales, cls(low=0.0, high=1.0, mode=mode, rows=scales[0].rows, relative=True)
+
     def row(self, r: int) -> "Scale":
         """The scale of query row ``r`` (itself, unless each row has its own)."""
         if self.rows is None or r >= len(self.rows):
@@ -107,7 +141,7 @@ class Scale:
         return Scale(low=low, high=high)
 
     def words(self) -> str:
-        return SCALE_WORDS[self.mode]
+        return (EACH_WORDS if self.relative else SCALE_WORDS)[self.mode]
 
     def __call__(self, w: float) -> float:
         return min(max((w - self.low) / (self.high - self.low), 0.0), 1.0)
@@ -210,6 +244,11 @@ def block_table(corner: str, columns: list[Column], rows: list[tuple[Text | str,
     more_hint = more_hint or f"{option('json')} prints them all"
     label_width = max([len(corner)] + [Text(r[0]).cell_len if isinstance(r[0], str) else r[0].cell_len
                                         for r in rows])
+    # A column is as wide as its widest cell: numbers right-aligned keep their decimal points in line
+    # (12.30 over 3.45) even when a cell is wider than the width its view expected.
+    columns = [Column(c.header, max([c.width] + [Text(r[1][j]).cell_len if isinstance(r[1][j], str) else
+                                                 r[1][j].cell_len for r in rows if j < len(r[1])]), c.justify)
+               for j, c in enumerate(columns)]
     blocks: list[list[int]] = []
     current: list[int] = []
     used = label_width
@@ -257,12 +296,16 @@ def block_table(corner: str, columns: list[Column], rows: list[tuple[Text | str,
 
 
 def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, what: str = "weight",
-           width: int = 80, meaning: str | None = None) -> list[Text]:
+           width: int = 80, masked_mark: str = "×", meaning: str | None = None) -> list[Text]:
     """A color bar from the smallest to the largest weight shown (glyph bins without color), and the scale.
-    ``meaning``: what a brighter cell means (attncli.core.measures.legend_words; default "more weight")."""
+
+    ``masked``: a masked cell is drawn (only then is it explained), as ``masked_mark`` (" ": blank).
+    ``meaning``: what a brighter cell means (attncli.core.measures.legend_words; default "more weight").
+    """
     phrases: list[tuple[Text, None]] = []
-    per_row = scale.rows is not None
-    low, high = ("row min", "row max") if per_row else (fmt(scale.low, precision), fmt(scale.high, precision))
+    per_row = scale.rows is not None or scale.relative
+    low, high = ("row min", "row max") if scale.rows is not None else \
+        ("min", "max") if scale.relative else (fmt(scale.low, precision), fmt(scale.high, precision))
     if paint.color:
         steps = {"16": 6, "256": 16}.get(paint.system, 24)
         bar = Text("legend: " + low + " ")
@@ -285,9 +328,12 @@ def legend(paint: Paint, scale: Scale, precision: int, *, masked: bool = False, 
         if meaning is not None:
             phrases += [Text(word, style="dim") for word in f"(denser: {meaning})".split(" ")]
     if masked:
-        phrases.append(Text.assemble(("×", MASKED), " masked"))
-    phrases.append(Text(f"scale {scale.mode}: {scale.words()}", style="dim"))
-    return wrap_texts(phrases, width)
+        phrases.append(Text("blank: masked", style="dim") if masked_mark == " " else
+                       Text.assemble((masked_mark, MASKED), " masked"))
+    words = f"scale {scale.mode}: {scale.words()}"
+    if len(words) > width:  # on lines of its own, wrapped between words
+        return wrap_texts(phrases, width) + note(words, width)
+    return wrap_texts(phrases + [Text(words, style="dim")], width)
 
 
 def wrap_texts(pieces: Sequence[Text], width: int, *, sep: str = " ") -> list[Text]:

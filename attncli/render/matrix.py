@@ -84,7 +84,7 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
         out = heading(title, width) if title else []
         out += block_table("q \\ k", columns, table_rows, width, noun="keys")
         if show_legend and paint.color:
-            out += legend(paint, shared, p, masked=any_masked, width=width, meaning=meaning)
+            out += legend(paint, shared, p, masked=any_masked, width=width, masked_mark="-", meaning=meaning)
         return out
 
     return Lazy(build)
@@ -110,11 +110,11 @@ def compact_heatmap(tokens: list[str], weights: list[list[float]], *, title: str
     cells_in = _apply_mask(weights, masked)
     shared = scale or Scale(cells_in)
     p = adaptive_precision(cells_in) if precision is None else precision
-    any_masked = any(w is None for row in cells_in for w in row)
     if pooling is not None:  # a line is a block of query rows: labelled by its first
         rows = [rows[pooling.first_row(b)] for b in range(len(cells_in))]
     columns = list(keys) if keys is not None else list(range(len(cells_in[0]) if cells_in else n))
     key_index = (lambda c: pooling.first_col(c)) if pooling is not None else (lambda c: c)
+    any_masked = any(row[c] is None for row in cells_in for c in columns)  # in the keys drawn
 
     def build(paint: Paint, render_width: int, _height: int):
         limit = min(width, render_width)

@@ -7,12 +7,13 @@ from rich.text import Text
 
 from attncli.render.colors import Paint
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, line, note, wrap_phrases,
+    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, line, note, scale_summary, wrap_phrases,
 )
 from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
 )
 from attncli.render.display import masked, prepare, scale_phrase
+from attncli.core.numbers import plural
 from attncli.io.textsafe import visible
 from attncli.errors import option
 
@@ -36,15 +37,15 @@ def _token_phrases(doc: dict) -> list[tuple[str, object]]:
     return phrases
 
 
-def _layers_phrase(doc: dict) -> str:
+def _layers_phrase(doc: dict, scale: str = "one color scale") -> str:
     numbers = [entry["layer"] for entry in doc["layers"]]
     total = doc["config"]["model"]["layers"]
     if numbers == list(range(total)):
-        return f"all {total} layers (0-{total - 1}, 0-based), one color scale"
-    return "layers " + ", ".join(str(n) for n in numbers) + f" of {total} (0-based), one color scale"
+        return f"all {plural(total, 'layer')} (0-{total - 1}, 0-based), {scale}"
+    return "layers " + ", ".join(str(n) for n in numbers) + f" of {total} (0-based), {scale}"
 
 
-def _setting_phrases(doc: dict) -> list[str]:
+def _setting_phrases(doc: dict, scale: str = "one color scale") -> list[str]:
     cfg = doc["config"]
     a = cfg["attention"]
     n = len(doc["tokens"])
@@ -53,15 +54,17 @@ def _setting_phrases(doc: dict) -> list[str]:
         if doc.get("rollout"):
             what = "attention rollout over all layers"
         elif doc.get("layers"):
-            what = _layers_phrase(doc)
+            what = _layers_phrase(doc, scale)
         else:
             what = f"layer {doc['layer']} of {m['layers']} (0-based)"
         mean = "mean of heads" if measure_of(doc) == "weights" else "all heads together"
-        heads = mean if doc.get("heads_mean") else f"{len(doc['weights']) if doc.get('weights') else m['heads']} heads"
-        return [f"{n} tokens ({sum(doc['special'])} special)", f"model {visible(m['name'])} ({m['architecture']})",
+        heads = mean if doc.get("heads_mean") else plural(len(doc['weights']) if doc.get('weights') else m['heads'],
+                                                           "head")
+        return [f"{plural(n, 'token')} ({sum(doc['special'])} special)",
+                f"model {visible(m['name'])} ({m['architecture']})",
                 what, heads, f"{cfg['dtype']} on {cfg['device']}"]
     scale = scale_phrase(a)
-    parts = [f"{n} token{'s' if n != 1 else ''}", f"{a['heads']} head{'s' if a['heads'] != 1 else ''}", scale]
+    parts = [plural(n, "token"), plural(a["heads"], "head"), scale]
     if a["temperature"] != 1.0:
         parts.append(f"temperature {a['temperature']:g}")
     if a["causal"]:
@@ -90,9 +93,12 @@ def _meaning(doc: dict) -> str | None:
     return None if measure_of(doc) == "weights" else legend_words(measure_of(doc))
 
 
-def header_lines(doc: dict, width: int) -> list[Text]:
-    """The tokens and the settings that matter, wrapped between words and phrases only."""
-    settings = _setting_phrases(doc)
+def header_lines(doc: dict, width: int, scale: str = "one color scale") -> list[Text]:
+    """The tokens and the settings that matter, wrapped between words and phrases only.
+
+    ``scale``: how the colors of ``--layer all`` span the layers (layout.scale_summary).
+    """
+    settings = _setting_phrases(doc, scale)
     if measure_of(doc) != "weights":
         settings.insert(0, f"measure {measure_of(doc)}")
     phrases = _token_phrases(doc) + [("· " + p, "dim") for p in settings]
@@ -168,6 +174,8 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
                     precision=precision, meaning=_meaning(doc))
     shown = [doc["weights"][h] for h in heads]
     shared = scale or Scale.over([_live(doc, h) for h in heads], mode)
+    # row: each matrix's rows their own ranges (shared by several matrices, a row's range is about 0 to 1)
+    own = [Scale.over([_live(doc, h)], mode) if mode == "row" else shared for h in heads]
     p = precision if precision is not None else adaptive_precision([row for m in shown for row in m])
     parts: list[RenderableType] = []
     what = MEASURE_TITLES.get(measure_of(doc), "attention weights")
@@ -177,19 +185,19 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
         last = number == len(heads) - 1
         if view == "full":
             parts.append(heatmap(tokens, doc["weights"][h], precision=p, title=title, query_rows=query_rows,
-                                 masked=_masked(doc, h), scale=shared, show_legend=last, meaning=_meaning(doc)))
+                                 masked=_masked(doc, h), scale=own[number], show_legend=last, meaning=_meaning(doc)))
         else:
             parts.append(compact_heatmap(tokens, doc["weights"][h], title=title, query_rows=query_rows,
-                                         masked=_masked(doc, h), width=width, scale=shared, precision=p,
+                                         masked=_masked(doc, h), width=width, scale=own[number], precision=p,
                                          show_legend=last, meaning=_meaning(doc)))
         parts.append(Text(""))
     if view == "full":
         noun = "weight" if measure_of(doc) == "weights" else "value"
         text = f"{MAX_MARK} largest {noun} in each row (every one that prints equal to it)"
-        if doc["config"]["attention"]["causal"]:
+        if any(any(row) for h in heads for row in (_masked(doc, h) or [])):  # a masked cell is drawn
             text += "   - masked (causal)"
         if len(heads) > 1:
-            text += "; one color scale for all heads"
+            text += "; " + ("each row its own color range" if mode == "row" else "one color scale for all heads")
         parts += note(text, width)
     if measure_of(doc) != "weights":
         from attncli.core.measures import describe
@@ -208,14 +216,21 @@ def top_k_table(doc: dict, *, heads: list[int], precision: int | None, width: in
     many = len(top["indices"]) > 1
     parts: list[RenderableType] = []
     for h in heads:
+        names = [[f"{label(tokens[j])}@{j}" for j in row] for row in top["indices"][h]]
+        numbers = [[fmt(w, p) for w in row] for row in top["weights"][h]]
+        # each rank's names padded and its numbers right-aligned, so that decimal points line up
+        name_w = [max((len(row[k]) for row in names if len(row) > k), default=0) for k in range(top["k"])]
+        number_w = [max((len(row[k]) for row in numbers if len(row) > k), default=0) for k in range(top["k"])]
         cells = []
         for r, query in enumerate(rows):
-            row = [Text.assemble((label(tokens[j]), "bold"), (f"@{j} ", "dim"), fmt(w, p))
-                   for j, w in zip(top["indices"][h][r], top["weights"][h][r])]
+            row = [Text.assemble((label(tokens[j]), "bold"), (f"@{j}", "dim"), " " * (name_w[k] - len(name) + 1),
+                                 number.rjust(number_w[k]))
+                   for k, (j, name, number) in enumerate(zip(top["indices"][h][r], names[r], numbers[r]))]
             cells.append((f"{query} {label(tokens[query])}", row + [Text("")] * (top["k"] - len(row))))
         columns = [Column(f"#{k + 1}", max(max((c[1][k].cell_len for c in cells), default=2), len(f"#{k + 1}")),
                           "left") for k in range(top["k"])]
-        title = f"top {top['k']} keys per query" + (f", head {h}" if many else (f", {what}" if what else ""))
+        title = "top key per query" if top["k"] == 1 else f"top {top['k']} keys per query"
+        title += f", head {h}" if many else (f", {what}" if what else "")
         if _causal(doc) and h == heads[0] and any(len(r) < top["k"] for r in top["indices"][h]):
             title += " (a causal query sees only itself and earlier keys: early rows list fewer)"
         parts += [*heading(title, width), *block_table("query", columns, cells, width, noun="ranks"), Text("")]
@@ -267,7 +282,8 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
     forced = view != "auto"
     n_heads = len(doc["weights"]) if doc["weights"] is not None else doc["config"]["attention"]["heads"]
     heads = [head] if head is not None else list(range(n_heads))
-    parts: list[RenderableType] = [*header_lines(doc, width), Text("")]
+    summary = scale_summary(mode, each=chosen == "grid")
+    parts: list[RenderableType] = [*header_lines(doc, width, summary), Text("")]
     top_doc, top_heads, top_what, top_p = doc, heads, "", precision
     if doc["weights"] is None and doc.get("stats") is not None:
         from attncli.render.stats_view import stats_view
@@ -300,7 +316,7 @@ def _build(doc: dict, head: int | None, precision: int | None, view: str, width:
         p = precision if precision is not None else adaptive_precision(mean_doc["weights"][0])
         parts += weight_views(mean_doc, heads=[0], precision=p, view=chosen, query_rows=rows, width=width,
                               titles=[title], forced=forced, mode=mode)
-        what = f"||sum over {count} heads||" if level else f"the mean of {count} heads"
+        what = f"||sum over {plural(count, 'head')}||" if level else f"the mean of {plural(count, 'head')}"
         parts += note(f"{what}; {option('head')} K shows one, {option('view')} grid all at once", width)
         if doc.get("top_k") is not None:  # the strongest links of the matrix shown
             top_doc = _top_from_weights(mean_doc, doc["top_k"]["k"])
@@ -341,6 +357,6 @@ def _context(doc: dict, tokens: list[str], rows: list[int] | None, precision: in
         labels[:shown], vectors[:shown], precision=3 if precision is None else precision,
         title=f"context vectors (d_out = {d_out})", width_limit=width)]
     if shown < len(vectors):
-        out += note(f"the first {shown} of {len(vectors)} rows; {option('context')} all shows every row, "
+        out += note(f"the first {shown} of {plural(len(vectors), 'row')}; {option('context')} all shows every row, "
                     f"{option('context')} none none, {option('json')} has them all", width)
     return out

@@ -8,6 +8,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from attncli.render.layout import heading, label, note
+from attncli.core.numbers import plural
 from attncli.errors import option
 
 #: Rows listed in the terminal (the JSON has every row).
@@ -20,7 +21,7 @@ def stats_view(doc: dict, *, head: int | None, width: int) -> list[RenderableTyp
     tokens = doc["tokens"]
     rows = doc["focus"] if doc["focus"] is not None else list(range(len(tokens)))
     heads = [head] if head is not None else list(range(len(stats["entropy"])))
-    what = f"head {head}" if head is not None else f"mean of {len(heads)} heads"
+    what = f"head {head}" if head is not None else f"mean of {plural(len(heads), 'head')}"
     layer = f"layer {doc['layer']}, " if doc.get("layer") is not None else ""
     out: list[RenderableType] = [*heading(f"per-row attention summary, {layer}{what}", width)]
     out.append(Text(f"{'query':<24} {'entropy':>8} {'first':>7}  top-1 key", style="bold"))
@@ -28,7 +29,7 @@ def stats_view(doc: dict, *, head: int | None, width: int) -> list[RenderableTyp
     for query in shown:
         r = rows.index(query)
         if len(rows) > STATS_ROWS and query == rows[-STATS_ROWS // 2]:
-            out.append(Text(f"… {len(rows) - STATS_ROWS:,} rows …", style="dim"))
+            out.append(Text(f"… {plural(len(rows) - STATS_ROWS, 'row')} …", style="dim"))
         entropy = sum(stats["entropy"][h][r] for h in heads) / len(heads)
         first = sum(stats["first_token"][h][r] for h in heads) / len(heads)
         key, count = Counter(stats["top1"][h][r] for h in heads).most_common(1)[0]
