@@ -64,8 +64,7 @@ def heatmap(tokens: list[str], weights: list[list[float]], *, precision: int | N
     shared = scale or Scale(cells_in, mode=mode)
     any_masked = any(w is None for row in cells_in for w in row)
 
-    # "0.xx" and the row-maximum mark; wider for values of 10 and more (norm, mixing)
-    cell = max([p + 3] + [len(fmt(w, p)) + 1 for row in cells_in for w in row if w is not None])
+    cell = p + 3  # "0.xx" and the row-maximum mark; block_table widens a column to its widest value (norm, mixing)
 
     def build(paint: Paint, width: int, _height: int):
         columns = [Column(label(t), cell) for t in tokens]
