@@ -358,5 +358,5 @@ def _context(doc: dict, tokens: list[str], rows: list[int] | None, precision: in
         title=f"context vectors (d_out = {d_out})", width_limit=width)]
     if shown < len(vectors):
         out += note(f"the first {shown} of {plural(len(vectors), 'row')}; {option('context')} all shows every row, "
-                    f"{option('context')} none none, {option('json')} has them all", width)
+                    f"{option('context')} none hides them, {option('json')} has them all", width)
     return out
