@@ -283,7 +283,8 @@ def explain(text: str | None = None, *, config=None, model=None, layer: int | st
     from attncli.core.explain import explain_record
 
     runner = _runner(config, model, settings)
-    return explain_record(runner.run(text), layer=layer, step=step, precision=precision)
+    steps = {"keep_steps": True} if model is not None else {}  # a toy run keeps its steps anyway
+    return explain_record(runner.run(text, **steps), layer=layer, step=step, precision=precision)
 
 
 def heads(model=None, text: str | None = None, *, config=None, length: int = 50, seed: int = 0,

@@ -64,7 +64,7 @@ def test_every_family_decomposes_exactly(every_family, family):
     from attncli.models.runs import ModelAttention
 
     runner = ModelAttention(str(every_family[family]))
-    record = runner.run(TEXT, measure="alti")
+    record = runner.run(TEXT, measure="alti", keep_steps=True)
     plain = runner.transformer.run(TEXT, points=("resid_pre", "pattern", "attn_out"))
     model = runner.transformer.model
     for index, layer in enumerate(record.layers):

@@ -79,7 +79,7 @@ def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: st
         raise AttnError("explain shows one layer; give a layer number", where="--layer")
     kwargs = msr.run_kwargs(runner, mdl, PassProgress())
     if mdl.model is not None:  # the chosen rows only (a long text fits); refused past the limit without them
-        kwargs.update(focus=list(focus) or None, rows=rows, qkv=True, hidden=True, hint="explain")
+        kwargs.update(focus=list(focus) or None, rows=rows, qkv=True, hidden=True, hint="explain", keep_steps=True)
     record = runner.run(text, **kwargs)
     env.warn_record(record)
     doc = explain_record(record, layer=mdl.layer, step=step, precision=out.precision)  # what attncli.explain returns

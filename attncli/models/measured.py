@@ -61,8 +61,12 @@ def _logprobs(torch, last, head, ids):
 
 
 def measured_run(t, ids, *, where, measure, layers, rollout, max_passes=None, progress=None, ablate=(),
-                 ablate_mode="zero"):
-    """(Record, extra): the run with ablation applied (every query row), and per-layer measures."""
+                 ablate_mode="zero", keep_steps=False):
+    """(Record, extra): the run with ablation applied (every query row), and per-layer measures.
+
+    ``keep_steps``: every layer keeps its intermediate tensors (``Layer.steps``: f, the weighted vectors,
+    the residual and layer norm terms, several (R, N, d) each) for ``explain``; without it only the
+    measure's values are kept (what run, compare, heads and the JSON show)."""
     from attncli.core.measures import scores
     from attncli.core.measures.layer import measure_layer
     from attncli.models import ablation, flows
@@ -113,10 +117,10 @@ def measured_run(t, ids, *, where, measure, layers, rollout, max_passes=None, pr
                 c = scores.value_zeroing(distances, run.causal)  # (1, N, N)
                 measured[layer] = (c, c, None, {"distances": distances})
         elif measure != "weights":
-            for layer in wanted:  # every layer keeps its steps (several (R, N, d) tensors): docs/measures.md, Speed
+            for layer in wanted:
                 parts = flows.layer_parts(families[layer], inputs[layer][0], run.layers[layer].weights,
                                           run.layers[layer].inputs, kv_heads)
-                m = measure_layer(measure, parts, keep_steps=True)
+                m = measure_layer(measure, parts, keep_steps=keep_steps)
                 measured[layer] = (m.values, m.level, m.ratio, m.steps)
     extra = {"measure": measure, "layers": measured, "attentions": run.attentions, "ids": list(ids)}
     if ablate:

@@ -68,7 +68,7 @@ class ModelAttention:
             top_k: int | None = None, rollout: bool = False, raw_scores: bool = False, measure: str = "weights",
             layers: list[int] | None = None, max_passes: int | None = None, progress=None,
             ablate: list | None = None, ablate_mode: str = "zero", rows: str | None = None, stats: bool = False,
-            qkv: bool = False, hidden: bool = False, hint: str = "run") -> Record:
+            qkv: bool = False, hidden: bool = False, hint: str = "run", keep_steps: bool = False) -> Record:
         """One text; ``measure`` (attncli.core.measures) for ``layers`` (None: all), ``ablate`` (layer, head)s.
 
         ``progress(done_layers, layers)`` after each layer of a plain run. ``focus`` and ``rows`` (``A:B``)
@@ -77,6 +77,7 @@ class ModelAttention:
         row chunk by chunk when the full weights do not fit (``stats``: always); ``qkv`` keeps every
         layer's queries, keys and values, ``hidden`` every layer's output on the row path; ``hint``: the
         command (ROW_HINTS) whose row options the refusal of a text too long for its full weights names.
+        ``keep_steps``: a measure's intermediate tensors stay on every layer (``Layer.steps``, for explain).
         """
         from attncli.core import focus as focus_grammar
         from attncli.core.attention import rollout as attention_rollout
@@ -104,7 +105,7 @@ class ModelAttention:
 
             record, extra = measured_run(t, ids, where=where, measure=measure, layers=layers,
                                           rollout=rollout, max_passes=max_passes, progress=progress,
-                                          ablate=ablate or [], ablate_mode=ablate_mode)
+                                          ablate=ablate or [], ablate_mode=ablate_mode, keep_steps=keep_steps)
         elif rollout:
             record = self._full(ids, where, progress, hint)
         elif chosen is not None and not (self._fits(ids, where) and not stats):
