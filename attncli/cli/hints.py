@@ -17,6 +17,10 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 _CLAUSES = re.compile(r",\s+or\s+|,\s+|\s+or\s+")
 
 
+#: Options a command has with another meaning than the hints' (browse's --top-k samples with --generate).
+OTHER_MEANING = {"browse": {"--top-k"}}
+
+
 def options_of(command: Any) -> set[str]:
     """Every long option name of a Click command (``--x`` and ``--no-x`` forms)."""
     names: set[str] = set()
@@ -52,7 +56,7 @@ def fit_error(error):
     ctx = get_current_context(silent=True)
     if ctx is None or not error.hint:
         return error
-    hint = fit(error.hint, options_of(ctx.command))
+    hint = fit(error.hint, options_of(ctx.command) - OTHER_MEANING.get(ctx.command.name, set()))
     if hint == error.hint:
         return error
     fitted = copy.copy(error)
