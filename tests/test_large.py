@@ -19,7 +19,10 @@ def test_focus_rows_are_the_full_rows_in_the_order_given():
         assert doc[key] == [[head[i] for i in (7, 0, 4)] for head in full[key]], key
     assert doc["context"] == [full["context"][i] for i in (7, 0, 4)]
     assert doc["keys"] == full["keys"] and doc["values"] == full["values"]
-    assert doc["tokens"] == full["tokens"] and doc["embeddings"] == full["embeddings"]
+    # the focus rows' embeddings, like weights and context (docs/json.md); --include embeddings keeps all N
+    assert doc["tokens"] == full["tokens"] and doc["embeddings"] == [full["embeddings"][i] for i in (7, 0, 4)]
+    every = run_json("run", TEXT, "--focus", "it", "--include", "embeddings", "--heads", "2")
+    assert every["embeddings"] == full["embeddings"]
     assert run_json("run", TEXT, "--focus", "the")["focus"] == [0, 4]
 
 
