@@ -197,7 +197,7 @@ def test_browse_pilot_grid_header_escape_and_layer_edges():
 def test_browse_row_list_leaves_masked_keys_out():
     row = [1.0] + [float("-inf")] * 17
     text = draw.row_list([f"t{i}" for i in range(18)], row, 0, 40, 20, 2).plain
-    assert "1 keys it may see" in text and "-" not in text.split("\n", 1)[1]
+    assert "1 key it may see" in text and "-" not in text.split("\n", 1)[1]
 
 
 def test_a_model_top_k_is_one_table_of_the_mean(monkeypatch):

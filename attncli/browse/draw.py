@@ -14,6 +14,7 @@ from functools import lru_cache
 from rich.style import Style
 from rich.text import Text
 
+from attncli.core.numbers import plural
 from attncli.documents.tokens_display import shorten
 from attncli.render import palette
 from attncli.render.palette import ink_for
@@ -172,7 +173,7 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
     finite = [v for v in row if v != -math.inf]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     text = Text(no_wrap=True, overflow="crop")
-    title = f"{what} of {query} {tokens[query]}" + (f" ({len(order)} keys it may see)" if hidden else "")
+    title = f"{what} of {query} {tokens[query]}" + (f" ({plural(len(order), 'key')} it may see)" if hidden else "")
     text.append(title[:width], style="bold")
     label_w = max(1, min(10, max(len(t) for t in tokens)))
     number_w = precision + (4 if lo < 0 else 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from attncli.browse.data import BrowseData
+from attncli.core.numbers import plural
 from attncli.documents.tokens_display import display_tokens
 from attncli.errors import option
 
@@ -89,7 +90,7 @@ def load_generation(generation, label: str = "PROMPT") -> BrowseData:
     if generation.target is not None:
         how = f"teacher-forced {option('target')}"
     written = len(generation.steps)
-    parts = [f"model {model.get('name')}", f"{written} token{'s' if written != 1 else ''} written, {how}",
+    parts = [f"model {model.get('name')}", f"{plural(written, 'token')} written, {how}",
              f"stop {generation.stop}", f"{config.get('dtype', '')} on {config.get('device', '')}".strip()]
     return BrowseData(lines=[line], model=model.get("name"), layers=len(line.layers), heads=int(line.weights.shape[1]),
                       description=" · ".join(p for p in parts if p))

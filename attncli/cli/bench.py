@@ -33,7 +33,7 @@ def bench(
                                        help="float32, float64, float16 or bfloat16.")] = "float32",
     repeat: Annotated[int, typer.Option("--repeat", help="Timed calls per measurement (the median is kept).")] = 3,
     memory_mb: Annotated[float, typer.Option(
-        "--memory-mb", metavar="MB",
+        "--memory-mb", metavar="MB", show_default=False,
         help="Memory the benchmark may use (default: 80% of what is free).")] = 0.0,
     max_tflop: Annotated[float, typer.Option(
         "--max-tflop", metavar="TFLOP",

@@ -136,7 +136,9 @@ def validate(
         if problems:
             raise AttnError(problems[0], kind="config", details=problems[1:])
         a = settings.attention
-        summary = (f"d_model {settings.d_model}, {a.heads} head(s), projections {a.projections}, "
+        from attncli.core.numbers import plural
+
+        summary = (f"d_model {settings.d_model}, {plural(a.heads, 'head')}, projections {a.projections}, "
                    f"d_k {settings.d_k}, d_v {settings.d_v}, d_out {settings.d_out}")
         if out.json:
             from attncli.documents.jsonout import dumps

@@ -57,8 +57,8 @@ def heads(
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=PANEL, help="Seed of the probe's tokens.")] = 0,
     top: Annotated[int, typer.Option("--top", rich_help_panel=PANEL, help="Top heads listed per score.")] = 5,
     score: Annotated[Optional[str], typer.Option(
-        "--score", metavar="NAME", rich_help_panel=PANEL, autocompletion=choices(*SCORE_NAMES),
-        help="Only this score: previous, induction, duplicate, first, entropy or distance.")] = None,
+        "--score", metavar="NAME", rich_help_panel=PANEL, autocompletion=choices(*SCORE_NAMES, "effect"),
+        help="Only this score: previous, induction, duplicate, first, entropy, distance, or effect (with --effect).")] = None,
     bos: Annotated[Optional[bool], typer.Option(
         "--bos/--no-bos", rich_help_panel=PANEL, show_default=False,
         help="Start with the model's BOS token, or not (default: what its tokenizer does; the probe has it).")] = None,

@@ -245,7 +245,7 @@ OUTPUT_PARAMS: dict[str, tuple[Any, Any]] = {
         "--json", metavar=" ", rich_help_panel=OUTPUT_PANEL, help="Print one JSON document on stdout instead of the view.")),
     "save": (Optional[Path], typer.Option(
         "--save", rich_help_panel=OUTPUT_PANEL, metavar="PATH", dir_okay=False,
-        help="Also write the view to a file: .svg, .html, .txt or .json.")),
+        help="Also write the view to a file: .svg, .html, .txt, .json or .jsonl.")),
     "precision": (Optional[int], typer.Option(
         "--precision", "-p", rich_help_panel=OUTPUT_PANEL, metavar="P",
         help="Decimals shown (and kept in JSON when given).")),
