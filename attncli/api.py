@@ -289,20 +289,21 @@ def explain(text: str | None = None, *, config=None, model=None, layer: int | st
 
 def heads(model=None, text: str | None = None, *, config=None, length: int = 50, seed: int = 0,
           score: str | None = None, top: int = 5, precision: int | None = None, device: str | None = None,
-          dtype: str | None = None, bos: bool | None = None) -> dict:
+          dtype: str | None = None, bos: bool | None = None, measure: str | None = None) -> dict:
     """Every layer x head scored (previous-token, induction, duplicate, first, entropy, distance):
-    the ``heads --json`` document.
+    the ``heads --json`` document. ``measure``: what the scores read, weights (None) or norm (each
+    head's ||alpha f(x)|| as a share of its row).
 
     Without ``text`` the input is the probe: ``length`` random tokens (seeded with ``seed``), repeated.
     ``model``: a name, a path or a loaded Model; without one, a toy ``config`` (one layer).
     """
     from attncli.core import head_scan
 
-    head_scan.check(score=score, top=top, length=length)
+    measure = head_scan.check(score=score, top=top, length=length, measure=measure)
     if text is not None and not text.strip():
         raise AttnError("empty text" if not text else "text holds only whitespace", param="text", kind="text")
     common = dict(text=text, where=option("text"), length=length, seed=seed, only=score, top=top,
-                  precision=precision)
+                  precision=precision, measure=measure)
     if model is not None:
         runner = _runner(config, model, {"device": device, "dtype": dtype, "bos": bos})
         return head_scan.scan_model(runner, **common)

@@ -178,25 +178,32 @@ def test_model_heads_against_output_attentions(tmp_path, family):
     model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager").eval()
     with torch.no_grad():
         attentions = model(input_ids=torch.tensor([ids]), output_attentions=True).attentions
-    n = len(ids)
-    causal = family == "llama"
     for layer, a in enumerate(attentions):
         for head in range(a.shape[1]):
-            w = a[0, head].double()
-            expected = {
-                "previous": sum(w[i, i - 1] for i in range(1, n)) / (n - 1),
-                "first": sum(w[i, 0] for i in range(1, n)) / (n - 1),
-                "induction": sum(w[start + length + k, start + k + 1] for k in range(length)) / length,
-                "duplicate": sum(w[start + length + k, start + k] for k in range(length)) / length,
-            }
-            rows = [i for i in range(n) if (i + 1 if causal else n) > 1]
-            expected["entropy"] = sum(-sum(p * math.log(p) for p in w[i].tolist() if p > 0)
-                                      / math.log(i + 1 if causal else n) for i in rows) / len(rows)
-            reach = [i if causal else max(i, n - 1 - i) for i in range(n)]
-            expected["distance"] = sum(sum(w[i, j].item() * abs(i - j) for j in range(n)) / reach[i]
-                                       for i in range(n) if reach[i] > 0) / sum(1 for r in reach if r > 0)
+            expected = expected_scores(a[0, head], family == "llama", (start, length))
             for name, value in expected.items():
-                assert doc["scores"][name][layer][head] == pytest.approx(float(value), abs=1e-6), (name, layer, head)
+                assert doc["scores"][name][layer][head] == pytest.approx(value, abs=1e-6), (name, layer, head)
+
+
+def expected_scores(w, causal: bool, probe: tuple[int, int] | None = None) -> dict:
+    """docs/heads.md's formulas with plain loops over one head's (N, N) map (probe: (start, length))."""
+    w = w.double()
+    n = w.shape[-1]
+    expected = {
+        "previous": sum(w[i, i - 1] for i in range(1, n)) / (n - 1),
+        "first": sum(w[i, 0] for i in range(1, n)) / (n - 1),
+    }
+    if probe is not None:
+        start, length = probe
+        expected["induction"] = sum(w[start + length + k, start + k + 1] for k in range(length)) / length
+        expected["duplicate"] = sum(w[start + length + k, start + k] for k in range(length)) / length
+    rows = [i for i in range(n) if (i + 1 if causal else n) > 1]
+    expected["entropy"] = sum(-sum(p * math.log(p) for p in w[i].tolist() if p > 0)
+                              / math.log(i + 1 if causal else n) for i in rows) / len(rows)
+    reach = [i if causal else max(i, n - 1 - i) for i in range(n)]
+    expected["distance"] = sum(sum(w[i, j].item() * abs(i - j) for j in range(n)) / reach[i]
+                               for i in range(n) if reach[i] > 0) / sum(1 for r in reach if r > 0)
+    return {name: min(1.0, max(0.0, float(value))) for name, value in expected.items()}
 
 
 def test_heads_help_and_models_list_import_no_torch():

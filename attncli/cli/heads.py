@@ -8,6 +8,7 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.heads_corpus import CorpusOptions, corpus_options
 from attncli.cli.heads_corpus import Progress as _Progress
 from attncli.cli.measure_options import MEASURE_PARAMS
 
@@ -16,7 +17,6 @@ app = typer.Typer()
 #: --file reads at most this much.
 MAX_FILE_BYTES = 1024 * 1024
 PANEL = "Heads"
-CORPUS = "Corpus (--file with --model)"
 #: attncli.core.detectors.SCORES, for shell completion without importing torch (a test checks they agree).
 SCORE_NAMES = ("previous", "induction", "duplicate", "first", "entropy", "distance")
 
@@ -35,6 +35,7 @@ def _read(source: str) -> str:
 
 @app.command()
 @output_options
+@corpus_options
 def heads(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", metavar="NAME|PATH", rich_help_panel=PANEL,
@@ -59,6 +60,10 @@ def heads(
     score: Annotated[Optional[str], typer.Option(
         "--score", metavar="NAME", rich_help_panel=PANEL, autocompletion=choices(*SCORE_NAMES, "effect"),
         help="Only this score: previous, induction, duplicate, first, entropy, distance, or effect (with --effect).")] = None,
+    measure: Annotated[Optional[str], typer.Option(
+        "--measure", metavar="NAME", rich_help_panel=PANEL, autocompletion=choices("weights", "norm"),
+        help="What the scores read: weights (softmax, default) or norm (each head's ||alpha f(x)|| as a share of "
+             "its row; docs/heads.md).")] = None,
     bos: Annotated[Optional[bool], typer.Option(
         "--bos/--no-bos", rich_help_panel=PANEL, show_default=False,
         help="Start with the model's BOS token, or not (default: what its tokenizer does; the probe has it).")] = None,
@@ -72,28 +77,12 @@ def heads(
              "(one forward pass per head; decoders).")] = False,
     ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
     ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
-    field: Annotated[Optional[str], typer.Option(
-        "--field", metavar="NAME", rich_help_panel=CORPUS,
-        help="The JSON Lines field that holds the text (default text; naming one reads JSON Lines).")] = None,
-    jsonl: Annotated[bool, typer.Option(
-        "--jsonl", metavar=" ", rich_help_panel=CORPUS,
-        help="Print a record per line as it finishes, then the summary (JSON Lines).")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", rich_help_panel=CORPUS, help="Worker processes.")] = 1,
-    batch: Annotated[int, typer.Option(
-        "--batch", rich_help_panel=CORPUS,
-        help="Texts per forward pass, padded to the longest (1: each alone, its scores bit for bit the same "
-             "in any shard or resumed run).")] = 16,
-    shard: Annotated[Optional[str], typer.Option(
-        "--shard", metavar="I/N", rich_help_panel=CORPUS,
-        help="Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", metavar=" ", rich_help_panel=CORPUS,
-        help="Continue the run saved in --save FILE.jsonl; its finished lines are not scored again.")] = False,
     merge: Annotated[Optional[list[str]], typer.Argument(
         metavar="[merge PART...]", show_default=False,
         help="'merge' and the parts (--json or --save FILE.jsonl of shards) to combine into one summary.")] = None,
     *,
     out: OutputOptions,
+    crp: CorpusOptions,
 ) -> None:
     """Score every layer x head: previous-token, induction, duplicate, first-token (sink), entropy, distance.
 
@@ -104,6 +93,7 @@ def heads(
     \b
       attncli heads --model smollm2
       attncli heads --model smollm2 --score induction --top 10
+      attncli heads --model smollm2 --measure norm --score first
       attncli heads --model minilm --text "The cat sat on the mat" --json
       attncli heads --model smollm2 --file doc.txt --join
       attncli heads --model smollm2 --effect --score effect
@@ -124,6 +114,7 @@ def heads(
             from attncli.cli.heads_corpus import merge_parts
 
             raise typer.Exit(merge_parts(env, out, merge[1:], top=top))
+        name = head_scan.head_measure(measure)
         check_mode(ablate_mode)
         if ablate is not None and model is None:
             raise AttnError("--ablate goes with --model", where="--ablate", hint="e.g. --model smollm2 --ablate 3.1")
@@ -134,9 +125,8 @@ def heads(
         corpus = file is not None and not join
         if join and file is None:
             raise AttnError("--join goes with --file", where="--join")
-        for flag, given in (("--field", field is not None), ("--jsonl", jsonl), ("--jobs", jobs != 1), ("--batch", batch != 16),
-                            ("--shard", shard is not None), ("--resume", resume)):
-            if given and not corpus:
+        for flag in crp.given():
+            if not corpus:
                 raise AttnError(f"{flag} goes with --file (a corpus)", where=flag)
         if corpus:
             if model is None:
@@ -148,9 +138,9 @@ def heads(
                                 hint="leave it out, or add --join to read the file as one text")
             from attncli.cli.heads_corpus import run_corpus
 
-            raise typer.Exit(run_corpus(env, out, model=model, file=file, field=field, shard=shard, jobs=jobs,
-                                        resume=resume, jsonl=jsonl, top=top, batch=batch, device=device, dtype=dtype, bos=bos))
-        head_scan.check(score=score, top=top, length=length, effect=effect, model=model)
+            raise typer.Exit(run_corpus(env, out, crp, model=model, file=file, top=top, device=device, dtype=dtype,
+                                        bos=bos, measure=name))
+        head_scan.check(score=score, top=top, length=length, effect=effect, model=model, measure=name)
         if model is not None and config is not None:
             raise AttnError("--config does not apply to a real model", where="--config")
         if model is None and bos is not None:
@@ -160,7 +150,7 @@ def heads(
         if given is not None and not given.strip():
             raise AttnError("empty text" if not given else "text holds only whitespace", where=where, kind="text")
         common = dict(text=given, where=where, length=length, seed=seed, only=score, top=top,
-                      precision=out.precision)
+                      precision=out.precision, measure=name)
         if model is not None:
             from attncli.core.devices import dtype_name
             from attncli.models.runs import ModelAttention

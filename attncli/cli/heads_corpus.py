@@ -1,6 +1,6 @@
 """``attncli heads --model M --file CORPUS`` (head statistics over a corpus) and ``attncli heads merge PART...``.
 
-Only options and output here: the loop is attncli.models.corpus_run.heads_corpus, the statistics
+Only options and output here (the corpus options, :data:`CORPUS_PARAMS`, declared once for heads): the loop is attncli.models.corpus_run.heads_corpus, the statistics
 attncli.core.corpus_stats, the documents attncli.documents.corpus. The records of a run go, as they
 finish, to stdout (``--jsonl``) and to ``--save FILE.jsonl`` (written in place, so ``--resume`` can
 continue it); ``--json`` prints the summary, the view its top heads.
@@ -9,11 +9,60 @@ continue it); ``--json`` prints the summary, the view its top heads.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
 
+import typer
+
+from attncli.cli.options import _option_group
 from attncli.cli.output import Environment, Flusher
 from attncli.errors import AttnError, ExitCode
 
 STREAM_SUFFIXES = (".jsonl", ".ndjson")
+CORPUS_PANEL = "Corpus (--file with --model)"
+
+
+@dataclass
+class CorpusOptions:
+    """The options of a corpus run (``heads --model M --file CORPUS``)."""
+
+    field: Optional[str] = None
+    jsonl: bool = False
+    jobs: int = 1
+    batch: int = 16
+    shard: Optional[str] = None
+    resume: bool = False
+
+    def given(self) -> list[str]:
+        """The flags set away from their defaults (each goes with a corpus only)."""
+        default = CorpusOptions()
+        return [f"--{f.name}" for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(default, f.name)]
+
+
+def _corpus_option(flag: str, help: str, *, metavar: str | None = None, short: str | None = None):
+    decls = (flag,) if short is None else (flag, short)
+    return typer.Option(*decls, metavar=metavar, rich_help_panel=CORPUS_PANEL, help=help)
+
+
+CORPUS_PARAMS: dict[str, tuple[Any, Any]] = {
+    "field": (Optional[str], _corpus_option(
+        "--field", "The JSON Lines field that holds the text (default text; naming one reads JSON Lines).",
+        metavar="NAME")),
+    "jsonl": (bool, _corpus_option(
+        "--jsonl", "Print a record per line as it finishes, then the summary (JSON Lines).", metavar=" ")),
+    "jobs": (int, _corpus_option("--jobs", "Worker processes.", short="-j")),
+    "batch": (int, _corpus_option(
+        "--batch", "Texts per forward pass, padded to the longest (1: each alone, its scores bit for bit the same "
+                   "in any shard or resumed run).")),
+    "shard": (Optional[str], _corpus_option(
+        "--shard", "Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.",
+        metavar="I/N")),
+    "resume": (bool, _corpus_option(
+        "--resume", "Continue the run saved in --save FILE.jsonl; its finished lines are not scored again.",
+        metavar=" ")),
+}
+
+corpus_options = _option_group("crp", CorpusOptions, CORPUS_PARAMS)
 
 
 class Progress:
@@ -62,13 +111,14 @@ class Progress:
         self.update("scoring texts", done, total)
 
 
-def run_corpus(env: Environment, out, *, model: str, file: str, field: str | None, shard: str | None, jobs: int,
-               resume: bool, jsonl: bool, top: int, batch: int, device: str | None, dtype: str | None, bos) -> int:
+def run_corpus(env: Environment, out, crp: CorpusOptions, *, model: str, file: str, top: int, device: str | None,
+               dtype: str | None, bos, measure: str = "weights") -> int:
     from attncli.documents.jsonout import dumps
     from attncli.io.runfile import RunWriter, read_run
     from attncli.models.corpus import error_of
     from attncli.models.corpus_run import check_jobs
 
+    jobs, jsonl, resume = crp.jobs, crp.jsonl, crp.resume
     check_jobs(jobs)
     if out.json and jsonl:
         raise AttnError("give --json or --jsonl, not both", where="--jsonl")
@@ -102,8 +152,9 @@ def run_corpus(env: Environment, out, *, model: str, file: str, field: str | Non
 
     try:
         with Progress(env, eta=True) as bar:
-            doc = heads_corpus(model, file, field=field, shard=shard, jobs=jobs, batch=batch, device=device or "cpu",
-                               dtype=dtype or "float32", bos=bos, top=top, precision=out.precision, resume=saved,
+            doc = heads_corpus(model, file, field=crp.field, shard=crp.shard, jobs=jobs, batch=crp.batch,
+                               device=device or "cpu", dtype=dtype or "float32", bos=bos, top=top, measure=measure,
+                               precision=out.precision, resume=saved,
                                on_record=on_record, progress=bar.texts, load_progress=bar.update,
                                stdin=env.stdin_binary() if file == "-" else None)
     finally:

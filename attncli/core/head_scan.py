@@ -3,6 +3,11 @@
 The core of the command, no typer or rich: :func:`scan_model` and :func:`scan_toy` score the
 weights of a :class:`~attncli.core.record.Record` and return the JSON document that the terminal
 view draws (attncli.render.heads_view).
+
+``measure`` (attncli.core.measures) chooses the maps the scores read: ``weights`` (the softmax
+weights, the default) or ``norm``, each head's c_ij = ||alpha_ij^h f^h(x_j)|| divided by its row's
+total, c_ij / sum_k c_ik (:func:`score_maps`), so that the scores that assume rows summing to 1
+(shares, entropy, distance) read shares of what flows. The other measures have no per-head values.
 """
 
 from __future__ import annotations
@@ -17,8 +22,31 @@ from attncli.errors import AttnError, option
 MAX_LENGTH = 4096
 
 
-def check(*, score: str | None, top: int, length: int, effect: bool = False, model: str | None = None) -> None:
-    """The scan's own parameters, before anything loads."""
+def head_measure(measure: str | None) -> str:
+    """``measure`` for heads: weights (None) or norm; the layer-level measures cannot rank heads."""
+    from attncli.core import measures
+
+    name = measures.check_measure(measure)
+    if not measures.has_heads(name):
+        raise AttnError(f"{name} is layer-level (all heads together): it has no per-head values to score",
+                        param="measure", hint=f"use {option('measure')} weights or norm")
+    return name
+
+
+def score_maps(values, measure: str):
+    """What the scores read: (L, H, N, N) per-head values -> weights as they are, ``norm``'s rows divided
+    by their totals (c_ij / sum_k c_ik in float64; a row of zeros, a head ablated to 0, stays 0)."""
+    if measure == "weights":
+        return values
+    from attncli.core.measures.scores import normalize_rows
+
+    return normalize_rows(values.double())  # (L, H, N, N)
+
+
+def check(*, score: str | None, top: int, length: int, effect: bool = False, model: str | None = None,
+          measure: str | None = None) -> str:
+    """The scan's own parameters, before anything loads; returns the measure's name."""
+    name = head_measure(measure)
     known = detectors.SCORES + (("effect",) if effect else ())
     if score is not None and score not in known:
         extra = f" (effect goes with {option('effect')})" if score == "effect" else ""
@@ -30,6 +58,7 @@ def check(*, score: str | None, top: int, length: int, effect: bool = False, mod
         raise AttnError(f"must be at least 1, got {top}", param="top")
     if not 2 <= length <= MAX_LENGTH:
         raise AttnError(f"must be between 2 and {MAX_LENGTH}, got {length}", param="length")
+    return name
 
 
 def record_weights(record: Record):
@@ -41,8 +70,10 @@ def record_weights(record: Record):
 
 
 def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: str | None, top: int,
-              precision: int | None, tokens: list[str], effect=None, norm_share=None, rows=None) -> dict:
-    """``rows``: a HeadScoreReducer that saw every row instead of ``weights`` (a long text)."""
+              precision: int | None, tokens: list[str], effect=None, norm_share=None, rows=None,
+              measure: str = "weights", attention=None) -> dict:
+    """``weights``: the maps the scores read; ``attention``: the softmax weights when they are not those maps
+    (``first_token_mass`` is theirs); ``rows``: a HeadScoreReducer that saw every row instead (a long text)."""
     from attncli.version import SCHEMA_VERSION, __version__
     from attncli.documents.jsonout import to_list
 
@@ -53,7 +84,7 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         layers, heads, n, _ = weights.shape
         span = (probe["start"], probe["length"]) if probe is not None else None
         scores = detectors.score_all(weights, causal=causal, probe=span)
-        mass = detectors.mean_by_layer(weights)
+        mass = detectors.mean_by_layer(weights if attention is None else attention)
     if effect is not None:
         scores["effect"] = effect  # (L, H) loss rise on the second copy, head ablated alone
     if only is not None:
@@ -62,6 +93,7 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
                             param="score", hint=f"drop {option('text')}/{option('file')}, or pick one of "
                             + ", ".join(detectors.TEXT_SCORES))
         scores = {only: scores[only]}
+    rows_note = {"measure_rows": detectors.MEASURE_ROWS[measure]} if measure in detectors.MEASURE_ROWS else {}
     return {
         "schema": SCHEMA_VERSION,
         "version": __version__,
@@ -70,6 +102,8 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
         "heads": int(heads),
         "causal": causal,
         "tokens": tokens,
+        "measure": measure,
+        **rows_note,
         "scores": {name: to_list(value, precision) for name, value in scores.items()},
         "top": {name: [{"layer": l, "head": h, "score": v if precision is None else round(v, precision)}
                        for l, h, v in detectors.top_heads(value, top) if v >= detectors.THRESHOLDS.get(name, -1.0)]
@@ -84,9 +118,10 @@ def _document(*, weights, causal: bool, probe: dict | None, source: dict, only: 
 
 def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
                precision: int | None, layer_progress: Callable | None = None, effect: bool = False,
-               effect_progress: Callable | None = None, ablate: str | None = None, ablate_mode: str = "zero") -> dict:
+               effect_progress: Callable | None = None, ablate: str | None = None, ablate_mode: str = "zero",
+               measure: str = "weights") -> dict:
     """A loaded model (attncli.models.runs.ModelAttention): the probe (or the text) through every layer
-    as a Record, then every head's scores.
+    as a Record, then every head's scores, read from ``measure``'s maps (:func:`score_maps`).
 
     Also the first token's share per layer under ``norm`` (``first_token_norm``, beside
     ``first_token_mass``), and with ``effect`` the loss rise of each head ablated alone (the probe only).
@@ -95,6 +130,7 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
     """
     from attncli.models.ablation import parse_heads
 
+    measure = head_measure(measure)
     model = runner.transformer
     removed = parse_heads(ablate, int(model.info["layers"]), int(model.info["heads"]))
     if removed and effect:
@@ -111,23 +147,35 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
     else:
         ids = model.encode(text, where=where)
         if not removed and not _fits(model, ids, where):  # the scores summed row by row: no N x N weights held
+            if measure != "weights":
+                raise AttnError(f"{option('measure')} {measure} needs every layer's full weights, and this text is "
+                                "too long for them", param="measure", kind="budget",
+                                hint=f"shorten the text, or use {option('measure')} weights (scored row by row)")
             return _scan_rows(runner, ids, where=where, only=only, top=top, precision=precision,
                               layer_progress=layer_progress, effect=effect)
-    changes = None
-    if removed:
-        from attncli.models.measured import measured_run
+    from attncli.models import effects
+    from attncli.models.measured import measured_run
 
-        record, extra = measured_run(model, ids, where=where, measure="weights", layers=None, rollout=False,
+    changes = None
+    norms = None
+    if measure == "norm":  # one run: the weights, each head's norms and the sink's shares
+        record, extra = measured_run(model, ids, where=where, measure="norm", layers=None, rollout=False,
                                      ablate=removed, ablate_mode=ablate_mode)
-        changes = extra["ablation"]
+        changes = extra.get("ablation")
+        norm_share = effects.norm_shares(extra)
+        norms = model.torch.stack([extra["layers"][l][0].float() for l in range(len(record.layers))]).cpu()
     else:
-        record = model.run_ids(ids, where=where, progress=layer_progress, points=("pattern",))
+        if removed:
+            record, extra = measured_run(model, ids, where=where, measure="weights", layers=None, rollout=False,
+                                         ablate=removed, ablate_mode=ablate_mode)
+            changes = extra["ablation"]
+        else:
+            record = model.run_ids(ids, where=where, progress=layer_progress, points=("pattern",))
+        _, norm_share = effects.first_token_shares(model, record.ids, where=where, ablate=removed,
+                                                   ablate_mode=ablate_mode)
     if text is None:
         probe = {"length": length, "seed": seed, "start": start,
                  "prefix": record.tokens[0] if start else None, "ids": ids}
-    from attncli.models import effects
-
-    _, norm_share = effects.first_token_shares(model, record.ids, where=where, ablate=removed, ablate_mode=ablate_mode)
     effect_scores = None
     if effect:
         if probe is None:
@@ -135,8 +183,10 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
                             f"{option('text')} or {option('file')}", param="effect",
                             hint=f"drop {option('text')}/{option('file')}")
         effect_scores, _ = effects.head_effects(model, record.ids, probe["start"], length, progress=effect_progress)
-    doc = _document(weights=record_weights(record), causal=record.causal, probe=probe, source=_source(model), only=only,
-                    top=top, precision=precision, tokens=record.tokens, effect=effect_scores, norm_share=norm_share)
+    attention = record_weights(record)
+    doc = _document(weights=attention if norms is None else score_maps(norms, measure), causal=record.causal,
+                    probe=probe, source=_source(model), only=only, top=top, precision=precision, tokens=record.tokens,
+                    effect=effect_scores, norm_share=norm_share, measure=measure, attention=attention)
     if changes is not None:
         doc["ablation"] = ablation_part(changes, probe, precision)
     return doc
@@ -200,11 +250,10 @@ def _scan_rows(runner, ids: list[int], *, where: str, only: str | None, top: int
                      precision=precision, tokens=record.tokens, rows=reducer)
 
 
-
-
 def scan_toy(settings, *, text: str | None, where: str, length: int, seed: int, only: str | None, top: int,
-             precision: int | None) -> dict:
-    """A toy config: one layer of attention, the probe drawn from its vocabulary."""
+             precision: int | None, measure: str = "weights") -> dict:
+    """A toy config: one layer of attention, the probe drawn from its vocabulary (``norm``: from the
+    record's own inputs and projections, attncli.core.measures.toy)."""
     from attncli.core.tokens import tokenize
     from attncli.core.vocabulary import TOY_VOCABULARY
 
@@ -220,9 +269,12 @@ def scan_toy(settings, *, text: str | None, where: str, length: int, seed: int, 
         probe = {"length": length, "seed": seed, "start": start, "prefix": None, "ids": None}
     from attncli.core import toy
 
-    record = toy.build(settings).run(text, where=where)
+    measure = head_measure(measure)
+    record = toy.build(settings).run(text, where=where, measure=measure)
     source = {"model": None, "config": settings.source or "defaults",
               "info": {"architecture": "toy", "layers": 1, "heads": settings.attention.heads,
                        "causal": settings.attention.causal, "d_model": settings.d_model}}
-    return _document(weights=record_weights(record), causal=record.causal, probe=probe, source=source,
-                     only=only, top=top, precision=precision, tokens=record.tokens)
+    attention = record_weights(record) if measure == "weights" else record.layers[0].attention.float()[None].cpu()
+    return _document(weights=score_maps(record_weights(record), measure), causal=record.causal, probe=probe,
+                     source=source, only=only, top=top, precision=precision, tokens=record.tokens, measure=measure,
+                     attention=attention)

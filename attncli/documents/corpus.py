@@ -5,6 +5,8 @@ per line of its shard (``{"line", "tokens", "scores"}`` or ``{"line", "error"}``
 ``{"summary": SUMMARY}``; ``--json`` is SUMMARY alone. SUMMARY holds the per-head summary
 (``summary``: count, mean, sd, min, max per score, each [L][H]), the top heads (``top``) and the
 exact sufficient statistics (``stats``) that :func:`merge` adds up (attncli.core.corpus_stats).
+The header and the summary say which ``measure`` the scores read (weights or norm; a part written
+before the field existed is weights), and parts of different measures do not merge.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from attncli.errors import AttnError, option
 KIND = "heads-corpus"
 
 
-def header(*, model: dict, file: str, field: str | None, shard: tuple[int, int] | None, scores) -> dict:
+def measure_of(doc: dict) -> str:
+    """The measure a header or summary's scores read (weights where the field is missing)."""
+    return doc.get("measure", "weights")
+
+
+def header(*, model: dict, file: str, field: str | None, shard: tuple[int, int] | None, scores,
+           measure: str = "weights") -> dict:
     """What a run is: a resumed run must be the same (:func:`same_run`)."""
     from attncli.version import SCHEMA_VERSION, __version__
 
     return {"kind": KIND, "schema": SCHEMA_VERSION, "version": __version__, "model": model, "file": file,
-            "field": field, "shard": None if shard is None else f"{shard[0]}/{shard[1]}", "scores": list(scores)}
+            "field": field, "shard": None if shard is None else f"{shard[0]}/{shard[1]}", "scores": list(scores),
+            "measure": measure}
 
 
 def same_run(saved: dict, current: dict) -> str | None:
@@ -28,6 +37,8 @@ def same_run(saved: dict, current: dict) -> str | None:
     for key in ("kind", "model", "file", "field", "shard", "scores"):
         if saved.get(key) != current.get(key):
             return key
+    if measure_of(saved) != measure_of(current):
+        return "measure"
     return None
 
 
@@ -46,7 +57,7 @@ def summary_document(stats: CorpusStats, *, head: dict, shards: dict, top: int, 
     model = head["model"]
     return {"kind": KIND, "schema": SCHEMA_VERSION, "version": __version__, "model": model,
             "layers": stats.layers, "heads": stats.heads, "causal": model.get("causal"), "scores": list(stats.names),
-            "file": head["file"], "field": head["field"], "shards": shards, **summary, "stats": stats.to_json()}
+            "measure": measure_of(head), "file": head["file"], "field": head["field"], "shards": shards, **summary, "stats": stats.to_json()}
 
 
 def _rounded(value, precision: int):
@@ -85,6 +96,9 @@ def merge(parts: list[tuple[str, dict]], *, top: int, precision: int | None = No
             if doc.get(key) != first.get(key):
                 raise AttnError(f"its {key} differs from {first_where}'s", where=where, kind="text",
                                 hint="merge the parts of one run")
+        if measure_of(doc) != measure_of(first):
+            raise AttnError(f"its scores read measure {measure_of(doc)}, {first_where}'s {measure_of(first)}",
+                            where=where, kind="text", hint="merge the parts of one run")
         if doc["shards"]["count"] != count:
             raise AttnError(f"it is a shard of {doc['shards']['count']}, {first_where} of {count}", where=where,
                             kind="text")
@@ -93,6 +107,6 @@ def merge(parts: list[tuple[str, dict]], *, top: int, precision: int | None = No
             raise AttnError(f"shard {min(twice)}/{count} is given twice", where=where, kind="text")
         indices += doc["shards"]["indices"]
         total.merge(CorpusStats.from_json(doc["stats"], where))
-    head = {"model": first["model"], "file": first["file"], "field": first["field"]}
+    head = {"model": first["model"], "file": first["file"], "field": first["field"], "measure": measure_of(first)}
     return summary_document(total, head=head, shards={"count": count, "indices": sorted(indices)}, top=top,
                             precision=precision)

@@ -3,8 +3,10 @@
 :class:`CorpusScorer` runs a batch of token-id lists as one forward pass, right-padded with an
 attention mask, every layer's weights captured (the eager arithmetic of attncli.models.capture,
 which equals ``output_attentions``); each text's (L, H) scores are those of its own N x N block
-(the rows and keys before the padding), scored by :func:`attncli.core.detectors.score_all`. A
-batch that fails is run again one text at a time, so one bad text is one error.
+(the rows and keys before the padding), scored by :func:`attncli.core.detectors.score_all`. Under
+``measure="norm"`` each layer's attention input is captured too (attncli.models.flows) and the scores
+read each head's ||alpha_ij f(x_j)|| as a share of its row (:func:`norm_maps`). A batch that fails is
+run again one text at a time, so one bad text is one error.
 
 :func:`score_texts` is the loop: it tokenizes the texts a window at a time, sorts the window by
 length, cuts it into batches under a size budget and scores them here (``jobs=1``) or in ``jobs``
@@ -15,6 +17,7 @@ yields one result per line as batches finish: ``{"line", "tokens", "scores"}`` o
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import Callable, Iterable, Iterator
 
 from attncli.core import detectors
@@ -42,13 +45,31 @@ def error_of(data: dict) -> AttnError:
                      code=ExitCode(data["exit_code"]))
 
 
-class CorpusScorer:
-    """A loaded model (attncli.models.Transformer) scoring batches of texts."""
+def norm_maps(family, x, alpha, kv_heads: int):
+    """``norm``'s maps for the head scores: x (N, d) the attention input, alpha (H, N, N) -> (1, H, N, N)
+    float64, each head's c_ij = ||alpha_ij^h f^h(x_j)|| divided by its row's total (attncli.core.head_scan)."""
+    from attncli.core.head_scan import score_maps
+    from attncli.core.measures.layer import transformed_values
+    from attncli.core.measures.scores import norm_per_head
+    from attncli.models.flows import layer_parts
 
-    def __init__(self, transformer) -> None:
+    parts = layer_parts(family, x, alpha, None, kv_heads)
+    return score_maps(norm_per_head(alpha, transformed_values(parts))[None], "norm")  # (1, H, N, N)
+
+
+class CorpusScorer:
+    """A loaded model (attncli.models.Transformer) scoring batches of texts under ``measure`` (weights or norm)."""
+
+    def __init__(self, transformer, measure: str = "weights") -> None:
         self.t = transformer
         info = transformer.info
         self.layers, self.heads, self.causal = int(info["layers"]), int(info["heads"]), bool(transformer.causal)
+        self.measure = measure
+        self.families = None
+        if measure != "weights":
+            from attncli.models.parts import family_layers
+
+            self.families = family_layers(transformer)  # an unsupported family fails here, before any text
 
     def encode(self, text: str, where: str) -> list[int]:
         """The text's ids, checked against the model's length and attention limits (AttnError if not)."""
@@ -85,7 +106,13 @@ class CorpusScorer:
         for b, (_, row) in enumerate(items):
             ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
             mask[b, :len(row)] = 1
-        with self.t.hooks(capture=("pattern",)) as cache:
+        with ExitStack() as stack:
+            cache = stack.enter_context(self.t.hooks(capture=("pattern",)))
+            if self.families is not None:
+                from attncli.models.flows import capture_inputs
+
+                stack.enter_context(torch.no_grad())
+                inputs, _calls = stack.enter_context(capture_inputs(self.families, list(range(self.layers))))
             self.t.forward(ids, backbone=True, attention_mask=mask.to(self.t.device))
         grids: list[dict] = [{name: [] for name in SCORES} for _ in items]
         for layer in range(self.layers):
@@ -100,6 +127,11 @@ class CorpusScorer:
                 if not bool(torch.isfinite(block).all()):
                     raise AttnError(f"non-finite values in the model's output ({self.t.dtype_name})",
                                     where=f"line {items[b][0]}", kind="numeric", code=ExitCode.FAILURE)
+                if self.families is not None:
+                    x = inputs[layer][b, :n]  # (n, d) this text's attention input
+                    with torch.no_grad():
+                        block = norm_maps(self.families[layer], x, pattern[b, :, :n, :n].to(x.dtype),
+                                          int(self.t.info["kv_heads"])).cpu()  # (1, H, n, n)
                 scores = detectors.score_all(block, causal=self.causal)
                 for name in SCORES:
                     grids[b][name].append([float(v) for v in scores[name][0]])
@@ -130,12 +162,12 @@ def _fits(scorer: CorpusScorer, max_batch: int):
 _WORKER: list = []
 
 
-def _start_worker(spec: str, device: str, dtype: str, bos, threads: int) -> None:
+def _start_worker(spec: str, device: str, dtype: str, bos, measure: str, threads: int) -> None:
     from attncli.core.devices import import_torch
     from attncli.models.runs import ModelAttention
 
     import_torch().set_num_threads(threads)
-    _WORKER.append(CorpusScorer(ModelAttention(spec, device=device, dtype=dtype, bos=bos).transformer))
+    _WORKER.append(CorpusScorer(ModelAttention(spec, device=device, dtype=dtype, bos=bos).transformer, measure))
 
 
 def _work(items: list) -> list[dict]:
@@ -194,7 +226,7 @@ def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", j
                 max_batch: int = MAX_BATCH) -> Iterator[dict]:
     """Every line ((number, text or None, AttnError or None)) -> its result, as batches finish.
 
-    ``scorer`` tokenizes (and, with ``jobs=1``, scores); ``model`` = (spec, device, dtype, bos) is what
+    ``scorer`` tokenizes (and, with ``jobs=1``, scores); ``model`` = (spec, device, dtype, bos, measure) is what
     each of ``jobs > 1`` workers loads.
     """
     pool = _Pool(jobs, model) if jobs > 1 else None

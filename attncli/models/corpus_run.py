@@ -32,13 +32,14 @@ def model_identity(transformer) -> dict:
 def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str | tuple | None = None, jobs: int = 1,
                  batch: int = 16,
                  device: str = "cpu", dtype: str = "float32", bos: bool | None = None, top: int = 5,
-                 precision: int | None = None, resume=None, on_record: Callable[[dict], None] | None = None,
+                 precision: int | None = None, measure: str | None = None, resume=None, on_record: Callable[[dict], None] | None = None,
                  progress: Callable | None = None, load_progress: Callable | None = None, stdin=None) -> dict:
     """Every line of ``file`` (one text a line, or JSON Lines: attncli.io.corpus) through ``model``.
 
     ``shard`` ``"I/N"`` (or (I, N)) takes lines n with (n - 1) % N == I - 1; ``jobs`` worker processes;
     ``batch`` texts per forward pass at most (1: every text alone, so its scores do not depend on its neighbours);
     ``progress(done, total)`` after each line (total None when unknown); ``stdin`` is what ``'-'`` reads.
+    ``measure``: what the scores read, weights (None) or norm (attncli.core.head_scan.score_maps).
     """
     from attncli.core.corpus_stats import CorpusStats
     from attncli.core.devices import dtype_name
@@ -48,7 +49,10 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     from attncli.models.corpus import SCORES, CorpusScorer, score_texts
     from attncli.models.runs import ModelAttention
 
+    from attncli.core.head_scan import head_measure
+
     check_jobs(jobs)
+    measure = head_measure(measure)
     if not 1 <= batch <= 1024:
         raise AttnError(f"must be between 1 and 1024, got {batch}", param="batch")
     if top < 1:
@@ -58,8 +62,9 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     lines = read_corpus(file, field=field, shard=shard, stream=stdin if str(file) == "-" else None)  # opens it now
     dtype = dtype_name(dtype)
     runner = ModelAttention(model, device=device, dtype=dtype, bos=bos, progress=load_progress)
-    scorer = CorpusScorer(runner.transformer)
-    head = header(model=model_identity(runner.transformer), file=label, field=field, shard=shard, scores=SCORES)
+    scorer = CorpusScorer(runner.transformer, measure)
+    head = header(model=model_identity(runner.transformer), file=label, field=field, shard=shard, scores=SCORES,
+                  measure=measure)
     stats = CorpusStats(SCORES, scorer.layers, scorer.heads)
     emit = on_record or (lambda record: None)
     done: set[int] = set()
@@ -80,7 +85,7 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
         progress(finished, total)
     todo = ((n, text, error) for n, text, error in lines if n not in done)
     for record in score_texts(scorer, todo, label=label, jobs=jobs,
-                              model=(model, device, dtype, bos), max_batch=batch):
+                              model=(model, device, dtype, bos, measure), max_batch=batch):
         if record["line"] in done:
             continue
         _count(stats, record, done)

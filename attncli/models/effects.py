@@ -57,11 +57,19 @@ def first_token_shares(t, ids, *, where: str, ablate=(), ablate_mode: str = "zer
 
     record, extra = measured_run(t, ids, where=where, measure="norm", layers=None, rollout=False,
                                  ablate=list(ablate), ablate_mode=ablate_mode)
-    weights, norms = [], []
-    for index, layer in enumerate(record.layers):
+    weights = []
+    for layer in record.layers:
         mean = layer.weights.double().mean(0)  # (N, N) the heads' mean: rows sum to 1
+        weights.append(float(mean[1:, 0].mean()) if mean.shape[0] > 1 else float(mean[0, 0]))
+    return weights, norm_shares(extra)
+
+
+def norm_shares(extra) -> list[float]:
+    """Per layer of a ``norm`` run (attncli.models.measured's ``extra``): the mean over rows 1..N-1 of the
+    first token's share of ||sum_h alpha f|| in its row."""
+    norms = []
+    for index in sorted(extra["layers"]):
         level = extra["layers"][index][1][0].double()  # (N, N) ||sum_h alpha f||
         share = level[:, 0] / level.sum(-1).clamp_min(1e-300)  # (N,)
-        weights.append(float(mean[1:, 0].mean()) if mean.shape[0] > 1 else float(mean[0, 0]))
         norms.append(float(share[1:].mean()) if share.shape[0] > 1 else float(share[0]))
-    return weights, norms
+    return norms

@@ -14,6 +14,7 @@ from attncli.core.numbers import plural
 from attncli.core.detectors import DESCRIPTIONS
 from attncli.io.textsafe import visible
 from attncli.render.colors import Paint
+from attncli.render.heads_view import measure_line
 from attncli.render.layout import Column, Lazy, block_table, fmt
 
 
@@ -37,7 +38,7 @@ def _header(doc: dict) -> Text:
                     f"{lines}{more}): not in the statistics", style="yellow")
     if model.get("quantized"):
         text.append("\n" + model["quantized"], style="dim")
-    return text
+    return text + measure_line(doc)
 
 
 def _score(name: str, doc: dict, precision: int, paint: Paint, width: int) -> list[Text]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from attncli.core.detectors import DESCRIPTIONS
+from attncli.core.detectors import DESCRIPTIONS, MEASURE_ROWS
 from attncli.render.colors import Paint
 from attncli.render.layout import Column, Lazy, block_table, fmt
 from attncli.core.numbers import plural
@@ -73,7 +73,15 @@ def _header(doc: dict) -> Text:
     text = Text(" · ".join(parts))
     if info.get("quantized"):
         text.append("\n" + info["quantized"], style="dim")
-    return text
+    return text + measure_line(doc)
+
+
+def measure_line(doc: dict) -> Text:
+    """Under a measure other than the weights: what every score below reads (empty for weights)."""
+    measure = doc.get("measure") or "weights"
+    if measure not in MEASURE_ROWS:
+        return Text("")
+    return Text.assemble("\n", (f"scores read {measure}", "bold"), f": {MEASURE_ROWS[measure]}")
 
 
 def _top(doc: dict, precision: int, width: int) -> list[Text]:
