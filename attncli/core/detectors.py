@@ -33,7 +33,7 @@ THRESHOLDS = {"induction": 0.2}
 TEXT_SCORES = ("previous", "first", "entropy", "distance")
 #: What the maps are under a measure other than the weights (attncli.core.head_scan.score_maps): the
 #: heads document's ``measure_rows`` and the views' headings.
-MEASURE_ROWS = {"norm": "each head's ||alpha_ij f(x_j)|| as a share of its row, c_ij / sum_j c_ij"}
+MEASURE_ROWS = {"norm": "per head ||alpha_ij f(x_j)||, rows as shares c_ij / sum_j c_ij"}
 DESCRIPTIONS = {
     "previous": "attention to the position before",
     "induction": "second copy -> the token after its first occurrence",

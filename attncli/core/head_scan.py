@@ -148,9 +148,10 @@ def scan_model(runner, *, text: str | None, where: str, length: int, seed: int, 
         ids = model.encode(text, where=where)
         if not removed and not _fits(model, ids, where):  # the scores summed row by row: no N x N weights held
             if measure != "weights":
-                raise AttnError(f"{option('measure')} {measure} needs every layer's full weights, and this text is "
-                                "too long for them", param="measure", kind="budget",
-                                hint=f"shorten the text, or use {option('measure')} weights (scored row by row)")
+                raise AttnError(f"{measure} needs every layer's full weights, and this text is too long for them",
+                                param="measure", kind="budget",
+                                hint=f"shorten the text, or use {option('measure')} weights, which scores it "
+                                     "row by row")
             return _scan_rows(runner, ids, where=where, only=only, top=top, precision=precision,
                               layer_progress=layer_progress, effect=effect)
     from attncli.models import effects
