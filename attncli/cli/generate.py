@@ -23,25 +23,15 @@ VIEWS = ("steps", "grid")
 
 
 @dataclass
-class GenerateOptions:
-    """Everything ``generate`` (and ``browse --generate``) is given, checked before the model loads."""
+class GenerateOptions(GenerationOptions):
+    """Everything ``generate`` (and ``browse --generate``) is given, checked before the model loads: the
+    generation options (attncli.cli.generation_options), the model and what is shown."""
 
-    model: str
-    max_new_tokens: int = 32
-    sample: bool = False
-    temperature: Optional[float] = None
-    top_k: Optional[int] = None
-    top_p: Optional[float] = None
-    seed: Optional[int] = None
-    chat: bool = False
-    system: Optional[str] = None
-    target: Optional[str] = None
-    alternatives: int = 3
+    model: str = ""
     layer: Optional[str] = None
     head: Optional[int] = None
     step: Optional[int] = None
     view: str = "steps"
-    attention: str = "self"
     bos: Optional[bool] = None
     device: Optional[str] = None
     dtype: Optional[str] = None

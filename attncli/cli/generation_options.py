@@ -50,8 +50,10 @@ class GenerationOptions:
 
 
 def flag_of(info) -> str:
-    """An option's flags as messages spell them: ``-n/--max-new-tokens``, ``--sample``."""
-    return "/".join(sorted(info.param_decls, key=len))
+    """An option's flags as messages spell them: ``-n/--max-new-tokens``, ``--sample``. (In ``Annotated``,
+    typer.Option's first name is held as its ``default``.)"""
+    names = [info.default, *info.param_decls] if isinstance(info.default, str) else list(info.param_decls)
+    return "/".join(sorted((n for n in names if n.startswith("-")), key=len))
 
 
 def generation_params(panel: str, view_panel: str | None = None, *,
