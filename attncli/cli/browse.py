@@ -54,16 +54,16 @@ def browse(
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     generate: Annotated[Optional[str], typer.Option(
         "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
-        help="With --model (a decoder, or an encoder-decoder model reading PROMPT): write after PROMPT as attncli "
-             "generate does, then step through the tokens written with n and p (a: self- or cross-attention). "
-             "-t/--temperature and --seed are then the sampling's.")] = None,
+        help="With --model (a decoder, or an encoder-decoder model that reads PROMPT as its source): write as "
+             "attncli generate does, then step through the tokens written with n and p (a: self- or "
+             "cross-attention). -t/--temperature and --seed are then the sampling's.")] = None,
     *,
     gen: GenerationOptions,
     opts: CommandOptions,
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
 
-    Keys: arrows or h/j/k/l, [ and ] for layers, w measure, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit.
+    Keys: arrows or h/j/k/l, [ and ] for layers, w measure, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit; with --generate, n and p step, a self/cross-attention (encoder-decoder models).
 
     Examples:
 
@@ -184,7 +184,8 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
             raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
                             "under their attention weights)", where=name)
     if mdl.model is None:
-        raise AttnError("--generate needs --model, a decoder to write with", where="--generate",
+        raise AttnError("--generate needs --model, a decoder or an encoder-decoder model to write with",
+                        where="--generate",
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     mdl.check(dataclasses.replace(attn, temperature=None, seed=None))  # those two are the sampling's here
     options.check()
