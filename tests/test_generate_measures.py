@@ -17,7 +17,7 @@ import torch
 
 from conftest import cli, run_json
 from test_decoders import no_network  # noqa: F401 (fixture)
-from test_generate import PROMPT, make_lm
+from test_generate import PROMPT, make_lm, make_seq2seq
 from test_measures import close, paper_vectors
 from test_models import needs_smollm2
 
@@ -171,3 +171,11 @@ def test_ablated_heads_have_their_effective_pattern(lms):
     for step in doc["steps"]:
         rows = step["attention"][0]["weights"]
         assert all(v == 0 for v in rows[2]) and any(v > 0 for v in rows[0])
+
+
+def test_an_encoder_decoder_model_is_refused_with_a_measure(tmp_path):
+    folder = make_seq2seq(tmp_path / "t5", "t5")
+    out = cli("generate", "--model", str(folder), PROMPT, "-n", "2", "--measure", "norm")
+    assert out.code == 2 and out.stdout == "" and "Traceback" not in out.stderr, out
+    assert "--measure norm" in out.stderr and "encoder-decoder" in out.stderr, out
+    assert cli("generate", "--model", str(folder), PROMPT, "-n", "2", "--measure", "weights").code == 0

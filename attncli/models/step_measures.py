@@ -27,10 +27,10 @@ def check_name(name: str | None) -> str:
 
     name = check_measure(name)
     if name == "value-zeroing":
-        raise AttnError("value zeroing reruns the layer once per key at every step of a generation",
-                        where=f"{option('measure')} value-zeroing",
-                        hint=f"use {option('measure')} norm, mixing or alti (one pass per step), or run attncli run "
-                             f"{option('measure')} value-zeroing on the text")
+        raise AttnError("not during a generation: value zeroing would rerun the layer once per earlier token at "
+                        "every step", where=f"{option('measure')} value-zeroing",
+                        hint=f"use {option('measure')} norm, mixing or alti, or attncli run {option('measure')} "
+                             "value-zeroing on the whole text")
     return name
 
 
