@@ -78,6 +78,12 @@ def interleaved(runs: dict, repeat: int, new: int):
     return median, {name: statistics.median(values) for name, values in cpu.items()}, produced
 
 
+def print_times(median: dict, median_cpu: dict, new: int) -> None:
+    for name, seconds in median.items():
+        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
+              f"{median_cpu[name]:7.2f} s CPU")
+
+
 def speed(repeat: int, new: int, prompt: int = 50) -> None:
     import torch
 
@@ -111,9 +117,7 @@ def speed(repeat: int, new: int, prompt: int = 50) -> None:
     median, median_cpu, produced = interleaved(runs, repeat, new)
     print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, float32 on cpu, "
           f"{torch.get_num_threads()} thread(s); {machine()}; median of {repeat}, interleaved; {load_average()}")
-    for name, seconds in median.items():
-        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
-              f"{median_cpu[name]:7.2f} s CPU")
+    print_times(median, median_cpu, new)
     same = all(produced[name] == produced["hf"] for name in produced)
     print(f"  the same {new} ids from all four: {same}")
     a = median["attncli"] / median["hf"]
@@ -142,9 +146,7 @@ def measure_speed(repeat: int, new: int, prompt: int = 50) -> None:
     median, median_cpu, produced = interleaved(runs, repeat, new)
     print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, --measure norm against weights, float32 on "
           f"cpu, {torch.get_num_threads()} thread(s); {machine()}; median of {repeat}, interleaved; {load_average()}")
-    for name, seconds in median.items():
-        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
-              f"{median_cpu[name]:7.2f} s CPU")
+    print_times(median, median_cpu, new)
     print(f"  the same {new} ids from all four: {all(p == produced['weights'] for p in produced.values())}")
     for key, what in (("", "the last layer"), ("-all", "every layer")):
         wall = median["norm" + key] / median["weights" + key]
