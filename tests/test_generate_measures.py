@@ -113,6 +113,22 @@ def test_the_row_function_is_the_layers_row():
             assert torch.allclose(row.level[0, 0], whole.level[0, i, :i + 1], atol=1e-5, rtol=1e-5), (name, i)
             if name == "mixing":
                 assert torch.allclose(row.ratio, whole.ratio[i:i + 1], atol=1e-6)
+    # the inner-product path a generation takes for norm and mixing: the same rows
+    from attncli.core.measures import rows
+    from attncli.core.measures.layer import transformed_values
+
+    f = transformed_values(LayerParts(x=x, alpha=alpha, w_v=w_v, b_v=b_v, w_o=w_o, b_o=b_o, kv_heads=kv))  # (H, N, d)
+    gram = rows.head_gram(f)  # (N, H, H)
+    norm = measure_layer("norm", LayerParts(x=x, alpha=alpha, w_v=w_v, b_v=b_v, w_o=w_o, b_o=b_o, kv_heads=kv))
+    mixing = measure_layer("mixing", LayerParts(x=x, alpha=alpha, w_v=w_v, b_v=b_v, w_o=w_o, b_o=b_o, kv_heads=kv,
+                                                residual=residual))
+    for i in range(n):
+        per_head, level = rows.norm_row(alpha[:, i, :i + 1], gram[:i + 1])
+        assert torch.allclose(per_head, norm.values[:, i, :i + 1], atol=1e-5, rtol=1e-5)
+        assert torch.allclose(level, norm.level[0, i, :i + 1], atol=1e-5, rtol=1e-5)
+        row, ratio = rows.mixing_row(level, alpha[:, i, i], f[:, i], residual[i])
+        assert torch.allclose(row, mixing.values[0, i, :i + 1], atol=1e-5, rtol=1e-5)
+        assert abs(ratio - float(mixing.ratio[i])) < 1e-6
 
 
 def test_json_jsonl_and_view_carry_the_measure(lms):

@@ -3,8 +3,11 @@
 Step k's row is the one query of the forward that produced generated token k. ``norm``, ``mixing``
 and ``alti`` need, besides that row's softmax weights, every key's value vector x_j W_V + b_V: the
 model's key/value cache already holds them, and the capture point ``v`` hands them over (KV, N, dv)
-at each forward, so f^h(x_j) = v_j W_O^h is computed from the cache, and nothing is kept from one step
-to the next but the step's own rows: memory grows with the sequence, never with its square.
+at each forward, so f^h(x_j) = v_j W_O^h is computed from the cache. ``norm`` and ``mixing`` keep,
+per chosen layer, each key's H x H inner products of its f^h (attncli.core.measures.rows) and compute
+f for the step's new key only; ``alti`` (L1 distances of whole vectors) computes f for every key at
+each step. Nothing else is kept from one step to the next but the step's own rows: memory grows with
+the sequence, never with its square.
 ``mixing`` and ``alti`` also need the query token's residual (the block's input, capture point
 ``resid_pre``: one token per step); decoders are pre-LN, so there is no layer norm to fix
 (attncli.core.measures.layer).
@@ -65,6 +68,8 @@ class StepMeasure:
         for item in interventions:
             if isinstance(item, AblateHead):
                 self.ablated.setdefault(item.layer, []).append((item.head, item.mode))
+        #: layer -> (N, H, H) float64: <f^h(x_j), f^g(x_j)> of every key so far (norm, mixing), grown a key a step
+        self.grams: dict[int, object] = {}
 
     @property
     def capture(self) -> tuple[str, ...]:
@@ -72,7 +77,6 @@ class StepMeasure:
 
     def __call__(self, cache: dict, layer: int):
         """(values (H or 1, N), level (N,), mixing ratio or None) of the forward's last query row."""
-        from attncli.core.measures.layer import measure_row
         from attncli.models.measured import effective_pattern
 
         got = cache[layer]
@@ -83,7 +87,25 @@ class StepMeasure:
         w_o, b_o = self.projections[layer]
         residual = got["resid_pre"][-1:] if "resid_pre" in got else None  # (1, d) the query token's
         with self.torch.no_grad():
-            m = measure_row(self.name, values, alpha, w_o=w_o, b_o=b_o, position=int(values.shape[1]) - 1,
-                            residual=residual)
-        ratio = None if m.ratio is None else float(m.ratio[0])
-        return m.values[:, 0].float(), m.level[0, 0].float(), ratio  # (H or 1, N), (N,)
+            if self.name == "alti":  # L1 distances of whole vectors: f of every key, this step
+                from attncli.core.measures.layer import measure_row
+
+                m = measure_row(self.name, values, alpha, w_o=w_o, b_o=b_o, position=int(values.shape[1]) - 1,
+                                residual=residual)
+                return m.values[:, 0].float(), m.level[0, 0].float(), None  # (1, N), (N,)
+            return self._from_gram(layer, values, alpha[:, 0], w_o, residual)
+
+    def _from_gram(self, layer: int, values, alpha, w_o, residual):
+        """norm and mixing from each key's inner products, f computed for the new keys only (core.measures.rows)."""
+        from attncli.core.measures import rows, vectors
+
+        known = self.grams.get(layer)
+        start = 0 if known is None else int(known.shape[0])
+        f_new = vectors.transformed(values[:, start:], w_o, int(alpha.shape[0]))  # (H, K, d) the new keys'
+        gram = rows.head_gram(f_new)  # (K, H, H)
+        self.grams[layer] = gram = gram if known is None else self.torch.cat([known, gram])  # (N, H, H)
+        per_head, level = rows.norm_row(alpha, gram)  # (H, N), (N,)
+        if self.name == "norm":
+            return per_head.float(), level.float(), None
+        row, ratio = rows.mixing_row(level, alpha[:, -1], f_new[:, -1], residual[0])  # the query is the last key
+        return row[None].float(), row.float(), ratio
