@@ -170,8 +170,10 @@ class State:
 
     def set_query(self, pane: int, index: int) -> None:
         """Move a pane's cursor; in compare mode the others follow to the same word where they have it."""
-        panes = self.panes()
         self.queries[pane] = index
+        if not self.compare:
+            return
+        panes = self.panes()
         word = panes[pane].tokens[index].lower()
         for other, line in enumerate(panes):
             if other == pane:
