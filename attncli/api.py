@@ -223,7 +223,8 @@ def document(record, *, precision: int | None = None) -> dict:
 def generate(prompt: str, *, model, max_new_tokens: int = 32, sample: bool = False, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, chat: bool = False,
              system: str | None = None, target: str | None = None, layer: int | str | None = None,
-             alternatives: int = 3, device: str = "cpu", dtype: str = "float32", bos: bool | None = None):
+             alternatives: int = 3, device: str = "cpu", dtype: str = "float32", bos: bool | None = None,
+             measure: str | None = None):
     """A decoder writes after ``prompt``: the same generation as ``attncli generate --model MODEL PROMPT``.
 
     ``model``: a packaged decoder (``"smollm2"``) or a local model folder, loaded once and kept for later
@@ -232,7 +233,9 @@ def generate(prompt: str, *, model, max_new_tokens: int = 32, sample: bool = Fal
     tokenizer's chat template; ``layer``: the layer whose attention each step keeps (default the last;
     ``"all"``). Returns the Generation: ``.text()``, ``.ids``, ``.stop``, ``.steps`` (each with ``token``,
     ``probability``, ``rank``, ``alternatives`` and ``attention[layer]``, an (H, position) tensor), and
-    ``.document()`` (or ``attncli.document(result)``), what ``generate --json`` prints.
+    ``.document()`` (or ``attncli.document(result)``), what ``generate --json`` prints. ``measure``
+    (``"norm"``, ``"mixing"`` or ``"alti"``): each step also holds ``measure[layer]`` and ``level[layer]``,
+    its row under that measure, computed from the key/value cache's values (docs/generation.md).
     """
     from attncli.models.generation import generate_text
 
@@ -245,7 +248,8 @@ def generate(prompt: str, *, model, max_new_tokens: int = 32, sample: bool = Fal
                         hint='e.g. attncli.generate("The capital of France is", model="smollm2")')
     return generate_text(prompt, model=model, max_new_tokens=max_new_tokens, sample=sample, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, chat=chat, system=system, target=target, layer=layer,
-                         alternatives=alternatives, device=device or "cpu", dtype=dtype or "float32", bos=bos)
+                         alternatives=alternatives, device=device or "cpu", dtype=dtype or "float32", bos=bos,
+                         measure=measure)
 
 
 def compare(texts, *, focus: str | None = None, config=None, model=None, layer: int | str | None = None,

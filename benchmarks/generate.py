@@ -10,8 +10,12 @@
     Targets: attncli within 1.3x of hf, attncli-all within 1.1x of hf+attn. The ids must agree.
 (b) memory: peak RSS of a child process generating 64 and then 1,024 new tokens (attncli's loop, the
     last layer's rows), and of one that only loads the model; target: 1,024 under 1.5x of 64.
+(c) --measure norm (issue 20 with issue 19's measures): the same prompt and new tokens, generate_ids with
+    measure="norm" against measure="weights", on the last layer and on every layer, interleaved (median of
+    --repeat); prints the ratios norm / weights (no target: what a step's norm row costs). The norm rows
+    must give the same ids.
 
-    python benchmarks/generate.py [--repeat 3] [--new 64] [--only a|b] [--long 1024] [--threads T]
+    python benchmarks/generate.py [--repeat 3] [--new 64] [--only a|b|c] [--long 1024] [--threads T]
                                   [--prompt 50]
 
 --threads sets torch's intra-op threads (default: torch's own); on a machine shared with other jobs one
@@ -56,6 +60,30 @@ def prompt_ids(transformer, n: int = 50) -> list[int]:
     return ids[:n]
 
 
+def interleaved(runs: dict, repeat: int, new: int):
+    """Each run once as a warm-up (4 tokens), then ``repeat`` rounds of all of them in turn: the medians of the
+    wall and CPU times, and the ids of each run's last round."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    produced: dict[str, list] = {}
+    for fn in runs.values():  # warm-up: a short generation of each
+        fn(4)
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            produced[name] = fn(new)
+            samples[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    return median, {name: statistics.median(values) for name, values in cpu.items()}, produced
+
+
+def print_times(median: dict, median_cpu: dict, new: int) -> None:
+    for name, seconds in median.items():
+        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
+              f"{median_cpu[name]:7.2f} s CPU")
+
+
 def speed(repeat: int, new: int, prompt: int = 50) -> None:
     import torch
 
@@ -86,24 +114,10 @@ def speed(repeat: int, new: int, prompt: int = 50) -> None:
                                                          stop_ids=set()).steps]
 
     runs = {"hf": hf, "hf+attn": hf_attn, "attncli": ours(last), "attncli-all": ours(every)}
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    cpu: dict[str, list[float]] = {name: [] for name in runs}
-    produced: dict[str, list] = {}
-    for fn in runs.values():  # warm-up: a short generation of each
-        fn(4)
-    for _ in range(repeat):
-        for name, fn in runs.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            produced[name] = fn(new)
-            samples[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    median = {name: statistics.median(values) for name, values in samples.items()}
-    median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    median, median_cpu, produced = interleaved(runs, repeat, new)
     print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, float32 on cpu, "
           f"{torch.get_num_threads()} thread(s); {machine()}; median of {repeat}, interleaved; {load_average()}")
-    for name, seconds in median.items():
-        print(f"  {name:<12} {seconds:7.2f} s wall  {seconds / new * 1000:6.1f} ms/token   "
-              f"{median_cpu[name]:7.2f} s CPU")
+    print_times(median, median_cpu, new)
     same = all(produced[name] == produced["hf"] for name in produced)
     print(f"  the same {new} ids from all four: {same}")
     a = median["attncli"] / median["hf"]
@@ -112,6 +126,32 @@ def speed(repeat: int, new: int, prompt: int = 50) -> None:
           f"attncli-all / hf+attn = {b:.2f} (target 1.1: {verdict(b, 1.1)})")
     a, b = median_cpu["attncli"] / median_cpu["hf"], median_cpu["attncli-all"] / median_cpu["hf+attn"]
     print(f"  CPU:  attncli / hf = {a:.2f}; attncli-all / hf+attn = {b:.2f}")
+
+
+def measure_speed(repeat: int, new: int, prompt: int = 50) -> None:
+    import torch
+
+    from attncli.models.generation import generate_ids
+
+    t = load()
+    ids = prompt_ids(t, prompt)
+    last, every = [t.info["layers"] - 1], list(range(t.info["layers"]))
+
+    def ours(layers, measure):
+        return lambda count: [s.id for s in generate_ids(t, ids, max_new_tokens=count, layers=layers,
+                                                         stop_ids=set(), measure=measure).steps]
+
+    runs = {"weights": ours(last, "weights"), "norm": ours(last, "norm"), "weights-all": ours(every, "weights"),
+            "norm-all": ours(every, "norm")}
+    median, median_cpu, produced = interleaved(runs, repeat, new)
+    print(f"SmolLM2, {len(ids)}-token prompt, {new} new tokens, greedy, --measure norm against weights, float32 on "
+          f"cpu, {torch.get_num_threads()} thread(s); {machine()}; median of {repeat}, interleaved; {load_average()}")
+    print_times(median, median_cpu, new)
+    print(f"  the same {new} ids from all four: {all(p == produced['weights'] for p in produced.values())}")
+    for key, what in (("", "the last layer"), ("-all", "every layer")):
+        wall = median["norm" + key] / median["weights" + key]
+        used = median_cpu["norm" + key] / median_cpu["weights" + key]
+        print(f"  {what}: norm / weights = {wall:.2f} wall, {used:.2f} CPU")
 
 
 def load_average() -> str:
@@ -154,7 +194,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--new", type=int, default=64)
     parser.add_argument("--long", type=int, default=1024)
-    parser.add_argument("--only", choices=("a", "b"))
+    parser.add_argument("--only", choices=("a", "b", "c"))
     parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's own)")
     parser.add_argument("--prompt", type=int, default=50, help="prompt tokens (default 50)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -170,6 +210,8 @@ def main() -> None:
         speed(args.repeat, args.new, args.prompt)
     if args.only in (None, "b"):
         memory(args.long, args.prompt, args.threads)
+    if args.only in (None, "c"):
+        measure_speed(args.repeat, args.new, args.prompt)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class GenerateOptions(GenerationOptions):
     dtype: Optional[str] = None
     ablate: Optional[str] = None
     ablate_mode: str = "zero"
+    measure: Optional[str] = None
 
     def sampling(self):
         from attncli.core.decoding import Sampling
@@ -68,9 +69,26 @@ class GenerateOptions(GenerationOptions):
         if self.ablate is None and self.ablate_mode != "zero":
             raise AttnError("--ablate-mode goes with --ablate", where="--ablate-mode")
         check_generation_mode(self.ablate_mode)
+        self.check_measure()
         if self.step is not None and self.target is None and not -self.max_new_tokens <= self.step < self.max_new_tokens:
             raise AttnError(f"step {self.step} is out of range: at most {self.max_new_tokens} tokens are generated",
                             where="--step", hint=f"use 0 to {self.max_new_tokens - 1}, or -1 for the last")
+
+    def check_measure(self) -> str:
+        """``--measure``: its name; the combinations a generation cannot show are refused (exit 2)."""
+        from attncli.core.measures import has_heads
+        from attncli.models.step_measures import check_name
+
+        name = check_name(self.measure)
+        if name == "weights":
+            return name
+        if self.attention == "cross":
+            raise AttnError(f"--measure {name} applies to the decoder's self-attention", where="--attention",
+                            hint="leave --attention cross out, or --measure out")
+        if self.head is not None and not has_heads(name):
+            raise AttnError(f"--measure {name} has no per-head values (it is the layer's, all heads together)",
+                            where="--head", hint="leave --head out, or use --measure norm")
+        return name
 
     def load(self):
         """The model, loaded once (imports torch and transformers)."""
@@ -122,6 +140,7 @@ def generate(
         "--dtype", metavar="DTYPE", rich_help_panel=PANEL, help="float32 (default), float64, float16 or bfloat16.")] = None,
     ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
     ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
+    measure: Annotated[Optional[str], MEASURE_PARAMS["measure"][1]] = None,
     *,
     gen: GenerationOptions,
     out: OutputOptions,
@@ -139,9 +158,11 @@ def generate(
       attncli generate --model smollm2 "Once upon a time" --jsonl | head -3
 
       attncli generate --model smollm2 "The capital of France is" --ablate 3.1
+
+      attncli generate --model smollm2 "The capital of France is" --measure norm
     """
     options = GenerateOptions(model=model, **gen.values(), layer=layer, head=head, step=step, view=view, bos=bos,
-                              device=device, dtype=dtype, ablate=ablate, ablate_mode=ablate_mode)
+                              device=device, dtype=dtype, ablate=ablate, ablate_mode=ablate_mode, measure=measure)
     guarded(out, lambda env: _generate(env, prompt, options, jsonl, out))
 
 
@@ -168,12 +189,13 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     if removed:
         ablation.check_generation(transformer)
     sampling = options.sampling()
+    measure = options.check_measure()
     stream_text = not (out.json or jsonl) and env.out.is_terminal
     precision = out.precision
 
     def on_step(step) -> None:
         if jsonl:
-            env.stdout.write(json.dumps(step_record(step, head=options.head, precision=precision),
+            env.stdout.write(json.dumps(step_record(step, head=options.head, precision=precision, measure=measure),
                                         ensure_ascii=False) + "\n")
             env.stdout.flush()
         elif stream_text and not step.special:
@@ -190,7 +212,8 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     result = generation.generate(transformer, prompt, sampling=sampling, max_new_tokens=options.max_new_tokens,
                                  layers=layers, alternatives=options.alternatives, target=options.target,
                                  chat=options.chat, system=options.system, on_step=on_step,
-                                 interventions=ablation.interventions(removed, options.ablate_mode))
+                                 interventions=ablation.interventions(removed, options.ablate_mode),
+                                 measure=measure)
     changes = None
     if removed:
         from attncli.documents.generation import ablation_part

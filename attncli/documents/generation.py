@@ -5,6 +5,10 @@ the vocabulary, the ``alternatives`` (the most likely tokens at that step) and, 
 the attention row of the forward that produced it: ``weights[h][j]`` for head h and key j
 (j over the prompt and the tokens generated before it, ``position`` keys in all) and ``mean``,
 the mean over heads. Numbers are exact (the shortest decimal that reads back) unless ``-p``.
+
+Under ``--measure`` (norm, mixing, alti; the document's ``measure``), as in run's documents, every value
+is a contribution of key j to the step's query: ``weights[h][j]`` the measure per head (norm only) and
+``level`` the layer level (all heads together) in place of ``mean``; ``mixing_ratio`` for mixing.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ def _number(value: float, precision: int | None) -> float:
     return round(float(value), precision) if precision is not None else float(value)
 
 
-def attention_part(step, *, head: int | None, precision: int | None, cross: bool = False) -> list[dict]:
+def attention_part(step, *, head: int | None, precision: int | None, cross: bool = False,
+                   measure: str = "weights") -> list[dict]:
     """Per chosen layer: the heads shown, their rows [H][K] (or the one head's) and the mean over heads."""
+    if measure != "weights" and not cross:
+        return measure_part(step, head=head, precision=precision, measure=measure)
     rows = step.cross if cross else step.attention
     out = []
     for layer in sorted(rows):
@@ -30,7 +37,25 @@ def attention_part(step, *, head: int | None, precision: int | None, cross: bool
     return out
 
 
-def step_part(step, *, head: int | None, precision: int | None) -> dict:
+def measure_part(step, *, head: int | None, precision: int | None, measure: str) -> list[dict]:
+    """Per chosen layer under a measure: per-head values [H][K] (measures with heads), the level [K]."""
+    from attncli.core.measures import has_heads
+
+    out = []
+    for layer in sorted(step.measure):
+        entry: dict = {"layer": layer}
+        if has_heads(measure):
+            values = step.measure[layer]  # (H, K)
+            entry["heads"] = list(range(int(values.shape[0]))) if head is None else [head]
+            entry["weights"] = to_list(values if head is None else values[head:head + 1], precision)
+        entry["level"] = to_list(step.level[layer], precision)  # (K,) all heads together
+        if layer in step.mixing_ratio:
+            entry["mixing_ratio"] = _number(step.mixing_ratio[layer], precision)
+        out.append(entry)
+    return out
+
+
+def step_part(step, *, head: int | None, precision: int | None, measure: str = "weights") -> dict:
     part = {
         "index": step.index, "position": step.position, "id": step.id, "token": step.token, "text": step.text,
         "probability": _number(step.probability, precision),
@@ -38,7 +63,7 @@ def step_part(step, *, head: int | None, precision: int | None) -> dict:
         "special": step.special, "eos": step.eos,
         "alternatives": [{"id": a.id, "token": a.token, "text": a.text,
                           "probability": _number(a.probability, precision)} for a in step.alternatives],
-        "attention": attention_part(step, head=head, precision=precision),
+        "attention": attention_part(step, head=head, precision=precision, measure=measure),
     }
     if step.cross:
         part["cross_attention"] = attention_part(step, head=head, precision=precision, cross=True)
@@ -77,15 +102,16 @@ def generation_document(gen, *, max_new_tokens: int, alternatives: int, head: in
         "device": gen.config.get("device"), "dtype": gen.config.get("dtype"),
         "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
                                   attention=attention),
+        "measure": gen.measure,
         "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
-        "steps": [step_part(s, head=head, precision=precision) for s in gen.steps],
+        "steps": [step_part(s, head=head, precision=precision, measure=gen.measure) for s in gen.steps],
         "seconds": gen.seconds,
     }
 
 
-def step_record(step, *, head: int | None, precision: int | None) -> dict:
+def step_record(step, *, head: int | None, precision: int | None, measure: str = "weights") -> dict:
     """One ``--jsonl`` line, written as soon as the token is produced."""
-    return {"type": "step", **step_part(step, head=head, precision=precision)}
+    return {"type": "step", **step_part(step, head=head, precision=precision, measure=measure)}
 
 
 def summary_record(gen, *, max_new_tokens: int, alternatives: int, head: int | None = None,
@@ -96,6 +122,7 @@ def summary_record(gen, *, max_new_tokens: int, alternatives: int, head: int | N
             "dtype": gen.config.get("dtype"),
             "settings": settings_part(gen, max_new_tokens=max_new_tokens, alternatives=alternatives, head=head,
                                       attention=attention),
+            "measure": gen.measure,
             "prompt": prompt_part(gen), **source_part(gen), "generated": generated_part(gen), "stop": gen.stop,
             "seconds": gen.seconds}
 

@@ -54,6 +54,8 @@ class Generation:
     #: what the document's ``settings`` record: the most new tokens asked for, the alternatives kept
     max_new_tokens: int = 32
     alternatives: int = DEFAULT_ALTERNATIVES
+    #: what each step's ``measure`` / ``level`` hold (attncli.core.measures; "weights": nothing beyond the rows)
+    measure: str = "weights"
 
     def document(self, *, precision: int | None = None, head: int | None = None, attention: str = "self") -> dict:
         """The JSON document ``attncli generate --json`` prints for this generation (plain lists and numbers).
@@ -134,9 +136,10 @@ def check_lengths(transformer, n_prompt: int, new_tokens: int, *, where: str = f
 
 def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: int, layers: list[int],
           alternatives: int = DEFAULT_ALTERNATIVES, target: list[int] | None = None,
-          stop_ids: set[int] | None = None, interventions=()) -> Iterator[Step]:
+          stop_ids: set[int] | None = None, interventions=(), measure: str = "weights") -> Iterator[Step]:
     """Yield each generated (or forced) token as soon as its forward is done; the loop keeps the cache.
-    ``interventions`` (attncli.core.points, e.g. AblateHead): applied in every forward."""
+    ``interventions`` (attncli.core.points, e.g. AblateHead): applied in every forward. ``measure``
+    (checked by attncli.models.step_measures.check): each step's row under it, from the cached values."""
     torch = transformer.torch
     tokenizer = transformer.tokenizer
     special_ids = set(tokenizer.all_special_ids)
@@ -146,6 +149,13 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
     n = len(ids)
     state = {"past": None}
     last_only = _last_logits(transformer.lm)  # the prompt's forward: the last position's logits, not (N, V)
+    measured = None
+    capture: tuple[str, ...] = ("pattern",)
+    if measure != "weights":
+        from attncli.models.step_measures import StepMeasure
+
+        measured = StepMeasure(transformer, measure, layers, interventions)
+        capture = measured.capture
 
     def forward(cache, current, k):
         started = time.perf_counter()
@@ -165,20 +175,27 @@ def steps(transformer, ids: list[int], *, sampling: Sampling, max_new_tokens: in
         options = [Alternative(i, tokenizer.convert_ids_to_tokens(i), tokenizer.decode([i]), p)
                    for i, p in top_alternatives(log_probs, alternatives)]
         log_p = float(log_probs[token])
+        extra = {}
+        if measured is not None:
+            found = {layer: measured(cache, layer) for layer in layers}
+            extra = {"measure": {layer: v for layer, (v, _, _) in found.items()},
+                     "level": {layer: level for layer, (_, level, _) in found.items()},
+                     "mixing_ratio": {layer: r for layer, (_, _, r) in found.items() if r is not None}}
         return Step(index=k, position=n + k, id=token, token=tokenizer.convert_ids_to_tokens(token),
                     text=tokenizer.decode([token]), probability=math.exp(log_p), log_probability=log_p,
                     rank=rank_of(logits, token), alternatives=options, attention=rows,
-                    special=token in special_ids, eos=token in stop_ids, seconds=time.perf_counter() - started)
+                    special=token in special_ids, eos=token in stop_ids, seconds=time.perf_counter() - started,
+                    **extra)
 
     # The prompt's forward: every row on SDPA, only the last one's weights computed (the row path of
     # attncli.models.capture), so that a prompt whose full weights exceed the budget still runs.
-    with transformer.hooks(capture=("pattern",), layers=layers, rows=[n - 1], interventions=interventions) as cache:
+    with transformer.hooks(capture=capture, layers=layers, rows=[n - 1], interventions=interventions) as cache:
         step = forward(cache, torch.tensor([ids], dtype=torch.long, device=transformer.device), 0)  # (1, N)
     yield step
     if count == 1 or (target is None and step.eos):
         return
     # Then one token per forward: its single query row is the pattern captured.
-    with transformer.hooks(capture=("pattern",), layers=layers, interventions=interventions) as cache:
+    with transformer.hooks(capture=capture, layers=layers, interventions=interventions) as cache:
         for k in range(1, count):
             step = forward(cache, torch.tensor([[step.id]], dtype=torch.long, device=transformer.device), k)
             yield step
@@ -206,12 +223,19 @@ def _mib(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
-def check_sizes(transformer, n_prompt: int, new_tokens: int, layers: int, heads: int) -> None:
+def kept_rows(heads: int, measure: str = "weights") -> int:
+    """Rows a step keeps per chosen layer: the weights' H, and under a measure its H (or 1) and the level."""
+    from attncli.core.measures import has_heads
+
+    return heads if measure == "weights" else heads + (heads if has_heads(measure) else 1) + 1
+
+
+def check_sizes(transformer, n_prompt: int, new_tokens: int, layers: int, heads: int, measure: str = "weights") -> None:
     """Refuse before the first forward what would not fit: the kept rows over the attention budget, or the
     prompt's forward (SDPA, one row of weights per chosen layer) over this machine's memory."""
     from attncli.models.memory import check_activations
 
-    need = kept_rows_mb(n_prompt, new_tokens, layers, heads)
+    need = kept_rows_mb(n_prompt, new_tokens, layers, kept_rows(heads, measure))
     limit = transformer.max_attention_mb
     if need > limit:
         raise AttnError(f"{new_tokens:,} new tokens after {n_prompt:,} prompt tokens keep {_mib(need)} MiB of attention "
@@ -234,12 +258,12 @@ def _own_row(pattern):
 def generate(transformer, prompt: str, *, sampling: Sampling = Sampling(), max_new_tokens: int = 32,
              layers: list[int] | None = None, alternatives: int = DEFAULT_ALTERNATIVES, target: str | None = None,
              chat: bool = False, system: str | None = None,
-             on_step: Callable[[Step], None] | None = None, interventions=()) -> Generation:
+             on_step: Callable[[Step], None] | None = None, interventions=(), measure: str | None = None) -> Generation:
     """A whole generation (``on_step`` is called with each step as it is produced)."""
     ids = prompt_ids(transformer, prompt, chat=chat, system=system)
     return generate_ids(transformer, ids, prompt=prompt, sampling=sampling, max_new_tokens=max_new_tokens,
                         layers=layers, alternatives=alternatives, target=target, chat=chat, system=system,
-                        on_step=on_step, interventions=interventions)
+                        on_step=on_step, interventions=interventions, measure=measure)
 
 
 def target_ids(transformer, target: str) -> list[int]:
@@ -256,9 +280,13 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                  max_new_tokens: int = 32, layers: list[int] | None = None,
                  alternatives: int = DEFAULT_ALTERNATIVES, target: str | None = None, chat: bool = False,
                  system: str | None = None, on_step: Callable[[Step], None] | None = None,
-                 stop_ids: set[int] | None = None, interventions=()) -> Generation:
-    """Like :func:`generate`, from token ids (``stop_ids``: the ids that end it; default the model's EOS)."""
+                 stop_ids: set[int] | None = None, interventions=(), measure: str | None = None) -> Generation:
+    """Like :func:`generate`, from token ids (``stop_ids``: the ids that end it; default the model's EOS).
+    ``measure``: each step's row also under norm, mixing or alti (attncli.models.step_measures)."""
+    from attncli.models import step_measures
+
     check_decoder(transformer)
+    measure = step_measures.check(transformer, measure)
     if max_new_tokens < 1:
         raise AttnError(f"must be at least 1, got {max_new_tokens}", where=f"-n/{option('max_new_tokens')}")
     if not ids:
@@ -288,9 +316,10 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                              alternatives=alternatives, target=forced,
                              stop_ids=eos_ids(transformer) if stop_ids is None else stop_ids)
     else:
-        check_sizes(transformer, len(ids), count, len(chosen), heads)
+        check_sizes(transformer, len(ids), count, len(chosen), heads, measure)
         produced = steps(transformer, ids, sampling=sampling, max_new_tokens=max_new_tokens, layers=chosen,
-                         alternatives=alternatives, target=forced, stop_ids=stop_ids, interventions=interventions)
+                         alternatives=alternatives, target=forced, stop_ids=stop_ids, interventions=interventions,
+                         measure=measure)
     for step in produced:
         made.append(step)
         if on_step is not None:
@@ -306,7 +335,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                       source_tokens=None if source is None else tokenizer.convert_ids_to_tokens(source),
                       source_texts=None if source is None else [tokenizer.decode([i]) for i in source],
                       source_special=None if source is None else [i in special_ids for i in source],
-                      max_new_tokens=max_new_tokens, alternatives=alternatives)
+                      max_new_tokens=max_new_tokens, alternatives=alternatives, measure=measure)
 
 
 def check_decoder(transformer) -> None:
@@ -327,11 +356,12 @@ def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 
                   temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                   seed: int | None = None, chat: bool = False, system: str | None = None, target: str | None = None,
                   layer: str | int | None = None, alternatives: int = DEFAULT_ALTERNATIVES, device: str = "cpu",
-                  dtype: str = "float32", bos: bool | None = None) -> Generation:
+                  dtype: str = "float32", bos: bool | None = None, measure: str | None = None) -> Generation:
     """The Python API of ``attncli generate`` (``attncli.generate`` calls it).
 
     Returns a :class:`Generation`: ``.text()``, ``.ids``, ``.steps`` (each a :class:`Step`: ``id``, ``token``,
-    ``text``, ``probability``, ``rank``, ``alternatives``, ``attention[layer]`` a (H, position) tensor, and for
+    ``text``, ``probability``, ``rank``, ``alternatives``, ``attention[layer]`` a (H, position) tensor, with
+    ``measure``: ``measure[layer]`` (H or 1, position) and ``level[layer]`` (position,), and for
     encoder-decoder models ``cross[layer]`` (H, source tokens)), ``.stop``. The model is loaded once per
     (model, device, dtype, bos) and kept for later calls. Errors are :class:`attncli.errors.AttnError`.
     """
@@ -350,4 +380,4 @@ def generate_text(prompt: str, *, model: str = "smollm2", max_new_tokens: int = 
     total, _ = seq2seq.decoder_shape(transformer)
     layers = parse_layer(None if layer is None else str(layer), total, where="layer")
     return generate(transformer, prompt, sampling=settings, max_new_tokens=max_new_tokens, layers=layers,
-                    alternatives=alternatives, target=target, chat=chat, system=system)
+                    alternatives=alternatives, target=target, chat=chat, system=system, measure=measure)

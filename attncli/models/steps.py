@@ -32,6 +32,11 @@ class Step:
     alternatives: list[Alternative]
     attention: dict[int, object]  # layer -> (H, position) the query row of the forward that produced it
     cross: dict[int, object] = field(default_factory=dict)  # encoder-decoder: layer -> (H, source tokens)
+    #: ``measure`` other than weights (attncli.models.step_measures): layer -> (H, position) per head, or
+    #: (1, position) for the measures without heads; ``level``: layer -> (position,) all heads together
+    measure: dict[int, object] = field(default_factory=dict)
+    level: dict[int, object] = field(default_factory=dict)
+    mixing_ratio: dict[int, float] = field(default_factory=dict)  # ``mixing``: the share from other tokens
     special: bool = False
     eos: bool = False
     seconds: float = 0.0  # the forward that produced it, and the choice

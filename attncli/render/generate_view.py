@@ -5,6 +5,9 @@
 * a token strip of the whole text (prompt, then what was written), each token colored by how much
   the selected step (``--step``, default the last) looked at it; the step's own token is boxed;
 * ``--view grid``: generated tokens (rows) x every earlier token (columns) as a heatmap.
+
+Under ``--measure`` (the document's ``measure``) every row is the measure's (the layer level, all
+heads together, unless ``--head``), and the legends say what it means and its range, as run's do.
 """
 
 from __future__ import annotations
@@ -30,19 +33,44 @@ def shown_tokens(doc: dict) -> list[str]:
 
 
 def row_of(step: dict, layer: int, head: int | None, *, cross: bool = False) -> list[float]:
-    """The step's attention over its keys: one head's row, or the mean over heads."""
+    """The step's attention over its keys: one head's row, or the mean over heads (a measure's level)."""
     entries = step["cross_attention" if cross else "attention"]
     entry = next(e for e in entries if e["layer"] == layer)
     if head is None:
-        return entry["mean"]
+        return entry["level"] if "level" in entry else entry["mean"]
     return entry["weights"][entry["heads"].index(head)]
 
 
+def measure_of(doc: dict, cross: bool = False) -> str:
+    return "weights" if cross else doc.get("measure") or "weights"
+
+
 def _what(doc: dict, layer: int, head: int | None, cross: bool) -> str:
+    from attncli.render.run_view import MEASURE_TITLES
+
     total = doc["model"].get("layers")
-    kind = "cross-attention to the source" if cross else "attention"
-    heads = f"head {head}" if head is not None else "mean of heads"
+    measure = measure_of(doc, cross)
+    kind = "cross-attention to the source" if cross else "attention" if measure == "weights" else \
+        MEASURE_TITLES[measure]
+    heads = f"head {head}" if head is not None else "mean of heads" if measure == "weights" else "all heads together"
     return f"{kind}: layer {layer}" + (f" of {total}" if total else "") + f" (0-based), {heads}"
+
+
+def _meaning(doc: dict, cross: bool) -> str | None:
+    """The legend's words under a measure (None for weights: the legend's own)."""
+    from attncli.core.measures import legend_words
+
+    measure = measure_of(doc, cross)
+    return None if measure == "weights" else legend_words(measure)
+
+
+def _measure_note(doc: dict, cross: bool, width: int) -> list[Text]:
+    measure = measure_of(doc, cross)
+    if measure == "weights":
+        return []
+    from attncli.core.measures import describe
+
+    return note(f"{measure}: {describe(measure)}; colors span the values shown", width)
 
 
 def header_lines(doc: dict, width: int) -> list[Text]:
@@ -62,6 +90,7 @@ def header_lines(doc: dict, width: int) -> list[Text]:
     phrases = [(f"{visible(str(m.get('name')))}", "bold"),
                (f"· {len(doc['prompt']['ids'])} prompt tokens" + (" (chat template)" if s["chat"] else ""), "dim"),
                (f"· {len(doc['steps'])} new, {how}", "dim"), (f"· {stop}", "dim"),
+               *([(f"· measure {measure_of(doc)}", "dim")] if measure_of(doc) != "weights" else []),
                (f"· {doc['dtype']} on {doc['device']}", "dim")]
     return wrap_phrases(phrases, width)
 
@@ -83,6 +112,17 @@ def _short(value: float) -> str:
     return f"{value:.2f}"[1:] if value >= 0.005 else "<.01"
 
 
+def _magnitude(value: float) -> str:
+    """A measure's value that is not a share (norm, mixing: 0 up) in four cells: .45, 2.3, 17, 2e+04."""
+    if value >= 9999.5:
+        return f"{value:.0e}".replace("e+0", "e")
+    if value >= 9.95:
+        return f"{value:.0f}"
+    if value >= 0.995:
+        return f"{value:.1f}"
+    return _short(value)
+
+
 def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Paint, cross: bool = False,
                selected: int | None = None) -> list[Text]:
     """One line per step: index, token, probability, rank, alternatives, then what it looked at."""
@@ -90,6 +130,9 @@ def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
     sources = display_tokens(doc["source"]["tokens"]) if cross else tokens
     looked = LOOKED_AT if width >= 100 else 2
     ablated = doc.get("ablation")
+    from attncli.core.measures import normalized
+
+    value = _short if normalized(measure_of(doc, cross)) else _magnitude
     scored = " log p intact " if ablated else ""
     lines = [line((f"   k {'token':<{TOKEN_CELLS}} p      rank  {scored}{'looked at most':<{15 * looked}}instead",
                    "dim"))]
@@ -106,7 +149,7 @@ def step_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         row = row_of(step, layer, head, cross=cross)
         for j, w in _looked_at(row, sources, looked):
             text.append(f"{label(sources[j], 9):<9}", style="bold")
-            text.append(f" {_short(w)}  ", style="dim")
+            text.append(f" {_short(w)}  " if value is _short else f" {value(w):<4} ", style="dim")
         alternatives = [a for a in step["alternatives"] if a["id"] != step["id"]]
         for a in alternatives:
             text.append(f"{label(display_tokens([a['token']])[0], 9)} {_short(a['probability'])}  ")
@@ -140,9 +183,13 @@ def strip_lines(doc: dict, *, step: int, layer: int, head: int | None, width: in
     token = label(shown_tokens(doc)[chosen["position"]], 24)
     title = (f"step {step} ({token}, p {_probability(chosen['probability'])}): "
              f"where it looked · {_what(doc, layer, head, cross)}")
+    ratio = next((e.get("mixing_ratio") for e in chosen["attention"] if e["layer"] == layer), None)
+    if ratio is not None and not cross:
+        title += f" · mixing ratio {ratio:.2f} (the share from other tokens)"
     out: list[RenderableType] = [*heading(title, width), *wrap_texts(pieces, width)]
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
-    out += legend(paint, scale, precision, width=width)
+    out += legend(paint, scale, precision, width=width, meaning=_meaning(doc, cross))
+    out += _measure_note(doc, cross, width)
     hint = "│ ends the prompt; " if not cross else ""
     out += note(f"{hint}{option('step')} K shows another step, {option('view')} grid every step at once", width)
     return out
@@ -179,7 +226,8 @@ def grid_lines(doc: dict, *, layer: int, head: int | None, width: int, paint: Pa
         lines_text = text
         out.append(lines_text)
     precision = next((p for p in (2, 3, 4) if fmt(scale.low, p) != fmt(scale.high, p)), 4)
-    out += legend(paint, scale, precision, width=width)
+    out += legend(paint, scale, precision, width=width, meaning=_meaning(doc, cross))
+    out += _measure_note(doc, cross, width)
     pooling = f", {how.phrase()}" if how is not None and how.pooled else ""
     what = "source tokens" if cross else "earlier tokens (prompt first)"
     blank = "·" if paint.color else "a blank"

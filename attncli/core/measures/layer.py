@@ -36,6 +36,10 @@ class LayerParts:
     ln_eps: float | None = None  # None: no layer norm after attention (pre-LN blocks, toy without it)
     rms: bool = False  # the layer norm is an RMSNorm
     rows: list[int] | None = None  # the R query rows (None: all N)
+    #: (KV, N, dv) the value vectors x W_V + b_V as the model's key/value cache holds them; when given,
+    #: x, w_v and b_v are not used (a generation step: f is computed from the cache, not from x)
+    values: Any | None = None
+    residual_rows: bool = False  # residual is (R, d), row r's own (a generation step keeps only the new token's)
 
     @property
     def heads(self) -> int:
@@ -54,6 +58,8 @@ class Measured:
 
 def transformed_values(parts: LayerParts):
     """f^h(x_j) for every head and token: (H, N, d)."""
+    if parts.values is not None:
+        return vectors.transformed(parts.values, parts.w_o, parts.heads)  # (H, N, d)
     x = parts.x  # (N, d_in)
     if parts.w_v is None:
         kv_values = vectors.head_values(x, _eye(x), parts.b_v, parts.kv_heads)  # (KV, N, d_in)
@@ -71,7 +77,8 @@ def _eye(x):
 def block_terms(parts: LayerParts, f):
     """T_i(x_j) (R, N, d) and the block output y_i (R, d) rebuilt from them (see the module doc)."""
     weighted = vectors.weighted_sum(parts.alpha, f)  # (R, N, d)
-    z = weighted if parts.residual is None else vectors.with_residual(weighted, parts.residual, parts.rows)
+    z = weighted if parts.residual is None else vectors.with_residual(
+        weighted, parts.residual, parts.rows, per_row=parts.residual_rows)  # (R, N, d)
     bias = parts.b_o  # (d,)
     if parts.ln_eps is None:
         resultant = z.sum(1) + (bias if bias is not None else 0)  # (R, d)
@@ -107,3 +114,17 @@ def measure_layer(name: str, parts: LayerParts, *, keep_steps: bool = False) -> 
         c = scores.alti(terms, resultant, parts.rows)  # (1, R, N)
         return Measured(values=c, level=c, steps=steps)
     raise ValueError(f"measure_layer does not compute {name!r}")
+
+
+def measure_row(name: str, values, alpha, *, w_o, b_o, position: int, residual=None) -> Measured:
+    """One query row of a pre-LN layer from what a key/value cache holds: a generation step's measure.
+
+    values (KV, N, dv) the cached value vectors (x_j W_V + b_V, every key so far); alpha (H, 1, N) the
+    row's softmax weights; w_o (H*dv, d), b_o (d,); position: the query's index among the N keys;
+    residual (1, d) the query token's block input (``mixing``/``alti``). Returns values (H or 1, 1, N),
+    level (1, 1, N) and, for ``mixing``, ratio (1,): row ``position`` of :func:`measure_layer` on the
+    whole sequence, with nothing of size N x N.
+    """
+    parts = LayerParts(x=None, alpha=alpha, w_v=None, b_v=None, w_o=w_o, b_o=b_o, kv_heads=int(values.shape[0]),
+                       residual=residual, rows=[position], values=values, residual_rows=True)
+    return measure_layer(name, parts)

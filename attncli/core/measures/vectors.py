@@ -47,12 +47,14 @@ def weighted_sum(alpha, f):
     return torch.einsum("hrn,hnd->rnd", alpha, f)  # (R, N, d)
 
 
-def with_residual(parts, residual, rows: list[int] | None = None):
-    """parts (R, N, d) + [i = j] residual_i: the residual goes to the query token's own column."""
+def with_residual(parts, residual, rows: list[int] | None = None, *, per_row: bool = False):
+    """parts (R, N, d) + [i = j] residual_i: the residual goes to the query token's own column.
+
+    residual (N, d), or with ``per_row`` (R, d): row r's own (the query tokens' only)."""
     out = parts.clone()  # (R, N, d)
     index = list(range(parts.shape[0])) if rows is None else rows
     for r, i in enumerate(index):
-        out[r, i] += residual[i]
+        out[r, i] += residual[r] if per_row else residual[i]
     return out  # (R, N, d)
 
 
