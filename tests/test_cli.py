@@ -50,6 +50,28 @@ def test_every_command_has_help_text():
         assert out.code == 0 and "Usage" in out.stdout, path
 
 
+def test_usage_lines_read_as_posix_writes_them(monkeypatch):
+    """Every command's usage at 80 columns: required arguments bare (``PATH``, not Typer's ``{PATH}``),
+    optional ones in one pair of brackets (never ``[[NAME_OR_PATH]]`` or ``[[merge PART...]]...``);
+    heads names its second form on a line of its own."""
+    monkeypatch.setenv("COLUMNS", "80")
+    usages = {}
+    for path, _command in all_commands():
+        lines = cli(*path, "--help").stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if "Usage:" in line)
+        usage = [line.strip() for line in lines[start:] if line.strip()][:2]
+        usages[path] = usage
+        for line in usage:
+            assert "{" not in line and "[[" not in line and "]]" not in line, (path, line)
+        assert usage[0].startswith("Usage: attncli " + " ".join(path) + " [OPTIONS]"), (path, usage)
+    assert usages[("config", "validate")][0] == "Usage: attncli config validate [OPTIONS] PATH"
+    assert usages[("config", "show")][0] == "Usage: attncli config show [OPTIONS] [NAME_OR_PATH]"
+    assert usages[("compare",)][0] == "Usage: attncli compare [OPTIONS] TEXTS..."
+    assert usages[("run",)][0] == "Usage: attncli run [OPTIONS] [TEXT]"
+    assert usages[("heads",)] == ["Usage: attncli heads [OPTIONS]", "or: attncli heads merge PART... [OPTIONS]"]
+    assert "or:" not in usages[("run",)][1]
+
+
 def test_top_level_help_lists_commands():
     out = cli("--help")
     assert out.code == 0 and "run" in out.stdout and "compare" in out.stdout
