@@ -295,3 +295,37 @@ def test_config_show_of_a_tensors_config_round_trips(tmp_path):
     path.write_text(out.stdout)
     again = run_json("run", "-c", str(path))
     assert again["weights"] == run_json("run", "-c", "sample-model")["weights"]
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "warning:" in line or "\"warning\"" in line]
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "heads", "generate"])
+def test_json_prints_each_warning_once(tmp_path, command):
+    """With --json a warning is its one human line on stderr, not also a JSON line (docs/json.md)."""
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    if command == "run":
+        args = ["run", "the flibbertigibbet sat"]
+    elif command == "compare":
+        args = ["compare", "a flibbertigibbet", "b flibbertigibbet", "--focus", "flibbertigibbet"]
+    elif command == "heads":
+        args = ["heads", "-c", "gpt-style", "--length", "8"]
+    else:
+        pytest.importorskip("transformers")
+        from test_generate import PROMPT, make_lm
+
+        args = ["generate", "--model", str(make_lm(tmp_path / "lm", "llama")), PROMPT, "-n", "2"]
+    out = cli(*args, "--json", "--save", str(link))
+    assert out.code == 0, out
+    json.loads(out.stdout)
+    warnings = _warnings(out.stderr)
+    assert warnings and all(line.startswith("attncli: warning: ") for line in warnings), out.stderr
+    assert not any(line.startswith("{") for line in out.stderr.splitlines()), out.stderr
+    assert len(set(warnings)) == len(warnings)
+    assert sum("is a symbolic link" in line for line in warnings) == 1
+    if command in ("run", "compare"):
+        assert sum("flibbertigibbet" in line for line in warnings) == 1
