@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from attncli.browse import heat  # noqa: E402
 from attncli.browse.app import BrowseApp, Hint, Main, Side, Title  # noqa: E402
 from attncli.browse.state import State  # noqa: E402
+from test_browse import drive  # noqa: E402
 from test_browse_draw import data, line, softmax_rows  # noqa: E402
 
 SIZES = [(80, 24), (120, 40)]
@@ -70,17 +71,6 @@ def test_grid_legend_names_the_rows_shown_without_cutting(width):
     assert len(lines) <= 20 and max(y1 for _y0, y1, *_ in boxes) <= len(lines) - 1
 
 
-def drive(app, keys, size, check):
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            for key in keys:
-                await pilot.press(key)
-            await pilot.pause()
-            check(app)
-    asyncio.run(main())
-
-
 def _fits(app) -> None:
     width = app.size.width
     title = app.query_one(Title).render().plain
@@ -98,7 +88,7 @@ def _fits(app) -> None:
 def test_every_line_fits_on_a_30_layer_causal_model(size, keys):
     app = BrowseApp(data(line(12, layers=30, heads=9, causal=True)))
 
-    def check(app):
+    async def check(app, _pilot):
         _fits(app)
         title = app.query_one(Title).render().plain
         if "g" in keys:
