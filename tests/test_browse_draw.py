@@ -200,10 +200,13 @@ def test_row_scale_gives_every_row_the_whole_ramp():
     for r in range(6):
         colors = _cell_colors(lines, r)
         assert len(colors) == 6 and top in colors and bottom in colors  # each row's largest is the brightest
-    legend = heat.to_text([lines[-1]]).plain
-    assert legend.startswith("row min ") and legend.endswith("scale row")  # 80 columns: the name
+    legend = heat.to_text(lines[7:]).plain  # after the header and the 6 rows
+    assert legend.startswith("row min ") and "scale row" in legend
+    # a small matrix leaves room: the scale's words take a second line at 80 columns, one line at 120
+    assert legend.endswith("scale row: each row from its smallest to its largest weight")
     wide, _rows = heat.heatmap(m, tokens, 0, 120, 20, 2, mode="row")
-    assert "scale row: each row from its smallest to its largest weight" in heat.to_text([wide[-1]]).plain
+    assert len(wide) == 8 and "scale row: each row from its smallest to its largest weight" in heat.to_text(
+        [wide[-1]]).plain
     shared, _ = heat.heatmap(m, tokens, 0, 80, 20, 2, mode="matrix")
     assert "scale matrix" in heat.to_text([shared[-1]]).plain
     assert sum(top in _cell_colors(shared, r) for r in range(6)) == 1  # one range: one brightest cell

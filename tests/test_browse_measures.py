@@ -26,7 +26,10 @@ ORDER = ["weights", "norm", "mixing", "alti", "value-zeroing"]
 
 
 def legend(app) -> str:
-    return "".join(segment.text for segment in app.query_one(Main).lines()[-1])
+    """The legend's lines (one or two, after the header and the rows), as one string."""
+    main = app.query_one(Main)
+    lines = main.lines()
+    return " ".join("".join(segment.text for segment in line) for line in lines[1 + len(main.hits):])
 
 
 def cells(app) -> list[str]:

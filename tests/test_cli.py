@@ -50,6 +50,28 @@ def test_every_command_has_help_text():
         assert out.code == 0 and "Usage" in out.stdout, path
 
 
+def test_usage_lines_read_as_posix_writes_them(monkeypatch):
+    """Every command's usage at 80 columns: required arguments bare (``PATH``, not Typer's ``{PATH}``),
+    optional ones in one pair of brackets (never ``[[NAME_OR_PATH]]`` or ``[[merge PART...]]...``);
+    heads names its second form on a line of its own."""
+    monkeypatch.setenv("COLUMNS", "80")
+    usages = {}
+    for path, _command in all_commands():
+        lines = cli(*path, "--help").stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if "Usage:" in line)
+        usage = [line.strip() for line in lines[start:] if line.strip()][:2]
+        usages[path] = usage
+        for line in usage:
+            assert "{" not in line and "[[" not in line and "]]" not in line, (path, line)
+        assert usage[0].startswith("Usage: attncli " + " ".join(path) + " [OPTIONS]"), (path, usage)
+    assert usages[("config", "validate")][0] == "Usage: attncli config validate [OPTIONS] PATH"
+    assert usages[("config", "show")][0] == "Usage: attncli config show [OPTIONS] [NAME_OR_PATH]"
+    assert usages[("compare",)][0] == "Usage: attncli compare [OPTIONS] TEXTS..."
+    assert usages[("run",)][0] == "Usage: attncli run [OPTIONS] [TEXT]"
+    assert usages[("heads",)] == ["Usage: attncli heads [OPTIONS]", "or: attncli heads merge PART... [OPTIONS]"]
+    assert "or:" not in usages[("run",)][1]
+
+
 def test_top_level_help_lists_commands():
     out = cli("--help")
     assert out.code == 0 and "run" in out.stdout and "compare" in out.stdout
@@ -273,3 +295,37 @@ def test_config_show_of_a_tensors_config_round_trips(tmp_path):
     path.write_text(out.stdout)
     again = run_json("run", "-c", str(path))
     assert again["weights"] == run_json("run", "-c", "sample-model")["weights"]
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "warning:" in line or "\"warning\"" in line]
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "heads", "generate"])
+def test_json_prints_each_warning_once(tmp_path, command):
+    """With --json a warning is its one human line on stderr, not also a JSON line (docs/json.md)."""
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    if command == "run":
+        args = ["run", "the flibbertigibbet sat"]
+    elif command == "compare":
+        args = ["compare", "a flibbertigibbet", "b flibbertigibbet", "--focus", "flibbertigibbet"]
+    elif command == "heads":
+        args = ["heads", "-c", "gpt-style", "--length", "8"]
+    else:
+        pytest.importorskip("transformers")
+        from test_generate import PROMPT, make_lm
+
+        args = ["generate", "--model", str(make_lm(tmp_path / "lm", "llama")), PROMPT, "-n", "2"]
+    out = cli(*args, "--json", "--save", str(link))
+    assert out.code == 0, out
+    json.loads(out.stdout)
+    warnings = _warnings(out.stderr)
+    assert warnings and all(line.startswith("attncli: warning: ") for line in warnings), out.stderr
+    assert not any(line.startswith("{") for line in out.stderr.splitlines()), out.stderr
+    assert len(set(warnings)) == len(warnings)
+    assert sum("is a symbolic link" in line for line in warnings) == 1
+    if command in ("run", "compare"):
+        assert sum("flibbertigibbet" in line for line in warnings) == 1

@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from attncli.render.layout import Scale, _glyph_bins, adaptive_precision
+from hypothesis import given, strategies as st
+
+from attncli.render.layout import Scale, _glyph_bins, adaptive_precision, entries
 from attncli.render.matrix import row_maxima
 from conftest import cli
 
@@ -83,6 +85,30 @@ def test_header_wraps_between_phrases_only(monkeypatch):
     lines = out.stdout.splitlines()
     assert any("scaled by sqrt(4)" in line for line in lines)
     assert not any(line.rstrip().endswith("scaled by") for line in lines)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+def test_legend_entries_never_split(monkeypatch, width):
+    # new-user pass: at 80 columns "- masked (causal)" wrapped as "- masked" / "(causal)"
+    monkeypatch.setenv("COLUMNS", str(width))
+    for args in (["--causal", "the cat sat on", "--top-k", "3"], ["--causal", "the cat sat on", "--heads", "2"]):
+        lines = [line.rstrip() for line in cli("run", *args).stdout.splitlines()]
+        assert any("- masked (causal)" in line for line in lines), lines
+        assert not any(line.endswith("- masked") or line.startswith("(causal)") for line in lines)
+        if "--heads" in args:
+            assert any("one color scale for all heads" in line for line in lines)
+        assert all(len(line) <= width for line in lines)
+
+
+@given(items=st.lists(st.text(alphabet="ab -()", min_size=1, max_size=30).map(str.strip).filter(bool), max_size=6),
+       width=st.integers(8, 60))
+def test_entries_break_between_entries(items, width):
+    lines = [line.plain for line in entries(items, width)]
+    assert all(len(line) <= width for line in lines) or any(len(word) > width for item in items for word in item.split())
+    for item in items:
+        if len(item) <= width:
+            assert any(item in line for line in lines), (item, lines)
+    assert " ".join(" ".join(line.split()) for line in lines).split() == " ".join(items).split()
 
 
 def test_control_characters_in_tokens_are_escaped(tmp_config):

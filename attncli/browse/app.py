@@ -144,7 +144,8 @@ class Vector(Part):
         vector = s.context(self.pane)
         if vector is None:  # browse --generate: what step k wrote, how likely it was, and what else
             line = s.panes()[self.pane]
-            return Text(line.status(s.queries[self.pane], self.precision(3)), no_wrap=True, overflow="ellipsis")
+            status = draw.fit_items(line.status(s.queries[self.pane], self.precision(3)), self.size.width)
+            return Text(status, no_wrap=True, overflow="ellipsis")
         return draw.vector_line(vector, self.size.width, self.precision(3), f"context d={len(vector)}")
 
 
@@ -160,15 +161,20 @@ class Title(Widget):
         if s.grid:  # the grid's cursor, not the matrix behind it
             at_layer, at_head = s.selected
             layer = f"layer {at_layer} of {s.data.layers}" if s.data.layers > 1 else ""
-            parts = [layer, f"head {at_head} of {s.heads()}", s.measure, "grid: arrows pick, Enter opens, Esc leaves"]
+            parts = [layer, f"head {at_head} of {s.heads()}", s.measure]
+            how = ["grid: arrows pick, Enter opens, Esc leaves", "grid: Enter opens, Esc leaves", "grid"]
         else:
             layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
             where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if line.rows is not None
                      else f"query {query} {line.tokens[query]}")
-            parts = [layer, s.what(), s.measure, where]
+            parts, how = [layer, s.what(), s.measure, where], [""]
         if s.generation and len(s.data.lines) > 1:  # an encoder-decoder model's: self- or cross-attention
             parts.insert(0, line.label)
-        text.append(" · ".join(p for p in parts if p), style="bold")
+        room = self.size.width - text.cell_len
+        head = " · ".join(p for p in parts if p)
+        # the grid's keys in the longest form that fits (at 80 columns "Esc leaves" was cut)
+        tail = next((h for h in how if len(head) + 3 + len(h) <= room), how[-1]) if how[0] else ""
+        text.append(f"{head} · {tail}" if tail else head, style="bold")
         # the description's phrases while they fit (never one cut in the middle: "float32 on")
         for phrase in s.data.description.split(" · "):
             if text.cell_len + 3 + len(phrase) > self.size.width:
@@ -182,12 +188,17 @@ class Hint(Widget):
 
     def render(self) -> Text:
         status = self.app.status  # type: ignore[attr-defined]
-        if status:
-            return Text(status, style="bold", no_wrap=True, overflow="ellipsis")
+        if status:  # wrapped between words onto a second line when it is longer (see fit)
+            return Text(status, style="bold")
         s = self.app.state  # type: ignore[attr-defined]
         long, short = (HINT, HINT_SHORT) if not s.generation else (HINT_CROSS, HINT_CROSS_SHORT) \
             if len(s.data.lines) > 1 else (HINT_GENERATE, HINT_GENERATE_SHORT)
         return Text(long if len(long) <= self.size.width else short, no_wrap=True, overflow="ellipsis")
+
+    def fit(self) -> None:
+        """One line for the keys; two for a status longer than the width (nothing cut)."""
+        status = self.app.status  # type: ignore[attr-defined]
+        self.styles.height = 2 if status and len(status) > self.size.width else 1
 
 
 class Pane(Vertical):
@@ -303,7 +314,9 @@ class BrowseApp(App):
         for widget in self.query(Part):
             widget.refresh()
         self.query_one(Title).refresh()
-        self.query_one(Hint).refresh()
+        hint = self.query_one(Hint)
+        hint.fit()
+        hint.refresh()
 
     # -- called by widgets on clicks
     def pick(self, pane: int, index: int) -> None:

@@ -174,12 +174,19 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
     finite = [v for v in row if v != -math.inf]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     text = Text(no_wrap=True, overflow="crop")
-    title = f"{what} of {name or f'{query} {tokens[query]}'}" + (f" ({plural(len(order), 'key')} it may see)" if hidden else "")
-    text.append(title[:width], style="bold")
+    head = f"{what} of " if name else f"{what} of {query} "
+    title = [head + shorten(name or tokens[query], max(1, width - len(head)))]
+    if hidden:  # on the same line when it fits, else under it (never cut: "(1 key")
+        seen = f"({plural(len(order), 'key')} it may see)"
+        if len(title[0]) + 1 + len(seen) <= width:
+            title[0] += " " + seen
+        else:
+            title.append(seen)
+    text.append("\n".join(title), style="bold")
     label_w = max(1, min(10, max(len(t) for t in tokens)))
-    number_w = precision + (4 if lo < 0 else 2)
+    number_w = max(len(fmt(v, precision)) for v in finite) if finite else precision + 2  # 33.7233 too
     bar_w = max(0, width - (4 + label_w + 1 + number_w + 1))
-    room = max(1, height - 1)
+    room = max(1, height - len(title))
     shown = order if len(order) <= room else order[: room - 1]
     for j in shown:
         value = row[j]
@@ -193,6 +200,16 @@ def row_list(tokens: list[str], row: list[float], query: int, width: int, height
     if len(shown) < len(order):
         text.append(f"\n… {len(order) - len(shown)} more", style="dim")
     return text
+
+
+def fit_items(text: str, width: int) -> str:
+    """``text`` in ``width`` columns, whole items kept: past the width it ends at the last item
+    (after ", " or " · ") that fits, then " …" (a generation's alternatives, never one cut in two)."""
+    if len(text) <= width:
+        return text
+    cuts = [i for sep in (", ", " · ") for i in range(len(text)) if text.startswith(sep, i) and i + 2 <= width]
+    end = max(cuts, default=max(0, width - 2))
+    return text[:end] + " …"
 
 
 #: The context vector's colors saturate at this percentile of its components' magnitudes...

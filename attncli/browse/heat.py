@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 
-from functools import lru_cache
-
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
 from attncli.documents.tokens_display import shorten
+from attncli.browse.legend import BOLD, DIM, _bg, legend
 from attncli.browse.draw import (
-    MASKED, _cell, _half, _hex, fmt, on_color_change, ramp, value_range, weight_color,
+    MASKED, _cell, _half, _hex, fmt, on_color_change, value_range, weight_color,
 )
 
 Line = list[Segment]
@@ -28,21 +27,13 @@ Line = list[Segment]
 _DRAWN: dict = {}
 _LIMIT = 512
 
-BOLD = Style(bold=True)
 MARKED = Style(bold=True, reverse=True)
-DIM = Style(dim=True)
 PLAIN = Style()
 
 
-@lru_cache(maxsize=512)
-def _bg(rgb: tuple[int, int, int]) -> Style:
-    return Style(bgcolor=_hex(rgb))
-
-
 def forget() -> None:
-    """Drop every drawing (the colors changed)."""
+    """Drop every drawing (the colors changed; attncli.browse.legend drops its cell styles)."""
     _DRAWN.clear()
-    _bg.cache_clear()
 
 
 on_color_change(forget)
@@ -101,53 +92,6 @@ def fit(matrix, rows: int, cols: int):
     return m.repeat_interleave(max(1, rows // r), dim=0).repeat_interleave(max(1, cols // c), dim=1)
 
 
-#: What the colors of each measure are (the legend, where it fits; else the measure's name).
-MEASURE_WORDS = {
-    "weights": "softmax weights",
-    "norm": "norm ||αf(x)||, rows not normalized",
-    "mixing": "mixing ||g(αf(x)+x)||, rows not normalized",
-    "alti": "alti, rows sum to 1",
-    "value-zeroing": "value-zeroing (cosine distance), rows sum to 1",
-}
-
-
-def legend(lo: float, hi: float, width: int, precision: int, note: str = "", mode: str | None = None,
-           measure: str | None = None) -> Line:
-    """One line: a color bar with its range, what the colors are (``measure``), and the color scale
-    (``mode``) by name.
-
-    ``row``: the bar runs from each row's smallest to its largest value (no one range to print).
-    The measure's words (:data:`MEASURE_WORDS`) and the scale's (attncli.render.layout.SCALE_WORDS)
-    follow while they fit.
-    """
-    from attncli.render.layout import SCALE_WORDS
-
-    cells = min(12, max(4, width // 8))
-    low, high = ("row min", "row max") if mode == "row" else (f"{lo:.{precision}f}", f"{hi:.{precision}f}")
-    line = [Segment(f"{low} ")]
-    line += [Segment(" ", _bg(ramp(i / (cells - 1)))) for i in range(cells)]
-    line.append(Segment(f" {high}"))
-    used = len(low) + len(high) + 2 + cells
-    if measure:
-        words = f"  {MEASURE_WORDS.get(measure, measure)}"
-        if used + len(words) + (len(f"  scale {mode}") if mode else 0) > width:
-            words = f"  {measure}"
-        line.append(Segment(words, BOLD))
-        used += len(words)
-    if mode:
-        name = f"  scale {mode}"
-        words = f": {SCALE_WORDS[mode]}"
-        if used + len(name) + len(words) + (len(note) + 3 if note else 0) <= width:
-            name += words
-        line.append(Segment(name, BOLD))
-        note = f" · {note}" if note else ""
-    elif note:
-        note = f"  {note}"
-    if note:
-        line.append(Segment(note, DIM))
-    return line
-
-
 def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
     """(lo, hi) of a row's finite values (the ``row`` scale); the matrix's when it has none."""
     finite = [v for v in row if math.isfinite(v)]
@@ -168,6 +112,8 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     legend. ``rows``: the rows' labels when they are not the keys' (generation: the tokens written,
     each row over every token), an (R, N) matrix.
     """
+    import torch
+
     n = len(tokens)
     labels = tokens if rows is None else rows
     r_count = len(labels)
@@ -183,7 +129,10 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
             and math.isfinite(hi) and max(abs(lo), abs(hi)) >= 1:
         precision -= 1  # values past 1 (norms, scores): fewer decimals before no numbers at all
         cell_w = max(len(f"{v:.{precision}f}") for v in (lo, hi)) + 1
-    avail = max(1, height - 2)  # a header line and the legend
+    masked = "-" if bool(torch.isneginf(matrix).any()) else None  # a masked cell is drawn: the legend says so
+    key_line = legend(lo, hi, width, precision, mode=mode, measure=measure, masked=masked,
+                      spare=r_count + 3 <= height)  # a small matrix: the legend's words may take two lines
+    avail = max(1, height - 1 - len(key_line))  # a header line and the legend
     if r_count <= avail and 2 + label_w + n * cell_w <= width:
         if not short:  # room to spare: wider cells show more of each key's token
             longest = max(len(t) for t in tokens) + 1
@@ -198,9 +147,22 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
                 line.append(Segment(fmt(value, precision, short).rjust(cell_w),
                                     MASKED if rgb is None else _cell(rgb, mark)))
             lines.append(line)
-        lines.append(legend(lo, hi, width, precision, mode=mode, measure=measure))
-        return lines, list(range(r_count))
+        return lines + key_line, list(range(r_count))
     label_w = min(label_w, 8)
+    avail = max(1, height - 2)
+    lines, line_rows, key_line = _block_map(matrix, labels, n, query, width, avail, label_w, lo, hi, precision, key,
+                                            mode, measure)
+    if len(key_line) > 1:  # the legend takes two lines: one fewer for the cells
+        avail = max(1, height - 1 - len(key_line))
+        lines, line_rows, key_line = _block_map(matrix, labels, n, query, width, avail, label_w, lo, hi, precision,
+                                                key, mode, measure)
+    return lines + key_line, line_rows
+
+
+def _block_map(matrix, labels: list[str], n: int, query: int, width: int, avail: int, label_w: int, lo: float,
+               hi: float, precision: int, key, mode: str | None, measure: str | None):
+    """The heatmap one cell per weight or pooled, in ``avail`` lines: (lines, first row of each, legend)."""
+    r_count = len(labels)
     prefix = 2 + 5 + label_w + 1  # marker, index, token
     cols = max(1, width - prefix)
     half = r_count > avail
@@ -209,7 +171,7 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     if drawn is None:
         drawn = _remember(cache_key, _blocks(matrix, n, 2 * avail if half else avail, cols, half, lo, hi,
                                              mode == "row"))
-    ticks, cells, row_starts, (out_rows, out_cols) = drawn
+    ticks, cells, row_starts, (out_rows, out_cols), masked = drawn
     lines = [[Segment(" " * prefix + ticks, DIM)]]
     step = 2 if half else 1
     query_bin = max(r for r in range(out_rows) if row_starts[r] <= query)
@@ -222,13 +184,13 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
                       Segment(f"{shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)
-    note = ""
+    note: tuple[str, ...] = ()
     if out_rows < r_count or out_cols < n:
         rows_per = -(-r_count // out_rows) * step
-        note = (f"pooled: a line is {rows_per} queries, a cell the mean of its block" if rows_per > 1
-                else f"pooled to {out_cols} key columns (mean of each block)")
-    lines.append(legend(lo, hi, width, precision, note, mode, measure))
-    return lines, line_rows
+        note = ((f"pooled: a line is {rows_per} queries, a cell the mean of its block",
+                 f"pooled: {rows_per} queries a line, block means") if rows_per > 1
+                else (f"pooled to {out_cols} key columns (mean of each block)", f"pooled to {out_cols} key columns"))
+    return lines, line_rows, legend(lo, hi, width, precision, note, mode, measure, "  " if masked else None)
 
 
 def _colors(row: list[float] | None, lo: float, hi: float, per_row: bool) -> list:
@@ -241,7 +203,8 @@ def _colors(row: list[float] | None, lo: float, hi: float, per_row: bool) -> lis
 
 
 def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: float, per_row: bool = False):
-    """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape).
+    """The cell part of a block heatmap: (tick line, cells of each line, first row of each bin, shape,
+    whether a masked cell is drawn).
 
     ``per_row``: each pooled row is colored by its own range (the ``row`` scale)."""
     from attncli.core.pooling import plan
@@ -267,7 +230,8 @@ def _blocks(matrix, n: int, rows: int, cols: int, half: bool, lo: float, hi: flo
         else:
             cells = [(" " * cell_w, MASKED if rgb is None else _bg(rgb)) for rgb in top]
         lines.append(runs(cells))
-    return "".join(ticks), lines, row_starts, (out_rows, out_cols)
+    masked = any(v == -math.inf for row in grid_ for v in row)  # a block all of whose cells are masked
+    return "".join(ticks), lines, row_starts, (out_rows, out_cols), masked
 
 
 #: A grid thumbnail keeps at least this many lines (two matrix rows each), scrolling rather than shrinking.
@@ -291,38 +255,48 @@ def grid(rows: list[tuple[str, list[tuple[str, object, object]]]], selected, wid
     gutter += 1 if gutter else 0
     columns = max(len(cells) for _label, cells in rows)
     cell_w = max(2, (width - gutter) // columns - 1)
-    room = max(2, height - 1)  # the legend takes the last line
-    lines_per_row = max(min(MIN_THUMB_LINES + 1, room), room // len(rows))
-    visible = max(1, room // lines_per_row)
-    chosen_row = next((r for r, (_l, cells) in enumerate(rows) if any(key == selected for _x, _m, key in cells)), 0)
-    first = min(max(0, chosen_row - visible // 2), max(0, len(rows) - visible))
-    thumb_lines = lines_per_row - 1
-    lines: list[Line] = []
-    boxes = []
-    for row_label, cells in rows[first:first + visible]:
-        y = len(lines)
-        chosen = any(key == selected for _l, _m, key in cells)
-        head = [Segment(row_label.ljust(gutter), MARKED if chosen and row_label else BOLD)]
-        for c, (label, _matrix, key) in enumerate(cells):
-            head.append(Segment(label[:cell_w].ljust(cell_w), MARKED if key == selected else DIM))
-            head.append(Segment(" "))
-            x0 = gutter + c * (cell_w + 1)
-            boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
-        lines.append(head)
-        thumbs = [_thumbnail(m, thumb_lines, cell_w, lo, hi, None if cache is None else (cache, key), mode == "row")
-                  for _label, m, key in cells]
-        for i in range(thumb_lines):
-            lines.append([Segment(" " * gutter)] + [segment for thumb in thumbs for segment in thumb[i]])
-    shown = "one scale for every head" if mode != "row" else ""  # row: the scale's words say it
-    if visible < len(rows):
-        names = [label for label, _cells in rows]
-        shown = f"{names[first]}-{names[first + visible - 1]} of {len(rows)} rows ([ ] scroll)"
-    lines.append(legend(lo, hi, width, 2, shown, mode, measure))
-    return lines, boxes
+
+    def draw(room: int):
+        lines_per_row = max(min(MIN_THUMB_LINES + 1, room), room // len(rows))
+        visible = max(1, room // lines_per_row)
+        chosen_row = next((r for r, (_l, cells) in enumerate(rows) if any(key == selected for _x, _m, key in cells)), 0)
+        first = min(max(0, chosen_row - visible // 2), max(0, len(rows) - visible))
+        thumb_lines = lines_per_row - 1
+        lines: list[Line] = []
+        boxes = []
+        masked = False
+        for row_label, cells in rows[first:first + visible]:
+            y = len(lines)
+            chosen = any(key == selected for _l, _m, key in cells)
+            head = [Segment(row_label.ljust(gutter), MARKED if chosen and row_label else BOLD)]
+            for c, (label, _matrix, key) in enumerate(cells):
+                head.append(Segment(label[:cell_w].ljust(cell_w), MARKED if key == selected else DIM))
+                head.append(Segment(" "))
+                x0 = gutter + c * (cell_w + 1)
+                boxes.append((y, y + lines_per_row, x0, x0 + cell_w, key))
+            lines.append(head)
+            thumbs = [_thumbnail(m, thumb_lines, cell_w, lo, hi, None if cache is None else (cache, key), mode == "row")
+                      for _label, m, key in cells]
+            masked = masked or any(has_masked for _lines, has_masked in thumbs)
+            for i in range(thumb_lines):
+                lines.append([Segment(" " * gutter)] + [segment for thumb, _m in thumbs for segment in thumb[i]])
+        shown = ("one scale for every head", "one scale") if mode != "row" else ()  # row: the scale's words say it
+        if visible < len(rows):
+            names = [label for label, _cells in rows]
+            span = f"{names[first]}-{names[first + visible - 1]} of {len(rows)}"
+            shown = (f"{span} rows ([ ] scroll)", span)
+        return lines, boxes, legend(lo, hi, width, 2, shown, mode, measure, "  " if masked else None)
+
+    lines, boxes, key_line = draw(max(2, height - 1))  # the legend takes the last line...
+    if len(key_line) > 1:  # ...or two
+        lines, boxes, key_line = draw(max(2, height - len(key_line)))
+    return lines + key_line, boxes
 
 
-def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key, per_row: bool = False) -> list[Line]:
-    """One head as ``lines`` lines of ``width`` + 1 cells (half blocks, a blank column after)."""
+def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key,
+               per_row: bool = False) -> tuple[list[Line], bool]:
+    """One head as ``lines`` lines of ``width`` + 1 cells (half blocks, a blank column after), and
+    whether a masked cell is drawn."""
     cache_key = None if key is None else ("thumb", key, lines, width, lo, hi, per_row)
     if cache_key is not None and cache_key in _DRAWN:
         return _DRAWN[cache_key]
@@ -340,4 +314,4 @@ def _thumbnail(matrix, lines: int, width: int, lo: float, hi: float, key, per_ro
                 cells.append(("▀", Style(color=_hex(top) if top else "grey15")))
         cells.append((" " * (width - len(top_row) + 1), PLAIN))
         out.append(runs(cells))
-    return _remember(cache_key, out)
+    return _remember(cache_key, (out, any(v == -math.inf for row in grid_ for v in row)))

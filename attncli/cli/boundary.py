@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import typer
 from typer import Abort, Exit
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from attncli.cli.integers import require_ascii_integers
 from attncli.errors import AttnError, ExitCode
@@ -84,6 +84,14 @@ def _no_type(ctx: Any = None) -> None:
     return None
 
 
+def usage_piece(metavar: str, required: bool, nargs: int) -> str:
+    """An argument in a usage line as POSIX writes it: ``PATH`` required, ``[PATH]`` optional, ``TEXT...``
+    repeated (Typer writes ``{PATH}``, and ``[[NAME]]`` for a metavar that has its brackets already)."""
+    name = metavar[1:-1] if metavar.startswith("[") and metavar.endswith("]") else metavar
+    piece = name if required else f"[{name}]"
+    return piece if nargs == 1 or "..." in piece else piece + "..."
+
+
 def tidy_metavars(command: Any) -> None:
     """One style of metavar in every help page: ``N``, ``NUMBER``, ``TEXT``, arguments by their upper-case
     name (``TEXT``, ``PATH``), flags (``--json``, ``--help``) without one (never ``<int>`` or ``<bool>``)."""
@@ -91,6 +99,7 @@ def tidy_metavars(command: Any) -> None:
         if getattr(param, "param_type_name", "") == "argument":
             param.metavar = param.metavar or param.name.upper()
             param.display_type_rich = _no_type  # the name says it: TEXT, not "TEXT <str>" or "<list[str]>"
+            param.get_usage_pieces = lambda ctx, param=param: [usage_piece(param.metavar, param.required, param.nargs)]
             continue
         if param.metavar is not None:
             continue
@@ -118,6 +127,27 @@ def tidy_metavars(command: Any) -> None:
         command.help = reflow(command.help)
     for sub in getattr(command, "commands", {}).values():
         tidy_metavars(sub)
+
+
+def forms_command(*forms: str, apart: tuple[str, ...] = ()) -> type:
+    """A command class whose usage shows each of ``forms`` as a line of its own (``or: attncli heads
+    merge PART...``) and leaves the arguments named in ``apart`` out of the first line: without it,
+    Click prints an optional variadic argument as ``[[merge PART...]]...``."""
+
+    class FormsCommand(TyperCommand):
+        def collect_usage_pieces(self, ctx: Any) -> list[str]:
+            pieces = [self.options_metavar] if self.options_metavar else []
+            for param in self.get_params(ctx):
+                if param.name not in apart:
+                    pieces += param.get_usage_pieces(ctx)
+            return pieces
+
+        def format_usage(self, ctx: Any, formatter: Any) -> None:
+            formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)))
+            for form in forms:
+                formatter.write_usage(ctx.command_path, form, prefix="   or: ")
+
+    return FormsCommand
 
 
 def reflow(text: str) -> str:

@@ -56,7 +56,7 @@ def init(
             raise AttnError("already exists", where=path, hint="use --force to overwrite it")
         check_writable(target, path)
         if linked is not None:
-            env.warn(f"{path!r} is a symbolic link: writing its target {str(linked)!r}", kind="link")
+            env.warn(f"{path!r} is a symbolic link: writing its target {str(linked)!r}")
         # a temporary file renamed into place: a full disk leaves nothing behind, not a 0-byte file
         atomic_write(target, lambda handle: handle.write(text), overwrite=force)
         if out.json:

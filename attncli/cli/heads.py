@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from attncli.cli.options import OutputOptions, choices, output_options
-from attncli.cli.boundary import guarded
+from attncli.cli.boundary import forms_command, guarded
 from attncli.cli.heads_corpus import CorpusOptions, corpus_options
 from attncli.cli.heads_corpus import Progress as _Progress
 from attncli.cli.measure_options import MEASURE_PARAMS
@@ -33,7 +33,7 @@ def _read(source: str) -> str:
         raise AttnError(f"not a UTF-8 text file (byte {exc.start})", where=where) from None
 
 
-@app.command()
+@app.command(cls=forms_command("merge PART... [OPTIONS]", apart=("merge",)))
 @output_options
 @corpus_options
 def heads(
@@ -78,7 +78,7 @@ def heads(
     ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
     ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
     merge: Annotated[Optional[list[str]], typer.Argument(
-        metavar="[merge PART...]", show_default=False,
+        metavar="merge PART...", show_default=False,
         help="'merge' and the parts (--json or --save FILE.jsonl of shards) to combine into one summary.")] = None,
     *,
     out: OutputOptions,

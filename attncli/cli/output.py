@@ -165,19 +165,19 @@ class Environment:
             self.stderr.write(self._json_line({"error": error.to_dict()}))
             self.stderr.flush()
 
-    def warn(self, message: str, *, kind: str = "warning") -> None:
+    def warn(self, message: str) -> None:
+        """One line on stderr, ``attncli: warning: ...``, with ``--json`` too: never repeated as a JSON
+        line (stdout is the document, stderr is for people; only an error adds its JSON object line)."""
         from rich.markup import escape
 
         self.err.print(f"[yellow]attncli: warning:[/] {escape(visible(message))}", soft_wrap=True)
-        if self.as_json:
-            self.stderr.write(self._json_line({"warning": {"kind": kind, "message": message}}))
 
     def note_encoding(self) -> None:
         """After a view on a stdout that is not UTF-8: one warning if some characters became ``?``."""
         if getattr(self.stdout, "adapted", False):
             self.stdout.adapted = False
             self.warn(f"stdout's encoding ({self.stdout.encoding}) cannot show every character: "
-                      "they are shown as '?' (set PYTHONIOENCODING=utf-8, or use --json)", kind="encoding")
+                      "they are shown as '?' (set PYTHONIOENCODING=utf-8, or use --json)")
 
     def warn_record(self, record, where: str | None = None, *, unknown: bool = True) -> None:
         """A record's warnings: unknown tokens (unless a batch gathers them), left-out matrices, model notes."""
@@ -279,7 +279,7 @@ def check_save(path: Path, env: Environment | None = None) -> None:
     check_writable(path, "--save")  # tries a file for real: root, read-only mounts and full inode tables too
     target = check_target(path, "--save")
     if target is not None and env is not None:
-        env.warn(f"--save: {str(path)!r} is a symbolic link: writing its target {str(target)!r}", kind="link")
+        env.warn(f"--save: {str(path)!r} is a symbolic link: writing its target {str(target)!r}")
 
 
 class Flusher:

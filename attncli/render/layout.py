@@ -352,6 +352,25 @@ def wrap_texts(pieces: Sequence[Text], width: int, *, sep: str = " ") -> list[Te
     return lines
 
 
+def entries(items: Sequence[str], width: int, *, style: str = "dim", gap: str = "   ") -> list[Text]:
+    """Legend entries (``- masked (causal)``) on lines of ``width``, ``gap`` apart: a line breaks between
+    entries, never inside one, unless an entry alone is wider than the line (then between its words)."""
+    lines: list[Text] = []
+    current = Text(no_wrap=True, overflow="fold")
+    for item in items:
+        for k, part in enumerate([item] if len(item) <= width else item.split(" ")):
+            sep = gap if k == 0 else " "
+            if current.plain and current.cell_len + len(sep) + len(part) > width:
+                lines.append(current)
+                current = Text(no_wrap=True, overflow="fold")
+            if current.plain:
+                current.append(sep)
+            current.append(part, style=style)
+    if current.plain:
+        lines.append(current)
+    return lines
+
+
 def heading(text: str, width: int) -> list[Text]:
     """A bold title, wrapped between words when the terminal is narrow."""
     return note(text, width, style="bold")

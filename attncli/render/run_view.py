@@ -7,7 +7,8 @@ from rich.text import Text
 
 from attncli.render.colors import Paint
 from attncli.render.layout import (
-    Column, Lazy, Scale, adaptive_precision, block_table, fmt, heading, label, line, note, scale_summary, wrap_phrases,
+    Column, Lazy, Scale, adaptive_precision, block_table, entries, fmt, heading, label, line, note, scale_summary,
+    wrap_phrases,
 )
 from attncli.render.matrix import (
     MAX_MARK, compact_fits, compact_heatmap, full_heatmap_width, heatmap, vector_table,
@@ -193,12 +194,12 @@ def weight_views(doc: dict, *, heads: list[int], precision: int | None, view: st
         parts.append(Text(""))
     if view == "full":
         noun = "weight" if measure_of(doc) == "weights" else "value"
-        text = f"{MAX_MARK} largest {noun} in each row (every one that prints equal to it)"
+        items = [f"{MAX_MARK} largest {noun} in each row (every one that prints equal to it)"]
         if any(any(row) for h in heads for row in (_masked(doc, h) or [])):  # a masked cell is drawn
-            text += "   - masked (causal)"
+            items.append("- masked (causal)")
         if len(heads) > 1:
-            text += "; " + ("each row its own color range" if mode == "row" else "one color scale for all heads")
-        parts += note(text, width)
+            items.append("each row its own color range" if mode == "row" else "one color scale for all heads")
+        parts += entries(items, width)
     if measure_of(doc) != "weights":
         from attncli.core.measures import describe
 
