@@ -70,7 +70,7 @@ class TokenStrip(Part):
         for y, x0, x1, index in self.hits:
             if y == event.y and x0 <= event.x < x1:
                 line = self.state.panes()[self.pane]
-                if index >= line.offset:  # a generation's rows are the tokens it wrote
+                if index >= line.offset or not self.state.generation:  # a generation's rows: the tokens it wrote
                     self.app.pick(self.pane, index - line.offset)  # type: ignore[attr-defined]
                 return
 
@@ -99,7 +99,7 @@ class Main(Part):
                 self._lines, self.hits = heat.heatmap(
                     s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
                     scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale, measure=s.measure,
-                    rows=line.rows)
+                    rows=line.rows, first=0 if s.generation else line.offset)
         return self._lines
 
     def render_line(self, y: int) -> Line:
@@ -158,9 +158,9 @@ class Title(Widget):
             parts = [layer, f"head {at_head} of {s.heads()}", s.measure, "grid: arrows pick, Enter opens, Esc leaves"]
         else:
             layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
-            where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if line.rows is not None
-                     else f"query {query} {line.tokens[query]}")
-            parts = [layer, s.what(), s.measure, where]
+            where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if s.generation
+                     else f"query {s.marked(s.active)} {line.tokens[s.marked(s.active)]}")
+            parts = [layer, s.what(), s.measure, where, s.window(s.active) or ""]
         text.append(" · ".join(p for p in parts if p), style="bold")
         # the description's phrases while they fit (never one cut in the middle: "float32 on")
         for phrase in s.data.description.split(" · "):

@@ -156,7 +156,8 @@ def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
 
 def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
             scale: tuple[float, float] | None = None, key=None, mode: str | None = None,
-            measure: str | None = None, rows: list[str] | None = None) -> tuple[list[Line], list[int]]:
+            measure: str | None = None, rows: list[str] | None = None,
+            first: int = 0) -> tuple[list[Line], list[int]]:
     """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
 
     With room, every weight is printed in its colored cell (ink by contrast); otherwise one
@@ -166,7 +167,8 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     its own range, ``matrix`` and ``keys`` by ``scale``; the legend names it. Values beyond the
     scale (column 0 under ``keys``) take the end color. ``measure`` names what the colors are in the
     legend. ``rows``: the rows' labels when they are not the keys' (generation: the tokens written,
-    each row over every token), an (R, N) matrix.
+    each row over every token), an (R, N) matrix; ``first``: the number printed for row 0 (a window of
+    rows of a long text: its first token's index).
     """
     n = len(tokens)
     labels = tokens if rows is None else rows
@@ -219,7 +221,8 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         mark = query_bin in range(r, r + step)
         shown = query if mark else first  # the marked line names the query itself, not its block's first row
         lines.append([Segment("▶ " if mark else "  ", BOLD),
-                      Segment(f"{shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
+                      Segment(f"{first + shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ",
+                              MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)
     note = ""

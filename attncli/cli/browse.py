@@ -41,12 +41,18 @@ def browse(
     file: Annotated[Optional[str], typer.Option(
         "--file", "-f", metavar="PATH", rich_help_panel="Input",
         help="Step through the non-empty lines of a file (n and p); '-' is not possible: browse needs the terminal.")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
+    rows: Annotated[Optional[str], typer.Option(
+        "--rows", metavar="A:B", rich_help_panel="Output",
+        help="With --model: open on a window of query rows A to B-1 (0-based; -16: the last 16), computed from "
+             "the queries and keys; moving past its edge computes the next. A long text opens on a window anyway.")] = None,
     head: Annotated[Optional[int], typer.Option(
         "--head", rich_help_panel="Output",
         help="The head to open on (0-based; default 0, with --generate the mean of heads).")] = None,
     focus: Annotated[Optional[str], typer.Option(
         "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
-        help="The query token to open on: its text or a 0-based index.")] = None,
+        help="The query token to open on: its text or a 0-based index (-1: the last).")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     generate: Annotated[Optional[str], typer.Option(
         "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
@@ -102,19 +108,19 @@ def browse(
             top_k=top_k, top_p=top_p, seed=attn.seed, chat=chat, system=system, target=target,
             alternatives=alternatives, layer=mdl.layer, head=head, bos=mdl.bos, device=attn.device, dtype=attn.dtype)
         guarded(out, lambda env: _browse_generation(env, generate, options, texts or [], compare, file, focus, attn,
-                                                    mdl, out, msr, color_scale))
+                                                    mdl, out, msr, color_scale, join or rows is not None))
         return
     given = [name for name, value in (("-n/--max-new-tokens", max_new_tokens != 32), ("--sample", sample),
                                       ("--top-k", top_k is not None), ("--top-p", top_p is not None), ("--chat", chat),
                                       ("--system", system is not None), ("--target", target is not None),
                                       ("--alternatives", alternatives != 3)) if value]
     guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale, msr,
-                                     given))
+                                     given, join, rows))
 
 
 def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None,
-            generation_only: list[str] = ()) -> None:
+            generation_only: list[str] = (), join: bool = False, rows: str | None = None) -> None:
     msr = msr or MeasureOptions()
     color_scale = check_color_scale(color_scale)  # a usage error before anything else
     if generation_only:
@@ -122,10 +128,15 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         raise AttnError(f"{name} goes with --generate", where=name,
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     head = 0 if head is None else head
+    if join and file is None:
+        raise AttnError("--join goes with --file", where="--join")
+    if rows is not None and mdl.model is None:
+        raise AttnError("--rows goes with --model (toy attention shows every row)", where="--rows",
+                        hint="use --focus INDEX to open on a row")
     _can_open(out, "use attncli run for printed output; in the browser e writes JSON and s an SVG")
     if file is not None and not texts and file != "-":
         _need_terminal(env)  # before reading the file: /dev/urandom is not read only to be refused
-    items, skipped = _inputs(texts, compare, file)
+    items, skipped = _inputs(texts, compare, file, join)
     if compare and len(items) > MAX_PANES:
         raise AttnError(f"--compare shows at most {MAX_PANES} texts side by side, got {len(items)}", where="TEXTS")
     mdl.check(attn)
@@ -142,7 +153,8 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
 
     runner = mdl.runner(attn)
     kwargs = {k: v for k, v in msr.run_kwargs(runner, mdl).items() if k not in ("measure", "layers", "progress")}
-    loaded = adapter.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress())
+    loaded = adapter.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress(), rows=rows,
+                          focus=focus, rollout=mdl.rollout)
     loaded.notes[:0] = skipped  # the --file lines that did not read, shown when the app opens
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
@@ -167,7 +179,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         note = focus_grammar.describe(spec, hit, tokens)
         if note:
             env.warn(note)
-        browser.state.set_query(0, hit.index)
+        browser.state.set_query(0, hit.index - loaded.lines[0].offset)  # a window's rows count from its first
     _open(env, browser)
 
 
@@ -190,7 +202,8 @@ def _open(env: Environment, browser) -> None:
 
 
 def _browse_generation(env: Environment, prompt: str, options, texts, compare, file, focus, attn: AttentionOptions,
-                       mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions, color_scale: str | None) -> None:
+                       mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions, color_scale: str | None,
+                       windowed: bool = False) -> None:
     """browse --generate: the checks of attncli generate (all before the model loads, but the decoder's),
     the library's generation, then the app on its steps."""
     import dataclasses
@@ -199,7 +212,7 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     for name, given in (("TEXT", bool(texts)), ("--file", file is not None), ("--compare", compare),
                         ("--focus", focus is not None), ("--rollout", mdl.rollout),
                         ("--measure", msr.measure is not None), ("--ablate", msr.ablate is not None),
-                        ("--max-passes", msr.max_passes is not None)):
+                        ("--max-passes", msr.max_passes is not None), ("--join/--rows", windowed)):
         if given:
             raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
                             "under their attention weights)", where=name)
@@ -272,14 +285,22 @@ def _need_terminal(env: Environment) -> None:
                         hint="attncli run prints the same views, and run --json the numbers")
 
 
-def _inputs(texts: list[str], compare: bool, file: str | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(label, text) pairs from the arguments or the file, and a note per --file line skipped."""
+def _inputs(texts: list[str], compare: bool, file: str | None,
+            join: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, text) pairs from the arguments or the file (``join``: the whole file one text), and a note per
+    --file line skipped."""
     if file is not None:
         if texts:
             raise AttnError("give a TEXT or --file, not both", where="--file")
         if file == "-":
             raise AttnError("browse reads the terminal, so it cannot read stdin", where="--file -",
                             hint="save the lines to a file and give its path")
+        if join:
+            if compare:
+                raise AttnError("--compare needs two texts or more; --join makes the file one", where="--join")
+            from attncli.cli.lines import join_lines
+
+            return [(file, join_lines(file))], []
         from attncli.cli.lines import browse_lines
 
         lines, skipped = browse_lines(file)  # bounded; a line that does not read is skipped with a note

@@ -159,6 +159,17 @@ class ModelAttention:
             record.rollout = attention_rollout(full, chosen)  # (R, N)
         return record
 
+    def run_rows(self, ids: list[int], rows: list[int], *, where: str | None = None, text: str | None = None,
+                 progress=None) -> Record:
+        """Only query ``rows`` of the token ``ids``, always on the row path (SDPA, the rows' weights from the
+        captured queries and keys), whatever the length: what a caller whose memory must not depend on
+        whether the full weights would fit asks for (browse's windows of rows)."""
+        t = self.transformer
+        where = where or option("text")
+        record = t.run_ids(ids, where=where, rows=list(rows), points=_row_points(t, False), progress=progress)
+        record.text, record.rows, record.config = text, list(rows), self.config
+        return record
+
     def _full(self, ids: list[int], where: str, progress=None, hint: str = "run") -> Record:
         """Every row of every layer (eager arithmetic); a text too long for that names the options that work."""
         from attncli.errors import AttnError

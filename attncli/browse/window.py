@@ -1,0 +1,150 @@
+"""A window of query rows: how ``attncli browse`` shows a text too long for its every row of every layer.
+
+A long text's full attention is L x H x N x N weights (SmolLM2 on 8,192 tokens: 69 GiB). The browser
+holds instead the rows of one window, ``[start, stop)`` (at most :data:`WINDOW_ROWS`), computed by the
+library's row path (:meth:`attncli.models.runs.ModelAttention.run_rows`: the model runs on SDPA and
+only those rows' weights are computed, from the captured queries and keys); moving the cursor past an
+edge of the window computes the window that holds the new row. Held at once: one window's weights
+(L, H, W, N) and context vectors (L, W, d) in float32, the layers' inputs of its rows (L, W, d), and
+the tokens; never anything N x N.
+"""
+
+from __future__ import annotations
+
+from attncli.core.numbers import plural
+from attncli.documents.tokens_display import display_tokens
+from attncli.errors import AttnError
+
+#: The most query rows one window holds (fewer when the budget allows fewer).
+WINDOW_ROWS = 64
+
+
+def full_bytes(info: dict, n: int) -> int:
+    """What the browser would hold for every row: (L, H, N, N) weights and (L, N, d) contexts, float32."""
+    layers, heads, width = int(info["layers"]), int(info["heads"]), int(info["d_model"])
+    return 4 * layers * n * (heads * n + width)
+
+
+def window_size(transformer, n: int, budget_mb: float, most: int | None = None) -> int:
+    """Rows per window: ``most`` (default :data:`WINDOW_ROWS`), fewer where browse's budget (``budget_mb``)
+    or the model's limit on attention (weights and scores of every layer, as the row path counts them)
+    holds fewer."""
+    info = transformer.info
+    layers, heads, width = int(info["layers"]), int(info["heads"]), int(info["d_model"])
+    element = transformer.torch.empty((), dtype=transformer.dtype).element_size()
+    held = 4 * layers * (heads * n + 2 * width)  # one row: its weights, context and input (float32)
+    computed = 2 * element * layers * heads * n  # one row's weights and scores while the model runs
+    fits = min(budget_mb * 2**20 // held, transformer.max_attention_mb * 2**20 // computed)
+    return int(max(0, min(n, most or WINDOW_ROWS, fits)))
+
+
+class WindowLine:
+    """A long text as the browser's line: its tokens, and the rows of one window of queries.
+
+    Like :class:`attncli.browse.data.Line`, but ``weights`` is (L, H, W, N) and ``contexts`` (L, W, d)
+    for the rows ``offset`` .. ``offset + W - 1``; ``rows`` are those rows' tokens. :meth:`slide` computes
+    the window that holds a given token.
+    """
+
+    measure = "weights"
+    level = scores = rollout = None
+
+    def __init__(self, runner, text: str, label: str, *, size: int, start: int = 0, ids=None) -> None:
+        self.runner = runner
+        self.source = text
+        self.label = label
+        self.ids = list(ids) if ids is not None else runner.transformer.encode(text, where=label)
+        self.raw = runner.transformer.tokenizer.convert_ids_to_tokens(self.ids)  # the tokenizer's strings
+        self.tokens = display_tokens(self.raw)
+        self.size = size
+        self.record = None
+        self.loads = 0  # windows computed so far (the first included)
+        self._load(self._clamp(start))
+
+    # -- what Line has
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def text(self) -> str:
+        return self.source
+
+    @property
+    def special(self) -> list[bool]:
+        return self.record.special
+
+    @property
+    def oov(self) -> list[bool]:
+        return self.record.oov
+
+    @property
+    def causal(self) -> bool:
+        return bool(self.record.causal)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() for t in (self.weights, self.contexts)) * 4
+
+    @property
+    def stop(self) -> int:
+        return self.offset + len(self.rows)
+
+    def document(self, layer: int, mode: str) -> dict:
+        """``run --rows START:STOP --json``'s document of ``layer`` (mode: head or mean)."""
+        from attncli.documents.build import run_document
+
+        return run_document(self.record, layers=[layer], heads_mean=mode == "mean")
+
+    def shown(self) -> str:
+        """Which rows the window holds: ``rows 1,024-1,087 of 8,192`` (0-based, both ends included)."""
+        return f"rows {self.offset:,}-{self.stop - 1:,} of {self.n:,}"
+
+    # -- the window
+    def slide(self, token: int) -> bool:
+        """Make the window hold ``token`` (0 .. N-1): the next window when it is just past an edge (it
+        starts, or ends, there), else one centred on it. True when a new window was computed."""
+        if self.offset <= token < self.stop:
+            return False
+        if token == self.stop:
+            start = token
+        elif token == self.offset - 1:
+            start = token - self.size + 1
+        else:
+            start = token - self.size // 2
+        self._load(self._clamp(start))
+        return True
+
+    def _clamp(self, start: int) -> int:
+        return max(0, min(start, self.n - self.size))
+
+    def _load(self, start: int) -> None:
+        import torch
+
+        rows = list(range(start, min(self.n, start + self.size)))
+        self.record = None  # the old window goes before the new one is computed
+        self.weights = self.contexts = None
+        record = self.runner.run_rows(self.ids, rows, where=self.label, text=self.source)
+        self.weights = torch.stack([layer.weights.detach().float().cpu() for layer in record.layers])  # (L, H, W, N)
+        self.contexts = torch.stack([layer.output.detach().float().cpu() for layer in record.layers])  # (L, W, d)
+        for index, layer in enumerate(record.layers):  # the record's tensors become views of the stacked ones
+            layer.weights, layer.output = self.weights[index], self.contexts[index]
+            if layer.inputs is not None and layer.inputs.shape[0] == self.n:
+                layer.inputs = layer.inputs[rows]  # (W, d): the rows' inputs, as a --rows run's document has them
+        record.embeddings = record.layers[0].inputs
+        self.record = record
+        self.offset = start
+        self.rows = self.tokens[start:start + len(rows)]
+        self.loads += 1
+
+
+def refuse_windowed(what: str, label: str) -> AttnError:
+    """What a window of rows cannot show (``what``: a measure, rollout): one line naming why."""
+    return AttnError(f"{what} needs every row of every layer, and this text is shown a window of rows at a time",
+                     where=label, kind="budget", hint="shorten the text to see it")
+
+
+def describe_window(line: WindowLine) -> str:
+    """The note shown when the browser opens on a window."""
+    return (f"{line.label}: {plural(line.n, 'token')} are too many for every row of every layer; "
+            f"the browser computes {plural(line.size, 'row')} at a time (← → past an edge: the next ones)")
