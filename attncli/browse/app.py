@@ -99,7 +99,7 @@ class Main(Part):
                 self._lines, self.hits = heat.heatmap(
                     s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
                     scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale, measure=s.measure,
-                    rows=line.rows, first=0 if s.generation else line.offset)
+                    rows=line.rows, start=0 if s.generation else line.offset)
         return self._lines
 
     def render_line(self, y: int) -> Line:
@@ -160,7 +160,7 @@ class Title(Widget):
             layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
             where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if s.generation
                      else f"query {s.marked(s.active)} {line.tokens[s.marked(s.active)]}")
-            parts = [layer, s.what(), s.measure, where, s.window(s.active) or ""]
+            parts = [layer, s.window(s.active) or "", s.what(), s.measure, where]  # the window first: it fits
         text.append(" · ".join(p for p in parts if p), style="bold")
         # the description's phrases while they fit (never one cut in the middle: "float32 on")
         for phrase in s.data.description.split(" · "):
@@ -310,7 +310,17 @@ class BrowseApp(App):
         if self.state.grid:
             self.state.move_selected(0, step)
         else:
+            rows = self.state.pending(step)
+            if rows is not None:  # past a window's edge: say so, draw, then compute (a forward pass)
+                self.status = f"computing {rows} (a forward pass of the model)"
+                self.query_one(Hint).refresh()
+                self.call_after_refresh(self._move_window, step)
+                return
             self.state.move_query(step)
+        self.redraw()
+
+    def _move_window(self, step: int) -> None:
+        self.state.move_query(step)
         self.redraw()
 
     def action_head(self, step: int) -> None:

@@ -157,7 +157,7 @@ def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
 def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
             scale: tuple[float, float] | None = None, key=None, mode: str | None = None,
             measure: str | None = None, rows: list[str] | None = None,
-            first: int = 0) -> tuple[list[Line], list[int]]:
+            start: int = 0) -> tuple[list[Line], list[int]]:
     """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
 
     With room, every weight is printed in its colored cell (ink by contrast); otherwise one
@@ -221,7 +221,7 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
         mark = query_bin in range(r, r + step)
         shown = query if mark else first  # the marked line names the query itself, not its block's first row
         lines.append([Segment("▶ " if mark else "  ", BOLD),
-                      Segment(f"{first + shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ",
+                      Segment(f"{start + shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ",
                               MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)

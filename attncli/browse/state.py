@@ -169,6 +169,15 @@ class State:
         return f"{head} · scores" if self.mode == "scores" else head
 
     # -- moves (each returns a message when the move is not possible, else None)
+    def pending(self, step: int) -> str | None:
+        """The rows a query move of ``step`` would compute (a window's next rows), None when it computes none."""
+        line = self.panes()[self.active]
+        if self.window(self.active) is None:
+            return None
+        token = max(0, min(line.n - 1, line.offset + self.queries[self.active] + step))
+        start = line.window_of(token)
+        return None if start is None else line.rows_from(start)
+
     def move_query(self, step: int) -> None:
         pane = self.active
         line = self.panes()[pane]
@@ -190,6 +199,7 @@ class State:
             line.slide(token)
             self.queries[pane] = token - line.offset
             return  # one pane: nothing follows
+        self.queries[pane] = index
         word = panes[pane].tokens[index].lower()
         for other, line in enumerate(panes):
             if other == pane:

@@ -98,21 +98,30 @@ class WindowLine:
 
     def shown(self) -> str:
         """Which rows the window holds: ``rows 1,024-1,087 of 8,192`` (0-based, both ends included)."""
-        return f"rows {self.offset:,}-{self.stop - 1:,} of {self.n:,}"
+        return self.rows_from(self.offset)
 
     # -- the window
-    def slide(self, token: int) -> bool:
-        """Make the window hold ``token`` (0 .. N-1): the next window when it is just past an edge (it
-        starts, or ends, there), else one centred on it. True when a new window was computed."""
+    def window_of(self, token: int) -> int | None:
+        """The first row of the window that holds ``token`` (0 .. N-1), None when this one does: the next
+        window when it is just past an edge (it starts, or ends, there), else one centred on it."""
         if self.offset <= token < self.stop:
-            return False
+            return None
         if token == self.stop:
-            start = token
-        elif token == self.offset - 1:
-            start = token - self.size + 1
-        else:
-            start = token - self.size // 2
-        self._load(self._clamp(start))
+            return self._clamp(token)
+        if token == self.offset - 1:
+            return self._clamp(token - self.size + 1)
+        return self._clamp(token - self.size // 2)
+
+    def rows_from(self, start: int) -> str:
+        """``rows 1,024-1,087 of 8,192``: the window that starts at ``start``."""
+        return f"rows {start:,}-{min(self.n, start + self.size) - 1:,} of {self.n:,}"
+
+    def slide(self, token: int) -> bool:
+        """Make the window hold ``token``; True when a new window was computed."""
+        start = self.window_of(token)
+        if start is None:
+            return False
+        self._load(start)
         return True
 
     def _clamp(self, start: int) -> int:

@@ -26,8 +26,10 @@ ROW_HINTS = {
                         "computed from the queries and keys"),
     "compare": lambda: (f"{option('focus')} TOKEN follows one token: only its rows are computed, from the queries "
                         "and keys"),
-    "browse": lambda: (f"browse holds every row; attncli run's {option('focus')} INDEX, {option('rows')} A:B, "
-                       f"{option('top_k')} K or {option('stats')} compute only what they show"),
+    "browse": lambda: (f"browse shows one long text's weights a window of rows at a time (without {option('rollout')}, "
+                       f"{option('measure')}, {option('ablate')} or {option('compare')}); attncli run's "
+                       f"{option('focus')} INDEX, {option('rows')} A:B, {option('top_k')} K or {option('stats')} "
+                       "compute only what they show"),
 }
 
 
