@@ -20,7 +20,7 @@ from test_decoders import HAVE, make_model, reference
 pytest.importorskip("textual")
 pytestmark = pytest.mark.skipif(not HAVE, reason="transformers not installed")
 
-from attncli.browse import data as adapter  # noqa: E402
+from attncli.browse import window  # noqa: E402
 from attncli.browse.app import BrowseApp, Main, Title  # noqa: E402
 from attncli.cli.options import AttentionOptions, ModelOptions  # noqa: E402
 from test_browse import drive  # noqa: E402
@@ -51,7 +51,7 @@ def runner(folder):
 
 
 def opened(runner, **kwargs):
-    return adapter.load([("TEXT", TEXT)], runner, **kwargs)
+    return window.load([("TEXT", TEXT)], runner, **kwargs)
 
 
 def assert_rows(line, full, start: int, stop: int) -> None:
@@ -166,7 +166,7 @@ def test_measures_rollout_and_the_json_of_a_window(runner, full):
 
 def test_a_text_that_fits_is_browsed_whole(folder):
     runner = ModelOptions(model=str(folder)).runner(AttentionOptions())
-    line = adapter.load([("TEXT", TEXT)], runner).lines[0]
+    line = window.load([("TEXT", TEXT)], runner).lines[0]
     assert not hasattr(line, "slide") and line.weights.shape == (2, 4, N, N)
 
 

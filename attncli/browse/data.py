@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from attncli.core.record import Record
-from attncli.errors import AttnError, option
+from attncli.errors import AttnError
 from attncli.core.numbers import plural
 from attncli.documents.tokens_display import display_tokens
 from attncli.io.textsafe import visible
@@ -105,10 +105,9 @@ class BrowseData:
         if measure == line.measure:
             return line
         key = (index, measure)
-        if hasattr(line, "slide"):  # a window of rows: measures have no row path
-            from attncli.browse.window import refuse_windowed
-
-            raise refuse_windowed(measure, line.label)
+        if hasattr(line, "slide"):  # a window of rows (attncli.browse.window): measures have no row path
+            raise AttnError(f"{measure} needs every row of every layer, and this text is shown a window of rows "
+                            "at a time", where=line.label, kind="budget", hint="shorten the text to see it")
         if key not in self._under:
             from attncli.core import measures
 
@@ -136,26 +135,16 @@ def _cpu(tensors: list):
 
 
 def load(texts: list[tuple[str, str | None]], runner, *, measure: str = "weights", run_kwargs: dict | None = None,
-         progress=None, rows: str | None = None, focus: str | None = None, rollout: bool = False) -> BrowseData:
+         progress=None) -> BrowseData:
     """``texts``: (label, text) pairs through ``runner``, toy attention or a model (loaded once), one
     Record each, under ``measure`` (attncli.core.measures; ``run_kwargs``: a model's ``max_passes``,
     ``ablate`` and ``ablate_mode``; ``progress(done, total)``: value zeroing's passes).
 
-    One text on a model whose every row of every layer would not fit (the model's limit or
-    :data:`BUDGET_MB`), or any with ``rows`` (``A:B``), is a window of query rows
-    (attncli.browse.window), opening on ``rows`` or around ``focus``; ``rollout``: asked for (it needs
-    every row). No texts with a tensors config: the config's own query, key and value. A line that fails
-    is skipped with a note when there are others (a file of lines); a single text's error is raised.
+    No texts with a tensors config: the config's own query, key and value. A line that fails is
+    skipped with a note when there are others (a file of lines); a single text's error is raised.
+    (A long text's window of rows: attncli.browse.window.load.)
     """
     model = runner.config.get("source_kind") == "model"
-    if model and len(texts) == 1:
-        windowed = _windowed(texts[0], runner, rows=rows, focus=focus, plain=measure == "weights" and not rollout
-                             and not (run_kwargs or {}).get("ablate"))
-        if windowed is not None:
-            return windowed
-    if rows is not None:
-        raise AttnError(f"{option('rows')} opens a window of rows of one text", param="rows",
-                        hint=f"give one TEXT (or {option('file')} PATH {option('join')})")
     lines: list[Line] = []
     notes: list[str] = []
     failed: list[AttnError] = []
@@ -192,44 +181,6 @@ def load(texts: list[tuple[str, str | None]], runner, *, measure: str = "weights
     return BrowseData(lines=lines, model=record.name if model else None, layers=len(record.layers),
                       heads=_heads(record), description=describe(record), notes=notes, runner=runner,
                       run_kwargs={k: v for k, v in (run_kwargs or {}).items() if k != "progress"})
-
-
-def _windowed(item: tuple[str, str | None], runner, *, rows: str | None, focus: str | None,
-              plain: bool) -> BrowseData | None:
-    """A long text (or ``rows``) as a window of rows, if it is one; None: every row fits, browse it whole."""
-    from attncli.browse.window import WindowLine, describe_window, full_bytes, window_size
-    from attncli.core import focus as focus_grammar
-
-    label, text = item
-    if text is None:
-        return None
-    transformer = runner.transformer
-    ids = transformer.encode(text, where=label)
-    n = len(ids)
-    if rows is None and runner._fits(ids, label) and full_bytes(transformer.info, n) <= BUDGET_MB * 2**20:
-        return None
-    if not plain:
-        return None  # measures, rollout and ablation need every row: the full path refuses with its hint
-    tokens = transformer.tokenizer.convert_ids_to_tokens(ids)
-    picked = focus_grammar.row_range(rows, n) if rows is not None else None
-    size = window_size(transformer, n, BUDGET_MB, most=len(picked) if picked else None)
-    if size < 1 or (picked is not None and size < len(picked)):
-        where, what = (option("rows"), plural(len(picked), "row")) if picked else (label, "1 row")
-        raise AttnError(f"{what} of {n:,} tokens {'do' if picked and len(picked) > 1 else 'does'} not fit the memory budget of browse "
-                        f"({BUDGET_MB:,.0f} MiB) or the model's limit on attention weights", where=where,
-                        kind="budget", hint=f"at most {size} rows fit" if size else "shorten the text")
-    if picked is not None:
-        start = picked[0]
-    elif focus is not None:
-        at = focus_grammar.hits(focus_grammar.parse(focus), tokens, every=False)[0].index
-        start = at - size // 2
-    else:
-        start = 0
-    line = WindowLine(runner, text, label, size=size, start=start, ids=ids)
-    record = line.record
-    return BrowseData(lines=[line], model=record.name, layers=len(record.layers), heads=_heads(record),
-                      description=describe(record), notes=[describe_window(line)] + list(record.warnings),
-                      runner=runner)
 
 
 def _heads(record) -> int:

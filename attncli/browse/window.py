@@ -11,9 +11,11 @@ the tokens; never anything N x N.
 
 from __future__ import annotations
 
+from attncli.browse.data import BUDGET_MB, BrowseData, Line, _heads, describe
+from attncli.browse.data import load as load_whole
 from attncli.core.numbers import plural
 from attncli.documents.tokens_display import display_tokens
-from attncli.errors import AttnError
+from attncli.errors import AttnError, option
 
 #: The most query rows one window holds (fewer when the budget allows fewer).
 WINDOW_ROWS = 64
@@ -38,10 +40,10 @@ def window_size(transformer, n: int, budget_mb: float, most: int | None = None) 
     return int(max(0, min(n, most or WINDOW_ROWS, fits)))
 
 
-class WindowLine:
+class WindowLine(Line):
     """A long text as the browser's line: its tokens, and the rows of one window of queries.
 
-    Like :class:`attncli.browse.data.Line`, but ``weights`` is (L, H, W, N) and ``contexts`` (L, W, d)
+    A :class:`attncli.browse.data.Line` whose ``weights`` is (L, H, W, N) and ``contexts`` (L, W, d)
     for the rows ``offset`` .. ``offset + W - 1``; ``rows`` are those rows' tokens. :meth:`slide` computes
     the window that holds a given token.
     """
@@ -49,7 +51,8 @@ class WindowLine:
     measure = "weights"
     level = scores = rollout = None
 
-    def __init__(self, runner, text: str, label: str, *, size: int, start: int = 0, ids=None) -> None:
+    def __init__(self, runner, text: str, label: str, *, size: int, start: int = 0, ids=None) -> None:  # noqa: D107
+        # not Line.__init__: that stacks a whole record's rows; here _load stacks a window's
         self.runner = runner
         self.source = text
         self.label = label
@@ -61,30 +64,10 @@ class WindowLine:
         self.loads = 0  # windows computed so far (the first included)
         self._load(self._clamp(start))
 
-    # -- what Line has
+    # -- what Line has (the flags, nbytes and text come from the record, as there)
     @property
     def n(self) -> int:
-        return len(self.ids)
-
-    @property
-    def text(self) -> str:
-        return self.source
-
-    @property
-    def special(self) -> list[bool]:
-        return self.record.special
-
-    @property
-    def oov(self) -> list[bool]:
-        return self.record.oov
-
-    @property
-    def causal(self) -> bool:
-        return bool(self.record.causal)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() for t in (self.weights, self.contexts)) * 4
+        return len(self.ids)  # known before the first window's record
 
     @property
     def stop(self) -> int:
@@ -147,13 +130,63 @@ class WindowLine:
         self.loads += 1
 
 
-def refuse_windowed(what: str, label: str) -> AttnError:
-    """What a window of rows cannot show (``what``: a measure, rollout): one line naming why."""
-    return AttnError(f"{what} needs every row of every layer, and this text is shown a window of rows at a time",
-                     where=label, kind="budget", hint="shorten the text to see it")
-
-
 def describe_window(line: WindowLine) -> str:
     """The note shown when the browser opens on a window."""
     return (f"{line.label}: {plural(line.n, 'token')} are too many for every row of every layer; "
             f"the browser computes {plural(line.size, 'row')} at a time (← → past an edge: the next ones)")
+
+
+def load(texts: list[tuple[str, str | None]], runner, *, rows: str | None = None, focus: str | None = None,
+         rollout: bool = False, measure: str = "weights", run_kwargs: dict | None = None, progress=None) -> BrowseData:
+    """What ``attncli browse`` opens: one text on a model whose every row of every layer would not fit
+    (the model's limit or :data:`attncli.browse.data.BUDGET_MB`), or any with ``rows`` (``A:B``), as a
+    window of query rows opening on ``rows`` or around ``focus``; else every line whole
+    (attncli.browse.data.load, with ``measure``, ``run_kwargs`` and ``progress``). ``rollout``: asked
+    for, as are a measure and an ablation (they need every row: a long text is then refused).
+    """
+    if runner.config.get("source_kind") == "model" and len(texts) == 1:
+        plain = measure == "weights" and not rollout and not (run_kwargs or {}).get("ablate")
+        windowed = _windowed(texts[0], runner, rows=rows, focus=focus, plain=plain)
+        if windowed is not None:
+            return windowed
+    if rows is not None:
+        raise AttnError(f"{option('rows')} opens a window of rows of one text", param="rows",
+                        hint=f"give one TEXT (or {option('file')} PATH {option('join')})")
+    return load_whole(texts, runner, measure=measure, run_kwargs=run_kwargs, progress=progress)
+
+
+def _windowed(item: tuple[str, str | None], runner, *, rows: str | None, focus: str | None,
+              plain: bool) -> BrowseData | None:
+    """A long text (or ``rows``) as a window of rows, if it is one; None: every row fits, browse it whole."""
+    from attncli.core import focus as focus_grammar
+
+    label, text = item
+    if text is None:
+        return None
+    transformer = runner.transformer
+    ids = transformer.encode(text, where=label)
+    n = len(ids)
+    if rows is None and runner._fits(ids, label) and full_bytes(transformer.info, n) <= BUDGET_MB * 2**20:
+        return None
+    if not plain:
+        return None  # measures, rollout and ablation need every row: the full path refuses with its hint
+    tokens = transformer.tokenizer.convert_ids_to_tokens(ids)
+    picked = focus_grammar.row_range(rows, n) if rows is not None else None
+    size = window_size(transformer, n, BUDGET_MB, most=len(picked) if picked else None)
+    if size < 1 or (picked is not None and size < len(picked)):
+        where, what = (option("rows"), plural(len(picked), "row")) if picked else (label, "1 row")
+        raise AttnError(f"{what} of {n:,} tokens {'do' if picked and len(picked) > 1 else 'does'} not fit the memory budget of browse "
+                        f"({BUDGET_MB:,.0f} MiB) or the model's limit on attention weights", where=where,
+                        kind="budget", hint=f"at most {size} rows fit" if size else "shorten the text")
+    if picked is not None:
+        start = picked[0]
+    elif focus is not None:
+        at = focus_grammar.hits(focus_grammar.parse(focus), tokens, every=False)[0].index
+        start = at - size // 2
+    else:
+        start = 0
+    line = WindowLine(runner, text, label, size=size, start=start, ids=ids)
+    record = line.record
+    return BrowseData(lines=[line], model=record.name, layers=len(record.layers), heads=_heads(record),
+                      description=describe(record), notes=[describe_window(line)] + list(record.warnings),
+                      runner=runner)
