@@ -14,6 +14,7 @@ import typer
 
 from attncli.cli.groups import CommandOptions, attention_command
 from attncli.cli.options import AttentionOptions, ModelOptions, OutputOptions, check_color_scale, color_scale_option
+from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
@@ -30,6 +31,7 @@ GENERATE_PANEL = "Generation (--generate PROMPT)"
 
 
 @app.command("browse")
+@row_options("focus", "rows", command="browse")
 @attention_command
 def browse(
     texts: Annotated[Optional[list[str]], typer.Argument(
@@ -43,16 +45,9 @@ def browse(
         help="Step through the non-empty lines of a file (n and p); '-' is not possible: browse needs the terminal.")] = None,
     join: Annotated[bool, typer.Option(
         "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
-    rows: Annotated[Optional[str], typer.Option(
-        "--rows", metavar="A:B", rich_help_panel="Output",
-        help="With --model: open on a window of query rows A to B-1 (0-based; -16: the last 16), computed from "
-             "the queries and keys; moving past its edge computes the next. A long text opens on a window anyway.")] = None,
     head: Annotated[Optional[int], typer.Option(
         "--head", rich_help_panel="Output",
         help="The head to open on (0-based; default 0, with --generate the mean of heads).")] = None,
-    focus: Annotated[Optional[str], typer.Option(
-        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
-        help="The query token to open on: its text or a 0-based index (-1: the last).")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     generate: Annotated[Optional[str], typer.Option(
         "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
@@ -81,6 +76,7 @@ def browse(
         "--alternatives", metavar="K", rich_help_panel=GENERATE_PANEL,
         help="With --generate: the K most likely tokens of each step, in the status line.")] = 3,
     *,
+    rows: RowOptions,
     opts: CommandOptions,
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
@@ -100,6 +96,7 @@ def browse(
       attncli browse --model smollm2 --generate "The capital of France is" -n 8
     """
     attn, mdl, out, msr = opts
+    focus, rows = rows.focus, rows.rows
     if generate is not None:
         from attncli.cli.generate import GenerateOptions
 
@@ -148,13 +145,13 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     _need_terminal(env)
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
-    from attncli.browse import data as adapter
+    from attncli.browse import window
     from attncli.core.record import check_head, parse_layer
 
     runner = mdl.runner(attn)
     kwargs = {k: v for k, v in msr.run_kwargs(runner, mdl).items() if k not in ("measure", "layers", "progress")}
-    loaded = adapter.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress(), rows=rows,
-                          focus=focus, rollout=mdl.rollout)
+    loaded = window.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress(), rows=rows,
+                         focus=focus, rollout=mdl.rollout)  # a long text: a window of rows (browse/data.py else)
     loaded.notes[:0] = skipped  # the --file lines that did not read, shown when the app opens
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
