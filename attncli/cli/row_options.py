@@ -76,7 +76,7 @@ def _param(command: str, name: str) -> tuple[Any, Any]:
 def row_options(*names: str, command: str) -> Callable:
     """Add ``names`` (of focus, rows, stats) to ``command`` as options, and hand it ``rows: RowOptions``
     (an option the command does not take keeps its default)."""
-    defaults = {"focus": [] if FOCUS[command][0] is list[str] else None, "rows": None, "stats": False}
+    defaults = {"focus": [] if FOCUS[command][0] == list[str] else None, "rows": None, "stats": False}
 
     def decorator(func: Callable) -> Callable:
         signature = inspect.signature(func, eval_str=True)
@@ -88,6 +88,8 @@ def row_options(*names: str, command: str) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             values = {name: kwargs.pop(f"rows_{name}") for name in names}
+            if values.get("focus") is None:  # a repeatable option not given may come as None
+                values["focus"] = defaults["focus"]
             kwargs["rows"] = RowOptions(**{**defaults, **values})
             return func(*args, **kwargs)
 
