@@ -202,7 +202,7 @@ CATALOGUE = [
      "/dev/zero:1: line 1 does not end within 64 MiB (is this a text file?)"),
     # browse --generate (issue 20) and browse --measure (issue 19)
     ("browse --generate without a model", None, ["browse", "--generate", "The capital of France is"], 2,
-     "--generate: --generate needs --model, a decoder to write with"),
+     "--generate: --generate needs --model, a decoder or an encoder-decoder model to write with"),
     ("a generation option without --generate", None, ["browse", "-n", "8", "the cat"], 2,
      "-n/--max-new-tokens: -n/--max-new-tokens goes with --generate"),
     ("browse --generate with a TEXT", None, ["browse", "--generate", "Once", "the cat"], 2,

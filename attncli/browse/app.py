@@ -28,6 +28,9 @@ HINT_SHORT = "? keys ←→↑↓[] move w measure g grid m mean r rollout / fin
 #: browse --generate: n and p step through the tokens written.
 HINT_GENERATE = "? keys  q quit  n p / ←→ step  ↑↓ head  [ ] layer  m mean  g grid  x scale  / find  s svg  e json"
 HINT_GENERATE_SHORT = "? keys n p step ↑↓ head [] layer m mean g grid / find s svg e json q quit"
+#: ... on an encoder-decoder model, with a (self- / cross-attention); the short one leaves / out (80 columns).
+HINT_CROSS = HINT_GENERATE.replace("layer  m", "layer  a self/cross  m")
+HINT_CROSS_SHORT = HINT_GENERATE_SHORT.replace("layer m", "layer a self/cross m").replace(" / find", "")
 
 
 class Part(Widget):
@@ -129,8 +132,10 @@ class Side(Part):
         s = self.state
         line = s.panes()[self.pane]
         what = "scores" if s.mode == "scores" else s.measure
+        query = s.queries[self.pane]
+        name = f"step {query} {line.rows[query]}" if s.marked(self.pane) >= line.n else None  # cross-attention
         return draw.row_list(line.tokens, s.row(self.pane), s.marked(self.pane), self.size.width,
-                             max(2, self.size.height), self.precision(4), what)
+                             max(2, self.size.height), self.precision(4), what, name)
 
 
 class Vector(Part):
@@ -149,7 +154,7 @@ class Title(Widget):
         s: State = app.state  # type: ignore[attr-defined]
         text = Text(no_wrap=True, overflow="ellipsis")
         line = s.panes()[s.active]
-        if not s.compare and len(s.data.lines) > 1:
+        if not s.compare and len(s.data.lines) > 1 and not s.generation:
             text.append(f"{line.label} ({s.line + 1}/{len(s.data.lines)}) ", style="bold")
         query = s.queries[s.active]
         if s.grid:  # the grid's cursor, not the matrix behind it
@@ -161,6 +166,8 @@ class Title(Widget):
             where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if s.generation
                      else f"query {s.marked(s.active)} {line.tokens[s.marked(s.active)]}")
             parts = [layer, s.window(s.active) or "", s.what(), s.measure, where]  # the window first: it fits
+        if s.generation and len(s.data.lines) > 1:  # an encoder-decoder model's: self- or cross-attention
+            parts.insert(0, line.label)
         text.append(" · ".join(p for p in parts if p), style="bold")
         # the description's phrases while they fit (never one cut in the middle: "float32 on")
         for phrase in s.data.description.split(" · "):
@@ -177,7 +184,9 @@ class Hint(Widget):
         status = self.app.status  # type: ignore[attr-defined]
         if status:
             return Text(status, style="bold", no_wrap=True, overflow="ellipsis")
-        long, short = (HINT_GENERATE, HINT_GENERATE_SHORT) if self.app.state.generation else (HINT, HINT_SHORT)  # type: ignore[attr-defined]
+        s = self.app.state  # type: ignore[attr-defined]
+        long, short = (HINT, HINT_SHORT) if not s.generation else (HINT_CROSS, HINT_CROSS_SHORT) \
+            if len(s.data.lines) > 1 else (HINT_GENERATE, HINT_GENERATE_SHORT)
         return Text(long if len(long) <= self.size.width else short, no_wrap=True, overflow="ellipsis")
 
 
@@ -228,6 +237,7 @@ class BrowseApp(App):
         Binding("g", "grid", show=False),
         Binding("x", "color_scale", show=False),
         Binding("w", "measure", show=False),
+        Binding("a", "attention", show=False),
         Binding("enter", "open", show=False),
         Binding("escape", "leave", show=False),
         Binding("slash", "find", show=False),
@@ -251,6 +261,7 @@ class BrowseApp(App):
             query = next((i for i, t in enumerate(data.lines[0].tokens) if t.lower() in shared), 0)
         self.state.set_query(0, max(0, min(query, self.state.count(0) - 1)))
         self.status = ""  # the status line under the panes, when a key has something to say
+        self.scale_chosen = color_scale is not None  # by --color-scale or x: a keeps it
         self.precision = precision
         self.out_dir = Path(out_dir) if out_dir is not None else Path.cwd()
         self.saved: list[Path] = []
@@ -349,7 +360,15 @@ class BrowseApp(App):
 
     def action_color_scale(self) -> None:
         self.state.cycle_scale()
+        self.scale_chosen = True
         self.redraw()
+
+    def action_attention(self) -> None:  # browse --generate, an encoder-decoder model: self / cross-attention
+        from attncli.browse.generated import switch_attention
+
+        self.redraw(switch_attention(self.state, keep_scale=self.scale_chosen))
+        for strip in self.query(TokenStrip):
+            strip.fit()
 
     def action_measure(self) -> None:
         """The next measure (weights, norm, mixing, alti, value-zeroing), computed on first use; one

@@ -136,7 +136,7 @@ def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines
     finite = [v for v in row if v != -math.inf]
     hi = max(finite) if finite else 1.0
     placed = layout(tokens, width)
-    query_line = next(p[0] for p in placed if p[3] == query)
+    query_line = next((p[0] for p in placed if p[3] == query), 0)  # a query outside the keys: none marked
     first = max(0, min(query_line - max_lines // 2, placed[-1][0] - max_lines + 1))
     text = Text(no_wrap=True, overflow="crop")
     spans = []
@@ -163,17 +163,18 @@ def strip(tokens: list[str], row: list[float], query: int, width: int, max_lines
 
 
 def row_list(tokens: list[str], row: list[float], query: int, width: int, height: int, precision: int,
-             what: str = "weights") -> Text:
+             what: str = "weights", name: str | None = None) -> Text:
     """The query's row, largest first: key index, token, value and a bar.
 
     Masked keys (-inf: a causal query's future) are not listed; a line says how many there are.
+    ``name``: the query in the heading, when it is not one of the keys (cross-attention's step).
     """
     order = sorted((j for j in range(len(row)) if row[j] != -math.inf), key=lambda j: -row[j])
     hidden = len(row) - len(order)
     finite = [v for v in row if v != -math.inf]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     text = Text(no_wrap=True, overflow="crop")
-    title = f"{what} of {query} {tokens[query]}" + (f" ({plural(len(order), 'key')} it may see)" if hidden else "")
+    title = f"{what} of {name or f'{query} {tokens[query]}'}" + (f" ({plural(len(order), 'key')} it may see)" if hidden else "")
     text.append(title[:width], style="bold")
     label_w = max(1, min(10, max(len(t) for t in tokens)))
     number_w = precision + (4 if lo < 0 else 2)

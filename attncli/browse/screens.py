@@ -25,6 +25,7 @@ KEYS = (
     ("w", "next measure: weights, norm, mixing, alti, value-zeroing ({measure}; the legend names it)"),
     ("/", "jump to a token by its text"),
     ("n p", "next / previous line of {file}; with {generate}, next / previous token written"),
+    ("a", "with {generate} on an encoder-decoder model: self-attention / cross-attention to the source"),
     ("tab", "next pane ({compare})"),
     ("s", "save the screen as SVG"),
     ("e", "write this view's JSON (run {json}'s layout, plus where the cursor is)"),

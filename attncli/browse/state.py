@@ -192,14 +192,16 @@ class State:
 
         ``index`` counts from the pane's first row; on a window of rows one outside it (negative, or past
         its last row) moves the window to hold that token (attncli.browse.window.WindowLine.slide)."""
-        panes = self.panes()
-        line = panes[pane]
+        line = self.panes()[pane]
         if hasattr(line, "slide"):
             token = max(0, min(line.n - 1, line.offset + index))
             line.slide(token)
             self.queries[pane] = token - line.offset
             return  # one pane: nothing follows
         self.queries[pane] = index
+        if not self.compare:
+            return
+        panes = self.panes()
         word = panes[pane].tokens[index].lower()
         for other, line in enumerate(panes):
             if other == pane:

@@ -17,6 +17,7 @@ from attncli.cli.options import AttentionOptions, ModelOptions, OutputOptions, c
 from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
+from attncli.cli.generation_options import GenerationOptions, check_attention, generation_options
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
 from attncli.core.numbers import plural
@@ -27,12 +28,15 @@ app = typer.Typer()
 MAX_PANES = 4
 
 
-GENERATE_PANEL = "Generation (--generate PROMPT)"
+GENERATE_PANEL = "Generation (with --generate PROMPT)"
+#: -t/--temperature and --seed are the toy-attention options here, and --generate's sampling takes them.
+SAMPLING_FROM_ATTENTION = ("temperature", "seed")
 
 
 @app.command("browse")
 @row_options("focus", "rows", command="browse")
 @attention_command
+@generation_options(GENERATE_PANEL, without=SAMPLING_FROM_ATTENTION)
 def browse(
     texts: Annotated[Optional[list[str]], typer.Argument(
         metavar="TEXT",
@@ -51,37 +55,17 @@ def browse(
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     generate: Annotated[Optional[str], typer.Option(
         "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
-        help="With --model (a decoder): write after PROMPT as attncli generate does, then step through the "
-             "tokens written with n and p. -t/--temperature and --seed are then the sampling's.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(
-        "--max-new-tokens", "-n", metavar="N", rich_help_panel=GENERATE_PANEL,
-        help="With --generate: stop after N new tokens (or at the end-of-sequence token).")] = 32,
-    sample: Annotated[bool, typer.Option(
-        "--sample", metavar=" ", rich_help_panel=GENERATE_PANEL, help="With --generate: sample instead of greedy.")] = False,
-    top_k: Annotated[Optional[int], typer.Option(
-        "--top-k", metavar="K", rich_help_panel=GENERATE_PANEL,
-        help="With --sample: draw from the K most likely tokens.")] = None,
-    top_p: Annotated[Optional[float], typer.Option(
-        "--top-p", metavar="P", rich_help_panel=GENERATE_PANEL,
-        help="With --sample: draw from the most likely tokens that make up probability P (0 < P <= 1).")] = None,
-    chat: Annotated[bool, typer.Option(
-        "--chat", metavar=" ", rich_help_panel=GENERATE_PANEL,
-        help="With --generate: wrap the prompt in the tokenizer's chat template.")] = False,
-    system: Annotated[Optional[str], typer.Option(
-        "--system", metavar="TEXT", rich_help_panel=GENERATE_PANEL, help="With --chat: a system message first.")] = None,
-    target: Annotated[Optional[str], typer.Option(
-        "--target", metavar="TEXT", rich_help_panel=GENERATE_PANEL,
-        help="With --generate: score this continuation token by token instead of generating.")] = None,
-    alternatives: Annotated[int, typer.Option(
-        "--alternatives", metavar="K", rich_help_panel=GENERATE_PANEL,
-        help="With --generate: the K most likely tokens of each step, in the status line.")] = 3,
+        help="With --model (a decoder, or an encoder-decoder model that reads PROMPT as its source): write as "
+             "attncli generate does, then step through the tokens written with n and p (a: self- or "
+             "cross-attention). -t/--temperature and --seed are then the sampling's.")] = None,
     *,
     rows: RowOptions,
+    gen: GenerationOptions,
     opts: CommandOptions,
 ) -> None:
     """Explore attention in a full-screen terminal app: move across tokens, heads and layers.
 
-    Keys: arrows or h/j/k/l, [ and ] for layers, w measure, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit.
+    Keys: arrows or h/j/k/l, [ and ] for layers, w measure, g grid, m mean, r rollout, c scores, x color scale, / find, s save SVG, e save JSON, ? every key, q quit; with --generate, n and p step, a self/cross-attention (encoder-decoder models).
 
     Examples:
 
@@ -100,17 +84,13 @@ def browse(
     if generate is not None:
         from attncli.cli.generate import GenerateOptions
 
-        options = GenerateOptions(
-            model=mdl.model or "", max_new_tokens=max_new_tokens, sample=sample, temperature=attn.temperature,
-            top_k=top_k, top_p=top_p, seed=attn.seed, chat=chat, system=system, target=target,
-            alternatives=alternatives, layer=mdl.layer, head=head, bos=mdl.bos, device=attn.device, dtype=attn.dtype)
+        options = GenerateOptions(model=mdl.model or "", **{**gen.values(), "temperature": attn.temperature,
+                                                             "seed": attn.seed},
+                                  layer=mdl.layer, head=head, bos=mdl.bos, device=attn.device, dtype=attn.dtype)
         guarded(out, lambda env: _browse_generation(env, generate, options, texts or [], compare, file, focus, attn,
                                                     mdl, out, msr, color_scale, join or rows is not None))
         return
-    given = [name for name, value in (("-n/--max-new-tokens", max_new_tokens != 32), ("--sample", sample),
-                                      ("--top-k", top_k is not None), ("--top-p", top_p is not None), ("--chat", chat),
-                                      ("--system", system is not None), ("--target", target is not None),
-                                      ("--alternatives", alternatives != 3)) if value]
+    given = gen.given(without=SAMPLING_FROM_ATTENTION)
     guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale, msr,
                                      given, join, rows))
 
@@ -214,7 +194,8 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
             raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
                             "under their attention weights)", where=name)
     if mdl.model is None:
-        raise AttnError("--generate needs --model, a decoder to write with", where="--generate",
+        raise AttnError("--generate needs --model, a decoder or an encoder-decoder model to write with",
+                        where="--generate",
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     mdl.check(dataclasses.replace(attn, temperature=None, seed=None))  # those two are the sampling's here
     options.check()
@@ -222,12 +203,13 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     if options.head is not None and options.head < 0:
         raise AttnError(f"must be 0 or more, got {options.head}", where="--head")
     _need_terminal(env)
-    from attncli.browse.generated import load_generation
+    from attncli.browse.generated import default_scale, load_generation
     from attncli.core.record import check_head, parse_layer
     from attncli.models import generation, seq2seq
 
     transformer = options.load()
     generation.check_decoder(transformer)
+    check_attention(transformer, options.attention)
     total, heads = seq2seq.decoder_shape(transformer)
     chosen = parse_layer(options.layer, total)
     check_head(options.head, heads, transformer.name)
@@ -238,8 +220,11 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     from attncli.browse.app import BrowseApp
 
     mode = "head" if options.head is not None else "mean"
+    shown = 1 if options.attention == "cross" else 0  # an encoder-decoder model's lines: self, cross
     browser = BrowseApp(loaded, precision=out.precision, layer=chosen[-1], head=options.head or 0, mode=mode,
                         query=len(result.steps) - 1, color_scale=color_scale)
+    browser.state.line = shown
+    browser.state.color_scale = color_scale or default_scale(loaded.lines[shown])
     browser.state.grid = len(chosen) > 1
     _open(env, browser)
 

@@ -10,6 +10,7 @@ import typer
 
 from attncli.cli.options import OutputOptions, choices, complete_model, finite, output_options
 from attncli.cli.boundary import guarded
+from attncli.cli.generation_options import GenerationOptions, check_attention, generation_options
 from attncli.cli.measure_options import MEASURE_PARAMS
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -22,25 +23,15 @@ VIEWS = ("steps", "grid")
 
 
 @dataclass
-class GenerateOptions:
-    """Everything ``generate`` (and ``browse --generate``) is given, checked before the model loads."""
+class GenerateOptions(GenerationOptions):
+    """Everything ``generate`` (and ``browse --generate``) is given, checked before the model loads: the
+    generation options (attncli.cli.generation_options), the model and what is shown."""
 
-    model: str
-    max_new_tokens: int = 32
-    sample: bool = False
-    temperature: Optional[float] = None
-    top_k: Optional[int] = None
-    top_p: Optional[float] = None
-    seed: Optional[int] = None
-    chat: bool = False
-    system: Optional[str] = None
-    target: Optional[str] = None
-    alternatives: int = 3
+    model: str = ""
     layer: Optional[str] = None
     head: Optional[int] = None
     step: Optional[int] = None
     view: str = "steps"
-    attention: str = "self"
     bos: Optional[bool] = None
     device: Optional[str] = None
     dtype: Optional[str] = None
@@ -102,34 +93,12 @@ def selected_step(step: int | None, count: int) -> int:
 
 @app.command("generate")
 @output_options
+@generation_options(PANEL, VIEW_PANEL)
 def generate(
     prompt: Annotated[str, typer.Argument(help="The prompt the model continues.", show_default=False)],
     model: Annotated[str, typer.Option(
         "--model", "-m", metavar="NAME|PATH", rich_help_panel=PANEL, autocompletion=complete_model,
         help="A decoder: smollm2 (packaged) or a local Hugging Face model folder.")],
-    max_new_tokens: Annotated[int, typer.Option(
-        "--max-new-tokens", "-n", metavar="N", rich_help_panel=PANEL,
-        help="Stop after N new tokens (or at the model's end-of-sequence token).")] = 32,
-    sample: Annotated[bool, typer.Option(
-        "--sample", metavar=" ", rich_help_panel=PANEL, help="Sample instead of greedy decoding.")] = False,
-    temperature: Annotated[Optional[float], typer.Option(
-        "--temperature", "-t", metavar="T", rich_help_panel=PANEL, help="With --sample: divide the logits by T.")] = None,
-    top_k: Annotated[Optional[int], typer.Option(
-        "--top-k", metavar="K", rich_help_panel=PANEL, help="With --sample: draw from the K most likely tokens.")] = None,
-    top_p: Annotated[Optional[float], typer.Option(
-        "--top-p", metavar="P", rich_help_panel=PANEL,
-        help="With --sample: draw from the most likely tokens that make up probability P (0 < P <= 1).")] = None,
-    seed: Annotated[Optional[int], typer.Option(
-        "--seed", metavar="S", rich_help_panel=PANEL, help="With --sample: the seed (the same seed, the same text).")] = None,
-    chat: Annotated[bool, typer.Option(
-        "--chat", metavar=" ", rich_help_panel=PANEL, help="Wrap the prompt in the tokenizer's chat template.")] = False,
-    system: Annotated[Optional[str], typer.Option(
-        "--system", metavar="TEXT", rich_help_panel=PANEL, help="With --chat: a system message first.")] = None,
-    target: Annotated[Optional[str], typer.Option(
-        "--target", metavar="TEXT", rich_help_panel=PANEL,
-        help="Teacher forcing: score this continuation token by token instead of generating.")] = None,
-    alternatives: Annotated[int, typer.Option(
-        "--alternatives", metavar="K", rich_help_panel=VIEW_PANEL, help="The K most likely tokens of each step.")] = 3,
     layer: Annotated[Optional[str], typer.Option(
         "--layer", "-l", metavar="L|all", rich_help_panel=VIEW_PANEL,
         help="The layer whose attention is kept (0-based, -1 the last; default the last), or all (JSON).")] = None,
@@ -141,9 +110,6 @@ def generate(
     view: Annotated[str, typer.Option(
         "--view", metavar="steps|grid", rich_help_panel=VIEW_PANEL, autocompletion=choices(*VIEWS),
         help="steps: the step table and the token strip; grid: every step x every earlier token.")] = "steps",
-    attention: Annotated[str, typer.Option(
-        "--attention", metavar="self|cross", rich_help_panel=VIEW_PANEL, autocompletion=choices("self", "cross"),
-        help="Encoder-decoder models: the decoder's self-attention or its cross-attention to the source.")] = "self",
     jsonl: Annotated[bool, typer.Option(
         "--jsonl", metavar=" ", rich_help_panel="Output",
         help="One JSON record per token as it is produced (flushed), then a summary record.")] = False,
@@ -157,6 +123,7 @@ def generate(
     ablate: Annotated[Optional[str], MEASURE_PARAMS["ablate"][1]] = None,
     ablate_mode: Annotated[str, MEASURE_PARAMS["ablate_mode"][1]] = "zero",
     *,
+    gen: GenerationOptions,
     out: OutputOptions,
 ) -> None:
     """Let a decoder write, and show what it looked at for every token it wrote.
@@ -173,11 +140,8 @@ def generate(
 
       attncli generate --model smollm2 "The capital of France is" --ablate 3.1
     """
-    options = GenerateOptions(
-        model=model, max_new_tokens=max_new_tokens, sample=sample, temperature=temperature, top_k=top_k,
-        top_p=top_p, seed=seed, chat=chat, system=system, target=target, alternatives=alternatives, layer=layer,
-        head=head, step=step, view=view, attention=attention, bos=bos, device=device, dtype=dtype, ablate=ablate,
-        ablate_mode=ablate_mode)
+    options = GenerateOptions(model=model, **gen.values(), layer=layer, head=head, step=step, view=view, bos=bos,
+                              device=device, dtype=dtype, ablate=ablate, ablate_mode=ablate_mode)
     guarded(out, lambda env: _generate(env, prompt, options, jsonl, out))
 
 
@@ -195,9 +159,7 @@ def _generate(env: Environment, prompt: str, options: GenerateOptions, jsonl: bo
     transformer = options.load()
     generation.check_decoder(transformer)
     total, heads = seq2seq.decoder_shape(transformer)
-    if options.attention == "cross" and not getattr(transformer, "seq2seq", False):
-        raise AttnError(f"{transformer.name} is a decoder only: it has no cross-attention", where="--attention",
-                        hint="--attention cross goes with encoder-decoder models (T5, BART, Marian)")
+    check_attention(transformer, options.attention)
     layers = parse_layer(options.layer, total)
     check_head(options.head, heads, transformer.name)
     from attncli.models import ablation

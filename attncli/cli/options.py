@@ -294,7 +294,7 @@ class BasicOutputOptions:
 
 
 def _option_group(target: str, cls: type, params: dict[str, tuple[Any, Any]]) -> Callable:
-    names = [f.name for f in fields(cls)]
+    names = [f.name for f in fields(cls) if f.name in params]  # a field the table leaves out keeps its default
 
     def decorator(func: Callable) -> Callable:
         signature = inspect.signature(func, eval_str=True)

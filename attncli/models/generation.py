@@ -50,6 +50,7 @@ class Generation:
     source_ids: list[int] | None = None
     source_tokens: list[str] | None = None
     source_texts: list[str] | None = None
+    source_special: list[bool] | None = None
     #: what the document's ``settings`` record: the most new tokens asked for, the alternatives kept
     max_new_tokens: int = 32
     alternatives: int = DEFAULT_ALTERNATIVES
@@ -304,6 +305,7 @@ def generate_ids(transformer, ids: list[int], *, prompt: str = "", sampling: Sam
                       seconds=time.perf_counter() - started, source_ids=source,
                       source_tokens=None if source is None else tokenizer.convert_ids_to_tokens(source),
                       source_texts=None if source is None else [tokenizer.decode([i]) for i in source],
+                      source_special=None if source is None else [i in special_ids for i in source],
                       max_new_tokens=max_new_tokens, alternatives=alternatives)
 
 
