@@ -318,20 +318,13 @@ class BrowseApp(App):
 
     # -- actions
     def action_query(self, step: int) -> None:
-        if self.state.grid:
-            self.state.move_selected(0, step)
-        else:
-            rows = self.state.pending(step)
-            if rows is not None:  # past a window's edge: say so, draw, then compute (a forward pass)
-                self.status = f"computing {rows} (a forward pass of the model)"
-                self.query_one(Hint).refresh()
-                self.call_after_refresh(self._move_window, step)
-                return
-            self.state.move_query(step)
-        self.redraw()
-
-    def _move_window(self, step: int) -> None:
-        self.state.move_query(step)
+        rows = None if self.state.grid else self.state.pending(step)
+        if rows is not None:  # past a window's edge: say so, draw, then compute (a forward pass)
+            self.status = f"computing {rows} (a forward pass of the model)"
+            self.query_one(Hint).refresh()
+            self.call_after_refresh(lambda: (self.state.move_query(step), self.redraw()))
+            return
+        self.state.move_selected(0, step) if self.state.grid else self.state.move_query(step)
         self.redraw()
 
     def action_head(self, step: int) -> None:
