@@ -83,9 +83,20 @@ def test_the_rows_shown_equal_output_attentions(runner, full):
     drive(BrowseApp(opened(runner), layer=1, head=3), ["right", "right"], check=check)
 
 
+async def until(pilot, done, seconds: float = 30.0) -> None:
+    """Wait for the window computed after a timer (a slow machine may need more than a moment)."""
+    for _ in range(int(seconds / 0.05)):
+        if done():
+            return
+        await pilot.pause(0.05)
+    assert done()
+
+
 def test_moving_past_the_edge_computes_the_next_window(runner, full):
     async def check(app, pilot):
         s = app.state
+        assert "computing rows 6-11 of 50" in app.status  # said before the window is computed
+        await until(pilot, lambda: s.panes()[0].loads == 2)
         line = s.panes()[0]
         assert_rows(line, full, WINDOW, 2 * WINDOW)  # the next window, computed with the row path
         assert line.loads == 2 and s.marked(0) == WINDOW and s.queries[0] == 0
@@ -94,7 +105,7 @@ def test_moving_past_the_edge_computes_the_next_window(runner, full):
         assert "rows 6-11 of 50" in str(app.query_one(Title).render())
         assert f"{WINDOW:>4} " in "".join(seg.text for line_ in app.query_one(Main).lines() for seg in line_)
         await pilot.press("left")  # back past the first row: the window that ends there
-        await pilot.pause()
+        await until(pilot, lambda: line.loads == 3)
         assert_rows(s.panes()[0], full, 0, WINDOW)
         assert s.marked(0) == WINDOW - 1 and line.loads == 3
 

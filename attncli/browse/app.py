@@ -322,7 +322,7 @@ class BrowseApp(App):
         if rows is not None:  # past a window's edge: say so, draw, then compute (a forward pass)
             self.status = f"computing {rows} (a forward pass of the model)"
             self.query_one(Hint).refresh()
-            self.call_after_refresh(lambda: (self.state.move_query(step), self.redraw()))
+            self.set_timer(0.1, lambda: (self.state.move_query(step), self.redraw()))  # the line is drawn first
             return
         self.state.move_selected(0, step) if self.state.grid else self.state.move_query(step)
         self.redraw()
