@@ -11,9 +11,10 @@ Importing attncli loads no torch, Typer, Rich or Textual: each function imports 
 """
 
 from attncli.api import (
-    AttnError, Layer, Model, Record, compare, document, explain, generate, heads, load_config, load_model, run,
+    AttnError, Layer, Model, Record, compare, document, explain, generate, heads, heads_corpus,
+    load_config, load_model, run,
 )
 from attncli.version import SCHEMA_VERSION, __version__  # noqa: F401  (attncli.__version__)
 
 __all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "generate", "heads",
-           "load_config", "load_model", "run"]
+           "heads_corpus", "load_config", "load_model", "run"]

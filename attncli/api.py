@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from attncli.config import Settings
 
 __all__ = ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain", "generate", "heads",
-           "load_config", "load_model", "run"]
+           "heads_corpus", "load_config", "load_model", "run"]
 
 #: Toy-attention settings -> their key path in a config.
 SETTINGS = {
@@ -314,3 +314,28 @@ def heads(model=None, text: str | None = None, *, config=None, length: int = 50,
     if bos is not None:
         raise AttnError(f"{option('bos')} goes with {option('model')}", param="bos")
     return head_scan.scan_toy(load_config(config, device=device, dtype=dtype), **common)
+
+
+def heads_corpus(model: str, file, *, field: str | None = None, shard: str | None = None, jobs: int = 1,
+                 batch: int = 16, top: int = 5, precision: int | None = None, device: str = "cpu",
+                 dtype: str = "float32", bos: bool | None = None, on_record=None, progress=None) -> dict:
+    """Every head's four text scores (previous, first, entropy, distance) on every line of a corpus,
+    summarized per head: the document ``attncli heads --model MODEL --file FILE --json`` prints.
+
+    ``file``: one text a line, or JSON Lines (``.jsonl``/``.ndjson``, or any file with ``field``, the
+    key that holds the text). The summary holds, per score and ``[layer][head]``, the count, mean,
+    sd (population), min and max over the texts, the ``top`` heads of each score and the exact sufficient
+    statistics (``stats``) that ``attncli heads merge`` adds up. ``shard`` ``"I/N"`` scores every N-th
+    line only; ``jobs`` worker processes; ``batch`` texts per forward pass at most (1: each text alone);
+    ``on_record(record)`` gets the header, each text's record (``--jsonl``'s) and the summary as they
+    come; ``progress(done, total)`` after each line. A line that cannot be scored is counted in
+    ``errors`` (and ``error_lines``), never lost.
+    """
+    from attncli.models.corpus_run import heads_corpus as run_corpus
+
+    if not isinstance(model, str):
+        raise AttnError(f"must be a model's name or folder, got {type(model).__name__}", param="model",
+                        hint='e.g. attncli.heads_corpus("smollm2", "corpus.txt")')
+    return run_corpus(model, str(file), field=field, shard=shard, jobs=jobs, batch=batch, device=device or "cpu",
+                      dtype=dtype or "float32", bos=bos, top=top, precision=precision, on_record=on_record,
+                      progress=progress)

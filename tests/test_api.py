@@ -149,7 +149,7 @@ def test_the_no_text_hint_is_a_python_call():
 
 def test_the_public_names():
     assert sorted(attncli.__all__) == ["AttnError", "Layer", "Model", "Record", "compare", "document", "explain",
-                                       "generate", "heads", "load_config", "load_model", "run"]
+                                       "generate", "heads", "heads_corpus", "load_config", "load_model", "run"]
     assert attncli.AttnError is attncli.errors.AttnError and attncli.__version__
 
 

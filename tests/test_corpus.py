@@ -178,6 +178,13 @@ def test_sixteen_shards_merge_into_the_unsharded_summary(tmp_path, folders):
         assert many[key] == one[key], key  # in fact bit for bit
     batched = cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--json")
     same_summary(json.loads(batched.stdout), one, 1e-7)  # padded batches: float32 rounding of the weights
+    shards = []  # the default batches in 16 shards: other neighbours in each padded batch, the same bound
+    for index in range(1, 17):
+        part = tmp_path / f"batched-{index}.json"
+        cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--shard", f"{index}/16", "--json",
+            "--save", str(part))
+        shards.append(str(part))
+    same_summary(cli("heads", "merge", *shards, "--json").json, json.loads(batched.stdout), 1e-7)
     # the merge itself is exact: the shards' own records, counted in one go, give its statistics bit for bit
     from attncli.core.corpus_stats import CorpusStats
 
@@ -267,3 +274,32 @@ def test_a_corpus_needs_a_model_and_merge_needs_parts(tmp_path):
     other.write_text('{"a": 1}', encoding="utf-8")
     out = cli("heads", "merge", str(other))
     assert out.code == 2 and "not the summary of a heads run over a corpus" in out.stderr, out
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_a_batch_of_equal_lengths_scores_each_text_bit_for_bit(folders, family):
+    """No padding, no difference: texts of one token length batched together get exactly the scores each
+    gets alone (on CPU, float32); a padded batch of mixed lengths only to float32 rounding."""
+    from attncli.models.corpus import CorpusScorer
+    from attncli.models.runs import ModelAttention
+
+    scorer = CorpusScorer(ModelAttention(str(folders[family])).transformer)
+    rng = np.random.default_rng(7)
+    same, mixed = [], []
+    while len(same) < 6 or len(mixed) < 6:
+        ids = scorer.encode(" ".join(rng.choice(WORDS, size=int(rng.integers(2, 14)))), "line")
+        if len(ids) == 9:
+            if len(same) < 6:
+                same.append(ids)
+        elif len(mixed) < 6:
+            mixed.append(ids)
+    for group, exact in ((same, True), (mixed, False)):
+        items = list(enumerate(group, start=1))
+        together = scorer.score_batch(items)
+        alone = [scorer.score_batch([item])[0] for item in items]
+        for a, b in zip(together, alone):
+            if exact:
+                assert a == b  # every score of every head, bit for bit
+            else:
+                for name in NAMES:
+                    assert_close(a["scores"][name], b["scores"][name], 1e-6)

@@ -236,14 +236,16 @@ def test_smollm2_heads_256_tokens_row_by_row_equal_full(tmp_path, monkeypatch):
                                atol=1e-6, rtol=0)
 
 
-def test_browse_past_the_limit_names_run_s_row_options(folders, tight):
-    from attncli.browse import data
+def test_browse_past_the_limit_opens_a_window_or_names_the_options(folders, tight):
+    from attncli.browse import data, window
     from attncli.cli.params import command_line_naming
     from attncli.errors import AttnError
     from attncli.models.runs import ModelAttention
 
     runner = ModelAttention(str(folders["llama"]))
-    with command_line_naming(), pytest.raises(AttnError) as caught:
+    assert hasattr(window.load([("TEXT", TEXT)], runner).lines[0], "slide")  # a window of rows (test_browse_window)
+    with command_line_naming(), pytest.raises(AttnError) as caught:  # every row of it, as --rollout needs
         data.load([("TEXT", TEXT)], runner)
     assert caught.value.kind == "budget"
-    assert "browse holds every row" in caught.value.hint and "--rows A:B" in caught.value.hint
+    assert "a window of rows" in caught.value.hint and "--rollout" in caught.value.hint
+    assert "--rows A:B" in caught.value.hint

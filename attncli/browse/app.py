@@ -18,20 +18,9 @@ from textual.strip import Strip as Line
 from textual.widget import Widget
 
 from attncli.browse import draw, heat
+from attncli.browse.bars import Hint, Title  # noqa: F401  (Hint, Title: the tests read them from here)
 from attncli.browse.screens import FindScreen, HelpScreen
 from attncli.browse.state import State
-
-HINT = ("? keys  q quit  ←→ query  ↑↓ head  [ ] layer  w measure  g grid  m mean  r rollout  c scores  x scale  "
-        "/ find  s svg  e json")
-#: The same keys in fewer columns (80-column terminals); ? lists every key either way.
-HINT_SHORT = "? keys ←→↑↓[] move w measure g grid m mean r rollout / find s svg e json q quit"
-#: browse --generate: n and p step through the tokens written.
-HINT_GENERATE = "? keys  q quit  n p / ←→ step  ↑↓ head  [ ] layer  m mean  g grid  x scale  / find  s svg  e json"
-HINT_GENERATE_SHORT = "? keys n p step ↑↓ head [] layer m mean g grid / find s svg e json q quit"
-#: ... on an encoder-decoder model, with a (self- / cross-attention); the short one leaves / out (80 columns).
-HINT_CROSS = HINT_GENERATE.replace("layer  m", "layer  a self/cross  m")
-HINT_CROSS_SHORT = HINT_GENERATE_SHORT.replace("layer m", "layer a self/cross m").replace(" / find", "")
-
 
 class Part(Widget):
     """A piece of a pane that draws itself from the app's state."""
@@ -73,7 +62,7 @@ class TokenStrip(Part):
         for y, x0, x1, index in self.hits:
             if y == event.y and x0 <= event.x < x1:
                 line = self.state.panes()[self.pane]
-                if index >= line.offset:  # a generation's rows are the tokens it wrote
+                if index >= line.offset or not self.state.generation:  # a generation's rows: the tokens it wrote
                     self.app.pick(self.pane, index - line.offset)  # type: ignore[attr-defined]
                 return
 
@@ -102,7 +91,7 @@ class Main(Part):
                 self._lines, self.hits = heat.heatmap(
                     s.matrix(self.pane), line.tokens, s.queries[self.pane], width, height, self.precision(2),
                     scale=s.scale(self.pane), key=s.key(self.pane), mode=s.color_scale, measure=s.measure,
-                    rows=line.rows)
+                    rows=line.rows, start=0 if s.generation else line.offset)
         return self._lines
 
     def render_line(self, y: int) -> Line:
@@ -147,58 +136,6 @@ class Vector(Part):
             status = draw.fit_items(line.status(s.queries[self.pane], self.precision(3)), self.size.width)
             return Text(status, no_wrap=True, overflow="ellipsis")
         return draw.vector_line(vector, self.size.width, self.precision(3), f"context d={len(vector)}")
-
-
-class Title(Widget):
-    def render(self) -> Text:
-        app = self.app
-        s: State = app.state  # type: ignore[attr-defined]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        line = s.panes()[s.active]
-        if not s.compare and len(s.data.lines) > 1 and not s.generation:
-            text.append(f"{line.label} ({s.line + 1}/{len(s.data.lines)}) ", style="bold")
-        query = s.queries[s.active]
-        if s.grid:  # the grid's cursor, not the matrix behind it
-            at_layer, at_head = s.selected
-            layer = f"layer {at_layer} of {s.data.layers}" if s.data.layers > 1 else ""
-            parts = [layer, f"head {at_head} of {s.heads()}", s.measure]
-            how = ["grid: arrows pick, Enter opens, Esc leaves", "grid: Enter opens, Esc leaves", "grid"]
-        else:
-            layer = f"layer {s.layer} of {s.data.layers}" if s.data.layers > 1 and s.mode != "rollout" else ""
-            where = (f"step {query} of {s.count(s.active)} {line.rows[query]}" if line.rows is not None
-                     else f"query {query} {line.tokens[query]}")
-            parts, how = [layer, s.what(), s.measure, where], [""]
-        if s.generation and len(s.data.lines) > 1:  # an encoder-decoder model's: self- or cross-attention
-            parts.insert(0, line.label)
-        room = self.size.width - text.cell_len
-        head = " · ".join(p for p in parts if p)
-        # the grid's keys in the longest form that fits (at 80 columns "Esc leaves" was cut)
-        tail = next((h for h in how if len(head) + 3 + len(h) <= room), how[-1]) if how[0] else ""
-        text.append(f"{head} · {tail}" if tail else head, style="bold")
-        # the description's phrases while they fit (never one cut in the middle: "float32 on")
-        for phrase in s.data.description.split(" · "):
-            if text.cell_len + 3 + len(phrase) > self.size.width:
-                break
-            text.append(f" · {phrase}", style="dim")
-        return text
-
-
-class Hint(Widget):
-    """The keys; after ``w`` skipped a measure, the status line that says so (until the next key)."""
-
-    def render(self) -> Text:
-        status = self.app.status  # type: ignore[attr-defined]
-        if status:  # wrapped between words onto a second line when it is longer (see fit)
-            return Text(status, style="bold")
-        s = self.app.state  # type: ignore[attr-defined]
-        long, short = (HINT, HINT_SHORT) if not s.generation else (HINT_CROSS, HINT_CROSS_SHORT) \
-            if len(s.data.lines) > 1 else (HINT_GENERATE, HINT_GENERATE_SHORT)
-        return Text(long if len(long) <= self.size.width else short, no_wrap=True, overflow="ellipsis")
-
-    def fit(self) -> None:
-        """One line for the keys; two for a status longer than the width (nothing cut)."""
-        status = self.app.status  # type: ignore[attr-defined]
-        self.styles.height = 2 if status and len(status) > self.size.width else 1
 
 
 class Pane(Vertical):
@@ -331,10 +268,13 @@ class BrowseApp(App):
 
     # -- actions
     def action_query(self, step: int) -> None:
-        if self.state.grid:
-            self.state.move_selected(0, step)
-        else:
-            self.state.move_query(step)
+        rows = None if self.state.grid else self.state.pending(step)
+        if rows is not None:  # past a window's edge: say so, draw, then compute (a forward pass)
+            self.status = f"computing {rows} (a forward pass of the model)"
+            self.query_one(Hint).refresh()
+            self.set_timer(0.1, lambda: (self.state.move_query(step), self.redraw()))  # the line is drawn first
+            return
+        self.state.move_selected(0, step) if self.state.grid else self.state.move_query(step)
         self.redraw()
 
     def action_head(self, step: int) -> None:

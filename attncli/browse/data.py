@@ -105,6 +105,9 @@ class BrowseData:
         if measure == line.measure:
             return line
         key = (index, measure)
+        if hasattr(line, "slide"):  # a window of rows (attncli.browse.window): measures have no row path
+            raise AttnError(f"{measure} needs every row of every layer, and this text is shown a window of rows "
+                            "at a time", where=line.label, kind="budget", hint="shorten the text to see it")
         if key not in self._under:
             from attncli.core import measures
 
@@ -139,6 +142,7 @@ def load(texts: list[tuple[str, str | None]], runner, *, measure: str = "weights
 
     No texts with a tensors config: the config's own query, key and value. A line that fails is
     skipped with a note when there are others (a file of lines); a single text's error is raised.
+    (A long text's window of rows: attncli.browse.window.load.)
     """
     model = runner.config.get("source_kind") == "model"
     lines: list[Line] = []

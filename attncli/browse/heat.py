@@ -100,7 +100,8 @@ def _row_range(row: list[float], lo: float, hi: float) -> tuple[float, float]:
 
 def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, precision: int,
             scale: tuple[float, float] | None = None, key=None, mode: str | None = None,
-            measure: str | None = None, rows: list[str] | None = None) -> tuple[list[Line], list[int]]:
+            measure: str | None = None, rows: list[str] | None = None,
+            start: int = 0) -> tuple[list[Line], list[int]]:
     """The (N, N) matrix in ``width`` x ``height`` cells: its lines and, per line, the first row it shows.
 
     With room, every weight is printed in its colored cell (ink by contrast); otherwise one
@@ -110,7 +111,8 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     its own range, ``matrix`` and ``keys`` by ``scale``; the legend names it. Values beyond the
     scale (column 0 under ``keys``) take the end color. ``measure`` names what the colors are in the
     legend. ``rows``: the rows' labels when they are not the keys' (generation: the tokens written,
-    each row over every token), an (R, N) matrix.
+    each row over every token), an (R, N) matrix; ``start``: the number printed for row 0 (a window of
+    rows of a long text: its first token's index).
     """
     import torch
 
@@ -151,16 +153,16 @@ def heatmap(matrix, tokens: list[str], query: int, width: int, height: int, prec
     label_w = min(label_w, 8)
     avail = max(1, height - 2)
     lines, line_rows, key_line = _block_map(matrix, labels, n, query, width, avail, label_w, lo, hi, precision, key,
-                                            mode, measure)
+                                            mode, measure, start)
     if len(key_line) > 1:  # the legend takes two lines: one fewer for the cells
         avail = max(1, height - 1 - len(key_line))
         lines, line_rows, key_line = _block_map(matrix, labels, n, query, width, avail, label_w, lo, hi, precision,
-                                                key, mode, measure)
+                                                key, mode, measure, start)
     return lines + key_line, line_rows
 
 
 def _block_map(matrix, labels: list[str], n: int, query: int, width: int, avail: int, label_w: int, lo: float,
-               hi: float, precision: int, key, mode: str | None, measure: str | None):
+               hi: float, precision: int, key, mode: str | None, measure: str | None, start: int = 0):
     """The heatmap one cell per weight or pooled, in ``avail`` lines: (lines, first row of each, legend)."""
     r_count = len(labels)
     prefix = 2 + 5 + label_w + 1  # marker, index, token
@@ -181,7 +183,8 @@ def _block_map(matrix, labels: list[str], n: int, query: int, width: int, avail:
         mark = query_bin in range(r, r + step)
         shown = query if mark else first  # the marked line names the query itself, not its block's first row
         lines.append([Segment("▶ " if mark else "  ", BOLD),
-                      Segment(f"{shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ", MARKED if mark else PLAIN),
+                      Segment(f"{start + shown:>4} {shorten(labels[shown], label_w).ljust(label_w)} ",
+                              MARKED if mark else PLAIN),
                       *row_cells])
         line_rows.append(first)
     note: tuple[str, ...] = ()

@@ -55,7 +55,12 @@ class State:
     @property
     def generation(self) -> bool:
         """browse --generate: the rows are the steps of a generation (attncli.browse.generated)."""
-        return self.data.lines[0].rows is not None
+        return getattr(self.data.lines[0], "generation", None) is not None
+
+    def window(self, pane: int) -> str | None:
+        """A long text's window of rows (attncli.browse.window): which rows it holds; None for a whole line."""
+        line = self.panes()[pane]
+        return line.shown() if hasattr(line, "slide") else None
 
     def count(self, pane: int) -> int:
         """The rows of a pane: its query tokens, or the steps of a generation."""
@@ -76,12 +81,12 @@ class State:
         return list(range(len(self.data.lines))) if self.compare else [self.line]
 
     def key(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None) -> tuple:
-        """What names the matrix a pane shows: (line, layer, head, mode, measure)."""
+        """What names the matrix a pane shows: (line, layer, head, mode, measure, first row)."""
         layer = self.layer if layer is None else layer
         head = min(self.head if head is None else head, self.heads() - 1)
         mode = mode or self.mode
         return (self.pane_lines()[pane], layer if mode != "rollout" else None,
-                head if mode in ("head", "scores") else None, mode, self.measure)
+                head if mode in ("head", "scores") else None, mode, self.measure, self.panes()[pane].offset)
 
     def _first_key(self, pane: int) -> int:
         """The first key column the scale covers: 1 under ``keys`` (column 0 may saturate), else 0."""
@@ -98,10 +103,10 @@ class State:
         start = self._first_key(pane)
         key = ("scale", start) + self.key(pane)
         if key not in self._cache:
-            line_index, layer, head, mode, measure = self.key(pane)
+            line_index, layer, head, mode, measure, first = self.key(pane)
             line = self.panes()[pane]
             if mode == "head" and not line.causal:
-                table = ("range", line_index, start, measure)
+                table = ("range", line_index, start, measure, first)
                 if table not in self._cache:  # every head of every layer in one pass
                     shown = line.weights[..., start:]  # (L, H, N, N - start)
                     self._cache[table] = (shown.amin(dim=(-2, -1)).tolist(),  # (L, H)
@@ -117,11 +122,12 @@ class State:
         self.color_scale = SCALES[(SCALES.index(self.color_scale) + 1) % len(SCALES)]
 
     def matrix(self, pane: int, layer: int | None = None, head: int | None = None, mode: str | None = None):
-        """The (N, N) matrix a pane shows; masked cells (causal) are -inf."""
+        """The (R, N) matrix a pane shows (R = N but for a generation's steps or a window of rows); masked
+        cells (causal) are -inf."""
         import torch
 
         key = self.key(pane, layer, head, mode)
-        index, layer, head, mode, measure = key
+        index, layer, head, mode, measure, first = key
         if key not in self._cache:
             line = self.data.under(index, measure)
             if mode == "rollout":
@@ -136,9 +142,9 @@ class State:
                 m = line.scores[layer, head]  # (N, N)
             else:
                 m = line.weights[layer, head]  # (N, N)
-            if line.causal and mode != "rollout" and line.rows is None:  # a generation's rows come masked
-                upper = torch.ones_like(m, dtype=torch.bool).triu(1)  # (N, N)
-                m = m.masked_fill(upper, -math.inf)  # (N, N)
+            if line.causal and mode != "rollout" and not self.generation:  # a generation's rows come masked
+                upper = torch.ones_like(m, dtype=torch.bool).triu(1 + first)  # (R, N): row i is token first + i
+                m = m.masked_fill(upper, -math.inf)  # (R, N)
             self._cache[key] = m
         return self._cache[key]
 
@@ -163,13 +169,35 @@ class State:
         return f"{head} · scores" if self.mode == "scores" else head
 
     # -- moves (each returns a message when the move is not possible, else None)
+    def pending(self, step: int) -> str | None:
+        """The rows a query move of ``step`` would compute (a window's next rows), None when it computes none."""
+        line = self.panes()[self.active]
+        if self.window(self.active) is None:
+            return None
+        token = max(0, min(line.n - 1, line.offset + self.queries[self.active] + step))
+        start = line.window_of(token)
+        return None if start is None else line.rows_from(start)
+
     def move_query(self, step: int) -> None:
         pane = self.active
+        line = self.panes()[pane]
+        if self.window(pane) is not None:  # past an edge of the window: the next one is computed
+            self.set_query(pane, max(-line.offset, min(line.n - 1 - line.offset, self.queries[pane] + step)))
+            return
         n = self.count(pane)
         self.set_query(pane, max(0, min(n - 1, self.queries[pane] + step)))
 
     def set_query(self, pane: int, index: int) -> None:
-        """Move a pane's cursor; in compare mode the others follow to the same word where they have it."""
+        """Move a pane's cursor; in compare mode the others follow to the same word where they have it.
+
+        ``index`` counts from the pane's first row; on a window of rows one outside it (negative, or past
+        its last row) moves the window to hold that token (attncli.browse.window.WindowLine.slide)."""
+        line = self.panes()[pane]
+        if hasattr(line, "slide"):
+            token = max(0, min(line.n - 1, line.offset + index))
+            line.slide(token)
+            self.queries[pane] = token - line.offset
+            return  # one pane: nothing follows
         self.queries[pane] = index
         if not self.compare:
             return
@@ -208,6 +236,8 @@ class State:
             return f"browse {option('generate')} shows each step's attention weights (m: the mean of the heads)"
         if mode == "rollout" and self.data.model is not None and not measures.normalized(self.measure):
             return f"rollout does not apply to {self.measure} (its rows do not sum to 1): w for weights, alti or value-zeroing"
+        if mode == "rollout" and self.window(0) is not None:
+            return "rollout needs every row of every layer; this long text is shown a window of rows at a time"
         if mode == "rollout" and self.panes()[0].rollout is None:
             return f"rollout goes with {option('model')} (toy attention has one layer)"
         if mode == "scores" and self.measure != "weights":
@@ -283,14 +313,15 @@ class State:
         forms = [{t.lower(), d.lower(), w} for t, d, w in zip(tokens, display_tokens(tokens), texts)]
         start = self.marked(self.active)
         order = [(start + k) % len(tokens) for k in range(1, len(tokens) + 1)]
-        order = [i for i in order if i >= line.offset]  # a generation's rows: the tokens it wrote
+        if self.generation:
+            order = [i for i in order if i >= line.offset]  # a generation's rows: the tokens it wrote
         for test in (lambda i: needle in forms[i], lambda i: texts[i].startswith(needle),
                      lambda i: needle in texts[i]):
             for i in order:
                 if test(i):
                     self.set_query(self.active, i - line.offset)
                     return None
-        return f"no {'written ' if line.offset else ''}token matches {text!r}"
+        return f"no {'written ' if self.generation else ''}token matches {text!r}"
 
     # -- the grid
     def move_selected(self, d_layer: int, d_head: int) -> None:
@@ -317,7 +348,7 @@ class State:
         """One scale for every head of the grid: 0 to the largest weight of any of them (from key 1 on
         under ``keys``; under ``row`` the thumbnails color each of their rows by its own range)."""
         start = self._first_key(pane)
-        key = ("grid scale", self.pane_lines()[pane], start, self.measure)
+        key = ("grid scale", self.pane_lines()[pane], start, self.measure, self.panes()[pane].offset)
         if key not in self._cache:
             line = self.panes()[pane]
             self._cache[key] = (0.0, float(line.weights[..., start:].max()))  # over (L, H, N, N - start)
@@ -332,4 +363,6 @@ class State:
                          "head": None if mode != "head" or self.headless() else self.head,
                          "mode": self.mode, "query": self.queries[self.active], "color_scale": self.color_scale,
                          "measure": self.measure}
+        if self.window(self.active) is not None:  # the query counts from the window's first row
+            doc["browse"]["rows"] = [line.offset, line.stop]
         return doc

@@ -14,6 +14,7 @@ import typer
 
 from attncli.cli.groups import CommandOptions, attention_command
 from attncli.cli.options import AttentionOptions, ModelOptions, OutputOptions, check_color_scale, color_scale_option
+from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.measure_options import MeasureOptions, PassProgress
 from attncli.cli.boundary import guarded
 from attncli.cli.generation_options import GenerationOptions, check_attention, generation_options
@@ -33,6 +34,7 @@ SAMPLING_FROM_ATTENTION = ("temperature", "seed")
 
 
 @app.command("browse")
+@row_options("focus", "rows", command="browse")
 @attention_command
 @generation_options(GENERATE_PANEL, without=SAMPLING_FROM_ATTENTION)
 def browse(
@@ -45,12 +47,11 @@ def browse(
     file: Annotated[Optional[str], typer.Option(
         "--file", "-f", metavar="PATH", rich_help_panel="Input",
         help="Step through the non-empty lines of a file (n and p); '-' is not possible: browse needs the terminal.")] = None,
+    join: Annotated[bool, typer.Option(
+        "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
     head: Annotated[Optional[int], typer.Option(
         "--head", rich_help_panel="Output",
         help="The head to open on (0-based; default 0, with --generate the mean of heads).")] = None,
-    focus: Annotated[Optional[str], typer.Option(
-        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
-        help="The query token to open on: its text or a 0-based index.")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     generate: Annotated[Optional[str], typer.Option(
         "--generate", metavar="PROMPT", rich_help_panel=GENERATE_PANEL,
@@ -58,6 +59,7 @@ def browse(
              "attncli generate does, then step through the tokens written with n and p (a: self- or "
              "cross-attention). -t/--temperature and --seed are then the sampling's.")] = None,
     *,
+    rows: RowOptions,
     gen: GenerationOptions,
     opts: CommandOptions,
 ) -> None:
@@ -78,6 +80,7 @@ def browse(
       attncli browse --model smollm2 --generate "The capital of France is" -n 8
     """
     attn, mdl, out, msr = opts
+    focus, rows = rows.focus, rows.rows
     if generate is not None:
         from attncli.cli.generate import GenerateOptions
 
@@ -85,16 +88,16 @@ def browse(
                                                              "seed": attn.seed},
                                   layer=mdl.layer, head=head, bos=mdl.bos, device=attn.device, dtype=attn.dtype)
         guarded(out, lambda env: _browse_generation(env, generate, options, texts or [], compare, file, focus, attn,
-                                                    mdl, out, msr, color_scale))
+                                                    mdl, out, msr, color_scale, join or rows is not None))
         return
     given = gen.given(without=SAMPLING_FROM_ATTENTION)
     guarded(out, lambda env: _browse(env, texts or [], compare, file, head, focus, attn, mdl, out, color_scale, msr,
-                                     given))
+                                     given, join, rows))
 
 
 def _browse(env: Environment, texts, compare, file, head, focus, attn: AttentionOptions, mdl: ModelOptions,
             out: OutputOptions, color_scale: str | None = None, msr: MeasureOptions | None = None,
-            generation_only: list[str] = ()) -> None:
+            generation_only: list[str] = (), join: bool = False, rows: str | None = None) -> None:
     msr = msr or MeasureOptions()
     color_scale = check_color_scale(color_scale)  # a usage error before anything else
     if generation_only:
@@ -102,10 +105,15 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         raise AttnError(f"{name} goes with --generate", where=name,
                         hint='e.g. attncli browse --model smollm2 --generate "The capital of France is"')
     head = 0 if head is None else head
+    if join and file is None:
+        raise AttnError("--join goes with --file", where="--join")
+    if rows is not None and mdl.model is None:
+        raise AttnError("--rows goes with --model (toy attention shows every row)", where="--rows",
+                        hint="use --focus INDEX to open on a row")
     _can_open(out, "use attncli run for printed output; in the browser e writes JSON and s an SVG")
     if file is not None and not texts and file != "-":
         _need_terminal(env)  # before reading the file: /dev/urandom is not read only to be refused
-    items, skipped = _inputs(texts, compare, file)
+    items, skipped = _inputs(texts, compare, file, join)
     if compare and len(items) > MAX_PANES:
         raise AttnError(f"--compare shows at most {MAX_PANES} texts side by side, got {len(items)}", where="TEXTS")
     mdl.check(attn)
@@ -117,12 +125,13 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
     _need_terminal(env)
     if head < 0:
         raise AttnError(f"must be 0 or more, got {head}", where="--head")
-    from attncli.browse import data as adapter
+    from attncli.browse import window
     from attncli.core.record import check_head, parse_layer
 
     runner = mdl.runner(attn)
     kwargs = {k: v for k, v in msr.run_kwargs(runner, mdl).items() if k not in ("measure", "layers", "progress")}
-    loaded = adapter.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress())
+    loaded = window.load(items, runner, measure=measure, run_kwargs=kwargs, progress=PassProgress(), rows=rows,
+                         focus=focus, rollout=mdl.rollout)  # a long text: a window of rows (browse/data.py else)
     loaded.notes[:0] = skipped  # the --file lines that did not read, shown when the app opens
     check_head(head, loaded.heads, loaded.model)
     layer, grid = None, False
@@ -147,7 +156,7 @@ def _browse(env: Environment, texts, compare, file, head, focus, attn: Attention
         note = focus_grammar.describe(spec, hit, tokens)
         if note:
             env.warn(note)
-        browser.state.set_query(0, hit.index)
+        browser.state.set_query(0, hit.index - loaded.lines[0].offset)  # a window's rows count from its first
     _open(env, browser)
 
 
@@ -170,7 +179,8 @@ def _open(env: Environment, browser) -> None:
 
 
 def _browse_generation(env: Environment, prompt: str, options, texts, compare, file, focus, attn: AttentionOptions,
-                       mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions, color_scale: str | None) -> None:
+                       mdl: ModelOptions, out: OutputOptions, msr: MeasureOptions, color_scale: str | None,
+                       windowed: bool = False) -> None:
     """browse --generate: the checks of attncli generate (all before the model loads, but the decoder's),
     the library's generation, then the app on its steps."""
     import dataclasses
@@ -179,7 +189,7 @@ def _browse_generation(env: Environment, prompt: str, options, texts, compare, f
     for name, given in (("TEXT", bool(texts)), ("--file", file is not None), ("--compare", compare),
                         ("--focus", focus is not None), ("--rollout", mdl.rollout),
                         ("--measure", msr.measure is not None), ("--ablate", msr.ablate is not None),
-                        ("--max-passes", msr.max_passes is not None)):
+                        ("--max-passes", msr.max_passes is not None), ("--join/--rows", windowed)):
         if given:
             raise AttnError(f"{name} does not go with --generate (it browses the tokens a decoder writes, "
                             "under their attention weights)", where=name)
@@ -257,14 +267,22 @@ def _need_terminal(env: Environment) -> None:
                         hint="attncli run prints the same views, and run --json the numbers")
 
 
-def _inputs(texts: list[str], compare: bool, file: str | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(label, text) pairs from the arguments or the file, and a note per --file line skipped."""
+def _inputs(texts: list[str], compare: bool, file: str | None,
+            join: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, text) pairs from the arguments or the file (``join``: the whole file one text), and a note per
+    --file line skipped."""
     if file is not None:
         if texts:
             raise AttnError("give a TEXT or --file, not both", where="--file")
         if file == "-":
             raise AttnError("browse reads the terminal, so it cannot read stdin", where="--file -",
                             hint="save the lines to a file and give its path")
+        if join:
+            if compare:
+                raise AttnError("--compare needs two texts or more; --join makes the file one", where="--join")
+            from attncli.cli.lines import join_lines
+
+            return [(file, join_lines(file))], []
         from attncli.cli.lines import browse_lines
 
         lines, skipped = browse_lines(file)  # bounded; a line that does not read is skipped with a note

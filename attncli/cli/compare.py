@@ -9,6 +9,7 @@ import typer
 from attncli.cli.groups import CommandOptions, attention_command
 from attncli.cli.measure_options import PassProgress
 from attncli.cli.options import check_color_scale, color_scale_option
+from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -17,19 +18,18 @@ app = typer.Typer()
 
 
 @app.command("compare")
+@row_options("focus", command="compare")
 @attention_command
 def compare(
     texts: Annotated[list[str], typer.Argument(help="Two or more texts (contexts) to compare.",
                                                show_default=False)],
-    focus: Annotated[Optional[str], typer.Option(
-        "--focus", metavar="TOKEN[@K]", rich_help_panel="Output",
-        help="The token to follow (K-th occurrence with TOKEN@K, 1-based). Default: every shared token.")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
     max_cells: Annotated[Optional[int], typer.Option(
         "--max-cells", metavar="N", rich_help_panel="Output",
         help="The most pairwise figures (tokens x contexts^2 x matrices) to compute (default 1_000_000; "
              "docs/limits.md).")] = None,
     *,
+    rows: RowOptions,
     opts: CommandOptions,
 ) -> None:
     """Show how one word's attention and context vector change from one context to another.
@@ -44,7 +44,7 @@ def compare(
 
       attncli compare --model minilm "the river bank" "the bank loan" --focus bank --measure alti
     """
-    guarded(opts.out, lambda env: _compare(env, texts, focus, max_cells, opts, color_scale))
+    guarded(opts.out, lambda env: _compare(env, texts, rows.focus, max_cells, opts, color_scale))
 
 
 def _compare(env: Environment, texts, focus, max_cells, opts: CommandOptions,

@@ -9,6 +9,7 @@ import typer
 from attncli.cli.groups import CommandOptions, attention_command
 from attncli.cli.measure_options import PassProgress
 from attncli.cli.options import check_color_scale, color_scale_option
+from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment
 from attncli.errors import AttnError
@@ -18,6 +19,7 @@ app = typer.Typer()
 
 
 @app.command("explain")
+@row_options("focus", "rows", command="explain")
 @attention_command
 def explain(
     text: Annotated[Optional[str], typer.Argument(
@@ -28,14 +30,8 @@ def explain(
         autocompletion=lambda incomplete: [s for s in STEP_NAMES if s.startswith(incomplete)],
         help="Show one step: " + ", ".join(STEP_NAMES[:-1]) + " or " + STEP_NAMES[-1] + ".")] = None,
     color_scale: Annotated[Optional[str], color_scale_option()] = None,
-    focus: Annotated[list[str], typer.Option(
-        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
-        help="With --model: explain only these query rows (repeatable; -1 is the last token). Only they are "
-             "computed, from the queries and keys: long texts fit.")] = [],
-    rows: Annotated[Optional[str], typer.Option(
-        "--rows", metavar="A:B", rich_help_panel="Output",
-        help="With --model: only query rows A to B-1 (0-based; -16: the last 16), as --focus.")] = None,
     *,
+    rows: RowOptions,
     opts: CommandOptions,
 ) -> None:
     """Show every step of self-attention on TEXT, each with a plain-language caption and its numbers.
@@ -53,12 +49,13 @@ def explain(
       attncli explain --model smollm2 "the cat sat" --measure norm --layer 14
       attncli explain --model smollm2 --focus -1 --layer 3 "$(cat doc.txt)"
     """
-    guarded(opts.out, lambda env: _explain(env, text, step, opts, color_scale, focus, rows))
+    guarded(opts.out, lambda env: _explain(env, text, step, opts, color_scale, rows))
 
 
-def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: str | None = None, focus=None,
-             rows: str | None = None) -> None:
+def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: str | None = None,
+             chosen: RowOptions | None = None) -> None:
     attn, mdl, out, msr = opts
+    chosen = chosen or RowOptions()
     color_scale = check_color_scale(color_scale)
     from attncli.core.explain import explain_record
 
@@ -66,10 +63,7 @@ def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: st
         raise AttnError("explain shows every head of one layer", where="--rollout" if mdl.rollout else "--heads-mean")
     mdl.check(attn)
     msr.check(mdl)
-    for flag, given in (("--focus", bool(focus)), ("--rows", rows is not None)):
-        if given and mdl.model is None:
-            raise AttnError(f"{flag} goes with --model (a toy explain shows every row)", where=flag,
-                            hint="e.g. --model smollm2")
+    chosen.need_model(mdl.model, "a toy explain shows every row", "e.g. --model smollm2", focus=True)
     if mdl.model is not None and text is None:
         from attncli.core.record import no_text
 
@@ -79,7 +73,7 @@ def _explain(env: Environment, text, step, opts: CommandOptions, color_scale: st
         raise AttnError("explain shows one layer; give a layer number", where="--layer")
     kwargs = msr.run_kwargs(runner, mdl, PassProgress())
     if mdl.model is not None:  # the chosen rows only (a long text fits); refused past the limit without them
-        kwargs.update(focus=list(focus) or None, rows=rows, qkv=True, hidden=True, hint="explain", keep_steps=True)
+        kwargs.update(focus=list(chosen.focus) or None, rows=chosen.rows, qkv=True, hidden=True, hint="explain", keep_steps=True)
     record = runner.run(text, **kwargs)
     env.warn_record(record)
     doc = explain_record(record, layer=mdl.layer, step=step, precision=out.precision)  # what attncli.explain returns

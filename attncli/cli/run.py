@@ -9,6 +9,7 @@ import typer
 from attncli.cli.groups import CommandOptions, attention_command
 from attncli.cli.measure_options import PassProgress
 from attncli.cli.options import check_color_scale, choices, color_scale_option
+from attncli.cli.row_options import RowOptions, row_options
 from attncli.cli.boundary import guarded
 from attncli.cli.output import Environment, parse_include
 from attncli.errors import AttnError
@@ -20,6 +21,7 @@ VIEW_HELP = ("full: every weight printed; compact: a dense heatmap; grid: every 
 
 
 @app.command("run")
+@row_options("focus", "rows", "stats", command="run")
 @attention_command
 def run(
     text: Annotated[Optional[str], typer.Argument(
@@ -31,21 +33,9 @@ def run(
              "With --json, prints JSON Lines.")] = None,
     join: Annotated[bool, typer.Option(
         "--join", metavar=" ", rich_help_panel="Input", help="With --file: the whole file is one text.")] = False,
-    focus: Annotated[list[str], typer.Option(
-        "--focus", metavar="TOKEN|INDEX", rich_help_panel="Output",
-        help="Only these query rows (repeatable): a token (every occurrence), TOKEN@K (K-th, 1-based) "
-             "or a 0-based index.")] = [],
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", metavar="K", rich_help_panel="Output",
         help="List each query's K most-attended tokens (per head).")] = None,
-    rows: Annotated[Optional[str], typer.Option(
-        "--rows", metavar="A:B", rich_help_panel="Output",
-        help="With --model: only query rows A to B-1 (0-based; -16: the last 16). Like --focus, only these "
-             "rows are computed: long texts fit.")] = None,
-    stats: Annotated[bool, typer.Option(
-        "--stats", metavar=" ", rich_help_panel="Output",
-        help="With --model: per-row summaries only (entropy, first-token share, top-1 key), every row "
-             "computed chunk by chunk: no N x N weights are held.")] = False,
     head: Annotated[Optional[int], typer.Option(
         "--head", metavar="K", help="Show only this head (0-based).", rich_help_panel="Output")] = None,
     include: Annotated[list[str], typer.Option(
@@ -60,6 +50,7 @@ def run(
         "--context", metavar="auto|all|none", rich_help_panel="Output", autocompletion=choices("auto", "all", "none"),
         help="The context vectors in the view: auto (every row up to 12, else the first 10), all, or none.")] = "auto",
     *,
+    rows: RowOptions,
     opts: CommandOptions,
 ) -> None:
     """Run self-attention over TEXT and show the weights and context vectors.
@@ -76,14 +67,14 @@ def run(
 
       attncli run --model minilm "The cat sat on the mat because it was soft"
     """
-    guarded(opts.out, lambda env: _run(env, text, file, join, focus, top_k, head, include, view, opts,
-                                       color_scale, context, rows, stats))
+    guarded(opts.out, lambda env: _run(env, text, file, join, rows.focus, top_k, head, include, view, opts,
+                                       color_scale, context, rows))
 
 
 def _run(env: Environment, text, file, join, focus, top_k, head, include, view, opts: CommandOptions,
-         color_scale: str | None = None, context: str = "auto", rows: str | None = None,
-         stats: bool = False) -> None:
+         color_scale: str | None = None, context: str = "auto", chosen: RowOptions | None = None) -> None:
     attn, mdl, out, msr = opts
+    chosen = chosen or RowOptions()
     from attncli.documents.build import INCLUDE_CHOICES
     from attncli.render.views import VIEWS
 
@@ -101,10 +92,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
         raise AttnError("--join goes with --file", where="--join")
     mdl.check(attn)
     msr.check(mdl, rollout=mdl.rollout)
-    for flag, given in (("--rows", rows is not None), ("--stats", stats)):
-        if given and mdl.model is None:
-            raise AttnError(f"{flag} goes with --model (a toy run computes its rows directly)", where=flag,
-                            hint="use --focus INDEX for a toy run's rows")
+    chosen.need_model(mdl.model, "a toy run computes its rows directly", "use --focus INDEX for a toy run's rows")
     if mdl.model is not None and "projections" in wanted:
         raise AttnError("--include projections does not apply to a real model (its projections are its weights)",
                         where="--include", hint="use qkv, raw_scores, head_context, embeddings or all")
@@ -133,7 +121,7 @@ def _run(env: Environment, text, file, join, focus, top_k, head, include, view, 
     if mdl.model is not None and wanted & {"raw_scores", "all"}:
         run_kwargs["raw_scores"] = True  # Q K^T of every layer, from the captured queries and keys
     if mdl.model is not None:
-        run_kwargs.update(rows=rows, stats=stats, qkv=bool(wanted & {"qkv", "all"}))
+        run_kwargs.update(rows=chosen.rows, stats=chosen.stats, qkv=bool(wanted & {"qkv", "all"}))
 
     def make_doc(record, lazy=False):
         from attncli.core.record import check_head

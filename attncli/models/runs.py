@@ -26,8 +26,10 @@ ROW_HINTS = {
                         "computed from the queries and keys"),
     "compare": lambda: (f"{option('focus')} TOKEN follows one token: only its rows are computed, from the queries "
                         "and keys"),
-    "browse": lambda: (f"browse holds every row; attncli run's {option('focus')} INDEX, {option('rows')} A:B, "
-                       f"{option('top_k')} K or {option('stats')} compute only what they show"),
+    "browse": lambda: (f"browse shows one long text's weights a window of rows at a time (without {option('rollout')}, "
+                       f"{option('measure')}, {option('ablate')} or {option('compare')}); attncli run's "
+                       f"{option('focus')} INDEX, {option('rows')} A:B, {option('top_k')} K or {option('stats')} "
+                       "compute only what they show"),
 }
 
 
@@ -157,6 +159,17 @@ class ModelAttention:
         record.config = self.config
         if rollout:
             record.rollout = attention_rollout(full, chosen)  # (R, N)
+        return record
+
+    def run_rows(self, ids: list[int], rows: list[int], *, where: str | None = None, text: str | None = None,
+                 progress=None) -> Record:
+        """Only query ``rows`` of the token ``ids``, always on the row path (SDPA, the rows' weights from the
+        captured queries and keys), whatever the length: what a caller whose memory must not depend on
+        whether the full weights would fit asks for (browse's windows of rows)."""
+        t = self.transformer
+        where = where or option("text")
+        record = t.run_ids(ids, where=where, rows=list(rows), points=_row_points(t, False), progress=progress)
+        record.text, record.rows, record.config = text, list(rows), self.config
         return record
 
     def _full(self, ids: list[int], where: str, progress=None, hint: str = "run") -> Record:
