@@ -318,7 +318,8 @@ def heads(model=None, text: str | None = None, *, config=None, length: int = 50,
 
 def heads_corpus(model: str, file, *, field: str | None = None, shard: str | None = None, jobs: int = 1,
                  batch: int = 16, top: int = 5, precision: int | None = None, device: str = "cpu",
-                 dtype: str = "float32", bos: bool | None = None, on_record=None, progress=None) -> dict:
+                 dtype: str = "float32", bos: bool | None = None, measure: str | None = None, on_record=None,
+                 progress=None) -> dict:
     """Every head's four text scores (previous, first, entropy, distance) on every line of a corpus,
     summarized per head: the document ``attncli heads --model MODEL --file FILE --json`` prints.
 
@@ -327,6 +328,8 @@ def heads_corpus(model: str, file, *, field: str | None = None, shard: str | Non
     sd (population), min and max over the texts, the ``top`` heads of each score and the exact sufficient
     statistics (``stats``) that ``attncli heads merge`` adds up. ``shard`` ``"I/N"`` scores every N-th
     line only; ``jobs`` worker processes; ``batch`` texts per forward pass at most (1: each text alone);
+    ``measure``: what the scores read, the weights (None) or ``"norm"`` (each row's ||alpha_ij f(x_j)|| as a
+    share of its total, docs/heads.md);
     ``on_record(record)`` gets the header, each text's record (``--jsonl``'s) and the summary as they
     come; ``progress(done, total)`` after each line. A line that cannot be scored is counted in
     ``errors`` (and ``error_lines``), never lost.
@@ -337,5 +340,5 @@ def heads_corpus(model: str, file, *, field: str | None = None, shard: str | Non
         raise AttnError(f"must be a model's name or folder, got {type(model).__name__}", param="model",
                         hint='e.g. attncli.heads_corpus("smollm2", "corpus.txt")')
     return run_corpus(model, str(file), field=field, shard=shard, jobs=jobs, batch=batch, device=device or "cpu",
-                      dtype=dtype or "float32", bos=bos, top=top, precision=precision, on_record=on_record,
-                      progress=progress)
+                      dtype=dtype or "float32", bos=bos, top=top, precision=precision, measure=measure,
+                      on_record=on_record, progress=progress)

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import assert_close, cli
 from test_decoders import HAVE, WORDS, make_model
@@ -154,7 +156,8 @@ def test_bad_lines_are_error_records(tmp_path, folders):
 
 
 def test_sixteen_shards_merge_into_the_unsharded_summary(tmp_path, folders):
-    """--batch 1: every text alone, its scores the same bit for bit in any shard; batched: within float32 rounding."""
+    """--batch 1 (every text alone) and the default batches (every text padded to its length's bucket) each
+    give a text the same scores bit for bit in any shard: 16 merged shards equal the unsharded run exactly."""
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(corpus_texts(40, seed=3)) + "\n\n", encoding="utf-8")  # line 41 is blank
     model = ["--model", str(folders["llama"]), "--batch", "1"]
@@ -178,13 +181,18 @@ def test_sixteen_shards_merge_into_the_unsharded_summary(tmp_path, folders):
         assert many[key] == one[key], key  # in fact bit for bit
     batched = cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--json")
     same_summary(json.loads(batched.stdout), one, 1e-7)  # padded batches: float32 rounding of the weights
-    shards = []  # the default batches in 16 shards: other neighbours in each padded batch, the same bound
+    # the default batches in 16 shards: other neighbours in each batch, but every text padded to its own
+    # length's bucket, so the same scores bit for bit and the merge equals the unsharded batched run
+    shards = []
     for index in range(1, 17):
         part = tmp_path / f"batched-{index}.json"
         cli("heads", "--model", str(folders["llama"]), "--file", str(path), "--shard", f"{index}/16", "--json",
             "--save", str(part))
         shards.append(str(part))
-    same_summary(cli("heads", "merge", *shards, "--json").json, json.loads(batched.stdout), 1e-7)
+    merged_batches, unsharded = cli("heads", "merge", *shards, "--json").json, json.loads(batched.stdout)
+    same_summary(merged_batches, unsharded, 1e-12)
+    for key in ("summary", "top", "stats"):
+        assert merged_batches[key] == unsharded[key], key
     # the merge itself is exact: the shards' own records, counted in one go, give its statistics bit for bit
     from attncli.core.corpus_stats import CorpusStats
 
@@ -303,3 +311,35 @@ def test_a_batch_of_equal_lengths_scores_each_text_bit_for_bit(folders, family):
             else:
                 for name in NAMES:
                     assert_close(a["scores"][name], b["scores"][name], 1e-6)
+
+
+@given(st.integers(min_value=1, max_value=1 << 20))
+def test_a_bucket_is_a_little_wider_than_its_length(length):
+    """The width a text is padded to: at least its length, at most 7 tokens or 12.5% more, never past the
+    next power of two (so never past a model's power-of-two length limit), and wider lengths never narrower."""
+    from attncli.models.corpus import bucket
+
+    width = bucket(length)
+    assert length <= width <= max(length + 7, length * 9 // 8)
+    assert width <= max(8, 1 << (length - 1).bit_length())
+    assert bucket(length + 1) >= width and bucket(width) == width
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+def test_a_text_padded_to_its_bucket_scores_the_same_in_any_batch(folders, family):
+    """What makes shards merge exactly: a text padded to its bucket's width gets the same scores bit for bit
+    alone, in its batch, or in another batch of other neighbours of that width."""
+    from attncli.models.corpus import CorpusScorer, batches
+    from attncli.models.runs import ModelAttention
+
+    scorer = CorpusScorer(ModelAttention(str(folders[family])).transformer)
+    items = [(n, scorer.encode(t, f"x:{n}")) for n, t in enumerate(corpus_texts(16, seed=5), 1)]
+    groups = batches(items, lambda count, width: count <= 16, scorer.width)
+    assert len(groups) >= 2 and any(len({len(ids) for _, ids in g}) > 1 for _, g in groups)  # padding happens
+    for width, group in groups:
+        assert all(scorer.width(len(ids)) == width for _, ids in group)
+        together = {r["line"]: r for r in scorer.score_batch(group, width)}
+        for item in group:
+            assert scorer.score_batch([item], width)[0] == together[item[0]]
+        shuffled = scorer.score_batch(group[::-1] + group[:1], width)
+        assert all(r == together[r["line"]] for r in shuffled)

@@ -302,6 +302,13 @@ def test_corpus_merge_and_resume_keep_the_measure(tiny, tmp_path):
     whole = run_json("heads", "--model", folder, "--file", str(path), "--measure", "norm")
     merged = run_json("heads", "merge", *map(str, parts))
     assert merged["measure"] == "norm" and merged["summary"] == whole["summary"]
+    import attncli
+
+    api = attncli.heads_corpus(folder, path, measure="norm")
+    assert api["measure"] == "norm" and api["summary"] == whole["summary"]
+    with pytest.raises(attncli.AttnError, match="alti is layer-level") as caught:
+        attncli.heads_corpus(folder, path, measure="alti")
+    assert caught.value.param == "measure"
     weights = tmp_path / "weights-2.json"
     assert cli("heads", "--model", folder, "--file", str(path), "--shard", "2/2", "--json",
                "--save", str(weights)).code == 0

@@ -8,8 +8,10 @@ which equals ``output_attentions``); each text's (L, H) scores are those of its 
 read each head's ||alpha_ij f(x_j)|| as a share of its row (:func:`norm_maps`). A batch that fails is
 run again one text at a time, so one bad text is one error.
 
-:func:`score_texts` is the loop: it tokenizes the texts a window at a time, sorts the window by
-length, cuts it into batches under a size budget and scores them here (``jobs=1``) or in ``jobs``
+:func:`score_texts` is the loop: it tokenizes the texts a window at a time, groups the window by
+:func:`bucket` (the width a text is padded to, a function of its own length only, so that its scores
+are the same bit for bit whichever texts share its batch, in any shard), cuts each group into batches
+under a size budget and scores them here (``jobs=1``) or in ``jobs``
 worker processes (``spawn``; each loads the model once and uses cores/jobs torch threads). It
 yields one result per line as batches finish: ``{"line", "tokens", "scores"}`` or ``{"line", "error"}``.
 """
@@ -32,6 +34,17 @@ WINDOW = 256
 MAX_BATCH = 16
 MAX_BATCH_TOKENS = 4096
 MAX_BATCH_MB = 512.0
+
+
+def bucket(length: int) -> int:
+    """The width a text of ``length`` tokens is padded to in a batch: ``length`` rounded up to a multiple of
+    max(8, 2^(floor(log2 length) - 3)), at most 12.5% more tokens above 64 (65 -> 72, 200 -> 208, 300 -> 320).
+
+    A function of the text's own length only: padded to the same width, a text gets the same float32 weights
+    in any batch (batching is exact on CPU; the padding's width is what moves the last bits), so shards that
+    batch other neighbours together still give every text the scores one unsharded run gives."""
+    step = max(8, 1 << max(0, length.bit_length() - 4))
+    return -(-length // step) * step
 
 
 def error_dict(error: AttnError) -> dict:
@@ -79,26 +92,36 @@ class CorpusScorer:
         self.t._check_ids(ids, where, rows=None, points=("pattern",))
         return ids
 
+    def width(self, length: int) -> int | None:
+        """The width a text of ``length`` tokens is padded to in a batch: its :func:`bucket`, at most the model's
+        length limit; None (run alone, unpadded) for a text whose padded weights alone exceed the batch budget."""
+        width = bucket(length)
+        if self.t.max_tokens:
+            width = min(width, int(self.t.max_tokens))
+        return None if self.weights_mb(1, width) > MAX_BATCH_MB else width
+
     def weights_mb(self, batch: int, length: int) -> float:
         element = self.t.torch.empty((), dtype=self.t.dtype).element_size()
         return batch * self.layers * self.heads * length * length * element / 2**20
 
-    def score_batch(self, items: list[tuple[int, list[int]]]) -> list[dict]:
-        """(line, ids) pairs -> one result each (see the module's docstring); never raises AttnError."""
+    def score_batch(self, items: list[tuple[int, list[int]]], width: int | None = None) -> list[dict]:
+        """(line, ids) pairs, right-padded to ``width`` tokens (default: the longest) -> one result each (see
+        the module's docstring); never raises AttnError. A batch that fails is run again a text at a time,
+        each still padded to ``width``."""
         try:
-            return self._forward(items)
+            return self._forward(items, width)
         except (AttnError, RuntimeError, MemoryError) as exc:
             if len(items) > 1:
-                return [result for item in items for result in self.score_batch([item])]
+                return [result for item in items for result in self.score_batch([item], width)]
             error = exc if isinstance(exc, AttnError) else AttnError(
                 f"the model failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                 where=f"line {items[0][0]}", kind="model", code=ExitCode.FAILURE)
             return [{"line": items[0][0], "error": error_dict(error)}]
 
-    def _forward(self, items: list[tuple[int, list[int]]]) -> list[dict]:
+    def _forward(self, items: list[tuple[int, list[int]]], width: int | None) -> list[dict]:
         torch = self.t.torch
         lengths = [len(ids) for _, ids in items]
-        width = max(lengths)
+        width = max(lengths) if width is None else max(width, *lengths)
         pad = self.t.tokenizer.pad_token_id
         pad = 0 if pad is None else int(pad)
         ids = torch.full((len(items), width), pad, dtype=torch.long)  # (B, N) right-padded
@@ -138,15 +161,18 @@ class CorpusScorer:
         return [{"line": line, "tokens": n, "scores": grid} for (line, _), n, grid in zip(items, lengths, grids)]
 
 
-def batches(items: list[tuple[int, list[int]]], fits: Callable[[int, int], bool]) -> list[list]:
-    """Items sorted by length (longest first), cut into runs where ``fits(count, longest)``."""
+def batches(items: list[tuple[int, list[int]]], fits: Callable[[int, int], bool],
+            pad: Callable[[int], int | None]) -> list[tuple[int | None, list]]:
+    """Items grouped by ``pad(length)`` (the width they are padded to; None: their own length, each alone),
+    widest first, each group cut into (width, items) batches where ``fits(count, width)``."""
     ordered = sorted(items, key=lambda item: (-len(item[1]), item[0]))
-    out: list[list] = []
+    out: list[tuple[int | None, list]] = []
     for item in ordered:
-        if out and fits(len(out[-1]) + 1, len(out[-1][0][1])):
-            out[-1].append(item)
+        width = pad(len(item[1]))
+        if out and width is not None and out[-1][0] == width and fits(len(out[-1][1]) + 1, width):
+            out[-1][1].append(item)
         else:
-            out.append([item])
+            out.append((width, [item]))
     return out
 
 
@@ -170,8 +196,9 @@ def _start_worker(spec: str, device: str, dtype: str, bos, measure: str, threads
     _WORKER.append(CorpusScorer(ModelAttention(spec, device=device, dtype=dtype, bos=bos).transformer, measure))
 
 
-def _work(items: list) -> list[dict]:
-    return _WORKER[0].score_batch(items)
+def _work(batch: tuple[int | None, list]) -> list[dict]:
+    width, items = batch
+    return _WORKER[0].score_batch(items, width)
 
 
 def cores() -> int:
@@ -231,6 +258,7 @@ def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", j
     """
     pool = _Pool(jobs, model) if jobs > 1 else None
     fits = _fits(scorer, max_batch)
+    pad = scorer.width if max_batch > 1 else (lambda length: None)  # --batch 1: each text alone, unpadded
     try:
         window: list = []
         for number, text, error in lines:
@@ -242,9 +270,9 @@ def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", j
             if error is not None:
                 yield {"line": number, "error": error_dict(error)}
             if len(window) >= WINDOW:
-                yield from _run(scorer, pool, batches(window, fits))
+                yield from _run(scorer, pool, batches(window, fits, pad))
                 window = []
-        yield from _run(scorer, pool, batches(window, fits))
+        yield from _run(scorer, pool, batches(window, fits, pad))
         if pool is not None:
             yield from pool.drain()
     finally:
@@ -252,9 +280,9 @@ def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", j
             pool.close()
 
 
-def _run(scorer: CorpusScorer, pool, groups: list[list]) -> Iterator[dict]:
-    for group in groups:
+def _run(scorer: CorpusScorer, pool, groups: list[tuple[int | None, list]]) -> Iterator[dict]:
+    for width, items in groups:
         if pool is None:
-            yield from scorer.score_batch(group)
+            yield from scorer.score_batch(items, width)
         else:
-            yield from pool.submit(group)
+            yield from pool.submit((width, items))
