@@ -66,9 +66,10 @@ BASELINE = textwrap.dedent('''
 
 
 def make_corpus(path: Path, texts: int, seed: int = 21) -> None:
-    """``texts`` lines of 50-200 words (64-256 SmolLM2 tokens, about), the same every run."""
+    """``texts`` lines of 62-252 words (64-256 SmolLM2 tokens: a word is a token, the period and the
+    capital add a few), the same every run."""
     rng = random.Random(seed)
-    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(50, 200))).capitalize() + "." for _ in range(texts)]
+    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(62, 252))).capitalize() + "." for _ in range(texts)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

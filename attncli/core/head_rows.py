@@ -23,25 +23,28 @@ ROW_SCORES = ("previous", "first", "entropy", "distance")
 
 
 def chunk_sums(pattern: torch.Tensor, start: int, n: int, *, causal: bool) -> dict[str, torch.Tensor]:
-    """pattern (H, C, N): the weights of query rows start..start+C-1 -> each score's float64 sum (H,)."""
-    p = pattern.double()  # (H, C, N)
-    c = p.shape[-2]
+    """pattern (H, C, W): the weights of query rows start..start+C-1 over the first W keys (W = N, or for a
+    causal chunk at least start+C: the later keys are masked, their weights 0) -> each score's float64 sum (H,)."""
+    p = pattern.double()  # (H, C, W)
+    c, w = p.shape[-2], p.shape[-1]
     i = torch.arange(start, start + c, device=p.device, dtype=torch.float64)  # (C,)
-    j = torch.arange(n, device=p.device, dtype=torch.float64)  # (N,)
+    j = torch.arange(w, device=p.device, dtype=torch.float64)  # (W,)
     later = i >= 1  # (C,) row 0 is left out of previous and first
     rows = torch.arange(c, device=p.device)
     before = (i.long() - 1).clamp_min(0)  # (C,)
     previous = (p[:, rows, before] * later).sum(-1)  # (H,)
     first = (p[:, :, 0] * later).sum(-1)  # (H,)
-    logs = torch.where(p > 0, p.log(), torch.zeros_like(p))  # (H, C, N)
-    h = -(p * logs).sum(-1)  # (H, C)
+    h = -torch.special.xlogy(p, p).sum(-1)  # (H, C) 0 log 0 = 0
     keys = i + 1 if causal else torch.full_like(i, float(n))  # (C,)
     seen = keys > 1
     entropy = (h[:, seen] / keys[seen].log()).sum(-1)  # (H,)
-    gap = (i[:, None] - j[None, :]).abs()  # (C, N)
+    if causal:  # every key j <= i: sum_j A_ij |i - j| = i sum_j A_ij - sum_j A_ij j
+        moved = i * p.sum(-1) - p @ j  # (H, C)
+    else:
+        moved = (p * (i[:, None] - j[None, :]).abs()).sum(-1)  # (H, C)
     reach = i if causal else torch.maximum(i, n - 1 - i)  # (C,)
     far = reach > 0
-    distance = ((p * gap).sum(-1)[:, far] / reach[far]).sum(-1)  # (H,)
+    distance = (moved[:, far] / reach[far]).sum(-1)  # (H,)
     return {"previous": previous, "first": first, "entropy": entropy, "distance": distance}
 
 
@@ -73,7 +76,9 @@ class HeadScoreReducer:
         size = self.chunk_rows(n)
         total: dict[str, torch.Tensor] | None = None
         for start in range(0, n, size):
-            part = chunk_sums(pattern_rows(start, min(n, start + size))[0], start, n, causal=self.causal)
+            stop = min(n, start + size)
+            rows = pattern_rows(start, stop, stop if self.causal else None)[0]  # (H, C, N or stop)
+            part = chunk_sums(rows, start, n, causal=self.causal)
             total = part if total is None else {name: total[name] + part[name] for name in ROW_SCORES}
         self.sums[layer] = total
 

@@ -48,7 +48,10 @@ class RowReducer:
         tops_w, tops_i, parts = [], [], []
         for start in range(0, q_len, size):
             stop = min(q_len, start + size)
-            pattern = pattern_rows(start, stop)[0]  # (H, C, N)
+            # a causal chunk's keys after its last row are masked: only the first ones are computed (at
+            # least K, so that every chunk's top-k has K columns)
+            width = max(stop, min(q_len, self.top_k or 1)) if self.causal else None
+            pattern = pattern_rows(start, stop, width)[0]  # (H, C, N or width)
             if self.top_k:
                 positions = torch.arange(start, stop, device=pattern.device) if self.causal else None  # (C,)
                 w, i = top_links(pattern, self.top_k, positions)  # (H, C, K) x2

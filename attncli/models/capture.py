@@ -163,13 +163,22 @@ class Session:
             keys = attend.expand_kv(key, groups)  # (B, H, N, dk)
             causal = _causal(module, kwargs)
 
-            def pattern_rows(start: int, stop: int):
+            def pattern_rows(start: int, stop: int, width: int | None = None):
+                """The weights of query rows start..stop-1 (B, H, C, N); with ``width`` only the first
+                ``width`` keys (B, H, C, width) when every later key is masked for these rows (a causal
+                chunk needs the keys up to its last row only), else all N."""
                 chosen = list(range(start, stop))
                 keep = attend.allowed(mask, causal=causal, q_len=q_len, kv_len=kv_len, rows=chosen,
-                                      device=query.device)
-                scores = attend.scores(query[:, :, start:stop], keys, _scale(query, scaling), keep,
-                                       kwargs.get("softcap"), _bias(mask, kwargs, kv_len, chosen))  # (B, H, C, N)
-                return attend.softmax(scores, query.dtype)  # (B, H, C, N)
+                                      device=query.device)  # (B or 1, 1, C, N)
+                added = _bias(mask, kwargs, kv_len, chosen)
+                n = kv_len
+                if width is not None and width < kv_len and keep is not None and not bool(keep[..., width:].any()):
+                    n = width
+                    keep = keep[..., :n]
+                    added = None if added is None else added[..., :n]
+                scores = attend.scores(query[:, :, start:stop], keys[:, :, :n], _scale(query, scaling), keep,
+                                       kwargs.get("softcap"), added)  # (B, H, C, n)
+                return attend.softmax(scores, query.dtype)  # (B, H, C, n)
 
             self.reduce(layer, pattern_rows, q_len)
             return out, None

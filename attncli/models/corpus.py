@@ -196,6 +196,10 @@ def _start_worker(spec: str, device: str, dtype: str, bos, measure: str, threads
     _WORKER.append(CorpusScorer(ModelAttention(spec, device=device, dtype=dtype, bos=bos).transformer, measure))
 
 
+def _ready() -> None:
+    """A worker's first task: nothing, so that submitting it starts the worker (and its model load) now."""
+
+
 def _work(batch: tuple[int | None, list]) -> list[dict]:
     width, items = batch
     return _WORKER[0].score_batch(items, width)
@@ -208,8 +212,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-class _Pool:
-    """``jobs`` spawned workers, at most two batches each in flight; results as they finish."""
+class Pool:
+    """``jobs`` spawned workers, at most two batches each in flight; results as they finish.
+
+    The workers start, and load ``model`` = (spec, device, dtype, bos, measure), as soon as the pool is made:
+    make it before loading the model in this process, so that the loads overlap. :meth:`close` it."""
 
     def __init__(self, jobs: int, model: tuple) -> None:
         import multiprocessing
@@ -220,6 +227,8 @@ class _Pool:
                                             initializer=_start_worker, initargs=(*model, threads))
         self.limit = 2 * jobs
         self.pending: set = set()
+        for _ in range(jobs):  # one task each starts every worker now (the executor starts them on demand)
+            self.executor.submit(_ready)
 
     def submit(self, batch: list) -> Iterator[dict]:
         """Queue a batch; yields the results of batches that finished while the queue was full."""
@@ -243,41 +252,39 @@ class _Pool:
                 raise AttnError("a worker process died (out of memory?)", kind="memory", code=ExitCode.FAILURE,
                                 hint="use fewer jobs") from None
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """Stop the workers: after the last batch, or (``failed``) at once, a model load still under way killed."""
         for future in self.pending:
             future.cancel()
+        if failed:
+            for process in list(getattr(self.executor, "_processes", {}).values()):
+                process.terminate()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", jobs: int = 1, model: tuple | None = None,
+def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", pool: Pool | None = None,
                 max_batch: int = MAX_BATCH) -> Iterator[dict]:
     """Every line ((number, text or None, AttnError or None)) -> its result, as batches finish.
 
-    ``scorer`` tokenizes (and, with ``jobs=1``, scores); ``model`` = (spec, device, dtype, bos, measure) is what
-    each of ``jobs > 1`` workers loads.
+    ``scorer`` tokenizes and, without a ``pool`` (:class:`Pool`, the caller's to close), scores.
     """
-    pool = _Pool(jobs, model) if jobs > 1 else None
     fits = _fits(scorer, max_batch)
     pad = scorer.width if max_batch > 1 else (lambda length: None)  # --batch 1: each text alone, unpadded
-    try:
-        window: list = []
-        for number, text, error in lines:
-            if error is None:
-                try:
-                    window.append((number, scorer.encode(text, where=f"{label}:{number}")))
-                except AttnError as problem:
-                    error = problem
-            if error is not None:
-                yield {"line": number, "error": error_dict(error)}
-            if len(window) >= WINDOW:
-                yield from _run(scorer, pool, batches(window, fits, pad))
-                window = []
-        yield from _run(scorer, pool, batches(window, fits, pad))
-        if pool is not None:
-            yield from pool.drain()
-    finally:
-        if pool is not None:
-            pool.close()
+    window: list = []
+    for number, text, error in lines:
+        if error is None:
+            try:
+                window.append((number, scorer.encode(text, where=f"{label}:{number}")))
+            except AttnError as problem:
+                error = problem
+        if error is not None:
+            yield {"line": number, "error": error_dict(error)}
+        if len(window) >= WINDOW:
+            yield from _run(scorer, pool, batches(window, fits, pad))
+            window = []
+    yield from _run(scorer, pool, batches(window, fits, pad))
+    if pool is not None:
+        yield from pool.drain()
 
 
 def _run(scorer: CorpusScorer, pool, groups: list[tuple[int | None, list]]) -> Iterator[dict]:

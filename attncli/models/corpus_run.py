@@ -46,7 +46,7 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     from attncli.documents.corpus import header, same_run, shards_of, summary_document
     from attncli.io.corpus import count_lines, in_shard, parse_shard, read_corpus
     from attncli.io.textio import label_of
-    from attncli.models.corpus import SCORES, CorpusScorer, score_texts
+    from attncli.models.corpus import SCORES, CorpusScorer, Pool, score_texts
     from attncli.models.runs import ModelAttention
 
     from attncli.core.head_scan import head_measure
@@ -61,38 +61,45 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     label = label_of(str(file))
     lines = read_corpus(file, field=field, shard=shard, stream=stdin if str(file) == "-" else None)  # opens it now
     dtype = dtype_name(dtype)
-    runner = ModelAttention(model, device=device, dtype=dtype, bos=bos, progress=load_progress)
-    scorer = CorpusScorer(runner.transformer, measure)
-    head = header(model=model_identity(runner.transformer), file=label, field=field, shard=shard, scores=SCORES,
-                  measure=measure)
-    stats = CorpusStats(SCORES, scorer.layers, scorer.heads)
-    emit = on_record or (lambda record: None)
-    done: set[int] = set()
-    if resume is not None:
-        differs = same_run(resume.header, head)
-        if differs is not None:
-            raise AttnError(f"the saved run's {differs} is not this run's", param="resume",
-                            hint=f"resume with the same options, or start again without {option('resume')}")
-        for record in resume.records:
-            _count(stats, record, done)
-    else:
-        emit({"header": head})
-    total = count_lines(file)
-    if total is not None:
-        total = sum(1 for n in range(1, total + 1) if in_shard(n, shard)) if shard else total
-    finished = len(done)
-    if progress is not None:
-        progress(finished, total)
-    todo = ((n, text, error) for n, text, error in lines if n not in done)
-    for record in score_texts(scorer, todo, label=label, jobs=jobs,
-                              model=(model, device, dtype, bos, measure), max_batch=batch):
-        if record["line"] in done:
-            continue
-        _count(stats, record, done)
-        emit(record)
-        finished += 1
+    # the workers start loading the model now, while this process loads it too (for the tokenizer and the checks)
+    pool = Pool(jobs, (model, device, dtype, bos, measure)) if jobs > 1 else None
+    finished_ok = False
+    try:
+        runner = ModelAttention(model, device=device, dtype=dtype, bos=bos, progress=load_progress)
+        scorer = CorpusScorer(runner.transformer, measure)
+        head = header(model=model_identity(runner.transformer), file=label, field=field, shard=shard, scores=SCORES,
+                      measure=measure)
+        stats = CorpusStats(SCORES, scorer.layers, scorer.heads)
+        emit = on_record or (lambda record: None)
+        done: set[int] = set()
+        if resume is not None:
+            differs = same_run(resume.header, head)
+            if differs is not None:
+                raise AttnError(f"the saved run's {differs} is not this run's", param="resume",
+                                hint=f"resume with the same options, or start again without {option('resume')}")
+            for record in resume.records:
+                _count(stats, record, done)
+        else:
+            emit({"header": head})
+        total = count_lines(file)
+        if total is not None:
+            total = sum(1 for n in range(1, total + 1) if in_shard(n, shard)) if shard else total
+        finished = len(done)
         if progress is not None:
             progress(finished, total)
+        todo = ((n, text, error) for n, text, error in lines if n not in done)
+        for record in score_texts(scorer, todo, label=label, pool=pool, max_batch=batch):
+            if record["line"] in done:
+                continue
+            _count(stats, record, done)
+            emit(record)
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+        finished_ok = True
+    finally:
+        if pool is not None:
+            pool.close(failed=not finished_ok)
     doc = summary_document(stats, head=head, shards=shards_of(shard), top=top, precision=precision)
     emit({"summary": doc})
     return doc
