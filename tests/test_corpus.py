@@ -242,14 +242,19 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, folders):
     assert jsonl(done)[0]["summary"]["stats"] == records[-1]["summary"]["stats"]
 
 
-def test_two_jobs_give_the_one_job_summary(tmp_path, folders):
+def test_jobs_give_the_one_job_summary(tmp_path, folders):
+    """--jobs 2: one worker beside this process, --jobs 3: two; each text scored once, by whichever process
+    (the batches are the same, so the statistics are bit for bit those of --jobs 1)."""
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(corpus_texts(300, seed=5)) + "\n", encoding="utf-8")
     model = str(folders["bert"])
-    one = cli("heads", "--model", model, "--file", str(path), "--json")
-    two = cli("heads", "--model", model, "--file", str(path), "--json", "--jobs", "2")
-    assert one.code == two.code == 0, (one, two)
-    assert json.loads(two.stdout)["stats"] == json.loads(one.stdout)["stats"]
+    one = cli("heads", "--model", model, "--file", str(path), "--jsonl")
+    assert one.code == 0, one
+    for jobs in ("2", "3"):
+        more = cli("heads", "--model", model, "--file", str(path), "--jsonl", "--jobs", jobs)
+        assert more.code == 0, more
+        assert jsonl(more)[-1]["summary"]["stats"] == jsonl(one)[-1]["summary"]["stats"]
+        assert sorted(r["line"] for r in jsonl(more)[1:-1]) == list(range(1, 301))  # every line once
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,4 +1,4 @@
-"""Head scores over a corpus: texts batched by length through a model, in this process or in N workers.
+"""Head scores over a corpus: texts batched by length through a model, in this process and N - 1 workers.
 
 :class:`CorpusScorer` runs a batch of token-id lists as one forward pass, right-padded with an
 attention mask, every layer's weights captured (the eager arithmetic of attncli.models.capture,
@@ -11,9 +11,9 @@ run again one text at a time, so one bad text is one error.
 :func:`score_texts` is the loop: it tokenizes the texts a window at a time, groups the window by
 :func:`bucket` (the width a text is padded to, a function of its own length only, so that its scores
 are the same bit for bit whichever texts share its batch, in any shard), cuts each group into batches
-under a size budget and scores them here (``jobs=1``) or in ``jobs``
-worker processes (``spawn``; each loads the model once and uses cores/jobs torch threads). It
-yields one result per line as batches finish: ``{"line", "tokens", "scores"}`` or ``{"line", "error"}``.
+under a size budget and scores them in this process, or with ``jobs`` > 1 also in ``jobs - 1``
+worker processes (:class:`Pool`; ``spawn``, each loads the model once; every process uses cores/jobs
+torch threads, and this one scores a batch whenever the workers have enough to do). It yields one result per line as batches finish: ``{"line", "tokens", "scores"}`` or ``{"line", "error"}``.
 """
 
 from __future__ import annotations
@@ -213,44 +213,56 @@ def cores() -> int:
 
 
 class Pool:
-    """``jobs`` spawned workers, at most two batches each in flight; results as they finish.
+    """``jobs - 1`` spawned workers beside this process, which scores batches too; results as they finish.
 
-    The workers start, and load ``model`` = (spec, device, dtype, bos, measure), as soon as the pool is made:
-    make it before loading the model in this process, so that the loads overlap. :meth:`close` it."""
+    Each of the ``jobs`` processes uses ``threads`` = cores / jobs torch threads. The workers start, and
+    load ``model`` = (spec, device, dtype, bos, measure), as soon as the pool is made: make it before
+    loading the model in this process, so that the loads overlap. :meth:`close` it."""
 
     def __init__(self, jobs: int, model: tuple) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        threads = max(1, cores() // jobs)
-        self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_start_worker, initargs=(*model, threads))
-        self.limit = 2 * jobs
+        workers = max(1, jobs - 1)
+        self.threads = max(1, cores() // jobs)
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=(*model, self.threads))
+        self.limit = 2 * workers  # one batch running and one waiting per worker
         self.pending: set = set()
-        for _ in range(jobs):  # one task each starts every worker now (the executor starts them on demand)
+        for _ in range(workers):  # one task each starts every worker now (the executor starts them on demand)
             self.executor.submit(_ready)
 
-    def submit(self, batch: list) -> Iterator[dict]:
-        """Queue a batch; yields the results of batches that finished while the queue was full."""
+    def busy(self) -> bool:
+        """Every worker has a batch running and one waiting: score the next one in this process."""
+        return len(self.pending) >= self.limit
+
+    def submit(self, batch: tuple) -> None:
         self.pending.add(self.executor.submit(_work, batch))
-        while len(self.pending) >= self.limit:
-            yield from self._finished()
+
+    def ready(self) -> Iterator[dict]:
+        """The results of the batches that have finished, without waiting."""
+        done = {future for future in self.pending if future.done()}
+        self.pending -= done
+        for future in done:
+            yield from self._result(future)
 
     def drain(self) -> Iterator[dict]:
-        while self.pending:
-            yield from self._finished()
-
-    def _finished(self) -> Iterator[dict]:
         from concurrent.futures import FIRST_COMPLETED, wait
+
+        while self.pending:
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield from self._result(future)
+
+    @staticmethod
+    def _result(future) -> list[dict]:
         from concurrent.futures.process import BrokenProcessPool
 
-        done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            try:
-                yield from future.result()
-            except BrokenProcessPool:
-                raise AttnError("a worker process died (out of memory?)", kind="memory", code=ExitCode.FAILURE,
-                                hint="use fewer jobs") from None
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise AttnError("a worker process died (out of memory?)", kind="memory", code=ExitCode.FAILURE,
+                            hint="use fewer jobs") from None
 
     def close(self, *, failed: bool = False) -> None:
         """Stop the workers: after the last batch, or (``failed``) at once, a model load still under way killed."""
@@ -266,30 +278,42 @@ def score_texts(scorer: CorpusScorer, lines: Iterable, *, label: str = "line", p
                 max_batch: int = MAX_BATCH) -> Iterator[dict]:
     """Every line ((number, text or None, AttnError or None)) -> its result, as batches finish.
 
-    ``scorer`` tokenizes and, without a ``pool`` (:class:`Pool`, the caller's to close), scores.
+    ``scorer`` tokenizes and scores; with a ``pool`` (:class:`Pool`, the caller's to close) it hands each batch
+    to a worker unless they all have enough to do, and scores it itself then.
     """
     fits = _fits(scorer, max_batch)
     pad = scorer.width if max_batch > 1 else (lambda length: None)  # --batch 1: each text alone, unpadded
-    window: list = []
-    for number, text, error in lines:
-        if error is None:
-            try:
-                window.append((number, scorer.encode(text, where=f"{label}:{number}")))
-            except AttnError as problem:
-                error = problem
-        if error is not None:
-            yield {"line": number, "error": error_dict(error)}
-        if len(window) >= WINDOW:
-            yield from _run(scorer, pool, batches(window, fits, pad))
-            window = []
-    yield from _run(scorer, pool, batches(window, fits, pad))
+    torch = scorer.t.torch
+    threads = torch.get_num_threads()
     if pool is not None:
-        yield from pool.drain()
+        torch.set_num_threads(pool.threads)  # this process is one of the jobs
+    try:
+        window: list = []
+        for number, text, error in lines:
+            if error is None:
+                try:
+                    window.append((number, scorer.encode(text, where=f"{label}:{number}")))
+                except AttnError as problem:
+                    error = problem
+            if error is not None:
+                yield {"line": number, "error": error_dict(error)}
+            if len(window) >= WINDOW:
+                yield from _run(scorer, pool, batches(window, fits, pad))
+                window = []
+        yield from _run(scorer, pool, batches(window, fits, pad))
+        if pool is not None:
+            yield from pool.drain()
+    finally:
+        torch.set_num_threads(threads)
 
 
-def _run(scorer: CorpusScorer, pool, groups: list[tuple[int | None, list]]) -> Iterator[dict]:
+def _run(scorer: CorpusScorer, pool: Pool | None, groups: list[tuple[int | None, list]]) -> Iterator[dict]:
     for width, items in groups:
         if pool is None:
             yield from scorer.score_batch(items, width)
+            continue
+        yield from pool.ready()
+        if pool.busy():  # the workers have enough to do: this process scores the batch itself
+            yield from scorer.score_batch(items, width)
         else:
-            yield from pool.submit((width, items))
+            pool.submit((width, items))
