@@ -70,6 +70,10 @@ def test_top_k_and_stats_reduced_chunk_by_chunk(folders, attention, family, monk
         torch.testing.assert_close(stats["entropy"].double(), entropy, atol=1e-5, rtol=0)
         torch.testing.assert_close(stats["first_token"], expected[..., 0], atol=1e-5, rtol=0)
         assert torch.equal(stats["top1"], expected.argmax(-1))
+    chosen = model.run(TEXT, top_k=3, layers=[0])  # only the layer shown is reduced (run's --layer)
+    assert chosen.layers[1].top_weights is None
+    values, _ = top_links(full[0], 3, torch.arange(n) if causal else None)
+    torch.testing.assert_close(chosen.layers[0].top_weights, values, atol=1e-5, rtol=0)
 
 
 def test_cli_focus_rows_stats_json(folders):

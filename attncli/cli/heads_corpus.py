@@ -50,10 +50,11 @@ CORPUS_PARAMS: dict[str, tuple[Any, Any]] = {
         metavar="NAME")),
     "jsonl": (bool, _corpus_option(
         "--jsonl", "Print a record per line as it finishes, then the summary (JSON Lines).", metavar=" ")),
-    "jobs": (int, _corpus_option("--jobs", "Worker processes.", short="-j")),
+    "jobs": (int, _corpus_option(
+        "--jobs", "Processes that score batches: this one and N-1 workers, cores/N torch threads each.", short="-j")),
     "batch": (int, _corpus_option(
-        "--batch", "Texts per forward pass, padded to the longest (1: each alone, its scores bit for bit the same "
-                   "in any shard or resumed run).")),
+        "--batch", "Texts per forward pass at most, each padded to its length's bucket, so that its scores are "
+                   "the same bit for bit in any batch, shard or resumed run (1: each alone, unpadded).")),
     "shard": (Optional[str], _corpus_option(
         "--shard", "Only lines n with (n - 1) % N == I - 1 (I from 1); combine the parts with 'heads merge'.",
         metavar="I/N")),

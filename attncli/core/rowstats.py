@@ -26,11 +26,13 @@ class RowReducer:
     """Collects, per layer, the top-k links and/or the row summaries of every query row, chunk by chunk.
 
     Call it as capture's ``reduce``: ``reducer(layer, pattern_rows, q_len)``; afterwards ``top[layer]``
-    is ((H, N, K) weights, (H, N, K) indices) and ``stats[layer]`` maps STATS to (H, N) tensors."""
+    is ((H, N, K) weights, (H, N, K) indices) and ``stats[layer]`` maps STATS to (H, N) tensors, for each of
+    ``layers`` (None: every layer; the others are handed over and skipped)."""
 
     def __init__(self, *, heads: int, top_k: int | None, stats: bool, causal: bool, chunk_bytes: int,
-                 element: int) -> None:
+                 element: int, layers: list[int] | None = None) -> None:
         self.heads, self.top_k, self.want_stats, self.causal = heads, top_k, stats, causal
+        self.layers = None if layers is None else set(layers)  # the layers reduced (None: every one)
         self.chunk_bytes, self.element = chunk_bytes, element
         self.top: dict[int, tuple] = {}
         self.stats: dict[int, dict] = {}
@@ -44,6 +46,8 @@ class RowReducer:
         from attncli.core.attention import top_links
 
         self.seen.add(layer)
+        if self.layers is not None and layer not in self.layers:
+            return  # a layer nobody looks at: its N x N work is skipped
         size = self.chunk(q_len)
         tops_w, tops_i, parts = [], [], []
         for start in range(0, q_len, size):

@@ -126,13 +126,13 @@ class ModelAttention:
 
             element = t.torch.empty((), dtype=t.dtype).element_size()
             reducer = RowReducer(heads=self.heads, top_k=top_k, stats=stats, causal=self.causal,
-                                 chunk_bytes=CHUNK_BYTES, element=element)
+                                 chunk_bytes=CHUNK_BYTES, element=element, layers=layers)
             record = t.run_ids(ids, where=where, points=_row_points(t, raw_scores or qkv), reduce=reducer,
                                progress=progress)
-            for layer in record.layers:
-                if top_k:
+            for layer in record.layers:  # only ``layers`` are reduced (None: all); the others keep None
+                if top_k and layer.index in reducer.top:
                     layer.top_weights, layer.top_indices = reducer.top[layer.index]  # (H, N, K) x2
-                if stats:
+                if stats and layer.index in reducer.stats:
                     layer.row_stats = reducer.stats[layer.index]  # (H, N) each
         else:
             record = self._full(ids, where, progress, hint)
