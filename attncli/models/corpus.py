@@ -34,6 +34,9 @@ WINDOW = 256
 MAX_BATCH = 16
 MAX_BATCH_TOKENS = 4096
 MAX_BATCH_MB = 512.0
+#: A padded batch's forward has at least this many token rows (copies of its first text added, their
+#: results dropped): the CPU matrix products of fewer rows (one text of 8 tokens) round differently.
+MIN_ROWS = 32
 
 
 def bucket(length: int) -> int:
@@ -121,12 +124,15 @@ class CorpusScorer:
     def _forward(self, items: list[tuple[int, list[int]]], width: int | None) -> list[dict]:
         torch = self.t.torch
         lengths = [len(ids) for _, ids in items]
+        rows = list(items)
+        if width is not None:  # a padded batch: too few rows, and copies of the first text fill it up
+            rows += [items[0]] * max(0, -(-MIN_ROWS // max(width, max(lengths))) - len(items))
         width = max(lengths) if width is None else max(width, *lengths)
         pad = self.t.tokenizer.pad_token_id
         pad = 0 if pad is None else int(pad)
-        ids = torch.full((len(items), width), pad, dtype=torch.long)  # (B, N) right-padded
-        mask = torch.zeros((len(items), width), dtype=torch.long)  # (B, N) 1: a token, 0: padding
-        for b, (_, row) in enumerate(items):
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, N) right-padded
+        mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, N) 1: a token, 0: padding
+        for b, (_, row) in enumerate(rows):
             ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
             mask[b, :len(row)] = 1
         with ExitStack() as stack:
