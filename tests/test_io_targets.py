@@ -135,8 +135,11 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 def test_a_signal_during_a_save_leaves_no_temporary_file_and_the_previous_target(tmp_path, signum, point):
     target = tmp_path / "runs.json"
     target.write_text("previous\n")
+    # under nohup SIGHUP is inherited as ignored, and attncli leaves an ignored signal ignored: the child
+    # gets the default disposition, as from a terminal
     proc = subprocess.Popen([*ATTNCLI, "run", "--file", "-", "--json", "--save", str(target)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         _wait_for(lambda: _tmp_files(tmp_path) or proc.poll() is not None)  # the save has begun
         if point != "before the first line":
