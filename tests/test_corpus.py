@@ -369,3 +369,16 @@ def test_minilm_bucket_scores_do_not_depend_on_the_batch():
         together = {r["line"]: r for r in scorer.score_batch(group, width)}
         for item in group:
             assert scorer.score_batch([item], width)[0] == together[item[0]], (width, len(item[1]))
+
+
+def test_a_missing_model_with_jobs_fails_before_any_worker_starts(tmp_path, monkeypatch):
+    from attncli.models import corpus
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for a model that does not exist")
+
+    monkeypatch.setattr(corpus, "Pool", no_pool)
+    path = tmp_path / "corpus.txt"
+    path.write_text("the cat sat\n", encoding="utf-8")
+    out = cli("heads", "--model", str(tmp_path / "nothing"), "--file", str(path), "--jobs", "2")
+    assert out.code == 2 and out.stdout == "" and "no model folder or packaged model named" in out.stderr, out

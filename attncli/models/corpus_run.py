@@ -61,6 +61,10 @@ def heads_corpus(model: str, file: str, *, field: str | None = None, shard: str 
     label = label_of(str(file))
     lines = read_corpus(file, field=field, shard=shard, stream=stdin if str(file) == "-" else None)  # opens it now
     dtype = dtype_name(dtype)
+    if jobs > 1:  # a bad name fails before any worker starts, and a packaged model's cache is built once, here
+        from attncli.models.load import resolve
+
+        resolve(model, progress=load_progress)
     # the workers start loading the model now, while this process loads it too (for the tokenizer and the checks)
     pool = Pool(jobs, (model, device, dtype, bos, measure)) if jobs > 1 else None
     finished_ok = False
