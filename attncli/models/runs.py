@@ -76,7 +76,8 @@ class ModelAttention:
         ``progress(done_layers, layers)`` after each layer of a plain run. ``focus`` and ``rows`` (``A:B``)
         choose query rows: only those are computed, from the captured queries and keys, while the model
         runs on SDPA (no N x N weights per layer); ``top_k`` or ``stats`` without chosen rows reduce every
-        row chunk by chunk when the full weights do not fit (``stats``: always); ``qkv`` keeps every
+        row chunk by chunk when the full weights do not fit (``stats``: always), of ``layers`` only (the
+        other layers' ``top_weights`` and ``row_stats`` stay None); ``qkv`` keeps every
         layer's queries, keys and values, ``hidden`` every layer's output on the row path; ``hint``: the
         command (ROW_HINTS) whose row options the refusal of a text too long for its full weights names.
         ``keep_steps``: a measure's intermediate tensors stay on every layer (``Layer.steps``, for explain).
